@@ -1,0 +1,7 @@
+//! The domain of supsvc as plain functions over plain data.
+//!
+//! Everything that decides something — is this object kapp-managed, is this image public, has this
+//! PackageInstall reconciled, what must `fix` do next — lives here, with no I/O, so that the plugin,
+//! the simulator and the WASM policies share one answer and it can be tested exhaustively.
+
+pub mod carvel;

@@ -1,0 +1,1 @@
+//! The waPC guest side of an admission policy.

@@ -1,0 +1,1 @@
+//! A model of kapp-controller: the PackageInstall and App controllers and kapp's deploy.

@@ -1,0 +1,5 @@
+//! A simulated vSphere Supervisor: a Kubernetes API server in-process over HTTPS, with a model of
+//! kapp-controller that reproduces what goes wrong on real Supervisors.
+
+pub mod api;
+pub mod kapp;
