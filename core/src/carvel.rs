@@ -1,4 +1,13 @@
 //! Read-only views of the Carvel objects (PackageInstall, App, Package) as kapp-controller writes them.
+//!
+//! Only the fields supsvc reads are modelled; every other field is ignored, and a missing or `null`
+//! field reads as its default, so a view never fails on an object the API server accepted.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
 /// API group and version of PackageInstall.
 pub const PACKAGING_API_VERSION: &str = "packaging.carvel.dev/v1alpha1";
@@ -9,3 +18,631 @@ pub const DATA_PACKAGING_API_VERSION: &str = "data.packaging.carvel.dev/v1alpha1
 
 /// Where a Supervisor keeps the PackageInstalls of its Supervisor Services.
 pub const SUPERVISOR_SERVICES_NAMESPACE: &str = "vmware-system-supervisor-services";
+
+/// The service `kubectl supsvc fix` repairs when none is named: the one of KB 437632.
+pub const DEFAULT_SERVICE: &str = "svc-tkg.vsphere.vmware.com";
+
+/// `status.friendlyDescription` of a paused or canceled App or PackageInstall.
+pub const DESCRIPTION_PAUSED: &str = "Canceled/paused";
+
+/// Why a view could not be read from an object.
+#[derive(Debug, thiserror::Error)]
+#[error("not a readable {kind}: {source}")]
+pub struct ViewError {
+    kind: &'static str,
+    #[source]
+    source: serde_json::Error,
+}
+
+/// Reads a present-but-`null` field as its default, as the API server's clients do.
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// The metadata fields supsvc reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Meta {
+    #[serde(deserialize_with = "nullable")]
+    pub name: String,
+    pub namespace: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub generation: i64,
+    pub resource_version: Option<String>,
+    pub creation_timestamp: Option<String>,
+    pub deletion_timestamp: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(deserialize_with = "nullable")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Meta {
+    /// The namespace, or `""` for a cluster-scoped object.
+    pub fn ns(&self) -> &str {
+        self.namespace.as_deref().unwrap_or_default()
+    }
+}
+
+/// One entry of `status.conditions`. kapp-controller never sets `reason`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Condition {
+    #[serde(rename = "type", deserialize_with = "nullable")]
+    pub kind: String,
+    #[serde(deserialize_with = "nullable")]
+    pub status: String,
+    pub message: Option<String>,
+}
+
+impl Condition {
+    fn is_true(&self, kind: &str) -> bool {
+        self.kind == kind && self.status.eq_ignore_ascii_case("true")
+    }
+}
+
+/// `status.deploy.kapp.associatedResources` of an App: how kapp labels what it deployed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AssociatedResources {
+    /// `kapp.k14s.io/app=<id>`.
+    pub label: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub namespaces: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct KappDeployStatus {
+    pub associated_resources: Option<AssociatedResources>,
+}
+
+/// `status.deploy` of an App (and of a PackageInstall, which copies its App's status).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct DeployStatus {
+    pub started_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub finished: Option<bool>,
+    pub exit_code: Option<i64>,
+    pub error: Option<String>,
+    pub kapp: Option<KappDeployStatus>,
+}
+
+/// The status block App and PackageInstall share.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ReconcileStatus {
+    pub observed_generation: Option<i64>,
+    #[serde(deserialize_with = "nullable")]
+    pub conditions: Vec<Condition>,
+    pub friendly_description: Option<String>,
+    pub useful_error_message: Option<String>,
+    pub deploy: Option<DeployStatus>,
+    /// PackageInstall only: the Package version in use.
+    pub version: Option<String>,
+    /// PackageInstall only.
+    pub last_attempted_version: Option<String>,
+}
+
+/// What App and PackageInstall have in common: pause/cancel in the spec, a reconcile status.
+pub trait Reconcilable {
+    fn meta(&self) -> &Meta;
+    fn paused(&self) -> bool;
+    fn canceled(&self) -> bool;
+    fn reconcile_status(&self) -> &ReconcileStatus;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct VersionSelection {
+    pub constraints: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PackageRef {
+    #[serde(deserialize_with = "nullable")]
+    pub ref_name: String,
+    pub version_selection: Option<VersionSelection>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecretRef {
+    #[serde(deserialize_with = "nullable")]
+    pub name: String,
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ValuesSource {
+    pub secret_ref: Option<SecretRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PackageInstallSpec {
+    pub service_account_name: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub package_ref: PackageRef,
+    #[serde(deserialize_with = "nullable")]
+    pub values: Vec<ValuesSource>,
+    #[serde(deserialize_with = "nullable")]
+    pub paused: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub canceled: bool,
+}
+
+/// A `packaging.carvel.dev/v1alpha1` PackageInstall.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PackageInstall {
+    #[serde(deserialize_with = "nullable")]
+    pub metadata: Meta,
+    #[serde(deserialize_with = "nullable")]
+    pub spec: PackageInstallSpec,
+    #[serde(deserialize_with = "nullable")]
+    pub status: ReconcileStatus,
+}
+
+impl PackageInstall {
+    pub fn from_value(value: &Value) -> Result<Self, ViewError> {
+        Self::deserialize(value).map_err(|source| ViewError {
+            kind: "PackageInstall",
+            source,
+        })
+    }
+
+    /// The names of the Secrets its values come from (kapp-controller ignores `key`).
+    pub fn values_secret_names(&self) -> Vec<&str> {
+        self.spec
+            .values
+            .iter()
+            .filter_map(|v| v.secret_ref.as_ref().map(|s| s.name.as_str()))
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+
+    /// The version in use, else the exact version the constraints pin.
+    pub fn version(&self) -> Option<&str> {
+        self.status
+            .version
+            .as_deref()
+            .filter(|v| !v.is_empty())
+            .or_else(|| {
+                self.spec
+                    .package_ref
+                    .version_selection
+                    .as_ref()
+                    .and_then(|s| s.constraints.as_deref())
+                    .map(str::trim)
+                    .filter(|c| {
+                        !c.is_empty() && !c.contains([' ', '<', '>', '=', '~', '^', '*', ','])
+                    })
+            })
+    }
+}
+
+impl Reconcilable for PackageInstall {
+    fn meta(&self) -> &Meta {
+        &self.metadata
+    }
+    fn paused(&self) -> bool {
+        self.spec.paused
+    }
+    fn canceled(&self) -> bool {
+        self.spec.canceled
+    }
+    fn reconcile_status(&self) -> &ReconcileStatus {
+        &self.status
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AppSpec {
+    pub service_account_name: Option<String>,
+    #[serde(deserialize_with = "nullable")]
+    pub paused: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub canceled: bool,
+    #[serde(deserialize_with = "nullable")]
+    pub fetch: Vec<Value>,
+}
+
+/// A `kappctrl.k14s.io/v1alpha1` App.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct App {
+    #[serde(deserialize_with = "nullable")]
+    pub metadata: Meta,
+    #[serde(deserialize_with = "nullable")]
+    pub spec: AppSpec,
+    #[serde(deserialize_with = "nullable")]
+    pub status: ReconcileStatus,
+}
+
+impl App {
+    pub fn from_value(value: &Value) -> Result<Self, ViewError> {
+        Self::deserialize(value).map_err(|source| ViewError {
+            kind: "App",
+            source,
+        })
+    }
+
+    /// `status.deploy.kapp.associatedResources`, present once kapp has deployed the App.
+    pub fn associated_resources(&self) -> Option<&AssociatedResources> {
+        self.status
+            .deploy
+            .as_ref()?
+            .kapp
+            .as_ref()?
+            .associated_resources
+            .as_ref()
+    }
+
+    /// Whether the pause has taken effect: paused in the spec, `Canceled/paused` for the current generation.
+    /// A deploy already running when the pause was written is not aborted, so the spec alone proves nothing.
+    pub fn is_pause_observed(&self) -> bool {
+        (self.spec.paused || self.spec.canceled)
+            && self.status.friendly_description.as_deref() == Some(DESCRIPTION_PAUSED)
+            && self.status.observed_generation == Some(self.metadata.generation)
+    }
+}
+
+impl Reconcilable for App {
+    fn meta(&self) -> &Meta {
+        &self.metadata
+    }
+    fn paused(&self) -> bool {
+        self.spec.paused
+    }
+    fn canceled(&self) -> bool {
+        self.spec.canceled
+    }
+    fn reconcile_status(&self) -> &ReconcileStatus {
+        &self.status
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PackageTemplate {
+    #[serde(deserialize_with = "nullable")]
+    pub spec: AppSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PackageSpec {
+    #[serde(deserialize_with = "nullable")]
+    pub ref_name: String,
+    #[serde(deserialize_with = "nullable")]
+    pub version: String,
+    #[serde(deserialize_with = "nullable")]
+    pub template: PackageTemplate,
+}
+
+/// A `data.packaging.carvel.dev/v1alpha1` Package; `metadata.name` is `<refName>.<version>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Package {
+    #[serde(deserialize_with = "nullable")]
+    pub metadata: Meta,
+    #[serde(deserialize_with = "nullable")]
+    pub spec: PackageSpec,
+}
+
+impl Package {
+    pub fn from_value(value: &Value) -> Result<Self, ViewError> {
+        Self::deserialize(value).map_err(|source| ViewError {
+            kind: "Package",
+            source,
+        })
+    }
+
+    /// The images the Package fetches (`spec.template.spec.fetch[]`), with their JSON paths.
+    pub fn bundle_images(&self) -> Vec<crate::image::ImageOccurrence> {
+        crate::image::fetch_images(&self.spec.template.spec.fetch, "spec.template.spec.fetch")
+    }
+}
+
+/// The Package a PackageInstall uses: same refName and the version it resolved (or pins).
+/// Without a known version, the only Package of that refName, if there is exactly one.
+pub fn package_for<'a>(pkgi: &PackageInstall, packages: &'a [Package]) -> Option<&'a Package> {
+    let ref_name = pkgi.spec.package_ref.ref_name.as_str();
+    let mut same_ref = packages.iter().filter(|p| p.spec.ref_name == ref_name);
+    match pkgi.version() {
+        Some(version) => same_ref.find(|p| p.spec.version == version),
+        None => match (same_ref.next(), same_ref.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        },
+    }
+}
+
+/// The state of a service as an operator names it: the spec's pause/cancel first, then the conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum State {
+    Deleting,
+    DeleteFailed,
+    Canceled,
+    Paused,
+    Reconciling,
+    ReconcileFailed,
+    ReconcileSucceeded,
+    /// No condition yet (just created).
+    Pending,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Deleting => "Deleting",
+            State::DeleteFailed => "Delete failed",
+            State::Canceled => "Canceled",
+            State::Paused => "Paused",
+            State::Reconciling => "Reconciling",
+            State::ReconcileFailed => "Reconcile failed",
+            State::ReconcileSucceeded => "Reconcile succeeded",
+            State::Pending => "Pending",
+        })
+    }
+}
+
+/// The state of an App or PackageInstall.
+pub fn state(obj: &impl Reconcilable) -> State {
+    let conditions = &obj.reconcile_status().conditions;
+    let has = |kind: &str| conditions.iter().any(|c| c.is_true(kind));
+    if obj.meta().deletion_timestamp.is_some() || has("Deleting") {
+        State::Deleting
+    } else if has("DeleteFailed") {
+        State::DeleteFailed
+    } else if obj.canceled() {
+        State::Canceled
+    } else if obj.paused() {
+        State::Paused
+    } else if has("Reconciling") {
+        State::Reconciling
+    } else if has("ReconcileFailed") {
+        State::ReconcileFailed
+    } else if has("ReconcileSucceeded") {
+        State::ReconcileSucceeded
+    } else {
+        State::Pending
+    }
+}
+
+/// kctrl's stopping rule: `ReconcileSucceeded` true for the current generation. "No longer Reconciling"
+/// is also true of `Canceled/paused` and `Reconcile failed`, so it is not success.
+pub fn is_reconciled(obj: &impl Reconcilable) -> bool {
+    let status = obj.reconcile_status();
+    !obj.paused()
+        && !obj.canceled()
+        && status.observed_generation == Some(obj.meta().generation)
+        && status
+            .conditions
+            .iter()
+            .any(|c| c.is_true("ReconcileSucceeded"))
+}
+
+/// When the object entered its current state, as well as the status tells: the last deploy's start,
+/// else the object's creation.
+pub fn since(obj: &impl Reconcilable) -> Option<&str> {
+    obj.reconcile_status()
+        .deploy
+        .as_ref()
+        .and_then(|d| d.started_at.as_deref())
+        .or(obj.meta().creation_timestamp.as_deref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pkgi(spec: Value, status: Value, generation: i64) -> PackageInstall {
+        PackageInstall::from_value(&json!({
+            "apiVersion": PACKAGING_API_VERSION, "kind": "PackageInstall",
+            "metadata": {"name": "svc", "namespace": "ns", "generation": generation},
+            "spec": spec, "status": status,
+        }))
+        .unwrap()
+    }
+
+    fn cond(kind: &str) -> Value {
+        json!({"observedGeneration": 2, "conditions": [{"type": kind, "status": "True"}]})
+    }
+
+    #[test]
+    fn state_table() {
+        let cases = [
+            (json!({}), json!({}), State::Pending),
+            (json!({}), cond("Reconciling"), State::Reconciling),
+            (
+                json!({}),
+                cond("ReconcileSucceeded"),
+                State::ReconcileSucceeded,
+            ),
+            (json!({}), cond("ReconcileFailed"), State::ReconcileFailed),
+            (json!({}), cond("Deleting"), State::Deleting),
+            (json!({}), cond("DeleteFailed"), State::DeleteFailed),
+            (
+                json!({"paused": true}),
+                cond("ReconcileFailed"),
+                State::Paused,
+            ),
+            (
+                json!({"canceled": true}),
+                cond("ReconcileSucceeded"),
+                State::Canceled,
+            ),
+            (
+                json!({"paused": true, "canceled": true}),
+                json!({}),
+                State::Canceled,
+            ),
+            (
+                json!({"paused": null}),
+                cond("ReconcileSucceeded"),
+                State::ReconcileSucceeded,
+            ),
+            (json!({"paused": true}), cond("Deleting"), State::Deleting),
+            (
+                json!({}),
+                json!({"conditions": [{"type": "ReconcileFailed", "status": "False"}]}),
+                State::Pending,
+            ),
+            (json!(null), json!(null), State::Pending),
+        ];
+        for (spec, status, want) in cases {
+            let p = pkgi(spec.clone(), status.clone(), 2);
+            assert_eq!(state(&p), want, "spec={spec} status={status}");
+        }
+    }
+
+    #[test]
+    fn reconciled_needs_success_and_current_generation() {
+        let succeeded = |og: i64| json!({"observedGeneration": og, "conditions": [{"type": "ReconcileSucceeded", "status": "True"}]});
+        let cases = [
+            (json!({}), succeeded(2), 2, true),
+            (json!({}), succeeded(1), 2, false),
+            (
+                json!({}),
+                json!({"conditions": [{"type": "ReconcileSucceeded", "status": "True"}]}),
+                2,
+                false,
+            ),
+            (json!({"paused": true}), succeeded(2), 2, false),
+            (json!({"canceled": true}), succeeded(2), 2, false),
+            // No longer Reconciling is not success.
+            (
+                json!({}),
+                json!({"observedGeneration": 2, "friendlyDescription": "Canceled/paused"}),
+                2,
+                false,
+            ),
+            (json!({}), cond("ReconcileFailed"), 2, false),
+            (json!({}), cond("Reconciling"), 2, false),
+        ];
+        for (spec, status, generation, want) in cases {
+            let p = pkgi(spec.clone(), status.clone(), generation);
+            assert_eq!(is_reconciled(&p), want, "spec={spec} status={status}");
+        }
+    }
+
+    #[test]
+    fn pause_observed_table() {
+        let app = |paused: bool, desc: &str, og: i64| {
+            App::from_value(&json!({
+                "metadata": {"name": "a", "generation": 3},
+                "spec": {"paused": paused},
+                "status": {"friendlyDescription": desc, "observedGeneration": og},
+            }))
+            .unwrap()
+        };
+        assert!(app(true, "Canceled/paused", 3).is_pause_observed());
+        assert!(!app(true, "Canceled/paused", 2).is_pause_observed());
+        assert!(!app(true, "Reconciling", 3).is_pause_observed());
+        assert!(!app(false, "Canceled/paused", 3).is_pause_observed());
+    }
+
+    #[test]
+    fn reads_fields_and_tolerates_nulls() {
+        let p = PackageInstall::from_value(&json!({
+            "metadata": {"name": "svc-tkg.vsphere.vmware.com", "namespace": "vmware-system-supervisor-services",
+                         "generation": 4, "labels": null, "annotations": {"a": "b"}},
+            "spec": {"packageRef": {"refName": "tkg.vsphere.vmware.com",
+                                    "versionSelection": {"constraints": "3.5.1-embedded+v1.34"}},
+                     "values": [{"secretRef": {"name": "svc-tkg-values", "key": "values.yaml"}}, {"secretRef": null}]},
+            "status": {"version": "", "usefulErrorMessage": "boom", "friendlyDescription": "Reconcile failed: boom",
+                       "conditions": null}
+        }))
+        .unwrap();
+        assert_eq!(p.metadata.ns(), "vmware-system-supervisor-services");
+        assert_eq!(p.values_secret_names(), ["svc-tkg-values"]);
+        assert_eq!(p.version(), Some("3.5.1-embedded+v1.34"));
+        assert_eq!(p.status.useful_error_message.as_deref(), Some("boom"));
+        assert!(p.metadata.labels.is_empty());
+        assert!(PackageInstall::from_value(&json!({"metadata": {"generation": "x"}})).is_err());
+        assert!(PackageInstall::from_value(&json!("nope")).is_err());
+    }
+
+    #[test]
+    fn version_from_constraints_only_when_exact() {
+        let with = |c: &str| {
+            pkgi(
+                json!({"packageRef": {"refName": "r", "versionSelection": {"constraints": c}}}),
+                json!({}),
+                1,
+            )
+        };
+        assert_eq!(with("1.2.3").version(), Some("1.2.3"));
+        assert_eq!(with(">=1.2.3").version(), None);
+        assert_eq!(with("").version(), None);
+        let p = pkgi(json!({}), json!({"version": "2.0.0"}), 1);
+        assert_eq!(p.version(), Some("2.0.0"));
+    }
+
+    #[test]
+    fn package_for_table() {
+        let pkg = |r: &str, v: &str| Package {
+            spec: PackageSpec {
+                ref_name: r.into(),
+                version: v.into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let pkgs = vec![pkg("a", "1.0.0"), pkg("a", "2.0.0"), pkg("b", "1.0.0")];
+        let with = |r: &str, v: Option<&str>| {
+            pkgi(
+                json!({"packageRef": {"refName": r}}),
+                json!({"version": v}),
+                1,
+            )
+        };
+        assert_eq!(
+            package_for(&with("a", Some("2.0.0")), &pkgs).map(|p| p.spec.version.as_str()),
+            Some("2.0.0")
+        );
+        assert_eq!(package_for(&with("a", None), &pkgs), None);
+        assert_eq!(
+            package_for(&with("b", None), &pkgs).map(|p| p.spec.ref_name.as_str()),
+            Some("b")
+        );
+        assert_eq!(package_for(&with("c", None), &pkgs), None);
+        assert_eq!(package_for(&with("a", Some("3.0.0")), &pkgs), None);
+    }
+
+    #[test]
+    fn app_associated_resources_and_since() {
+        let app = App::from_value(&json!({
+            "metadata": {"name": "a", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "status": {"deploy": {"startedAt": "2026-02-02T00:00:00Z",
+                "kapp": {"associatedResources": {"label": "kapp.k14s.io/app=123", "namespaces": ["x", "y"]}}}}
+        }))
+        .unwrap();
+        let ar = app.associated_resources().unwrap();
+        assert_eq!(ar.label.as_deref(), Some("kapp.k14s.io/app=123"));
+        assert_eq!(ar.namespaces, ["x", "y"]);
+        assert_eq!(since(&app), Some("2026-02-02T00:00:00Z"));
+        let bare =
+            App::from_value(&json!({"metadata": {"creationTimestamp": "2026-01-01T00:00:00Z"}}))
+                .unwrap();
+        assert_eq!(since(&bare), Some("2026-01-01T00:00:00Z"));
+        assert!(bare.associated_resources().is_none());
+    }
+
+    #[test]
+    fn state_display() {
+        assert_eq!(State::ReconcileSucceeded.to_string(), "Reconcile succeeded");
+        assert_eq!(State::Paused.to_string(), "Paused");
+    }
+}

@@ -5,3 +5,7 @@
 //! the simulator and the WASM policies share one answer and it can be tested exhaustively.
 
 pub mod carvel;
+pub mod diagnose;
+pub mod fix;
+pub mod image;
+pub mod kapp;

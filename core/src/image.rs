@@ -1,0 +1,856 @@
+//! Image references: parsed and normalised as the container runtime does, classified against
+//! registry settings, and found wherever a Kubernetes or Carvel object names one.
+//!
+//! Parsing is `oci-spec`'s `distribution::Reference`, a port of the reference grammar containerd
+//! and Docker use, so `nginx` is `docker.io/library/nginx:latest` here exactly as on a node.
+
+use std::fmt;
+use std::str::FromStr;
+
+use oci_spec::distribution::Reference;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// An image reference, normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef {
+    reference: Reference,
+}
+
+/// Why a string is not an image reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid image reference {reference:?}: {reason}")]
+pub struct ImageError {
+    pub reference: String,
+    pub reason: String,
+}
+
+impl ImageRef {
+    pub fn parse(s: &str) -> Result<Self, ImageError> {
+        let error = |reason: String| ImageError {
+            reference: s.to_owned(),
+            reason,
+        };
+        if s.trim() != s {
+            return Err(error("leading or trailing white space".into()));
+        }
+        Reference::from_str(s)
+            .map(|reference| ImageRef { reference })
+            .map_err(|e| error(e.to_string()))
+    }
+
+    /// The registry as the runtime contacts it, with its port if any (`index.docker.io` is `docker.io`).
+    pub fn registry(&self) -> &str {
+        self.reference.registry()
+    }
+
+    /// The registry's host name without port.
+    pub fn host(&self) -> &str {
+        split_port(self.registry()).0
+    }
+
+    pub fn repository(&self) -> &str {
+        self.reference.repository()
+    }
+
+    pub fn tag(&self) -> Option<&str> {
+        self.reference.tag()
+    }
+
+    pub fn digest(&self) -> Option<&str> {
+        self.reference.digest()
+    }
+}
+
+impl fmt::Display for ImageRef {
+    /// The fully qualified form, e.g. `docker.io/library/nginx:latest`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.reference.fmt(f)
+    }
+}
+
+impl FromStr for ImageRef {
+    type Err = ImageError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+fn split_port(registry: &str) -> (&str, Option<&str>) {
+    match registry.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            (host, Some(port))
+        }
+        _ => (registry, None),
+    }
+}
+
+/// A registry pattern from settings: `docker.io`, `registry.example.com:5000`, `*.example.com` (any
+/// sub-domain, not the domain itself), optionally with a repository prefix (`harbor.corp/tkg`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RegistryPattern {
+    raw: String,
+    wildcard: bool,
+    /// Host, lower case, without `*.` and without port.
+    host: String,
+    port: Option<String>,
+    repository_prefix: Option<String>,
+}
+
+/// Why a registry pattern was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid registry pattern {pattern:?}: {reason}")]
+pub struct PatternError {
+    pub pattern: String,
+    pub reason: &'static str,
+}
+
+impl RegistryPattern {
+    pub fn parse(s: &str) -> Result<Self, PatternError> {
+        let error = |reason| PatternError {
+            pattern: s.to_owned(),
+            reason,
+        };
+        if s.is_empty() {
+            return Err(error("empty"));
+        }
+        if s.contains("://") {
+            return Err(error("a registry, not a URL: drop the scheme"));
+        }
+        let (registry, prefix) = match s.split_once('/') {
+            Some((r, p)) => {
+                let p = p.trim_end_matches('/');
+                if p.is_empty() || p.contains("//") {
+                    return Err(error("empty repository path"));
+                }
+                if p.contains(['*', ':', '@']) {
+                    return Err(error(
+                        "a wildcard, tag or digest is allowed only as `*.` before the host",
+                    ));
+                }
+                (r, Some(p.to_owned()))
+            }
+            None => (s, None),
+        };
+        let (wildcard, rest) = match registry.strip_prefix("*.") {
+            Some(rest) => (true, rest),
+            None => (false, registry),
+        };
+        if rest.contains('*') {
+            return Err(error("a wildcard is allowed only as `*.` before the host"));
+        }
+        let (host, port) = match rest.split_once(':') {
+            Some((h, p))
+                if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                (h, Some(p.to_owned()))
+            }
+            Some(_) => return Err(error("the port must be a number")),
+            None => (rest, None),
+        };
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if !host.split('.').all(label_ok) {
+            return Err(error("not a host name"));
+        }
+        Ok(RegistryPattern {
+            raw: s.to_owned(),
+            wildcard,
+            host: host.to_ascii_lowercase(),
+            port,
+            repository_prefix: prefix,
+        })
+    }
+
+    /// Whether an image is in the registry (and repository prefix) this pattern names.
+    /// A pattern without port matches every port of its host.
+    pub fn matches(&self, image: &ImageRef) -> bool {
+        let (host, port) = split_port(image.registry());
+        let host = host.to_ascii_lowercase();
+        let host_ok = if self.wildcard {
+            host.strip_suffix(self.host.as_str())
+                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
+        } else {
+            host == self.host
+        };
+        let port_ok = self.port.is_none() || self.port.as_deref() == port;
+        let repo_ok = self.repository_prefix.as_deref().is_none_or(|prefix| {
+            image
+                .repository()
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        });
+        host_ok && port_ok && repo_ok
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+}
+
+impl TryFrom<String> for RegistryPattern {
+    type Error = PatternError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<RegistryPattern> for String {
+    fn from(p: RegistryPattern) -> Self {
+        p.raw
+    }
+}
+
+impl fmt::Display for RegistryPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+/// Public registries an air-gapped Supervisor cannot reach: the default deny-list.
+pub const DEFAULT_PUBLIC_REGISTRIES: &[&str] = &[
+    "docker.io",
+    "*.docker.io",
+    "projects.registry.vmware.com",
+    "gcr.io",
+    "*.gcr.io",
+    "k8s.gcr.io",
+    "ghcr.io",
+    "quay.io",
+    "registry.k8s.io",
+    "public.ecr.aws",
+    "mcr.microsoft.com",
+    "registry.gitlab.com",
+    "docker.elastic.co",
+    "nvcr.io",
+];
+
+/// Which registries count as public: everything on a deny-list, or everything off an allow-list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RegistryPolicy {
+    /// Only these registries are private; any other is refused (recommended when air-gapped).
+    AllowList(Vec<RegistryPattern>),
+    /// These registries are public; any other is private.
+    DenyList(Vec<RegistryPattern>),
+}
+
+impl Default for RegistryPolicy {
+    fn default() -> Self {
+        RegistryPolicy::DenyList(
+            DEFAULT_PUBLIC_REGISTRIES
+                .iter()
+                .filter_map(|p| RegistryPattern::parse(p).ok())
+                .collect(),
+        )
+    }
+}
+
+/// How one image reference fares against a [`RegistryPolicy`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "camelCase")]
+pub enum Verdict {
+    Private,
+    /// On the deny-list; `pattern` is the entry that matched.
+    Public {
+        pattern: String,
+    },
+    /// Not on the allow-list.
+    NotAllowed,
+}
+
+impl Verdict {
+    /// Whether the image must not be used (public or not allowed).
+    pub fn is_refused(&self) -> bool {
+        !matches!(self, Verdict::Private)
+    }
+}
+
+impl RegistryPolicy {
+    /// A deny-list from pattern strings.
+    pub fn deny(patterns: &[&str]) -> Result<Self, PatternError> {
+        Ok(RegistryPolicy::DenyList(parse_patterns(patterns)?))
+    }
+
+    /// An allow-list from pattern strings.
+    pub fn allow(patterns: &[&str]) -> Result<Self, PatternError> {
+        Ok(RegistryPolicy::AllowList(parse_patterns(patterns)?))
+    }
+
+    pub fn classify(&self, image: &ImageRef) -> Verdict {
+        match self {
+            RegistryPolicy::DenyList(deny) => match deny.iter().find(|p| p.matches(image)) {
+                Some(p) => Verdict::Public {
+                    pattern: p.raw.clone(),
+                },
+                None => Verdict::Private,
+            },
+            RegistryPolicy::AllowList(allow) => {
+                if allow.iter().any(|p| p.matches(image)) {
+                    Verdict::Private
+                } else {
+                    Verdict::NotAllowed
+                }
+            }
+        }
+    }
+}
+
+fn parse_patterns(patterns: &[&str]) -> Result<Vec<RegistryPattern>, PatternError> {
+    patterns.iter().map(|p| RegistryPattern::parse(p)).collect()
+}
+
+/// An image reference found in an object: where, and what it says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageOccurrence {
+    /// Dotted JSON path, e.g. `spec.template.spec.containers[0].image`.
+    pub path: String,
+    /// The reference as written.
+    pub image: String,
+}
+
+impl ImageOccurrence {
+    pub fn parse(&self) -> Result<ImageRef, ImageError> {
+        ImageRef::parse(&self.image)
+    }
+}
+
+/// Where a kind keeps its Pod spec, as a path of object keys.
+fn pod_spec_path(group: &str, kind: &str) -> Option<&'static [&'static str]> {
+    match (group, kind) {
+        ("", "Pod") => Some(&["spec"]),
+        ("", "PodTemplate") => Some(&["template", "spec"]),
+        ("", "ReplicationController") => Some(&["spec", "template", "spec"]),
+        ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet") | ("batch", "Job") => {
+            Some(&["spec", "template", "spec"])
+        }
+        ("batch", "CronJob") => Some(&["spec", "jobTemplate", "spec", "template", "spec"]),
+        _ => None,
+    }
+}
+
+/// Every image reference in an object, with its JSON path, for the kinds that name images:
+/// Pods and every pod-template kind (containers, initContainers, ephemeralContainers), and the
+/// Carvel Package, App and PackageRepository fetches. Other kinds have none.
+pub fn find_images(object: &Value) -> Vec<ImageOccurrence> {
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    if let Some(path) = pod_spec_path(group, kind) {
+        let mut spec = Some(object);
+        for key in path {
+            spec = spec.and_then(|v| v.get(key));
+        }
+        return spec.map_or_else(Vec::new, |s| pod_spec_images(s, &path.join(".")));
+    }
+    let items = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
+    match (group, kind) {
+        ("data.packaging.carvel.dev", "Package") => fetch_images(
+            &items(object.pointer("/spec/template/spec/fetch")),
+            "spec.template.spec.fetch",
+        ),
+        ("kappctrl.k14s.io", "App") => {
+            fetch_images(&items(object.pointer("/spec/fetch")), "spec.fetch")
+        }
+        ("packaging.carvel.dev", "PackageRepository") => object
+            .pointer("/spec/fetch")
+            .map(|f| single_fetch_images(f, "spec.fetch"))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+fn pod_spec_images(spec: &Value, base: &str) -> Vec<ImageOccurrence> {
+    let mut found = Vec::new();
+    for list in ["initContainers", "containers", "ephemeralContainers"] {
+        let Some(containers) = spec.get(list).and_then(Value::as_array) else {
+            continue;
+        };
+        for (i, c) in containers.iter().enumerate() {
+            if let Some(image) = c.get("image").and_then(Value::as_str) {
+                found.push(ImageOccurrence {
+                    path: format!("{base}.{list}[{i}].image"),
+                    image: image.to_owned(),
+                });
+            }
+        }
+    }
+    found
+}
+
+/// Images of an App-style `fetch[]` list: `imgpkgBundle.image` and `image.url`.
+pub fn fetch_images(fetch: &[Value], base: &str) -> Vec<ImageOccurrence> {
+    fetch
+        .iter()
+        .enumerate()
+        .flat_map(|(i, f)| single_fetch_images(f, &format!("{base}[{i}]")))
+        .collect()
+}
+
+fn single_fetch_images(fetch: &Value, base: &str) -> Vec<ImageOccurrence> {
+    [("imgpkgBundle", "image"), ("image", "url")]
+        .into_iter()
+        .filter_map(|(source, field)| {
+            let image = fetch.get(source)?.get(field)?.as_str()?;
+            Some(ImageOccurrence {
+                path: format!("{base}.{source}.{field}"),
+                image: image.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// An image reference the policy refuses, with where it is and where it resolves to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offense {
+    pub path: String,
+    pub image: String,
+    /// The normalised reference, or `None` when it does not parse.
+    pub normalized: Option<String>,
+    /// The registry it resolves to, or `None` when it does not parse.
+    pub registry: Option<String>,
+    pub verdict: Option<Verdict>,
+    /// Why it does not parse.
+    pub error: Option<String>,
+}
+
+/// Every image reference in the object that the policy refuses, and every one that does not parse
+/// (a runtime could not pull it either, and it must not slip past a guard).
+pub fn offending_images(object: &Value, policy: &RegistryPolicy) -> Vec<Offense> {
+    find_images(object)
+        .into_iter()
+        .filter_map(|occ| match occ.parse() {
+            Ok(image) => {
+                let verdict = policy.classify(&image);
+                verdict.is_refused().then(|| Offense {
+                    normalized: Some(image.to_string()),
+                    registry: Some(image.registry().to_owned()),
+                    verdict: Some(verdict),
+                    error: None,
+                    path: occ.path,
+                    image: occ.image,
+                })
+            }
+            Err(e) => Some(Offense {
+                normalized: None,
+                registry: None,
+                verdict: None,
+                error: Some(e.reason),
+                path: occ.path,
+                image: occ.image,
+            }),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const DIGEST: &str = "sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+
+    #[test]
+    fn normalises_as_the_runtime_does() {
+        let d = format!("nginx@{DIGEST}");
+        let dd = format!("docker.io/library/nginx@{DIGEST}");
+        let td = format!("nginx:1.25@{DIGEST}");
+        let tdd = format!("docker.io/library/nginx:1.25@{DIGEST}");
+        let cases: &[(&str, &str, &str, &str)] = &[
+            // (input, normalised, registry, host)
+            (
+                "nginx",
+                "docker.io/library/nginx:latest",
+                "docker.io",
+                "docker.io",
+            ),
+            (
+                "nginx:1.25",
+                "docker.io/library/nginx:1.25",
+                "docker.io",
+                "docker.io",
+            ),
+            (
+                "library/nginx",
+                "docker.io/library/nginx:latest",
+                "docker.io",
+                "docker.io",
+            ),
+            (
+                "bitnami/redis:7",
+                "docker.io/bitnami/redis:7",
+                "docker.io",
+                "docker.io",
+            ),
+            (
+                "index.docker.io/nginx",
+                "docker.io/library/nginx:latest",
+                "docker.io",
+                "docker.io",
+            ),
+            (
+                "docker.io/nginx",
+                "docker.io/library/nginx:latest",
+                "docker.io",
+                "docker.io",
+            ),
+            (
+                "localhost/app",
+                "localhost/app:latest",
+                "localhost",
+                "localhost",
+            ),
+            (
+                "localhost:5000/app:v1",
+                "localhost:5000/app:v1",
+                "localhost:5000",
+                "localhost",
+            ),
+            (
+                "harbor.corp:8443/tkg/svc:3.5.1",
+                "harbor.corp:8443/tkg/svc:3.5.1",
+                "harbor.corp:8443",
+                "harbor.corp",
+            ),
+            (
+                "projects.registry.vmware.com/tkg/packages/standard/repo:v1",
+                "projects.registry.vmware.com/tkg/packages/standard/repo:v1",
+                "projects.registry.vmware.com",
+                "projects.registry.vmware.com",
+            ),
+            (
+                "test.com:5000",
+                "docker.io/library/test.com:5000",
+                "docker.io",
+                "docker.io",
+            ),
+            (&d, &dd, "docker.io", "docker.io"),
+            (&td, &tdd, "docker.io", "docker.io"),
+            (
+                "10.0.0.1:5000/a/b",
+                "10.0.0.1:5000/a/b:latest",
+                "10.0.0.1:5000",
+                "10.0.0.1",
+            ),
+        ];
+        for (input, normalised, registry, host) in cases {
+            let r = ImageRef::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(r.to_string(), *normalised, "{input}");
+            assert_eq!(r.registry(), *registry, "{input}");
+            assert_eq!(r.host(), *host, "{input}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_the_runtime_refuses() {
+        for bad in [
+            "",
+            " nginx",
+            "nginx ",
+            "Nginx",
+            "nginx:",
+            "nginx@sha256:abc",
+            "https://docker.io/nginx",
+            "a//b",
+            "nginx@md5:ffffffffffffffffffffffffffffffff",
+        ] {
+            assert!(ImageRef::parse(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn pattern_parsing() {
+        for ok in [
+            "docker.io",
+            "*.example.com",
+            "harbor.corp:8443",
+            "harbor.corp/tkg",
+            "harbor.corp/tkg/",
+            "localhost",
+        ] {
+            assert!(RegistryPattern::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "*",
+            "*example.com",
+            "a.*.com",
+            "https://docker.io",
+            "docker.io:port",
+            "docker.io:",
+            "-bad.com",
+            "bad-.com",
+            "a..b",
+            "harbor.corp/",
+            "harbor.corp/tkg:1.0",
+            "harbor.corp/*",
+            "sp ace.com",
+        ] {
+            assert!(
+                RegistryPattern::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn pattern_matching_table() {
+        let cases = [
+            ("docker.io", "nginx", true),
+            ("docker.io", "index.docker.io/library/nginx", true),
+            ("docker.io", "quay.io/x/y", false),
+            ("*.example.com", "registry.example.com/a", true),
+            ("*.example.com", "a.b.example.com/a", true),
+            ("*.example.com", "example.com/a", false),
+            ("*.example.com", "badexample.com/a", false),
+            ("*.example.com", "registry.example.com:5000/a", true),
+            ("harbor.corp", "harbor.corp:8443/a", true),
+            ("harbor.corp:8443", "harbor.corp:8443/a", true),
+            ("harbor.corp:8443", "harbor.corp:443/a", false),
+            ("harbor.corp:8443", "harbor.corp/a", false),
+            ("harbor.corp/tkg", "harbor.corp/tkg/svc:1", true),
+            ("harbor.corp/tkg", "harbor.corp/tkg:1", true),
+            ("harbor.corp/tkg", "harbor.corp/tkgx/svc:1", false),
+            ("harbor.corp/tkg", "harbor.corp/other/svc:1", false),
+            ("HARBOR.corp", "harbor.corp/a", true),
+            ("localhost", "localhost:5000/a", true),
+        ];
+        for (pattern, image, want) in cases {
+            let p = RegistryPattern::parse(pattern).unwrap();
+            let i = ImageRef::parse(image).unwrap();
+            assert_eq!(p.matches(&i), want, "{pattern} vs {image}");
+        }
+    }
+
+    #[test]
+    fn classify_table() {
+        let deny = RegistryPolicy::default();
+        let allow = RegistryPolicy::allow(&["harbor.corp", "*.svc.local"]).unwrap();
+        let public = |p: &str| Verdict::Public { pattern: p.into() };
+        let cases = [
+            ("nginx", &deny, public("docker.io")),
+            (
+                "registry-1.docker.io/library/nginx",
+                &deny,
+                public("*.docker.io"),
+            ),
+            (
+                "projects.registry.vmware.com/tkg/x:1",
+                &deny,
+                public("projects.registry.vmware.com"),
+            ),
+            ("k8s.gcr.io/pause:3.9", &deny, public("*.gcr.io")),
+            (
+                "registry.k8s.io/pause:3.9",
+                &deny,
+                public("registry.k8s.io"),
+            ),
+            ("ghcr.io/a/b", &deny, public("ghcr.io")),
+            ("quay.io/a/b", &deny, public("quay.io")),
+            ("public.ecr.aws/a/b", &deny, public("public.ecr.aws")),
+            ("mcr.microsoft.com/a/b", &deny, public("mcr.microsoft.com")),
+            ("harbor.corp/tkg/x:1", &deny, Verdict::Private),
+            ("localhost:5000/a", &deny, Verdict::Private),
+            ("harbor.corp/tkg/x:1", &allow, Verdict::Private),
+            ("r.svc.local:5000/x", &allow, Verdict::Private),
+            ("nginx", &allow, Verdict::NotAllowed),
+            ("other.corp/x", &allow, Verdict::NotAllowed),
+        ];
+        for (image, policy, want) in cases {
+            let i = ImageRef::parse(image).unwrap();
+            let got = policy.classify(&i);
+            assert_eq!(got, want, "{image}");
+            assert_eq!(got.is_refused(), want != Verdict::Private);
+        }
+    }
+
+    #[test]
+    fn default_deny_list_parses_completely() {
+        let RegistryPolicy::DenyList(list) = RegistryPolicy::default() else {
+            panic!("default is a deny-list")
+        };
+        assert_eq!(list.len(), DEFAULT_PUBLIC_REGISTRIES.len());
+    }
+
+    #[test]
+    fn policy_settings_round_trip_and_refuse_bad_patterns() {
+        let p: RegistryPolicy =
+            serde_json::from_value(json!({"allowList": ["harbor.corp", "*.corp"]})).unwrap();
+        assert_eq!(
+            p,
+            RegistryPolicy::allow(&["harbor.corp", "*.corp"]).unwrap()
+        );
+        let back = serde_json::to_value(&p).unwrap();
+        assert_eq!(back, json!({"allowList": ["harbor.corp", "*.corp"]}));
+        let err =
+            serde_json::from_value::<RegistryPolicy>(json!({"denyList": ["a.*.com"]})).unwrap_err();
+        assert!(
+            err.to_string().contains("a wildcard is allowed only"),
+            "{err}"
+        );
+    }
+
+    fn pod_spec() -> Value {
+        json!({
+            "initContainers": [{"name": "i", "image": "busybox"}],
+            "containers": [{"name": "a", "image": "nginx"}, {"name": "b", "image": "harbor.corp/b:1"}, {"name": "noimage"}],
+            "ephemeralContainers": [{"name": "e", "image": "ghcr.io/debug:1"}]
+        })
+    }
+
+    fn paths(v: &Value) -> Vec<(String, String)> {
+        find_images(v)
+            .into_iter()
+            .map(|o| (o.path, o.image))
+            .collect()
+    }
+
+    #[test]
+    fn finds_images_in_every_pod_template_kind() {
+        let expect = |base: &str| {
+            vec![
+                (
+                    format!("{base}.initContainers[0].image"),
+                    "busybox".to_owned(),
+                ),
+                (format!("{base}.containers[0].image"), "nginx".to_owned()),
+                (
+                    format!("{base}.containers[1].image"),
+                    "harbor.corp/b:1".to_owned(),
+                ),
+                (
+                    format!("{base}.ephemeralContainers[0].image"),
+                    "ghcr.io/debug:1".to_owned(),
+                ),
+            ]
+        };
+        let template = json!({"template": {"spec": pod_spec()}});
+        let cases = [
+            (
+                json!({"apiVersion": "v1", "kind": "Pod", "spec": pod_spec()}),
+                "spec",
+            ),
+            (
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": template}),
+                "spec.template.spec",
+            ),
+            (
+                json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "spec": template}),
+                "spec.template.spec",
+            ),
+            (
+                json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "spec": template}),
+                "spec.template.spec",
+            ),
+            (
+                json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "spec": template}),
+                "spec.template.spec",
+            ),
+            (
+                json!({"apiVersion": "batch/v1", "kind": "Job", "spec": template}),
+                "spec.template.spec",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "ReplicationController", "spec": template}),
+                "spec.template.spec",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "PodTemplate", "template": {"spec": pod_spec()}}),
+                "template.spec",
+            ),
+            (
+                json!({"apiVersion": "batch/v1", "kind": "CronJob", "spec": {"jobTemplate": {"spec": template}}}),
+                "spec.jobTemplate.spec.template.spec",
+            ),
+        ];
+        for (obj, base) in cases {
+            assert_eq!(paths(&obj), expect(base), "{}", obj["kind"]);
+        }
+    }
+
+    #[test]
+    fn finds_images_in_carvel_fetches() {
+        let fetch = json!([
+            {"imgpkgBundle": {"image": "projects.registry.vmware.com/tkg/bundle:1"}},
+            {"git": {"url": "https://example.com/repo"}},
+            {"image": {"url": "harbor.corp/img:1"}}
+        ]);
+        let pkg = json!({"apiVersion": "data.packaging.carvel.dev/v1alpha1", "kind": "Package",
+                         "spec": {"template": {"spec": {"fetch": fetch}}}});
+        assert_eq!(
+            paths(&pkg),
+            [
+                (
+                    "spec.template.spec.fetch[0].imgpkgBundle.image".to_owned(),
+                    "projects.registry.vmware.com/tkg/bundle:1".to_owned()
+                ),
+                (
+                    "spec.template.spec.fetch[2].image.url".to_owned(),
+                    "harbor.corp/img:1".to_owned()
+                ),
+            ]
+        );
+        let app = json!({"apiVersion": "kappctrl.k14s.io/v1alpha1", "kind": "App", "spec": {"fetch": fetch}});
+        assert_eq!(paths(&app)[0].0, "spec.fetch[0].imgpkgBundle.image");
+        assert_eq!(paths(&app)[1].0, "spec.fetch[2].image.url");
+        let repo = json!({"apiVersion": "packaging.carvel.dev/v1alpha1", "kind": "PackageRepository",
+                          "spec": {"fetch": {"imgpkgBundle": {"image": "quay.io/repo:1"}}}});
+        assert_eq!(
+            paths(&repo),
+            [(
+                "spec.fetch.imgpkgBundle.image".to_owned(),
+                "quay.io/repo:1".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn other_kinds_and_malformed_objects_have_no_images() {
+        for obj in [
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"image": "nginx"}}),
+            json!({"apiVersion": "example.com/v1", "kind": "Deployment", "spec": {"template": {"spec": pod_spec()}}}),
+            json!({"apiVersion": "v1", "kind": "Pod"}),
+            json!({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": "nope"}}),
+            json!({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"image": 3}]}}),
+            json!({"apiVersion": "data.packaging.carvel.dev/v1alpha1", "kind": "Package", "spec": {"template": {"spec": {"fetch": {}}}}}),
+            json!(null),
+            json!([]),
+        ] {
+            assert!(find_images(&obj).is_empty(), "{obj}");
+        }
+    }
+
+    #[test]
+    fn offending_images_lists_public_and_unparseable() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [
+            {"image": "nginx"}, {"image": "harbor.corp/ok:1"}, {"image": "Bad Image"}
+        ]}});
+        let got = offending_images(&pod, &RegistryPolicy::default());
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].path, "spec.containers[0].image");
+        assert_eq!(
+            got[0].normalized.as_deref(),
+            Some("docker.io/library/nginx:latest")
+        );
+        assert_eq!(got[0].registry.as_deref(), Some("docker.io"));
+        assert_eq!(
+            got[0].verdict,
+            Some(Verdict::Public {
+                pattern: "docker.io".into()
+            })
+        );
+        assert_eq!(got[1].path, "spec.containers[2].image");
+        assert!(got[1].error.is_some());
+    }
+}
