@@ -1,0 +1,234 @@
+//! The image registries a Supervisor can (or cannot) reach, and the imgpkg bundles stored in them.
+//!
+//! Relocation is modelled the way imgpkg and docker behave, because that is the root cause of the
+//! air-gapped deadlock: `imgpkg copy` copies a bundle and every image of its `.imgpkg/images.yml` by
+//! digest into the destination repository, and a fetch from there rewrites the bundle's nested
+//! references to it; `docker pull/push` (or `imgpkg pull/push`) moves only the top image, so nested
+//! references keep pointing at the public registry.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A bundle as published: the templates it carries, its default values and its nested images.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Bundle {
+    /// Where the bundle was published (a tag or digest reference).
+    pub image: String,
+    /// `.imgpkg/images.yml`: the nested image references, as they appear in the manifests.
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// Default data values, overridden by the App's values Secrets.
+    #[serde(default)]
+    pub values: Value,
+    /// The manifests, templated with `{{ values.a.b }}` (see [`super::template`]).
+    #[serde(default)]
+    pub manifests: Vec<Value>,
+}
+
+/// How a bundle was moved into a private registry.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RelocationMethod {
+    /// `imgpkg copy`: the bundle and every nested image, by digest; nested references are rewritten on fetch.
+    ImgpkgCopy,
+    /// `docker pull/push` or `imgpkg pull/push`: only the top image moves.
+    DockerPush,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Relocation {
+    pub method: RelocationMethod,
+    pub from: String,
+    pub to: String,
+}
+
+/// What the registry holds at one reference.
+#[derive(Clone, Debug, PartialEq)]
+struct Stored {
+    bundle: Bundle,
+    /// For a bundle copied with `imgpkg copy`: nested reference → its copy in the destination repository.
+    rewrites: BTreeMap<String, String>,
+}
+
+/// Why a fetch failed, worded as vendir/imgpkg word it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("Get \"https://{host}/v2/\": dial tcp: lookup {host}: i/o timeout")]
+    Unreachable { host: String },
+    #[error("GET https://{host}/v2/{repository}/manifests/{reference}: MANIFEST_UNKNOWN: manifest unknown; map[Tag:{reference}]")]
+    NotFound { host: String, repository: String, reference: String },
+}
+
+/// Every registry the simulated Supervisor knows of.
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    reachable: BTreeSet<String>,
+    stored: BTreeMap<String, Stored>,
+}
+
+/// A bundle as fetched: manifests with nested references already resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fetched {
+    pub values: Value,
+    pub manifests: Vec<Value>,
+}
+
+impl Registry {
+    /// Publishes `bundles`, then applies `relocations` in order.
+    pub fn new(
+        reachable: impl IntoIterator<Item = String>,
+        bundles: Vec<Bundle>,
+        relocations: &[Relocation],
+    ) -> Result<Self, String> {
+        let mut registry = Registry { reachable: reachable.into_iter().collect(), stored: BTreeMap::new() };
+        for bundle in bundles {
+            let image = bundle.image.clone();
+            registry.stored.insert(image, Stored { bundle, rewrites: BTreeMap::new() });
+        }
+        for relocation in relocations {
+            registry.relocate(relocation)?;
+        }
+        Ok(registry)
+    }
+
+    fn relocate(&mut self, relocation: &Relocation) -> Result<(), String> {
+        let source = self
+            .stored
+            .get(&relocation.from)
+            .cloned()
+            .ok_or_else(|| format!("relocation from {}: no such bundle", relocation.from))?;
+        match relocation.method {
+            RelocationMethod::DockerPush => {
+                self.stored.insert(relocation.to.clone(), source);
+            }
+            RelocationMethod::ImgpkgCopy => {
+                let repository = repository_of(&relocation.to).to_string();
+                let mut rewrites = BTreeMap::new();
+                for nested in &source.bundle.images {
+                    let copy = format!("{repository}@{}", digest_of(nested));
+                    // Nested bundles are copied recursively, keeping their own nested references.
+                    if let Some(inner) = self.stored.get(nested).cloned() {
+                        self.stored.insert(copy.clone(), inner);
+                    }
+                    rewrites.insert(nested.clone(), copy);
+                }
+                self.stored.insert(relocation.to.clone(), Stored { bundle: source.bundle, rewrites });
+            }
+        }
+        Ok(())
+    }
+
+    /// Fetches a bundle as vendir would for an App's `imgpkgBundle` fetch.
+    pub fn fetch(&self, image: &str) -> Result<Fetched, FetchError> {
+        let (host, repository, reference) = split_reference(image);
+        if !self.reachable.contains(host) {
+            return Err(FetchError::Unreachable { host: host.to_string() });
+        }
+        let stored = self.stored.get(image).ok_or_else(|| FetchError::NotFound {
+            host: host.to_string(),
+            repository: repository.to_string(),
+            reference: reference.to_string(),
+        })?;
+        let manifests = stored.bundle.manifests.iter().map(|m| rewrite_strings(m, &stored.rewrites)).collect();
+        Ok(Fetched { values: stored.bundle.values.clone(), manifests })
+    }
+}
+
+/// The registry host, repository and tag/digest of a reference (`host/repo/path:tag` or `host/repo@sha256:…`).
+fn split_reference(image: &str) -> (&str, &str, &str) {
+    let (host, rest) = image.split_once('/').unwrap_or(("docker.io", image));
+    if let Some((repository, digest)) = rest.split_once('@') {
+        return (host, repository, digest);
+    }
+    match rest.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => (host, repository, tag),
+        _ => (host, rest, "latest"),
+    }
+}
+
+fn repository_of(image: &str) -> &str {
+    let (host, repository, _) = split_reference(image);
+    &image[..host.len() + 1 + repository.len()]
+}
+
+/// The digest a nested image keeps when it is copied: stable for one reference.
+pub fn digest_of(image: &str) -> String {
+    if let Some((_, digest)) = image.split_once('@') {
+        return digest.to_string();
+    }
+    format!("sha256:{}", hex::encode(Sha256::digest(image.as_bytes())))
+}
+
+fn rewrite_strings(value: &Value, rewrites: &BTreeMap<String, String>) -> Value {
+    match value {
+        Value::String(s) => Value::String(rewrites.get(s).cloned().unwrap_or_else(|| s.clone())),
+        Value::Array(items) => Value::Array(items.iter().map(|v| rewrite_strings(v, rewrites)).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), rewrite_strings(v, rewrites))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const PUBLIC: &str = "projects.registry.vmware.com/tkg/packages/tkg-service:3.5.1";
+    const CHILD: &str = "projects.registry.vmware.com/tkg/packages/core/tkg-controller:v3.5.1";
+
+    fn registry(method: RelocationMethod) -> Registry {
+        let parent = Bundle {
+            image: PUBLIC.into(),
+            images: vec![CHILD.into()],
+            values: json!({}),
+            manifests: vec![json!({"kind": "Package", "spec": {"image": CHILD}})],
+        };
+        let child = Bundle { image: CHILD.into(), images: vec![], values: json!({}), manifests: vec![json!({"kind": "Deployment"})] };
+        let relocation = Relocation { method, from: PUBLIC.into(), to: "my-registry.example.com/tkg/tkg-service:3.5.1".into() };
+        Registry::new(["my-registry.example.com".to_string()], vec![parent, child], &[relocation]).unwrap()
+    }
+
+    #[test]
+    fn imgpkg_copy_rewrites_nested_references_into_the_destination_repository() {
+        let registry = registry(RelocationMethod::ImgpkgCopy);
+        let fetched = registry.fetch("my-registry.example.com/tkg/tkg-service:3.5.1").unwrap();
+        let nested = fetched.manifests[0]["spec"]["image"].as_str().unwrap().to_string();
+        assert_eq!(nested, format!("my-registry.example.com/tkg/tkg-service@{}", digest_of(CHILD)));
+        // ... and the nested bundle was copied there, so the child can fetch it.
+        assert_eq!(registry.fetch(&nested).unwrap().manifests, vec![json!({"kind": "Deployment"})]);
+    }
+
+    #[test]
+    fn docker_push_leaves_nested_references_on_the_public_registry() {
+        let registry = registry(RelocationMethod::DockerPush);
+        let fetched = registry.fetch("my-registry.example.com/tkg/tkg-service:3.5.1").unwrap();
+        assert_eq!(fetched.manifests[0]["spec"]["image"], CHILD);
+        let error = registry.fetch(CHILD).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "Get \"https://projects.registry.vmware.com/v2/\": dial tcp: lookup projects.registry.vmware.com: i/o timeout"
+        );
+    }
+
+    #[test]
+    fn a_missing_tag_on_a_reachable_registry_is_manifest_unknown() {
+        let registry = registry(RelocationMethod::DockerPush);
+        let error = registry.fetch("my-registry.example.com/tkg/tkg-service:9.9.9").unwrap_err();
+        assert!(matches!(error, FetchError::NotFound { ref reference, .. } if reference == "9.9.9"), "{error}");
+    }
+
+    #[test]
+    fn references_split_into_host_repository_and_reference() {
+        assert_eq!(split_reference("r.example.com:5000/a/b:1.0"), ("r.example.com:5000", "a/b", "1.0"));
+        assert_eq!(split_reference("r.example.com/a/b@sha256:ab"), ("r.example.com", "a/b", "sha256:ab"));
+        assert_eq!(split_reference("r.example.com/a/b"), ("r.example.com", "a/b", "latest"));
+    }
+}
