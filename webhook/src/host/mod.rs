@@ -1,0 +1,81 @@
+//! The WASM policy host: runs Kubewarden-compatible waPC policies with wasmtime.
+//!
+//! One [`PolicyHost`] owns the engine (pooling allocator, epoch ticker, compiled-module cache);
+//! [`PolicyHost::load`] turns a module into a [`Policy`]; [`Policy::validate`] evaluates one
+//! request in a fresh store with the policy's memory cap and deadline.
+
+mod cache;
+mod engine;
+mod policy;
+pub mod protocol;
+mod wapc;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use wasmtime::{Engine, Linker};
+
+pub use engine::{EPOCH_TICK, EngineOptions};
+pub use policy::{LoadError, Policy, PolicyError, PolicySpec, human_bytes};
+pub use protocol::{SettingsValidationResponse, ValidationResponse};
+pub use wapc::GuestPayload;
+
+use cache::ModuleCache;
+use engine::EpochTicker;
+use wapc::GuestState;
+
+/// How to build a [`PolicyHost`].
+#[derive(Debug, Clone, Default)]
+pub struct HostOptions {
+    pub engine: EngineOptions,
+    /// Where compiled modules are cached; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+}
+
+pub(crate) struct HostInner {
+    engine: Engine,
+    linker: Linker<GuestState>,
+    cache: ModuleCache,
+    options: EngineOptions,
+    // Declared last: stopped after everything that uses the engine is gone.
+    _ticker: EpochTicker,
+}
+
+/// Loads policies into one shared engine. Clones share the engine.
+#[derive(Clone)]
+pub struct PolicyHost {
+    inner: Arc<HostInner>,
+}
+
+impl std::fmt::Debug for PolicyHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyHost")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PolicyHost {
+    pub fn new(options: HostOptions) -> anyhow::Result<Self> {
+        let engine = engine::build_engine(&options.engine)?;
+        let mut linker = Linker::new(&engine);
+        wapc::add_to_linker(&mut linker)
+            .map_err(|e| anyhow::anyhow!("cannot register the waPC imports: {e:#}"))?;
+        let ticker = EpochTicker::start(&engine)?;
+        Ok(Self {
+            inner: Arc::new(HostInner {
+                engine,
+                linker,
+                cache: ModuleCache::new(options.cache_dir),
+                options: options.engine,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// Compiles (or fetches from the cache) and links the module, then runs its
+    /// `validate_settings` on the spec's settings: a policy that refuses them is not loaded.
+    pub fn load(&self, spec: PolicySpec) -> Result<Policy, LoadError> {
+        Policy::load(Arc::clone(&self.inner), spec)
+    }
+}

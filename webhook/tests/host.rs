@@ -1,0 +1,211 @@
+//! The policy host against well-behaved and hostile WAT policies.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::wat_policies::{Behaviour, wasm};
+use supsvc_webhook::host::{HostOptions, LoadError, PolicyError, PolicyHost, PolicySpec};
+
+fn host() -> PolicyHost {
+    PolicyHost::new(HostOptions::default()).unwrap()
+}
+
+fn request() -> Arc<[u8]> {
+    Arc::from(&br#"{"uid":"1","operation":"CREATE","object":{"kind":"Pod"}}"#[..])
+}
+
+fn spec(name: &str, behaviour: Behaviour) -> PolicySpec {
+    PolicySpec {
+        timeout: Duration::from_millis(50),
+        memory_limit: 16 << 20,
+        ..PolicySpec::new(name, wasm(behaviour))
+    }
+}
+
+#[test]
+fn well_behaved_policies_give_their_verdicts() {
+    let host = host();
+    let accept = host.load(spec("accept", Behaviour::Accept)).unwrap();
+    let reject = host.load(spec("reject", Behaviour::Reject)).unwrap();
+    let warn = host
+        .load(spec("warn", Behaviour::AcceptWithWarning))
+        .unwrap();
+
+    assert!(accept.validate(&request()).unwrap().accepted);
+    let verdict = reject.validate(&request()).unwrap();
+    assert!(!verdict.accepted);
+    assert_eq!(
+        verdict.message.as_deref(),
+        Some("rejected by the wat policy")
+    );
+    assert_eq!(verdict.code, Some(403));
+    let verdict = warn.validate(&request()).unwrap();
+    assert_eq!(verdict.warnings, Some(vec!["careful".to_string()]));
+    assert_eq!(verdict.audit_annotations.unwrap()["wat/seen"], "yes");
+}
+
+#[test]
+fn infinite_loop_times_out_in_milliseconds() {
+    let host = host();
+    let looping = host.load(spec("loop", Behaviour::InfiniteLoop)).unwrap();
+    let started = Instant::now();
+    let error = looping.validate(&request()).unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(error.to_string(), "policy loop timed out after 50 ms");
+    assert!(elapsed >= Duration::from_millis(50), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(500), "{elapsed:?}");
+}
+
+#[test]
+fn unbounded_allocation_hits_the_memory_limit() {
+    let host = host();
+    let hog = host
+        .load(spec("hog", Behaviour::UnboundedAllocation))
+        .unwrap();
+    let error = hog.validate(&request()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "policy hog exceeded its memory limit of 16 MiB"
+    );
+}
+
+#[test]
+fn trap_and_garbage_are_reported_as_such() {
+    let host = host();
+    let trap = host.load(spec("trap", Behaviour::Trap)).unwrap();
+    let error = trap.validate(&request()).unwrap_err();
+    assert!(matches!(error, PolicyError::Trap { .. }), "{error}");
+    assert!(
+        error.to_string().starts_with("policy trap trapped: "),
+        "{error}"
+    );
+    assert!(error.to_string().contains("unreachable"), "{error}");
+
+    let garbage = host
+        .load(spec("garbage", Behaviour::InvalidOutput))
+        .unwrap();
+    let error = garbage.validate(&request()).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("policy garbage returned invalid output: "),
+        "{error}"
+    );
+
+    let failing = host.load(spec("failing", Behaviour::GuestError)).unwrap();
+    let error = failing.validate(&request()).unwrap_err();
+    assert_eq!(error.to_string(), "policy failing failed: guest failed");
+}
+
+#[test]
+fn hostile_policies_leave_others_unaffected() {
+    let host = host();
+    let accept = Arc::new(host.load(spec("accept", Behaviour::Accept)).unwrap());
+    let hostile: Vec<_> = [
+        Behaviour::InfiniteLoop,
+        Behaviour::UnboundedAllocation,
+        Behaviour::Trap,
+        Behaviour::InvalidOutput,
+    ]
+    .into_iter()
+    .map(|b| host.load(spec(&format!("{b:?}"), b)).unwrap())
+    .collect();
+    std::thread::scope(|scope| {
+        for policy in &hostile {
+            scope.spawn(|| {
+                for _ in 0..3 {
+                    assert!(policy.validate(&request()).is_err());
+                }
+            });
+        }
+        scope.spawn(|| {
+            for _ in 0..200 {
+                assert!(accept.validate(&request()).unwrap().accepted);
+            }
+        });
+    });
+    assert!(accept.validate(&request()).unwrap().accepted);
+}
+
+#[test]
+fn bad_settings_refuse_the_policy() {
+    let error = host()
+        .load(spec("picky", Behaviour::RefuseSettings))
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "policy picky: settings rejected: setting 'x' is required"
+    );
+}
+
+#[test]
+fn digest_pin_mismatch_refuses_the_policy() {
+    let host = host();
+    let mut pinned = spec("pinned", Behaviour::Accept);
+    pinned.sha256 = Some("00".repeat(32));
+    assert!(matches!(
+        host.load(pinned).unwrap_err(),
+        LoadError::DigestMismatch { .. }
+    ));
+
+    let mut pinned = spec("pinned", Behaviour::Accept);
+    let digest = host.load(pinned.clone()).unwrap().sha256().to_string();
+    pinned.sha256 = Some(digest);
+    assert!(host.load(pinned).is_ok());
+}
+
+#[test]
+fn non_wapc_modules_are_refused() {
+    let empty = wat::parse_str("(module (memory (export \"memory\") 1))").unwrap();
+    let error = host().load(PolicySpec::new("empty", empty)).unwrap_err();
+    assert!(error.to_string().contains("no `__guest_call`"), "{error}");
+
+    let error = host()
+        .load(PolicySpec::new("junk", b"junk".to_vec()))
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("not a valid WebAssembly module"),
+        "{error}"
+    );
+
+    let imports_unknown = wat::parse_str(
+        r#"(module (import "env" "secret" (func)) (memory (export "memory") 1)
+            (func (export "__guest_call") (param i32 i32) (result i32) (i32.const 1)))"#,
+    )
+    .unwrap();
+    let error = host()
+        .load(PolicySpec::new("greedy", imports_unknown))
+        .unwrap_err();
+    assert!(error.to_string().contains("cannot link"), "{error}");
+}
+
+#[test]
+fn large_requests_reach_the_guest() {
+    let host = host();
+    let accept = host.load(spec("accept", Behaviour::Accept)).unwrap();
+    let big = format!(
+        r#"{{"uid":"1","object":{{"data":"{}"}}}}"#,
+        "x".repeat(3 << 20)
+    );
+    let request: Arc<[u8]> = Arc::from(big.into_bytes());
+    assert!(accept.validate(&request).unwrap().accepted);
+}
+
+#[test]
+fn compiled_modules_are_cached_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = HostOptions {
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..HostOptions::default()
+    };
+    let first = PolicyHost::new(options.clone()).unwrap();
+    first.load(spec("accept", Behaviour::Accept)).unwrap();
+    let artifacts: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(artifacts.len(), 1);
+
+    let second = PolicyHost::new(options).unwrap();
+    let policy = second.load(spec("accept", Behaviour::Accept)).unwrap();
+    assert!(policy.validate(&request()).unwrap().accepted);
+}
