@@ -2,4 +2,5 @@
 //! kapp-controller that reproduces what goes wrong on real Supervisors.
 
 pub mod api;
+pub mod faults;
 pub mod kapp;

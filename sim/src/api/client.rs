@@ -3,32 +3,106 @@
 //! CONTRACT (shared by the HTTP front and the kapp model): the signatures below are fixed; the bodies
 //! are the API server's semantics (authorization, validation, admission, store).
 
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
 
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde_json::Value;
+use tokio::sync::watch;
 
-use super::{Gvr, ListOptions, ObjectList, Patch, Status, UserInfo, WatchEvent, WriteOptions};
+use super::admission::{self, Attributes, Caller};
+use super::registry::{self, ResourceType};
+use super::selector::{FieldSelector, LabelSelector, labels_of};
+use super::store::{Change, ChangeType, Store, key_of, rv_of};
+use super::{
+    Gvr, ListOptions, ObjectList, Patch, Status, UserInfo, WatchEvent, WriteOptions, authz, patch,
+    strategy, validation,
+};
+use crate::faults::Faults;
+
+/// Tunables of an [`ApiServer`].
+#[derive(Clone, Debug)]
+pub struct ApiOptions {
+    /// How many changes are kept for watches that resume from a resourceVersion.
+    pub watch_history: usize,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        ApiOptions {
+            watch_history: 10_000,
+        }
+    }
+}
 
 /// The API server, shared by the HTTP front and the controllers.
 pub struct ApiServer {
-    _private: (),
+    store: Store,
+    tokens: RwLock<HashMap<String, UserInfo>>,
+    webhooks: Caller,
+    faults: Faults,
+}
+
+/// A write's result with the admission warnings that came with it.
+#[derive(Clone, Debug)]
+pub struct Written {
+    pub object: Value,
+    pub warnings: Vec<String>,
 }
 
 impl ApiServer {
     pub fn new() -> Arc<Self> {
-        todo!("api server")
+        Self::with_options(ApiOptions::default())
+    }
+
+    pub fn with_options(options: ApiOptions) -> Arc<Self> {
+        Arc::new(ApiServer {
+            store: Store::new(options.watch_history),
+            tokens: RwLock::new(HashMap::new()),
+            webhooks: Caller::default(),
+            faults: Faults::default(),
+        })
     }
 
     /// A client that acts as `user`.
     pub fn client(self: &Arc<Self>, user: UserInfo) -> Client {
-        Client { api: Arc::clone(self), user }
+        Client {
+            api: Arc::clone(self),
+            user,
+        }
     }
 
     /// Accept `token` as a bearer token for `user` (the kubeconfig's users).
     pub fn add_token(&self, token: &str, user: UserInfo) {
-        let _ = (token, user);
-        todo!()
+        self.tokens
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(token.to_string(), user);
+    }
+
+    /// The user a bearer token stands for.
+    pub fn user_for_token(&self, token: &str) -> Option<UserInfo> {
+        self.tokens
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(token)
+            .cloned()
+    }
+
+    /// Fault injection of the HTTP front.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// The store's current resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.store.current_rv()
+    }
+
+    /// How many objects are stored.
+    pub fn object_count(&self) -> usize {
+        self.store.len()
     }
 }
 
@@ -39,58 +113,678 @@ pub struct Client {
     user: UserInfo,
 }
 
+fn resource_type(gvr: Gvr) -> Result<&'static ResourceType, Status> {
+    registry::lookup(gvr).ok_or_else(Status::path_not_found)
+}
+
+fn name_of(object: &Value) -> &str {
+    object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// What a watch delivers: its type, namespace and selectors.
+struct Filter {
+    gvr: Gvr,
+    namespace: Option<String>,
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Filter {
+    fn matches(&self, object: &Value) -> bool {
+        self.namespace
+            .as_deref()
+            .is_none_or(|ns| key_of(object).0 == ns)
+            && self.labels.matches_object(object)
+            && self.fields.matches(object)
+    }
+
+    /// A committed change as this watch sees it: an object entering the selection is ADDED, one leaving it DELETED.
+    fn event(&self, change: &Change) -> Option<WatchEvent> {
+        if change.gvr != self.gvr {
+            return None;
+        }
+        let now = self.matches(&change.object);
+        let before = change.old.as_deref().is_some_and(|o| self.matches(o));
+        let object = || (*change.object).clone();
+        match (change.kind, before, now) {
+            (ChangeType::Added, _, true) => Some(WatchEvent::Added(object())),
+            (ChangeType::Modified, true, true) => Some(WatchEvent::Modified(object())),
+            (ChangeType::Modified, false, true) => Some(WatchEvent::Added(object())),
+            (ChangeType::Modified, true, false) => Some(WatchEvent::Deleted(object())),
+            (ChangeType::Deleted, true, _) => Some(WatchEvent::Deleted(object())),
+            _ => None,
+        }
+    }
+}
+
+struct WatchState {
+    api: Arc<ApiServer>,
+    filter: Filter,
+    last: u64,
+    pending: VecDeque<WatchEvent>,
+    rx: watch::Receiver<u64>,
+    done: bool,
+}
+
+fn too_old(requested: u64, floor: u64) -> Status {
+    Status::expired(format!(
+        "too old resource version: {requested} ({})",
+        floor + 1
+    ))
+}
+
 impl Client {
     pub fn user(&self) -> &UserInfo {
         &self.user
     }
 
-    pub async fn get(&self, gvr: Gvr, namespace: Option<&str>, name: &str) -> Result<Value, Status> {
-        let _ = (&self.api, gvr, namespace, name);
-        todo!()
+    /// The same server as another user.
+    pub fn as_user(&self, user: UserInfo) -> Client {
+        Client {
+            api: Arc::clone(&self.api),
+            user,
+        }
     }
 
-    pub async fn list(&self, gvr: Gvr, namespace: Option<&str>, opts: &ListOptions) -> Result<ObjectList, Status> {
-        let _ = (gvr, namespace, opts);
-        todo!()
+    pub fn server(&self) -> &Arc<ApiServer> {
+        &self.api
+    }
+
+    fn store(&self) -> &Store {
+        &self.api.store
+    }
+
+    /// The namespace a request acts in: `None` for cluster-scoped kinds.
+    fn scope(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        object: Option<&Value>,
+    ) -> Result<Option<String>, Status> {
+        if !rt.namespaced {
+            return Ok(None);
+        }
+        let in_object = object
+            .and_then(|o| o.pointer("/metadata/namespace"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
+        match (namespace, in_object) {
+            (Some(a), Some(b)) if a != b => Err(Status::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )),
+            (Some(a), _) | (None, Some(a)) => Ok(Some(a.to_string())),
+            (None, None) => Err(Status::bad_request(
+                "an empty namespace may not be set during creation",
+            )),
+        }
+    }
+
+    fn check_kind(rt: &ResourceType, object: &mut Value) -> Result<(), Status> {
+        let Some(map) = object.as_object_mut() else {
+            return Err(Status::bad_request(
+                "the body of the request must be a JSON object",
+            ));
+        };
+        let api_version = rt.api_version();
+        match map.get("kind").and_then(Value::as_str) {
+            Some(k) if k != rt.kind => {
+                return Err(Status::bad_request(format!(
+                    "the kind of the provided object ({k}) does not match the kind of the resource ({})",
+                    rt.kind
+                )));
+            }
+            Some(_) => {}
+            None => {
+                map.insert("kind".into(), Value::from(rt.kind));
+            }
+        }
+        match map.get("apiVersion").and_then(Value::as_str) {
+            Some(v) if v != api_version => {
+                return Err(Status::bad_request(format!(
+                    "the API version in the data ({v}) does not match the expected API version ({api_version})"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                map.insert("apiVersion".into(), Value::from(api_version));
+            }
+        }
+        if !map.get("metadata").is_some_and(Value::is_object) {
+            map.insert("metadata".into(), Value::Object(Default::default()));
+        }
+        Ok(())
+    }
+
+    async fn admit(&self, attrs: &Attributes<'_>) -> Result<Vec<String>, Status> {
+        let (configs, _) = self
+            .store()
+            .list(super::gvr::VALIDATING_WEBHOOK_CONFIGURATIONS, None);
+        if configs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ns_labels = if attrs.rt.gvr == super::gvr::NAMESPACES {
+            attrs.object.or(attrs.old_object).map(labels_of)
+        } else {
+            attrs
+                .namespace
+                .and_then(|ns| self.store().get(super::gvr::NAMESPACES, "", ns))
+                .map(|n| labels_of(&n))
+        };
+        let webhooks = admission::matching_webhooks(&configs, attrs, ns_labels.as_ref());
+        self.api.webhooks.admit(&webhooks, attrs).await
+    }
+
+    pub async fn get(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Value, Status> {
+        let rt = resource_type(gvr)?;
+        authz::authorize(&self.user, "get", rt, None, namespace, name)?;
+        let ns = if rt.namespaced {
+            namespace.unwrap_or_default()
+        } else {
+            ""
+        };
+        self.store()
+            .get(gvr, ns, name)
+            .map(|v| (*v).clone())
+            .ok_or_else(|| Status::not_found(rt, name))
+    }
+
+    pub async fn list(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<ObjectList, Status> {
+        let rt = resource_type(gvr)?;
+        authz::authorize(&self.user, "list", rt, None, namespace, "")?;
+        let filter = self.filter(rt, namespace, opts)?;
+        let (objects, resource_version) = self.store().list(gvr, filter.namespace.as_deref());
+        let items = objects
+            .iter()
+            .filter(|o| filter.matches(o))
+            .map(|o| (**o).clone())
+            .collect();
+        Ok(ObjectList {
+            items,
+            resource_version,
+        })
+    }
+
+    fn filter(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<Filter, Status> {
+        Ok(Filter {
+            gvr: rt.gvr,
+            namespace: if rt.namespaced {
+                namespace.map(String::from)
+            } else {
+                None
+            },
+            labels: LabelSelector::parse(opts.label_selector.as_deref().unwrap_or_default())?,
+            fields: FieldSelector::parse(
+                opts.field_selector.as_deref().unwrap_or_default(),
+                rt.kind,
+            )?,
+        })
     }
 
     /// `namespace` must match `metadata.namespace` when that is set; it is filled in when absent.
-    pub async fn create(&self, gvr: Gvr, namespace: Option<&str>, object: Value, opts: &WriteOptions) -> Result<Value, Status> {
-        let _ = (gvr, namespace, object, opts);
-        todo!()
+    pub async fn create(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        object: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, Status> {
+        self.create_full(gvr, namespace, object, opts)
+            .await
+            .map(|w| w.object)
+    }
+
+    pub async fn create_full(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        mut object: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, Status> {
+        let rt = resource_type(gvr)?;
+        let ns = self.scope(rt, namespace, Some(&object))?;
+        authz::authorize(&self.user, "create", rt, None, ns.as_deref(), "")?;
+        Self::check_kind(rt, &mut object)?;
+        if let Some(Value::Object(meta)) = object.get_mut("metadata") {
+            match &ns {
+                Some(ns) => meta.insert("namespace".into(), Value::from(ns.as_str())),
+                None => meta.remove("namespace"),
+            };
+            let has_name = meta
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty());
+            if let (false, Some(prefix)) =
+                (has_name, meta.get("generateName").and_then(Value::as_str))
+            {
+                let name = generate_name(prefix);
+                meta.insert("name".into(), Value::from(name));
+            }
+        }
+        strategy::prepare_create(rt, &mut object, admission::uuid_v4());
+        let name = name_of(&object).to_string();
+        let errors = validation::validate_create(rt, &object);
+        if !errors.is_empty() {
+            return Err(Status::invalid(rt, &name, &errors));
+        }
+        if let Some(ns) = &ns {
+            if !self.store().namespace_exists(ns) {
+                return Err(Status::namespace_not_found(ns));
+            }
+        }
+        let attrs = Attributes {
+            rt,
+            subresource: None,
+            operation: "CREATE",
+            namespace: ns.as_deref(),
+            name: &name,
+            object: Some(&object),
+            old_object: None,
+            user: &self.user,
+            dry_run: opts.dry_run,
+            field_manager: opts.field_manager.as_deref(),
+        };
+        let warnings = self.admit(&attrs).await?;
+        if opts.dry_run {
+            if self
+                .store()
+                .get(gvr, ns.as_deref().unwrap_or_default(), &name)
+                .is_some()
+            {
+                return Err(Status::already_exists(rt, &name));
+            }
+            return Ok(Written { object, warnings });
+        }
+        let object = self.store().create(rt, object)?;
+        Ok(Written { object, warnings })
     }
 
     /// A PUT: 409 when `metadata.resourceVersion` is set and stale. Ignores `status` on types with a status subresource.
-    pub async fn update(&self, gvr: Gvr, namespace: Option<&str>, object: Value, opts: &WriteOptions) -> Result<Value, Status> {
-        let _ = (gvr, namespace, object, opts);
-        todo!()
+    pub async fn update(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        object: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, Status> {
+        self.update_full(gvr, namespace, object, opts, false)
+            .await
+            .map(|w| w.object)
     }
 
     /// A PUT to the status subresource: only `status` changes.
-    pub async fn update_status(&self, gvr: Gvr, namespace: Option<&str>, object: Value, opts: &WriteOptions) -> Result<Value, Status> {
-        let _ = (gvr, namespace, object, opts);
-        todo!()
+    pub async fn update_status(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        object: Value,
+        opts: &WriteOptions,
+    ) -> Result<Value, Status> {
+        self.update_full(gvr, namespace, object, opts, true)
+            .await
+            .map(|w| w.object)
     }
 
-    pub async fn patch(&self, gvr: Gvr, namespace: Option<&str>, name: &str, patch: &Patch, opts: &WriteOptions) -> Result<Value, Status> {
-        let _ = (gvr, namespace, name, patch, opts);
-        todo!()
+    pub async fn update_full(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        mut object: Value,
+        opts: &WriteOptions,
+        status: bool,
+    ) -> Result<Written, Status> {
+        let rt = resource_type(gvr)?;
+        let ns = self.scope(rt, namespace, Some(&object))?;
+        let name = name_of(&object).to_string();
+        let sub = status.then_some("status");
+        authz::authorize(&self.user, "update", rt, sub, ns.as_deref(), &name)?;
+        if status && !rt.status_subresource {
+            return Err(Status::path_not_found());
+        }
+        Self::check_kind(rt, &mut object)?;
+        if name.is_empty() {
+            return Err(Status::invalid(
+                rt,
+                "",
+                &[super::status::FieldError::required(
+                    "metadata.name",
+                    "name or generateName is required",
+                )],
+            ));
+        }
+        let precondition = rv_of(&object);
+        let change = |_: &Value| Ok(object.clone());
+        self.write(rt, ns.as_deref(), &name, sub, precondition, opts, change)
+            .await
     }
 
-    pub async fn patch_status(&self, gvr: Gvr, namespace: Option<&str>, name: &str, patch: &Patch, opts: &WriteOptions) -> Result<Value, Status> {
-        let _ = (gvr, namespace, name, patch, opts);
-        todo!()
+    pub async fn patch(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Patch,
+        opts: &WriteOptions,
+    ) -> Result<Value, Status> {
+        self.patch_full(gvr, namespace, name, patch, opts, false)
+            .await
+            .map(|w| w.object)
+    }
+
+    pub async fn patch_status(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Patch,
+        opts: &WriteOptions,
+    ) -> Result<Value, Status> {
+        self.patch_full(gvr, namespace, name, patch, opts, true)
+            .await
+            .map(|w| w.object)
+    }
+
+    pub async fn patch_full(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        name: &str,
+        p: &Patch,
+        opts: &WriteOptions,
+        status: bool,
+    ) -> Result<Written, Status> {
+        let rt = resource_type(gvr)?;
+        let ns = if rt.namespaced {
+            namespace.map(String::from)
+        } else {
+            None
+        };
+        let sub = status.then_some("status");
+        authz::authorize(&self.user, "patch", rt, sub, ns.as_deref(), name)?;
+        if status && !rt.status_subresource {
+            return Err(Status::path_not_found());
+        }
+        let change = |old: &Value| {
+            let patched = patch::apply(rt, old, p)?;
+            if let Some(prv) = rv_of(&patched) {
+                if Some(prv) != rv_of(old) {
+                    return Err(Status::conflict(rt, name));
+                }
+            }
+            Ok(patched)
+        };
+        self.write(rt, ns.as_deref(), name, sub, None, opts, change)
+            .await
+    }
+
+    /// Read-modify-write of one object, retried when someone else wrote in between (unless the client
+    /// gave a resourceVersion precondition).
+    #[allow(clippy::too_many_arguments)]
+    async fn write(
+        &self,
+        rt: &'static ResourceType,
+        ns: Option<&str>,
+        name: &str,
+        sub: Option<&str>,
+        precondition: Option<u64>,
+        opts: &WriteOptions,
+        change: impl Fn(&Value) -> Result<Value, Status>,
+    ) -> Result<Written, Status> {
+        for _ in 0..16 {
+            let old = self
+                .store()
+                .get(rt.gvr, ns.unwrap_or_default(), name)
+                .ok_or_else(|| Status::not_found(rt, name))?;
+            let old_rv = rv_of(&old).unwrap_or_default();
+            if precondition.is_some_and(|p| p != old_rv) {
+                return Err(Status::conflict(rt, name));
+            }
+            let requested = change(&old)?;
+            let new = if sub.is_some() {
+                strategy::prepare_status_update(&old, &requested)
+            } else {
+                let mut n = requested;
+                Self::check_kind(rt, &mut n)?;
+                strategy::prepare_update(rt, &old, &mut n);
+                n
+            };
+            let errors = validation::validate_update(rt, &old, &new);
+            if !errors.is_empty() {
+                return Err(Status::invalid(rt, name, &errors));
+            }
+            if strategy::unchanged(&old, &new) {
+                return Ok(Written {
+                    object: (*old).clone(),
+                    warnings: Vec::new(),
+                });
+            }
+            let attrs = Attributes {
+                rt,
+                subresource: sub,
+                operation: "UPDATE",
+                namespace: ns,
+                name,
+                object: Some(&new),
+                old_object: Some(&old),
+                user: &self.user,
+                dry_run: opts.dry_run,
+                field_manager: opts.field_manager.as_deref(),
+            };
+            let warnings = self.admit(&attrs).await?;
+            if opts.dry_run {
+                return Ok(Written {
+                    object: new,
+                    warnings,
+                });
+            }
+            let finalized = new.pointer("/metadata/deletionTimestamp").is_some()
+                && new
+                    .pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .is_none_or(Vec::is_empty);
+            let result = if finalized {
+                self.store()
+                    .delete(rt, ns.unwrap_or_default(), name, Some(old_rv))
+            } else {
+                self.store().replace(rt, new, old_rv)
+            };
+            match result {
+                Ok(object) => return Ok(Written { object, warnings }),
+                Err(e) if e.is_conflict() && precondition.is_none() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Status::conflict(rt, name))
     }
 
     /// Returns the object as it was deleted.
-    pub async fn delete(&self, gvr: Gvr, namespace: Option<&str>, name: &str, opts: &WriteOptions) -> Result<Value, Status> {
-        let _ = (gvr, namespace, name, opts);
-        todo!()
+    pub async fn delete(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        name: &str,
+        opts: &WriteOptions,
+    ) -> Result<Value, Status> {
+        self.delete_full(gvr, namespace, name, opts)
+            .await
+            .map(|w| w.object)
+    }
+
+    pub async fn delete_full(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        name: &str,
+        opts: &WriteOptions,
+    ) -> Result<Written, Status> {
+        let rt = resource_type(gvr)?;
+        let ns = if rt.namespaced {
+            namespace.map(String::from)
+        } else {
+            None
+        };
+        authz::authorize(&self.user, "delete", rt, None, ns.as_deref(), name)?;
+        for _ in 0..16 {
+            let old = self
+                .store()
+                .get(gvr, ns.as_deref().unwrap_or_default(), name)
+                .ok_or_else(|| Status::not_found(rt, name))?;
+            let old_rv = rv_of(&old);
+            let attrs = Attributes {
+                rt,
+                subresource: None,
+                operation: "DELETE",
+                namespace: ns.as_deref(),
+                name,
+                object: None,
+                old_object: Some(&old),
+                user: &self.user,
+                dry_run: opts.dry_run,
+                field_manager: None,
+            };
+            let warnings = self.admit(&attrs).await?;
+            if opts.dry_run {
+                return Ok(Written {
+                    object: (*old).clone(),
+                    warnings,
+                });
+            }
+            let has_finalizers = old
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty());
+            let result = if has_finalizers {
+                if old.pointer("/metadata/deletionTimestamp").is_some() {
+                    return Ok(Written {
+                        object: (*old).clone(),
+                        warnings,
+                    });
+                }
+                let mut marked = (*old).clone();
+                marked["metadata"]["deletionTimestamp"] = Value::from(strategy::now_rfc3339());
+                marked["metadata"]["deletionGracePeriodSeconds"] = Value::from(0);
+                if rt.has_generation {
+                    let g = old
+                        .pointer("/metadata/generation")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1);
+                    marked["metadata"]["generation"] = Value::from(g + 1);
+                }
+                self.store().replace(rt, marked, old_rv.unwrap_or_default())
+            } else {
+                self.store()
+                    .delete(rt, ns.as_deref().unwrap_or_default(), name, old_rv)
+            };
+            match result {
+                Ok(object) => return Ok(Written { object, warnings }),
+                Err(e) if e.is_conflict() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Status::conflict(rt, name))
     }
 
     /// Every change after `resource_version` (or, with `None`, the current objects as `Added` first, then changes).
-    pub async fn watch(&self, gvr: Gvr, namespace: Option<&str>, opts: &ListOptions, resource_version: Option<u64>) -> Result<BoxStream<'static, WatchEvent>, Status> {
-        let _ = (gvr, namespace, opts, resource_version);
-        todo!()
+    pub async fn watch(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        opts: &ListOptions,
+        resource_version: Option<u64>,
+    ) -> Result<BoxStream<'static, WatchEvent>, Status> {
+        let rt = resource_type(gvr)?;
+        authz::authorize(&self.user, "watch", rt, None, namespace, "")?;
+        let filter = self.filter(rt, namespace, opts)?;
+        let (pending, last, rx) = match resource_version {
+            Some(rv) => {
+                let rx = self.store().subscribe();
+                let floor = self.store().floor();
+                if rv < floor {
+                    let e = WatchEvent::Error(too_old(rv, floor));
+                    return Ok(futures::stream::iter([e]).boxed());
+                }
+                (VecDeque::new(), rv, rx)
+            }
+            None => {
+                let (objects, rv, rx) = self
+                    .store()
+                    .list_for_watch(gvr, filter.namespace.as_deref());
+                let added = objects
+                    .iter()
+                    .filter(|o| filter.matches(o))
+                    .map(|o| WatchEvent::Added((**o).clone()))
+                    .collect();
+                (added, rv, rx)
+            }
+        };
+        let state = WatchState {
+            api: Arc::clone(&self.api),
+            filter,
+            last,
+            pending,
+            rx,
+            done: false,
+        };
+        Ok(futures::stream::unfold(state, next_event).boxed())
     }
+}
+
+async fn next_event(mut st: WatchState) -> Option<(WatchEvent, WatchState)> {
+    loop {
+        if let Some(e) = st.pending.pop_front() {
+            return Some((e, st));
+        }
+        if st.done {
+            return None;
+        }
+        st.rx.borrow_and_update();
+        match st.api.store.changes_since(st.last) {
+            None => {
+                st.done = true;
+                st.pending
+                    .push_back(WatchEvent::Error(too_old(st.last, st.api.store.floor())));
+                continue;
+            }
+            Some(changes) => {
+                for c in &changes {
+                    st.last = c.rv;
+                    if let Some(e) = st.filter.event(c) {
+                        st.pending.push_back(e);
+                    }
+                }
+                if !st.pending.is_empty() {
+                    continue;
+                }
+            }
+        }
+        if st.rx.changed().await.is_err() {
+            return None;
+        }
+    }
+}
+
+/// `generateName` + five random characters from the server's alphabet.
+fn generate_name(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let suffix: String = (0..5)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}{suffix}")
 }

@@ -56,7 +56,11 @@ pub mod gvr {
     use super::Gvr;
 
     const fn core(resource: &'static str) -> Gvr {
-        Gvr { group: "", version: "v1", resource }
+        Gvr {
+            group: "",
+            version: "v1",
+            resource,
+        }
     }
 
     pub const NAMESPACES: Gvr = core("namespaces");
@@ -66,13 +70,36 @@ pub mod gvr {
     pub const PERSISTENT_VOLUME_CLAIMS: Gvr = core("persistentvolumeclaims");
     pub const EVENTS: Gvr = core("events");
     pub const SERVICE_ACCOUNTS: Gvr = core("serviceaccounts");
-    pub const STATEFUL_SETS: Gvr = Gvr { group: "apps", version: "v1", resource: "statefulsets" };
-    pub const DEPLOYMENTS: Gvr = Gvr { group: "apps", version: "v1", resource: "deployments" };
-    pub const PACKAGE_INSTALLS: Gvr =
-        Gvr { group: "packaging.carvel.dev", version: "v1alpha1", resource: "packageinstalls" };
-    pub const PACKAGES: Gvr =
-        Gvr { group: "data.packaging.carvel.dev", version: "v1alpha1", resource: "packages" };
-    pub const APPS: Gvr = Gvr { group: "kappctrl.k14s.io", version: "v1alpha1", resource: "apps" };
+    pub const STATEFUL_SETS: Gvr = Gvr {
+        group: "apps",
+        version: "v1",
+        resource: "statefulsets",
+    };
+    pub const DEPLOYMENTS: Gvr = Gvr {
+        group: "apps",
+        version: "v1",
+        resource: "deployments",
+    };
+    pub const PACKAGE_INSTALLS: Gvr = Gvr {
+        group: "packaging.carvel.dev",
+        version: "v1alpha1",
+        resource: "packageinstalls",
+    };
+    pub const PACKAGES: Gvr = Gvr {
+        group: "data.packaging.carvel.dev",
+        version: "v1alpha1",
+        resource: "packages",
+    };
+    pub const PACKAGE_METADATAS: Gvr = Gvr {
+        group: "data.packaging.carvel.dev",
+        version: "v1alpha1",
+        resource: "packagemetadatas",
+    };
+    pub const APPS: Gvr = Gvr {
+        group: "kappctrl.k14s.io",
+        version: "v1alpha1",
+        resource: "apps",
+    };
     pub const VALIDATING_WEBHOOK_CONFIGURATIONS: Gvr = Gvr {
         group: "admissionregistration.k8s.io",
         version: "v1",
@@ -146,5 +173,18 @@ pub enum WatchEvent {
     /// The watch ended with an error (e.g. `410 Gone` for a resourceVersion too old).
     Error(Status),
 }
+pub mod admission;
+pub mod authz;
 pub mod client;
-pub use client::{ApiServer, Client};
+pub mod patch;
+pub mod quantity;
+pub mod registry;
+pub mod selector;
+pub mod status;
+pub mod store;
+pub mod strategic;
+pub mod strategy;
+pub mod table;
+pub mod validation;
+
+pub use client::{ApiOptions, ApiServer, Client, Written};

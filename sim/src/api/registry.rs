@@ -1,0 +1,614 @@
+//! The resource types the simulator serves: what discovery, the URL router, the store and `kubectl get`'s
+//! tables need to know about each kind.
+
+use serde_json::Value;
+
+use super::{Gvr, gvr};
+
+/// A column of `kubectl get`, as the server's Table gives it.
+#[derive(Debug)]
+pub struct Column {
+    /// As the server names it; kubectl upper-cases it for the header.
+    pub name: &'static str,
+    /// `string`, `integer`, `date`.
+    pub kind: &'static str,
+    pub description: &'static str,
+    /// 0 = shown by default, 1 = only with `-o wide`.
+    pub priority: u8,
+    pub cell: Cell,
+}
+
+/// How a column's cell is computed from an object.
+#[derive(Debug)]
+pub enum Cell {
+    /// `metadata.name`.
+    Name,
+    /// A dotted path into the object (`.status.friendlyDescription`); absent = `<none>`-less empty cell.
+    Path(&'static str),
+    /// A timestamp at a dotted path, shown as an age (`5m`, `2d3h`).
+    Age(&'static str),
+    /// Computed (READY `1/1`, DATA count, ...).
+    Computed(fn(&Value) -> Value),
+}
+
+/// One kind the API server serves.
+#[derive(Debug)]
+pub struct ResourceType {
+    pub gvr: Gvr,
+    pub kind: &'static str,
+    pub singular: &'static str,
+    pub namespaced: bool,
+    pub short_names: &'static [&'static str],
+    pub categories: &'static [&'static str],
+    /// Has a `/status` subresource: the main resource ignores `status`, the subresource changes only `status`.
+    pub status_subresource: bool,
+    /// Keeps `metadata.generation`.
+    pub has_generation: bool,
+    /// A custom resource: no strategic merge patch (415), like a CRD on a real server.
+    pub custom: bool,
+    pub columns: &'static [Column],
+}
+
+impl ResourceType {
+    /// `packageinstalls.packaging.carvel.dev`, or `persistentvolumeclaims` for the core group.
+    pub fn group_resource(&self) -> String {
+        if self.gvr.group.is_empty() {
+            self.gvr.resource.to_string()
+        } else {
+            format!("{}.{}", self.gvr.resource, self.gvr.group)
+        }
+    }
+
+    /// `v1` or `apps/v1`.
+    pub fn api_version(&self) -> String {
+        if self.gvr.group.is_empty() {
+            self.gvr.version.to_string()
+        } else {
+            format!("{}/{}", self.gvr.group, self.gvr.version)
+        }
+    }
+
+    pub fn list_kind(&self) -> String {
+        format!("{}List", self.kind)
+    }
+
+    pub fn verbs(&self) -> &'static [&'static str] {
+        &[
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
+    }
+}
+
+const NAME: Column = Column {
+    name: "Name",
+    kind: "string",
+    description: "Name must be unique within a namespace.",
+    priority: 0,
+    cell: Cell::Name,
+};
+const AGE: Column = Column {
+    name: "Age",
+    kind: "string",
+    description: "CreationTimestamp is a timestamp representing the server time when this object was created.",
+    priority: 0,
+    cell: Cell::Age("metadata.creationTimestamp"),
+};
+
+const fn col(name: &'static str, kind: &'static str, priority: u8, cell: Cell) -> Column {
+    Column {
+        name,
+        kind,
+        description: "",
+        priority,
+        cell,
+    }
+}
+
+/// The kinds, in discovery order.
+pub static RESOURCES: &[ResourceType] = &[
+    ResourceType {
+        gvr: gvr::NAMESPACES,
+        kind: "Namespace",
+        singular: "namespace",
+        namespaced: false,
+        short_names: &["ns"],
+        categories: &[],
+        status_subresource: true,
+        has_generation: false,
+        custom: false,
+        columns: &[
+            NAME,
+            col("Status", "string", 0, Cell::Path("status.phase")),
+            AGE,
+        ],
+    },
+    ResourceType {
+        gvr: gvr::SECRETS,
+        kind: "Secret",
+        singular: "secret",
+        namespaced: true,
+        short_names: &[],
+        categories: &[],
+        status_subresource: false,
+        has_generation: false,
+        custom: false,
+        columns: &[
+            NAME,
+            col("Type", "string", 0, Cell::Path("type")),
+            col("Data", "string", 0, Cell::Computed(data_count)),
+            AGE,
+        ],
+    },
+    ResourceType {
+        gvr: gvr::CONFIG_MAPS,
+        kind: "ConfigMap",
+        singular: "configmap",
+        namespaced: true,
+        short_names: &["cm"],
+        categories: &[],
+        status_subresource: false,
+        has_generation: false,
+        custom: false,
+        columns: &[
+            NAME,
+            col("Data", "string", 0, Cell::Computed(data_count)),
+            AGE,
+        ],
+    },
+    ResourceType {
+        gvr: gvr::PODS,
+        kind: "Pod",
+        singular: "pod",
+        namespaced: true,
+        short_names: &["po"],
+        categories: &["all"],
+        status_subresource: true,
+        has_generation: false,
+        custom: false,
+        columns: &[
+            NAME,
+            col("Ready", "string", 0, Cell::Computed(pod_ready)),
+            col("Status", "string", 0, Cell::Computed(pod_status)),
+            col("Restarts", "string", 0, Cell::Computed(pod_restarts)),
+            AGE,
+            col("IP", "string", 1, Cell::Path("status.podIP")),
+            col("Node", "string", 1, Cell::Path("spec.nodeName")),
+        ],
+    },
+    ResourceType {
+        gvr: gvr::PERSISTENT_VOLUME_CLAIMS,
+        kind: "PersistentVolumeClaim",
+        singular: "persistentvolumeclaim",
+        namespaced: true,
+        short_names: &["pvc"],
+        categories: &[],
+        status_subresource: true,
+        has_generation: false,
+        custom: false,
+        columns: &[
+            NAME,
+            col("Status", "string", 0, Cell::Path("status.phase")),
+            col("Volume", "string", 0, Cell::Path("spec.volumeName")),
+            col(
+                "Capacity",
+                "string",
+                0,
+                Cell::Path("status.capacity.storage"),
+            ),
+            col(
+                "Access Modes",
+                "string",
+                0,
+                Cell::Computed(pvc_access_modes),
+            ),
+            col(
+                "StorageClass",
+                "string",
+                0,
+                Cell::Path("spec.storageClassName"),
+            ),
+            AGE,
+            col("VolumeMode", "string", 1, Cell::Path("spec.volumeMode")),
+        ],
+    },
+    ResourceType {
+        gvr: gvr::EVENTS,
+        kind: "Event",
+        singular: "event",
+        namespaced: true,
+        short_names: &["ev"],
+        categories: &[],
+        status_subresource: false,
+        has_generation: false,
+        custom: false,
+        columns: &[
+            col("Last Seen", "string", 0, Cell::Computed(event_last_seen)),
+            col("Type", "string", 0, Cell::Path("type")),
+            col("Reason", "string", 0, Cell::Path("reason")),
+            col("Object", "string", 0, Cell::Computed(event_object)),
+            col("Message", "string", 0, Cell::Path("message")),
+            col("Name", "string", 1, Cell::Path("metadata.name")),
+        ],
+    },
+    ResourceType {
+        gvr: gvr::SERVICE_ACCOUNTS,
+        kind: "ServiceAccount",
+        singular: "serviceaccount",
+        namespaced: true,
+        short_names: &["sa"],
+        categories: &[],
+        status_subresource: false,
+        has_generation: false,
+        custom: false,
+        columns: &[
+            NAME,
+            col("Secrets", "string", 0, Cell::Computed(sa_secrets)),
+            AGE,
+        ],
+    },
+    ResourceType {
+        gvr: gvr::STATEFUL_SETS,
+        kind: "StatefulSet",
+        singular: "statefulset",
+        namespaced: true,
+        short_names: &["sts"],
+        categories: &["all"],
+        status_subresource: true,
+        has_generation: true,
+        custom: false,
+        columns: &[
+            NAME,
+            col("Ready", "string", 0, Cell::Computed(ready_of_replicas)),
+            AGE,
+            col(
+                "Containers",
+                "string",
+                1,
+                Cell::Computed(template_containers),
+            ),
+            col("Images", "string", 1, Cell::Computed(template_images)),
+        ],
+    },
+    ResourceType {
+        gvr: gvr::DEPLOYMENTS,
+        kind: "Deployment",
+        singular: "deployment",
+        namespaced: true,
+        short_names: &["deploy"],
+        categories: &["all"],
+        status_subresource: true,
+        has_generation: true,
+        custom: false,
+        columns: &[
+            NAME,
+            col("Ready", "string", 0, Cell::Computed(ready_of_replicas)),
+            col("Up-to-date", "integer", 0, Cell::Computed(deploy_updated)),
+            col("Available", "integer", 0, Cell::Computed(deploy_available)),
+            AGE,
+            col(
+                "Containers",
+                "string",
+                1,
+                Cell::Computed(template_containers),
+            ),
+            col("Images", "string", 1, Cell::Computed(template_images)),
+        ],
+    },
+    ResourceType {
+        gvr: gvr::PACKAGE_INSTALLS,
+        kind: "PackageInstall",
+        singular: "packageinstall",
+        namespaced: true,
+        short_names: &["pkgi"],
+        categories: &["carvel"],
+        status_subresource: true,
+        has_generation: true,
+        custom: true,
+        columns: &[
+            NAME,
+            col(
+                "Package name",
+                "string",
+                0,
+                Cell::Path("spec.packageRef.refName"),
+            ),
+            col("Package version", "string", 0, Cell::Path("status.version")),
+            col(
+                "Description",
+                "string",
+                0,
+                Cell::Path("status.friendlyDescription"),
+            ),
+            AGE,
+        ],
+    },
+    ResourceType {
+        gvr: gvr::APPS,
+        kind: "App",
+        singular: "app",
+        namespaced: true,
+        short_names: &[],
+        categories: &["carvel"],
+        status_subresource: true,
+        has_generation: true,
+        custom: true,
+        columns: &[
+            NAME,
+            col(
+                "Description",
+                "string",
+                0,
+                Cell::Path("status.friendlyDescription"),
+            ),
+            col(
+                "Since-Deploy",
+                "date",
+                0,
+                Cell::Age("status.deploy.startedAt"),
+            ),
+            AGE,
+        ],
+    },
+    ResourceType {
+        gvr: gvr::PACKAGES,
+        kind: "Package",
+        singular: "package",
+        namespaced: true,
+        short_names: &["pkg"],
+        categories: &["carvel"],
+        status_subresource: false,
+        has_generation: true,
+        custom: true,
+        columns: &[
+            NAME,
+            col(
+                "PackageMetadata name",
+                "string",
+                0,
+                Cell::Path("spec.refName"),
+            ),
+            col("Version", "string", 0, Cell::Path("spec.version")),
+            AGE,
+        ],
+    },
+    ResourceType {
+        gvr: gvr::PACKAGE_METADATAS,
+        kind: "PackageMetadata",
+        singular: "packagemetadata",
+        namespaced: true,
+        short_names: &["pkgm"],
+        categories: &["carvel"],
+        status_subresource: false,
+        has_generation: true,
+        custom: true,
+        columns: &[
+            NAME,
+            col("Display name", "string", 0, Cell::Path("spec.displayName")),
+            AGE,
+        ],
+    },
+    ResourceType {
+        gvr: gvr::VALIDATING_WEBHOOK_CONFIGURATIONS,
+        kind: "ValidatingWebhookConfiguration",
+        singular: "validatingwebhookconfiguration",
+        namespaced: false,
+        short_names: &[],
+        categories: &["api-extensions"],
+        status_subresource: false,
+        has_generation: true,
+        custom: false,
+        columns: &[
+            NAME,
+            col("Webhooks", "integer", 0, Cell::Computed(webhook_count)),
+            AGE,
+        ],
+    },
+];
+
+/// The type of a [`Gvr`] the simulator serves.
+pub fn lookup(gvr: Gvr) -> Option<&'static ResourceType> {
+    RESOURCES.iter().find(|r| r.gvr == gvr)
+}
+
+/// The type served at `/apis/<group>/<version>/<resource>` (`group` = `""` for `/api/v1`).
+pub fn lookup_path(group: &str, version: &str, resource: &str) -> Option<&'static ResourceType> {
+    RESOURCES
+        .iter()
+        .find(|r| r.gvr.group == group && r.gvr.version == version && r.gvr.resource == resource)
+}
+
+/// The groups with their (single) version, in discovery order, the core group excluded.
+pub fn groups() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for r in RESOURCES {
+        if !r.gvr.group.is_empty() && !out.iter().any(|(g, _)| *g == r.gvr.group) {
+            out.push((r.gvr.group, r.gvr.version));
+        }
+    }
+    out
+}
+
+/// A value at a dotted path (`status.deploy.startedAt`).
+pub fn at_path<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(object, |v, key| v.get(key))
+}
+
+fn len_of(v: Option<&Value>) -> usize {
+    match v {
+        Some(Value::Object(m)) => m.len(),
+        Some(Value::Array(a)) => a.len(),
+        _ => 0,
+    }
+}
+
+fn data_count(o: &Value) -> Value {
+    Value::from(len_of(o.get("data")) + len_of(o.get("binaryData")) + len_of(o.get("stringData")))
+}
+
+fn sa_secrets(o: &Value) -> Value {
+    Value::from(len_of(o.get("secrets")))
+}
+
+fn webhook_count(o: &Value) -> Value {
+    Value::from(len_of(o.get("webhooks")))
+}
+
+fn int_at(o: &Value, path: &str) -> i64 {
+    at_path(o, path).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn pod_ready(o: &Value) -> Value {
+    let total = len_of(at_path(o, "spec.containers"));
+    let ready = at_path(o, "status.containerStatuses")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true))
+                .count()
+        })
+        .unwrap_or(0);
+    Value::from(format!("{ready}/{total}"))
+}
+
+fn pod_status(o: &Value) -> Value {
+    if o.pointer("/metadata/deletionTimestamp").is_some() {
+        return Value::from("Terminating");
+    }
+    let waiting = at_path(o, "status.containerStatuses")
+        .and_then(Value::as_array)
+        .and_then(|cs| {
+            cs.iter()
+                .find_map(|c| c.pointer("/state/waiting/reason").and_then(Value::as_str))
+        });
+    let reason = at_path(o, "status.reason").and_then(Value::as_str);
+    let phase = at_path(o, "status.phase")
+        .and_then(Value::as_str)
+        .unwrap_or("Pending");
+    Value::from(waiting.or(reason).unwrap_or(phase))
+}
+
+fn pod_restarts(o: &Value) -> Value {
+    let n: i64 = at_path(o, "status.containerStatuses")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .map(|c| c.get("restartCount").and_then(Value::as_i64).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    Value::from(n.to_string())
+}
+
+fn pvc_access_modes(o: &Value) -> Value {
+    let modes = at_path(o, "status.accessModes").and_then(Value::as_array);
+    let short: Vec<&str> = modes
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|m| match m {
+            "ReadWriteOnce" => "RWO",
+            "ReadOnlyMany" => "ROX",
+            "ReadWriteMany" => "RWX",
+            "ReadWriteOncePod" => "RWOP",
+            other => other,
+        })
+        .collect();
+    Value::from(short.join(","))
+}
+
+fn event_object(o: &Value) -> Value {
+    let kind = at_path(o, "involvedObject.kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_lowercase();
+    let name = at_path(o, "involvedObject.name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Value::from(format!("{kind}/{name}"))
+}
+
+fn event_last_seen(o: &Value) -> Value {
+    let ts = ["lastTimestamp", "eventTime", "metadata.creationTimestamp"]
+        .iter()
+        .find_map(|p| at_path(o, p).and_then(Value::as_str));
+    Value::from(
+        ts.map(super::table::age_of)
+            .unwrap_or_else(|| "<unknown>".into()),
+    )
+}
+
+fn ready_of_replicas(o: &Value) -> Value {
+    let want = at_path(o, "spec.replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    Value::from(format!("{}/{want}", int_at(o, "status.readyReplicas")))
+}
+
+fn deploy_updated(o: &Value) -> Value {
+    Value::from(int_at(o, "status.updatedReplicas"))
+}
+
+fn deploy_available(o: &Value) -> Value {
+    Value::from(int_at(o, "status.availableReplicas"))
+}
+
+fn template_field(o: &Value, field: &str) -> Value {
+    let names: Vec<&str> = at_path(o, "spec.template.spec.containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get(field).and_then(Value::as_str))
+        .collect();
+    Value::from(names.join(","))
+}
+
+fn template_containers(o: &Value) -> Value {
+    template_field(o, "name")
+}
+
+fn template_images(o: &Value) -> Value {
+    template_field(o, "image")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_gvr_constant_is_served_and_unique() {
+        for r in RESOURCES {
+            assert_eq!(lookup(r.gvr).map(|x| x.kind), Some(r.kind));
+            assert_eq!(RESOURCES.iter().filter(|x| x.gvr == r.gvr).count(), 1);
+            assert!(
+                r.columns.iter().filter(|c| c.priority == 0).count() >= 2,
+                "{}",
+                r.kind
+            );
+        }
+        assert_eq!(
+            lookup_path("", "v1", "persistentvolumeclaims").map(|r| r.short_names),
+            Some(&["pvc"][..])
+        );
+        assert_eq!(
+            lookup(gvr::PACKAGE_INSTALLS).unwrap().group_resource(),
+            "packageinstalls.packaging.carvel.dev"
+        );
+    }
+
+    #[test]
+    fn computed_cells() {
+        let sts = serde_json::json!({"spec": {"replicas": 3}, "status": {"readyReplicas": 2}});
+        assert_eq!(ready_of_replicas(&sts), "2/3");
+        let pvc = serde_json::json!({"status": {"accessModes": ["ReadWriteOnce", "ReadOnlyMany"]}});
+        assert_eq!(pvc_access_modes(&pvc), "RWO,ROX");
+        let cm = serde_json::json!({"data": {"a": "1", "b": "2"}});
+        assert_eq!(data_count(&cm), 2);
+    }
+}

@@ -1,0 +1,224 @@
+//! What the server sets or resets on a write, before validation: uid, timestamps, generation, and the
+//! status-subresource split ("strategies" in kube-apiserver's terms).
+
+use serde_json::{Map, Value, json};
+
+use super::gvr;
+use super::registry::ResourceType;
+
+/// RFC 3339 in seconds, as `creationTimestamp` is written.
+pub fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn metadata_mut(object: &mut Value) -> &mut Map<String, Value> {
+    if !object.get("metadata").is_some_and(Value::is_object) {
+        object["metadata"] = json!({});
+    }
+    match object.get_mut("metadata") {
+        Some(Value::Object(m)) => m,
+        _ => unreachable!("metadata was just made an object"),
+    }
+}
+
+/// Fills in what the server owns on create.
+pub fn prepare_create(rt: &ResourceType, object: &mut Value, uid: String) {
+    let meta = metadata_mut(object);
+    for k in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
+        meta.remove(k);
+    }
+    meta.insert("uid".into(), Value::from(uid));
+    meta.insert("creationTimestamp".into(), Value::from(now_rfc3339()));
+    if rt.has_generation {
+        meta.insert("generation".into(), Value::from(1));
+    } else {
+        meta.remove("generation");
+    }
+    if rt.gvr == gvr::NAMESPACES {
+        let name = meta.get("name").cloned().unwrap_or(Value::Null);
+        let labels = meta.entry("labels").or_insert_with(|| json!({}));
+        if let Value::Object(l) = labels {
+            l.insert("kubernetes.io/metadata.name".into(), name);
+        }
+        object["status"] = json!({"phase": "Active"});
+    } else if rt.status_subresource {
+        // As on the real server: the status of a new object is the server's, not the client's.
+        if rt.custom {
+            if let Some(o) = object.as_object_mut() {
+                o.remove("status");
+            }
+        } else if rt.gvr == gvr::PERSISTENT_VOLUME_CLAIMS {
+            object["status"] = json!({"phase": "Pending"});
+        } else if rt.gvr == gvr::PODS {
+            object["status"] = json!({"phase": "Pending"});
+        } else {
+            object["status"] = json!({});
+        }
+    }
+}
+
+/// Everything but metadata and status: what `generation` tracks.
+fn spec_part(object: &Value) -> Map<String, Value> {
+    let mut m = object.as_object().cloned().unwrap_or_default();
+    for k in ["metadata", "status", "apiVersion", "kind"] {
+        m.remove(k);
+    }
+    m
+}
+
+/// Resets what a client may not change through the main resource and bumps `generation` when the spec changed.
+pub fn prepare_update(rt: &ResourceType, old: &Value, new: &mut Value) {
+    if rt.status_subresource {
+        match old.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                if let Some(o) = new.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+        }
+    }
+    keep_server_metadata(old, new);
+    if rt.has_generation {
+        let generation = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let bumped = if spec_part(old) != spec_part(new) {
+            generation + 1
+        } else {
+            generation
+        };
+        metadata_mut(new).insert("generation".into(), Value::from(bumped));
+    }
+    if rt.gvr == gvr::NAMESPACES {
+        let name = old
+            .pointer("/metadata/name")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if let Value::Object(l) = metadata_mut(new)
+            .entry("labels")
+            .or_insert_with(|| json!({}))
+        {
+            l.insert("kubernetes.io/metadata.name".into(), name);
+        }
+    }
+}
+
+/// A write to `/status`: only `status` changes.
+pub fn prepare_status_update(old: &Value, new: &Value) -> Value {
+    let mut out = old.clone();
+    match new.get("status") {
+        Some(s) => out["status"] = s.clone(),
+        None => {
+            if let Some(o) = out.as_object_mut() {
+                o.remove("status");
+            }
+        }
+    }
+    out
+}
+
+fn keep_server_metadata(old: &Value, new: &mut Value) {
+    let old_meta = old
+        .get("metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let meta = metadata_mut(new);
+    for k in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "name",
+        "namespace",
+        "generateName",
+    ] {
+        match old_meta.get(k) {
+            Some(v) => meta.insert(k.into(), v.clone()),
+            None => meta.remove(k),
+        };
+    }
+    if let Some(v) = old_meta.get("resourceVersion") {
+        meta.insert("resourceVersion".into(), v.clone());
+    }
+}
+
+/// Equal but for `resourceVersion` and `managedFields`: a write that changes nothing is not persisted.
+pub fn unchanged(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(Value::Object(m)) = v.get_mut("metadata") {
+            m.remove("resourceVersion");
+            m.remove("managedFields");
+        }
+        v
+    };
+    strip(old) == strip(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::registry;
+
+    #[test]
+    fn generation_rules() {
+        let pkgi = registry::lookup(gvr::PACKAGE_INSTALLS).unwrap();
+        let old = json!({"metadata": {"name": "a", "generation": 3, "uid": "u"}, "spec": {"paused": false}, "status": {"x": 1}});
+        let cases = [
+            (
+                "label only",
+                json!({"metadata": {"name": "a", "labels": {"l": "1"}}, "spec": {"paused": false}}),
+                3,
+                json!({"x": 1}),
+            ),
+            (
+                "spec",
+                json!({"metadata": {"name": "a"}, "spec": {"paused": true}}),
+                4,
+                json!({"x": 1}),
+            ),
+            (
+                "status ignored",
+                json!({"metadata": {"name": "a"}, "spec": {"paused": false}, "status": {"x": 2}}),
+                3,
+                json!({"x": 1}),
+            ),
+            (
+                "top-level field",
+                json!({"metadata": {"name": "a"}, "spec": {"paused": false}, "data": 1}),
+                4,
+                json!({"x": 1}),
+            ),
+        ];
+        for (name, mut new, generation, status) in cases {
+            prepare_update(pkgi, &old, &mut new);
+            assert_eq!(new["metadata"]["generation"], generation, "{name}");
+            assert_eq!(new["status"], status, "{name}");
+            assert_eq!(new["metadata"]["uid"], "u", "{name}");
+        }
+        let status =
+            prepare_status_update(&old, &json!({"spec": {"paused": true}, "status": {"y": 1}}));
+        assert_eq!(status["spec"]["paused"], false);
+        assert_eq!(status["status"], json!({"y": 1}));
+    }
+
+    #[test]
+    fn create_drops_custom_status() {
+        let app = registry::lookup(gvr::APPS).unwrap();
+        let mut o = json!({"metadata": {"name": "a", "resourceVersion": "9"}, "status": {"x": 1}});
+        prepare_create(app, &mut o, "u".into());
+        assert_eq!(o.get("status"), None);
+        assert_eq!(o["metadata"]["generation"], 1);
+        assert_eq!(o["metadata"].get("resourceVersion"), None);
+    }
+}
