@@ -3,4 +3,12 @@
 
 pub mod api;
 pub mod faults;
+pub mod http;
+pub mod kubeconfig;
+pub mod tls;
 pub mod kapp;
+pub mod scenario;
+pub mod simulator;
+pub mod workloads;
+
+pub use simulator::{SimOptions, Simulator};

@@ -49,6 +49,12 @@ pub struct ResourceType {
     pub columns: &'static [Column],
 }
 
+impl PartialEq for ResourceType {
+    fn eq(&self, other: &Self) -> bool {
+        self.gvr == other.gvr
+    }
+}
+
 impl ResourceType {
     /// `packageinstalls.packaging.carvel.dev`, or `persistentvolumeclaims` for the core group.
     pub fn group_resource(&self) -> String {

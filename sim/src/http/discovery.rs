@@ -1,0 +1,227 @@
+//! Discovery documents (legacy `APIVersions`/`APIGroupList`/`APIResourceList`), `/version`, and the
+//! minimal OpenAPI v3 documents kubectl reads to learn that the server validates fields itself.
+
+use serde_json::{Value, json};
+
+use crate::api::registry::{self, ResourceType};
+
+/// The Kubernetes version the simulator claims (kubectl's dispatcher picks its client from it).
+pub const GIT_VERSION: &str = "v1.32.4+vmware.1";
+
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "32",
+        "gitVersion": GIT_VERSION,
+        "gitCommit": "59526cd4867447956156ae3a602fcbac10a2c335",
+        "gitTreeState": "clean",
+        "buildDate": "2025-04-22T16:02:27Z",
+        "goVersion": "go1.23.6",
+        "compiler": "gc",
+        "platform": "linux/amd64"
+    })
+}
+
+pub fn core_versions(server_address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]
+    })
+}
+
+fn group(name: &str, version: &str) -> Value {
+    let gv = json!({"groupVersion": format!("{name}/{version}"), "version": version});
+    json!({"name": name, "versions": [gv], "preferredVersion": gv})
+}
+
+pub fn groups() -> Value {
+    let groups: Vec<Value> = registry::groups()
+        .iter()
+        .map(|(g, v)| group(g, v))
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+pub fn group_doc(name: &str) -> Value {
+    let version = registry::groups()
+        .into_iter()
+        .find(|(g, _)| *g == name)
+        .map(|(_, v)| v)
+        .unwrap_or("v1");
+    let mut g = group(name, version);
+    g["kind"] = Value::from("APIGroup");
+    g["apiVersion"] = Value::from("v1");
+    g
+}
+
+fn group_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
+fn types_of(group: &str, version: &str) -> impl Iterator<Item = &'static ResourceType> {
+    registry::RESOURCES
+        .iter()
+        .filter(move |r| r.gvr.group == group && r.gvr.version == version)
+}
+
+pub fn resources(group: &str, version: &str) -> Value {
+    let mut list = Vec::new();
+    for r in types_of(group, version) {
+        let mut entry = json!({
+            "name": r.gvr.resource,
+            "singularName": r.singular,
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": r.verbs(),
+        });
+        if !r.short_names.is_empty() {
+            entry["shortNames"] = json!(r.short_names);
+        }
+        if !r.categories.is_empty() {
+            entry["categories"] = json!(r.categories);
+        }
+        list.push(entry);
+        if r.status_subresource {
+            list.push(json!({
+                "name": format!("{}/status", r.gvr.resource),
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "kind": r.kind,
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
+    }
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version(group, version), "resources": list})
+}
+
+/// `/openapi/v3`: where each group-version's document is.
+pub fn openapi_v3_root() -> Value {
+    let mut paths = serde_json::Map::new();
+    paths.insert(
+        "api/v1".into(),
+        json!({"serverRelativeURL": "/openapi/v3/api/v1?hash=SIM"}),
+    );
+    for (g, v) in registry::groups() {
+        paths.insert(
+            format!("apis/{g}/{v}"),
+            json!({"serverRelativeURL": format!("/openapi/v3/apis/{g}/{v}?hash=SIM")}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+/// A group-version's OpenAPI v3 document: the paths with their verbs and the `fieldValidation` parameter
+/// (how kubectl decides to leave field validation to the server), and schemas that accept any fields.
+pub fn openapi_v3(group: &str, version: &str) -> Value {
+    let prefix = if group.is_empty() {
+        "/api/v1".to_string()
+    } else {
+        format!("/apis/{group}/{version}")
+    };
+    let field_validation = json!({"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}});
+    let dry_run =
+        json!({"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}});
+    let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
+    for r in types_of(group, version) {
+        let gvk = json!([{"group": r.gvr.group, "version": r.gvr.version, "kind": r.kind}]);
+        let schema_name = schema_name(r);
+        let reference = json!({"$ref": format!("#/components/schemas/{schema_name}")});
+        let body = json!({"content": {"application/json": {"schema": reference}}});
+        let ok = json!({"200": {"description": "OK", "content": {"application/json": {"schema": reference}}}});
+        let write = |action: &str| json!({"x-kubernetes-action": action, "x-kubernetes-group-version-kind": gvk[0], "parameters": [dry_run, field_validation], "requestBody": body, "responses": ok});
+        let item = json!({
+            "get": {"x-kubernetes-action": "get", "x-kubernetes-group-version-kind": gvk[0], "responses": ok},
+            "put": write("put"),
+            "patch": write("patch"),
+            "delete": {"x-kubernetes-action": "delete", "x-kubernetes-group-version-kind": gvk[0], "parameters": [dry_run], "responses": ok},
+        });
+        let collection = json!({
+            "get": {"x-kubernetes-action": "list", "x-kubernetes-group-version-kind": gvk[0], "responses": ok},
+            "post": write("post"),
+        });
+        let base = if r.namespaced {
+            format!("{prefix}/namespaces/{{namespace}}/{}", r.gvr.resource)
+        } else {
+            format!("{prefix}/{}", r.gvr.resource)
+        };
+        paths.insert(format!("{base}/{{name}}"), item.clone());
+        paths.insert(base, collection);
+        if r.status_subresource {
+            let status = if r.namespaced {
+                format!(
+                    "{prefix}/namespaces/{{namespace}}/{}/{{name}}/status",
+                    r.gvr.resource
+                )
+            } else {
+                format!("{prefix}/{}/{{name}}/status", r.gvr.resource)
+            };
+            paths.insert(status, item);
+        }
+        schemas.insert(
+            schema_name,
+            json!({
+                "type": "object",
+                "x-kubernetes-group-version-kind": gvk,
+                "x-kubernetes-preserve-unknown-fields": true,
+                "properties": {
+                    "apiVersion": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+                }
+            }),
+        );
+    }
+    json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": GIT_VERSION},
+        "paths": paths,
+        "components": {"schemas": schemas}
+    })
+}
+
+fn schema_name(r: &ResourceType) -> String {
+    let group = if r.gvr.group.is_empty() {
+        "core".to_string()
+    } else {
+        r.gvr.group.to_string()
+    };
+    format!("io.k8s.sim.{group}.{}.{}", r.gvr.version, r.kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_lists_every_kind_once() {
+        let core = resources("", "v1");
+        let names: Vec<&str> = core["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"persistentvolumeclaims")
+                && names.contains(&"persistentvolumeclaims/status")
+        );
+        let pkgi = resources("packaging.carvel.dev", "v1alpha1");
+        assert_eq!(pkgi["resources"][0]["shortNames"], json!(["pkgi"]));
+        assert_eq!(
+            groups()["groups"].as_array().unwrap().len(),
+            registry::groups().len()
+        );
+        let doc = openapi_v3("apps", "v1");
+        assert!(
+            doc["paths"]["/apis/apps/v1/namespaces/{namespace}/statefulsets/{name}"]["patch"]["parameters"]
+                [1]["name"]
+                == "fieldValidation"
+        );
+    }
+}

@@ -1,0 +1,621 @@
+//! One HTTP request to the simulated API server: authentication, faults, routing to the [`Client`],
+//! content negotiation (JSON or `kubectl get`'s Tables) and watch streams.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use serde_json::{Value, json};
+
+use super::discovery;
+use super::route::{Route, Target, route};
+use crate::api::table::{self, IncludeObject};
+use crate::api::{
+    ApiServer, Client, ListOptions, Patch, Status, UserInfo, WatchEvent, WriteOptions, Written,
+};
+use crate::faults::{FaultAction, FaultConfig};
+
+/// Response bodies: whole documents or watch streams.
+pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
+
+/// The request is answered by closing the connection (a fault).
+#[derive(Debug)]
+pub struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by fault injection")
+    }
+}
+impl std::error::Error for DropConnection {}
+
+/// The limit of a request body, as on the real server.
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// What the handler needs to know about the server.
+pub struct Front {
+    pub api: Arc<ApiServer>,
+    /// `host:port`, for `/api`'s `serverAddressByClientCIDRs`.
+    pub address: String,
+}
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).boxed_unsync()
+}
+
+fn json_response(code: StatusCode, value: &Value) -> Response<Body> {
+    let mut r = Response::new(full(value.to_string()));
+    *r.status_mut() = code;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn ok(value: &Value) -> Response<Body> {
+    json_response(StatusCode::OK, value)
+}
+
+fn status_response(s: &Status) -> Response<Body> {
+    let code = StatusCode::from_u16(s.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = json_response(code, &s.to_json());
+    if let Some(secs) = s
+        .details
+        .as_ref()
+        .and_then(|d| d.get("retryAfterSeconds"))
+        .and_then(Value::as_u64)
+    {
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            r.headers_mut().insert(RETRY_AFTER, v);
+        }
+    }
+    r
+}
+
+fn with_warnings(mut r: Response<Body>, warnings: &[String]) -> Response<Body> {
+    for w in warnings {
+        let text = w.replace('"', "\\\"");
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{text}\"")) {
+            r.headers_mut().append("warning", v);
+        }
+    }
+    r
+}
+
+fn query_of(req: &http::request::Parts) -> HashMap<String, String> {
+    req.uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+fn authenticate(api: &ApiServer, parts: &http::request::Parts) -> Result<UserInfo, Status> {
+    let token = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    token
+        .and_then(|t| api.user_for_token(t))
+        .ok_or_else(Status::unauthorized)
+}
+
+/// Answers one request.
+pub async fn handle(
+    front: Arc<Front>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, DropConnection> {
+    let latency = front.api.faults().latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let (parts, body) = req.into_parts();
+    let r = route(parts.uri.path());
+    match r {
+        Route::Health => {
+            let mut resp = Response::new(full("ok"));
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            return Ok(resp);
+        }
+        Route::Version => return Ok(ok(&discovery::version())),
+        _ => {}
+    }
+    let user = match authenticate(&front.api, &parts) {
+        Ok(u) => u,
+        Err(s) => return Ok(status_response(&s)),
+    };
+    let resp = match r {
+        Route::CoreVersions => ok(&discovery::core_versions(&front.address)),
+        Route::Groups => ok(&discovery::groups()),
+        Route::Group(g) => ok(&discovery::group_doc(&g)),
+        Route::Resources { group, version } => ok(&discovery::resources(&group, &version)),
+        Route::OpenApiV3Root => ok(&discovery::openapi_v3_root()),
+        Route::OpenApiV3 { group, version } => ok(&discovery::openapi_v3(&group, &version)),
+        Route::Faults => faults(&front.api, &user, &parts, body).await,
+        Route::Object(target) => return object(&front, user, parts, body, target).await,
+        Route::OpenApiV2 | Route::NotFound | Route::Health | Route::Version => {
+            status_response(&Status::path_not_found())
+        }
+    };
+    Ok(resp)
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, Status> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Status::too_large()),
+        Err(e) => Err(Status::bad_request(format!(
+            "unable to read the request body: {e}"
+        ))),
+    }
+}
+
+async fn faults(
+    api: &ApiServer,
+    user: &UserInfo,
+    parts: &http::request::Parts,
+    body: Incoming,
+) -> Response<Body> {
+    if !user.groups.iter().any(|g| g == "system:masters") {
+        return status_response(&Status::new(
+            403,
+            "Forbidden",
+            format!("User \"{}\" cannot configure faults", user.username),
+        ));
+    }
+    if parts.method == Method::POST {
+        let bytes = match read_body(body).await {
+            Ok(b) => b,
+            Err(s) => return status_response(&s),
+        };
+        match serde_json::from_slice::<FaultConfig>(&bytes) {
+            Ok(config) => api.faults().apply(config),
+            Err(e) => {
+                return status_response(&Status::bad_request(format!(
+                    "invalid fault configuration: {e}"
+                )));
+            }
+        }
+    }
+    ok(&serde_json::to_value(api.faults().config()).unwrap_or(Value::Null))
+}
+
+fn fault_response(action: FaultAction, target: &Target) -> Result<Response<Body>, DropConnection> {
+    let FaultAction::Status {
+        code,
+        retry_after_seconds,
+        message,
+    } = action
+    else {
+        return Err(DropConnection);
+    };
+    let name = target.name.as_deref().unwrap_or_default();
+    let mut s = match code {
+        409 if !name.is_empty() => Status::conflict(target.rt, name),
+        409 => Status::new(409, "Conflict", "injected conflict"),
+        429 => Status::new(
+            429,
+            "TooManyRequests",
+            "Too many requests, please try again later.",
+        ),
+        503 => Status::new(
+            503,
+            "ServiceUnavailable",
+            "the server is currently unable to handle the request",
+        ),
+        500 => Status::internal("injected fault"),
+        other => Status::new(other, "InternalError", "injected fault"),
+    };
+    if let Some(m) = message {
+        s.message = m;
+    }
+    if let Some(secs) = retry_after_seconds.or((code == 429 || code == 503).then_some(1)) {
+        let mut d = s.details.take().unwrap_or_else(|| json!({}));
+        d["retryAfterSeconds"] = Value::from(secs);
+        s.details = Some(d);
+    }
+    Ok(status_response(&s))
+}
+
+/// The verb of a resource request, as authorization and faults name it.
+fn verb_of(
+    method: &Method,
+    target: &Target,
+    query: &HashMap<String, String>,
+) -> Option<&'static str> {
+    let watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    Some(match (method.as_str(), target.name.is_some()) {
+        ("GET", _) if watch => "watch",
+        ("GET", true) => "get",
+        ("GET", false) => "list",
+        ("POST", false) => "create",
+        ("PUT", true) => "update",
+        ("PATCH", true) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        _ => return None,
+    })
+}
+
+fn write_options(query: &HashMap<String, String>) -> Result<WriteOptions, Status> {
+    let dry_run = match query.get("dryRun").map(String::as_str) {
+        None | Some("") => false,
+        Some("All") => true,
+        Some(other) => {
+            return Err(Status::bad_request(format!(
+                "Invalid dry run value: {other}"
+            )));
+        }
+    };
+    Ok(WriteOptions {
+        dry_run,
+        field_manager: query.get("fieldManager").cloned(),
+    })
+}
+
+fn list_options(query: &HashMap<String, String>) -> ListOptions {
+    ListOptions {
+        label_selector: query
+            .get("labelSelector")
+            .filter(|s| !s.is_empty())
+            .cloned(),
+        field_selector: query
+            .get("fieldSelector")
+            .filter(|s| !s.is_empty())
+            .cloned(),
+    }
+}
+
+/// Whether the client asked for `meta.k8s.io/v1` Tables (`kubectl get`).
+fn wants_table(parts: &http::request::Parts) -> bool {
+    parts
+        .headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|a| {
+            a.split(',')
+                .next()
+                .is_some_and(|first| first.contains("as=Table") && first.contains("g=meta.k8s.io"))
+        })
+}
+
+/// A create or update body: JSON, or YAML; anything else (protobuf) is refused with 415 as a real
+/// server refuses it for custom resources, which makes client-go fall back to JSON where it can.
+fn parse_body(parts: &http::request::Parts, bytes: &[u8]) -> Result<Value, Status> {
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    match media {
+        "application/json" | "" | "*/*" => serde_json::from_slice(bytes).map_err(|e| {
+            Status::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
+        }),
+        "application/yaml" => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|e| Status::bad_request(format!("invalid YAML: {e}")))?;
+            serde_saphyr::from_str(text).map_err(|e| {
+                Status::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
+            })
+        }
+        _ => Err(Status::new(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+        )),
+    }
+}
+
+async fn object(
+    front: &Front,
+    user: UserInfo,
+    parts: http::request::Parts,
+    body: Incoming,
+    target: Target,
+) -> Result<Response<Body>, DropConnection> {
+    let query = query_of(&parts);
+    let Some(verb) = verb_of(&parts.method, &target, &query) else {
+        return Ok(status_response(&Status::method_not_supported(
+            target.rt,
+            parts.method.as_str(),
+        )));
+    };
+    if let Some(action) =
+        front
+            .api
+            .faults()
+            .check(verb, target.rt.gvr.resource, target.name.as_deref())
+    {
+        return fault_response(action, &target);
+    }
+    let client = front.api.client(user);
+    let result = match verb {
+        "watch" => return Ok(watch(front, &client, &parts, &query, &target).await),
+        "get" | "list" => read(&client, &parts, &query, &target, verb).await,
+        _ => write(&client, &parts, &query, &target, verb, body).await,
+    };
+    Ok(result.unwrap_or_else(|s| status_response(&s)))
+}
+
+async fn read(
+    client: &Client,
+    parts: &http::request::Parts,
+    query: &HashMap<String, String>,
+    target: &Target,
+    verb: &str,
+) -> Result<Response<Body>, Status> {
+    let rt = target.rt;
+    let ns = target.namespace.as_deref();
+    let include = IncludeObject::parse(query.get("includeObject").map(String::as_str));
+    if verb == "get" {
+        let name = target.name.as_deref().unwrap_or_default();
+        let object = client.get(rt.gvr, ns, name).await?;
+        return Ok(if wants_table(parts) {
+            ok(&table::table(rt, &[object], None, include))
+        } else {
+            ok(&object)
+        });
+    }
+    let list = client.list(rt.gvr, ns, &list_options(query)).await?;
+    if wants_table(parts) {
+        return Ok(ok(&table::table(
+            rt,
+            &list.items,
+            Some(list.resource_version),
+            include,
+        )));
+    }
+    Ok(ok(&json!({
+        "kind": rt.list_kind(),
+        "apiVersion": rt.api_version(),
+        "metadata": {"resourceVersion": list.resource_version.to_string()},
+        "items": list.items,
+    })))
+}
+
+fn patch_of(parts: &http::request::Parts, bytes: &[u8]) -> Result<Patch, Status> {
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    let parse = || {
+        serde_json::from_slice::<Value>(bytes)
+            .map_err(|e| Status::bad_request(format!("error decoding patch: {e}")))
+    };
+    match media {
+        "application/json-patch+json" => Ok(Patch::Json(parse()?)),
+        "application/merge-patch+json" => Ok(Patch::Merge(parse()?)),
+        "application/strategic-merge-patch+json" => Ok(Patch::Strategic(parse()?)),
+        _ => Err(Status::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json; got {media:?}"
+            ),
+        )),
+    }
+}
+
+async fn write(
+    client: &Client,
+    parts: &http::request::Parts,
+    query: &HashMap<String, String>,
+    target: &Target,
+    verb: &str,
+    body: Incoming,
+) -> Result<Response<Body>, Status> {
+    let rt = target.rt;
+    let ns = target.namespace.as_deref();
+    let name = target.name.as_deref().unwrap_or_default();
+    let status_sub = target.subresource.is_some();
+    let bytes = read_body(body).await?;
+    let mut opts = write_options(query)?;
+    let written: Written = match verb {
+        "create" | "update" => {
+            let object = parse_body(parts, &bytes)?;
+            if object
+                .get("kind")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                return Err(Status::bad_request(format!(
+                    "Object 'Kind' is missing in '{}'",
+                    String::from_utf8_lossy(&bytes)
+                )));
+            }
+            if verb == "create" {
+                let w = client.create_full(rt.gvr, ns, object, &opts).await?;
+                return Ok(with_warnings(
+                    json_response(StatusCode::CREATED, &w.object),
+                    &w.warnings,
+                ));
+            }
+            if object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n != name)
+            {
+                return Err(Status::bad_request(
+                    "the name of the object does not match the name on the URL",
+                ));
+            }
+            client
+                .update_full(rt.gvr, ns, object, &opts, status_sub)
+                .await?
+        }
+        "patch" => {
+            let p = patch_of(parts, &bytes)?;
+            client
+                .patch_full(rt.gvr, ns, name, &p, &opts, status_sub)
+                .await?
+        }
+        "delete" => {
+            if let Ok(options) = serde_json::from_slice::<Value>(&bytes) {
+                let body_dry_run = options
+                    .get("dryRun")
+                    .and_then(Value::as_array)
+                    .is_some_and(|d| d.iter().any(|x| x == "All"));
+                opts.dry_run |= body_dry_run;
+            }
+            client.delete_full(rt.gvr, ns, name, &opts).await?
+        }
+        "deletecollection" => {
+            let list = client.list(rt.gvr, ns, &list_options(query)).await?;
+            let mut deleted = Vec::new();
+            for item in &list.items {
+                let n = item
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let item_ns = item.pointer("/metadata/namespace").and_then(Value::as_str);
+                match client.delete(rt.gvr, item_ns, n, &opts).await {
+                    Ok(o) => deleted.push(o),
+                    Err(s) if s.is_not_found() => {}
+                    Err(s) => return Err(s),
+                }
+            }
+            let out = json!({"kind": rt.list_kind(), "apiVersion": rt.api_version(), "metadata": {}, "items": deleted});
+            Written {
+                object: out,
+                warnings: Vec::new(),
+            }
+        }
+        _ => return Err(Status::method_not_supported(rt, parts.method.as_str())),
+    };
+    Ok(with_warnings(ok(&written.object), &written.warnings))
+}
+
+fn watch_line(
+    event: &WatchEvent,
+    rt: &'static crate::api::registry::ResourceType,
+    table: Option<IncludeObject>,
+) -> Bytes {
+    let (kind, object) = match event {
+        WatchEvent::Added(o) => ("ADDED", o),
+        WatchEvent::Modified(o) => ("MODIFIED", o),
+        WatchEvent::Deleted(o) => ("DELETED", o),
+        WatchEvent::Error(s) => {
+            let mut line = json!({"type": "ERROR", "object": s.to_json()}).to_string();
+            line.push('\n');
+            return Bytes::from(line);
+        }
+    };
+    let object = match table {
+        Some(include) => table::table(rt, std::slice::from_ref(object), None, include),
+        None => object.clone(),
+    };
+    let mut line = json!({"type": kind, "object": object}).to_string();
+    line.push('\n');
+    Bytes::from(line)
+}
+
+async fn watch(
+    front: &Front,
+    client: &Client,
+    parts: &http::request::Parts,
+    query: &HashMap<String, String>,
+    target: &Target,
+) -> Response<Body> {
+    let rt = target.rt;
+    let rv = match query.get("resourceVersion").map(String::as_str) {
+        None | Some("") | Some("0") => None,
+        Some(s) => match s.parse::<u64>() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                return status_response(&Status::bad_request(format!(
+                    "invalid resource version: {s:?}"
+                )));
+            }
+        },
+    };
+    let mut opts = list_options(query);
+    if let Some(name) = &target.name {
+        // `GET .../name?watch=1`: a watch of one object.
+        let sel = format!("metadata.name={name}");
+        opts.field_selector = Some(match opts.field_selector.take() {
+            Some(f) => format!("{f},{sel}"),
+            None => sel,
+        });
+    }
+    let stream = match client
+        .watch(rt.gvr, target.namespace.as_deref(), &opts, rv)
+        .await
+    {
+        Ok(s) => s,
+        Err(s) => return status_response(&s),
+    };
+    let table = wants_table(parts)
+        .then(|| IncludeObject::parse(query.get("includeObject").map(String::as_str)));
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(1800));
+    let mut drops = front.api.faults().watch_drops();
+    let end = async move {
+        tokio::select! {
+            _ = drops.changed() => {}
+            _ = tokio::time::sleep(timeout) => {}
+        }
+    };
+    let frames = stream
+        .map(move |e| Ok::<_, Infallible>(Frame::data(watch_line(&e, rt, table))))
+        .take_until(Box::pin(end));
+    let mut r = Response::new(StreamBody::new(frames).boxed_unsync());
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        "cache-control",
+        HeaderValue::from_static("no-cache, private"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbs() {
+        let rt = crate::api::registry::lookup(crate::api::gvr::CONFIG_MAPS).unwrap();
+        let t = |name: Option<&str>| Target {
+            rt,
+            namespace: Some("n".into()),
+            name: name.map(String::from),
+            subresource: None,
+        };
+        let w: HashMap<String, String> = [("watch".to_string(), "1".to_string())].into();
+        let none = HashMap::new();
+        let cases = [
+            (Method::GET, t(None), &none, Some("list")),
+            (Method::GET, t(None), &w, Some("watch")),
+            (Method::GET, t(Some("x")), &none, Some("get")),
+            (Method::POST, t(None), &none, Some("create")),
+            (Method::POST, t(Some("x")), &none, None),
+            (Method::PUT, t(Some("x")), &none, Some("update")),
+            (Method::PATCH, t(Some("x")), &none, Some("patch")),
+            (Method::DELETE, t(Some("x")), &none, Some("delete")),
+            (Method::DELETE, t(None), &none, Some("deletecollection")),
+        ];
+        for (m, target, q, want) in cases {
+            assert_eq!(verb_of(&m, &target, q), want, "{m} {:?}", target.name);
+        }
+    }
+}
