@@ -4,11 +4,11 @@
 pub mod api;
 pub mod faults;
 pub mod http;
-pub mod kubeconfig;
-pub mod tls;
 pub mod kapp;
+pub mod kubeconfig;
 pub mod scenario;
 pub mod simulator;
+pub mod tls;
 pub mod workloads;
 
 pub use simulator::{SimOptions, Simulator};

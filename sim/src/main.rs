@@ -1,1 +1,129 @@
-fn main() {}
+//! `supsvc-sim`: run a simulated vSphere Supervisor on loopback.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use supsvc_sim::scenario::Scenario;
+use supsvc_sim::{SimOptions, Simulator};
+
+#[derive(Parser)]
+#[command(
+    name = "supsvc-sim",
+    version,
+    about = "A simulated vSphere Supervisor: a Kubernetes API server over HTTPS with a model of kapp-controller"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve a scenario until interrupted (SIGINT or SIGTERM).
+    Serve {
+        /// A built-in scenario (see `supsvc-sim scenarios`) or the path of a scenario file.
+        #[arg(long, default_value = "airgap-deadlock")]
+        scenario: String,
+        /// Where to write the kubeconfig (CA data, server URL, a context per user).
+        #[arg(long)]
+        kubeconfig: PathBuf,
+        /// Multiplies every controller period: 0.01 makes a 10 minute sync period 6 seconds.
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+    /// List the built-in scenarios.
+    Scenarios,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SUPSVC_SIM_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Scenarios => {
+            for name in Scenario::builtin_names() {
+                let description = Scenario::load(name)
+                    .map(|s| s.description)
+                    .unwrap_or_default();
+                println!("{name:<20} {description}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Serve {
+            scenario,
+            kubeconfig,
+            time_scale,
+            listen,
+        } => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(scenario, kubeconfig, time_scale, listen)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(
+    scenario: String,
+    kubeconfig: PathBuf,
+    time_scale: f64,
+    listen: SocketAddr,
+) -> anyhow::Result<()> {
+    let options = SimOptions {
+        scenario: scenario.clone(),
+        time_scale,
+        listen,
+    };
+    let simulator = Simulator::start(options).await?;
+    simulator.write_kubeconfig(&kubeconfig)?;
+    println!(
+        "supsvc-sim: scenario {scenario} ready at {} (kubeconfig {}, started in {} ms)",
+        simulator.url(),
+        kubeconfig.display(),
+        simulator.start_time().as_millis()
+    );
+    shutdown_signal().await;
+    simulator.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -22,16 +22,30 @@ pub(crate) fn on_secret_event(shared: &Arc<Shared>) -> Handler {
         let shared = Arc::clone(&shared);
         async move {
             let secret = match &event {
-                WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => o.clone(),
+                WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => {
+                    o.clone()
+                }
                 WatchEvent::Error(_) => return,
             };
             let (namespace, name) = key_of(&secret);
-            let Ok(apps) = shared.controller.list(gvr::APPS, Some(&namespace), &ListOptions::default()).await else {
+            let Ok(apps) = shared
+                .controller
+                .list(gvr::APPS, Some(&namespace), &ListOptions::default())
+                .await
+            else {
                 return;
             };
-            for app in apps.items.iter().filter(|a| values_secrets(a).iter().any(|s| *s == name)) {
+            for app in apps
+                .items
+                .iter()
+                .filter(|a| values_secrets(a).contains(&name))
+            {
                 let key = key_of(app);
-                shared.forced.lock().expect("forced lock").insert(key.clone());
+                shared
+                    .forced
+                    .lock()
+                    .expect("forced lock")
+                    .insert(key.clone());
                 shared.apps.add(key);
             }
         }
@@ -65,16 +79,32 @@ pub(crate) async fn reconcile(shared: &Shared, key: &Key) -> Result<(), Status> 
     let generation = app["metadata"]["generation"].as_i64().unwrap_or(1);
     let spec = &app["spec"];
     if spec["paused"] == true || spec["canceled"] == true {
-        write_status(client, gvr::APPS, key, |o| status::paused(&o["status"], generation)).await?;
+        write_status(client, gvr::APPS, key, |o| {
+            status::paused(&o["status"], generation)
+        })
+        .await?;
         return Ok(());
     }
 
     let observed = app["status"]["observedGeneration"].as_i64().unwrap_or(0);
-    let failures = app["status"]["consecutiveReconcileFailures"].as_i64().unwrap_or(0);
+    let failures = app["status"]["consecutiveReconcileFailures"]
+        .as_i64()
+        .unwrap_or(0);
     let sync_period = status::sync_period(spec, DEFAULT_SYNC_PERIOD);
-    let due_after = status::due_after(generation, observed, failures, sync_period, shared.options.time_scale);
+    let due_after = status::due_after(
+        generation,
+        observed,
+        failures,
+        sync_period,
+        shared.options.time_scale,
+    );
     let forced = shared.forced.lock().expect("forced lock").remove(key);
-    let last = shared.last_attempt.lock().expect("attempt lock").get(key).copied();
+    let last = shared
+        .last_attempt
+        .lock()
+        .expect("attempt lock")
+        .get(key)
+        .copied();
     if let Some(last) = last.filter(|_| !forced && generation == observed) {
         let due_at = last + due_after;
         let now = Instant::now();
@@ -84,8 +114,15 @@ pub(crate) async fn reconcile(shared: &Shared, key: &Key) -> Result<(), Status> 
         }
     }
 
-    shared.last_attempt.lock().expect("attempt lock").insert(key.clone(), Instant::now());
-    write_status(client, gvr::APPS, key, |o| status::reconciling(&o["status"], generation)).await?;
+    shared
+        .last_attempt
+        .lock()
+        .expect("attempt lock")
+        .insert(key.clone(), Instant::now());
+    write_status(client, gvr::APPS, key, |o| {
+        status::reconciling(&o["status"], generation)
+    })
+    .await?;
     let outcome = fetch_template_deploy(shared, &app).await;
     let written = write_status(client, gvr::APPS, key, |o| {
         let mut current = o["status"].clone();
@@ -114,8 +151,16 @@ pub(crate) async fn reconcile(shared: &Shared, key: &Key) -> Result<(), Status> 
     .await?;
 
     if let Some(app) = written {
-        let failures = app["status"]["consecutiveReconcileFailures"].as_i64().unwrap_or(0);
-        let next = status::due_after(generation, generation, failures, sync_period, shared.options.time_scale);
+        let failures = app["status"]["consecutiveReconcileFailures"]
+            .as_i64()
+            .unwrap_or(0);
+        let next = status::due_after(
+            generation,
+            generation,
+            failures,
+            sync_period,
+            shared.options.time_scale,
+        );
         shared.apps.add_after(key.clone(), next);
     }
     Ok(())
@@ -138,7 +183,9 @@ async fn fetch_template_deploy(shared: &Shared, app: &Value) -> Result<deploy::R
     let mut values = json!({});
     let mut manifests = Vec::new();
     for fetch in spec["fetch"].as_array().into_iter().flatten() {
-        let image = fetch["imgpkgBundle"]["image"].as_str().or_else(|| fetch["image"]["url"].as_str());
+        let image = fetch["imgpkgBundle"]["image"]
+            .as_str()
+            .or_else(|| fetch["image"]["url"].as_str());
         if let Some(inline) = fetch["inline"]["paths"].as_object() {
             for text in inline.values().filter_map(Value::as_str) {
                 let documents: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| Failure {
@@ -150,7 +197,10 @@ async fn fetch_template_deploy(shared: &Shared, app: &Value) -> Result<deploy::R
             continue;
         }
         let Some(image) = image else {
-            return Err(Failure { step: Step::Fetch, message: "Expected at least one fetch option".into() });
+            return Err(Failure {
+                step: Step::Fetch,
+                message: "Expected at least one fetch option".into(),
+            });
         };
         let fetched = shared.registry.fetch(image).map_err(|e| Failure {
             step: Step::Fetch,
@@ -165,29 +215,52 @@ async fn fetch_template_deploy(shared: &Shared, app: &Value) -> Result<deploy::R
     // Template: values Secrets over the bundle's defaults.
     let namespace = app["metadata"]["namespace"].as_str().unwrap_or_default();
     for name in values_secrets(app) {
-        let secret = shared.controller.get(gvr::SECRETS, Some(namespace), &name).await.map_err(|e| Failure {
-            step: Step::Template,
-            message: format!("Templating dir: Error: Getting secret '{name}': {e}"),
-        })?;
-        let mut keys: Vec<(&String, &Value)> = secret["data"].as_object().into_iter().flatten().collect();
+        let secret = shared
+            .controller
+            .get(gvr::SECRETS, Some(namespace), &name)
+            .await
+            .map_err(|e| Failure {
+                step: Step::Template,
+                message: format!("Templating dir: Error: Getting secret '{name}': {e}"),
+            })?;
+        let mut keys: Vec<(&String, &Value)> =
+            secret["data"].as_object().into_iter().flatten().collect();
         keys.sort_by(|a, b| a.0.cmp(b.0));
         for (file, encoded) in keys {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(encoded.as_str().unwrap_or("")).unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.as_str().unwrap_or(""))
+                .unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes);
-            template::merge_values_file(&mut values, file, &text).map_err(|message| Failure { step: Step::Template, message })?;
+            template::merge_values_file(&mut values, file, &text).map_err(|message| Failure {
+                step: Step::Template,
+                message,
+            })?;
         }
         let string_data = secret["stringData"].as_object().into_iter().flatten();
         for (file, text) in string_data {
-            template::merge_values_file(&mut values, file, text.as_str().unwrap_or("")).map_err(|message| Failure { step: Step::Template, message })?;
+            template::merge_values_file(&mut values, file, text.as_str().unwrap_or("")).map_err(
+                |message| Failure {
+                    step: Step::Template,
+                    message,
+                },
+            )?;
         }
     }
     let rendered = manifests
         .iter()
         .map(|m| template::render(m, &values))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|message| Failure { step: Step::Template, message })?;
+        .map_err(|message| Failure {
+            step: Step::Template,
+            message,
+        })?;
 
-    deploy::deploy(shared, app, rendered).await.map_err(|message| Failure { step: Step::Deploy, message })
+    deploy::deploy(shared, app, rendered)
+        .await
+        .map_err(|message| Failure {
+            step: Step::Deploy,
+            message,
+        })
 }
 
 #[cfg(test)]

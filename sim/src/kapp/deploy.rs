@@ -28,25 +28,14 @@ pub struct Report {
     pub associated_resources: Value,
 }
 
-/// The resource type of a manifest, and whether it is namespaced.
+/// The resource type of a manifest, and whether it is namespaced, from the API server's registry.
 pub fn resource_of(manifest: &Value) -> Option<(Gvr, bool)> {
     let api_version = manifest["apiVersion"].as_str()?;
     let kind = manifest["kind"].as_str()?;
-    let gvr = match (api_version, kind) {
-        ("v1", "Namespace") => return Some((gvr::NAMESPACES, false)),
-        ("v1", "Secret") => gvr::SECRETS,
-        ("v1", "ConfigMap") => gvr::CONFIG_MAPS,
-        ("v1", "ServiceAccount") => gvr::SERVICE_ACCOUNTS,
-        ("v1", "PersistentVolumeClaim") => gvr::PERSISTENT_VOLUME_CLAIMS,
-        ("v1", "Pod") => gvr::PODS,
-        ("apps/v1", "Deployment") => gvr::DEPLOYMENTS,
-        ("apps/v1", "StatefulSet") => gvr::STATEFUL_SETS,
-        ("packaging.carvel.dev/v1alpha1", "PackageInstall") => gvr::PACKAGE_INSTALLS,
-        ("data.packaging.carvel.dev/v1alpha1", "Package") => gvr::PACKAGES,
-        ("kappctrl.k14s.io/v1alpha1", "App") => gvr::APPS,
-        _ => return None,
-    };
-    Some((gvr, true))
+    crate::api::registry::RESOURCES
+        .iter()
+        .find(|r| r.kind == kind && r.api_version() == api_version)
+        .map(|r| (r.gvr, r.namespaced))
 }
 
 /// kapp's apply order: namespaces and the things pods need first, packages before their installs.
@@ -62,9 +51,12 @@ fn apply_rank(manifest: &Value) -> u8 {
 
 /// The value of `kapp.k14s.io/app` for an App: stable, numeric as kapp makes it.
 pub fn app_label_value(app: &Value) -> String {
-    let uid = app["metadata"]["uid"].as_str().unwrap_or_else(|| app["metadata"]["name"].as_str().unwrap_or_default());
+    let uid = app["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_else(|| app["metadata"]["name"].as_str().unwrap_or_default());
     let digest = Sha256::digest(uid.as_bytes());
-    let number = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % 9_000_000_000_000_000_000;
+    let number =
+        u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) % 9_000_000_000_000_000_000;
     (number + 1_000_000_000_000_000_000).to_string()
 }
 
@@ -76,16 +68,34 @@ struct Change {
     op: Op,
 }
 
-pub(crate) async fn deploy(shared: &Shared, app: &Value, manifests: Vec<Value>) -> Result<Report, String> {
-    let app_namespace = app["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-    let app_name = app["metadata"]["name"].as_str().unwrap_or_default().to_string();
-    let Some(service_account) = app["spec"]["serviceAccountName"].as_str().filter(|s| !s.is_empty()) else {
+pub(crate) async fn deploy(
+    shared: &Shared,
+    app: &Value,
+    manifests: Vec<Value>,
+) -> Result<Report, String> {
+    let app_namespace = app["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let app_name = app["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let Some(service_account) = app["spec"]["serviceAccountName"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+    else {
         return Err("Expected service account or cluster to be specified".into());
     };
     // Everything kapp does, it does with the App's service account token.
-    let client = shared.api.client(UserInfo::service_account(&app_namespace, service_account));
+    let client = shared
+        .api
+        .client(UserInfo::service_account(&app_namespace, service_account));
     let label_value = app_label_value(app);
-    let default_namespace = app["spec"]["defaultNamespace"].as_str().unwrap_or(&app_namespace).to_string();
+    let default_namespace = app["spec"]["defaultNamespace"]
+        .as_str()
+        .unwrap_or(&app_namespace)
+        .to_string();
     record_app(&client, &app_namespace, &app_name, &label_value).await?;
 
     let mut manifests: Vec<Value> = manifests.into_iter().filter(|m| m.is_object()).collect();
@@ -100,24 +110,48 @@ pub(crate) async fn deploy(shared: &Shared, app: &Value, manifests: Vec<Value>) 
             )
         })?;
         let desired = diff::with_ownership(manifest, &label_value, &default_namespace, namespaced);
-        let namespace = desired["metadata"]["namespace"].as_str().map(str::to_string);
-        let name = desired["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let namespace = desired["metadata"]["namespace"]
+            .as_str()
+            .map(str::to_string);
+        let name = desired["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let live = match client.get(gvr, namespace.as_deref(), &name).await {
             Ok(live) => Some(live),
             Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(format!("kapp: Error: Getting {}: {}", diff::describe(&desired), e.message)),
+            Err(e) => {
+                return Err(format!(
+                    "kapp: Error: Getting {}: {}",
+                    diff::describe(&desired),
+                    e.message
+                ));
+            }
         };
         let op = diff::op(&desired, live.as_ref());
-        changes.push(Change { desired, live, gvr, namespace, op });
+        changes.push(Change {
+            desired,
+            live,
+            gvr,
+            namespace,
+            op,
+        });
     }
 
     let deadline = Instant::now() + shared.scaled(WAIT_TIMEOUT);
-    let interval = shared.scaled(WAIT_CHECK_INTERVAL).max(Duration::from_millis(5));
+    let interval = shared
+        .scaled(WAIT_CHECK_INTERVAL)
+        .max(Duration::from_millis(5));
 
     // First batch: unchanged resources that are not done are waited on before anything is applied.
     let pending: Vec<&Change> = changes
         .iter()
-        .filter(|c| c.op == Op::Noop && c.live.as_ref().is_some_and(|l| diff::readiness(l) != Readiness::Succeeded))
+        .filter(|c| {
+            c.op == Op::Noop
+                && c.live
+                    .as_ref()
+                    .is_some_and(|l| diff::readiness(l) != Readiness::Succeeded)
+        })
         .collect();
     wait_all(&client, &pending, &[], shared, deadline, interval).await?;
 
@@ -130,16 +164,34 @@ pub(crate) async fn deploy(shared: &Shared, app: &Value, manifests: Vec<Value>) 
         stdout.push_str(&format!(
             "{}  {}  {}  {}\n",
             change.namespace.as_deref().unwrap_or("(cluster)"),
-            change.desired["metadata"]["name"].as_str().unwrap_or_default(),
+            change.desired["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default(),
             change.desired["kind"].as_str().unwrap_or_default(),
             change.op.as_str()
         ));
         let result = match (&change.op, &change.live) {
             (Op::Update, Some(live)) => {
                 let body = diff::update_body(&change.desired, live);
-                client.update(change.gvr, change.namespace.as_deref(), body, &WriteOptions::default()).await
+                client
+                    .update(
+                        change.gvr,
+                        change.namespace.as_deref(),
+                        body,
+                        &WriteOptions::default(),
+                    )
+                    .await
             }
-            _ => client.create(change.gvr, change.namespace.as_deref(), change.desired.clone(), &WriteOptions::default()).await,
+            _ => {
+                client
+                    .create(
+                        change.gvr,
+                        change.namespace.as_deref(),
+                        change.desired.clone(),
+                        &WriteOptions::default(),
+                    )
+                    .await
+            }
         };
         match result {
             Ok(written) => {
@@ -153,7 +205,10 @@ pub(crate) async fn deploy(shared: &Shared, app: &Value, manifests: Vec<Value>) 
     }
 
     // Then everything applied is waited on, once its controllers have seen it.
-    let waited: Vec<&Change> = applied.into_iter().filter(|c| matches!(c.gvr, g if g == gvr::PACKAGE_INSTALLS || g == gvr::APPS)).collect();
+    let waited: Vec<&Change> = applied
+        .into_iter()
+        .filter(|c| matches!(c.gvr, g if g == gvr::PACKAGE_INSTALLS || g == gvr::APPS))
+        .collect();
     wait_all(&client, &waited, &writes, shared, deadline, interval).await?;
 
     stdout.push_str("\nSucceeded\n");
@@ -200,11 +255,19 @@ async fn wait_all(
     loop {
         let mut still = Vec::new();
         for change in remaining {
-            let name = change.desired["metadata"]["name"].as_str().unwrap_or_default();
+            let name = change.desired["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default();
             let live = client
                 .get(change.gvr, change.namespace.as_deref(), name)
                 .await
-                .map_err(|e| format!("kapp: Error: waiting on reconcile {}: {}", diff::describe(&change.desired), e.message))?;
+                .map_err(|e| {
+                    format!(
+                        "kapp: Error: waiting on reconcile {}: {}",
+                        diff::describe(&change.desired),
+                        e.message
+                    )
+                })?;
             match diff::readiness(&live) {
                 Readiness::Succeeded => {}
                 Readiness::Failed(message) => {
@@ -221,7 +284,10 @@ async fn wait_all(
         }
         if Instant::now() >= deadline {
             let names: Vec<String> = still.iter().map(|c| diff::describe(&c.desired)).collect();
-            return Err(format!("kapp: Error: Timed out waiting after 15m0s for resources: [{}]", names.join(", ")));
+            return Err(format!(
+                "kapp: Error: Timed out waiting after 15m0s for resources: [{}]",
+                names.join(", ")
+            ));
         }
         remaining = still;
         tokio::time::sleep(interval).await;
@@ -229,7 +295,12 @@ async fn wait_all(
 }
 
 /// kapp's record of the app: a ConfigMap `<app>.app` labelled `kapp.k14s.io/is-app`.
-async fn record_app(client: &Client, namespace: &str, app: &str, label_value: &str) -> Result<(), String> {
+async fn record_app(
+    client: &Client,
+    namespace: &str,
+    app: &str,
+    label_value: &str,
+) -> Result<(), String> {
     let name = format!("{app}.app");
     match client.get(gvr::CONFIG_MAPS, Some(namespace), &name).await {
         Ok(_) => Ok(()),
@@ -240,7 +311,15 @@ async fn record_app(client: &Client, namespace: &str, app: &str, label_value: &s
                 "metadata": {"name": name, "namespace": namespace, "labels": {"kapp.k14s.io/is-app": ""}},
                 "data": {"spec": spec.to_string()}
             });
-            match client.create(gvr::CONFIG_MAPS, Some(namespace), record, &WriteOptions::default()).await {
+            match client
+                .create(
+                    gvr::CONFIG_MAPS,
+                    Some(namespace),
+                    record,
+                    &WriteOptions::default(),
+                )
+                .await
+            {
                 Ok(_) => Ok(()),
                 Err(e) if e.code == 409 => Ok(()),
                 Err(e) => Err(format!("kapp: Error: Creating app: {}", e.message)),
@@ -261,20 +340,29 @@ mod tests {
         assert_eq!(value.len(), 19);
         assert!(value.chars().all(|c| c.is_ascii_digit()));
         assert_eq!(value, app_label_value(&app));
-        assert_ne!(value, app_label_value(&json!({"metadata": {"uid": "other"}})));
+        assert_ne!(
+            value,
+            app_label_value(&json!({"metadata": {"uid": "other"}}))
+        );
     }
 
     #[test]
     fn packages_are_applied_before_the_installs_that_use_them() {
-        let mut manifests = vec![
+        let mut manifests = [
             json!({"kind": "PackageInstall"}),
             json!({"kind": "Deployment"}),
             json!({"kind": "Package"}),
             json!({"kind": "Namespace"}),
         ];
         manifests.sort_by_key(apply_rank);
-        let kinds: Vec<&str> = manifests.iter().map(|m| m["kind"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["Namespace", "Package", "Deployment", "PackageInstall"]);
+        let kinds: Vec<&str> = manifests
+            .iter()
+            .map(|m| m["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["Namespace", "Package", "Deployment", "PackageInstall"]
+        );
     }
 
     #[test]
@@ -285,7 +373,11 @@ mod tests {
             message: "StatefulSet.apps \"harbor-database\" is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden".into(),
             details: None,
         };
-        let text = apply_error(Op::Update, "statefulset/harbor-database (apps/v1) namespace: svc-harbor-domain-c8", &error);
+        let text = apply_error(
+            Op::Update,
+            "statefulset/harbor-database (apps/v1) namespace: svc-harbor-domain-c8",
+            &error,
+        );
         assert!(text.starts_with("kapp: Error: update statefulset/harbor-database (apps/v1) namespace: svc-harbor-domain-c8: Updating resource statefulset/harbor-database (apps/v1) namespace: svc-harbor-domain-c8: API server says: StatefulSet.apps \"harbor-database\" is invalid"));
         assert!(text.ends_with("(reason: Invalid)"));
     }

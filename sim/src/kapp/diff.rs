@@ -43,17 +43,29 @@ pub fn identity(manifest: &Value) -> String {
 }
 
 /// The manifest as kapp applies it: namespace defaulted, ownership labels and annotations added.
-pub fn with_ownership(manifest: &Value, app_label_value: &str, default_namespace: &str, namespaced: bool) -> Value {
+pub fn with_ownership(
+    manifest: &Value,
+    app_label_value: &str,
+    default_namespace: &str,
+    namespaced: bool,
+) -> Value {
     let mut desired = manifest.clone();
     if !desired["metadata"].is_object() {
         desired["metadata"] = json!({});
     }
-    if namespaced && desired["metadata"]["namespace"].as_str().unwrap_or("").is_empty() {
+    if namespaced
+        && desired["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty()
+    {
         desired["metadata"]["namespace"] = json!(default_namespace);
     }
     let original = serde_json::to_string(&desired).unwrap_or_default();
     let identity = identity(&desired);
-    let metadata = desired["metadata"].as_object_mut().expect("metadata is an object");
+    let metadata = desired["metadata"]
+        .as_object_mut()
+        .expect("metadata is an object");
     let labels = metadata.entry("labels").or_insert_with(|| json!({}));
     if !labels.is_object() {
         *labels = json!({});
@@ -89,7 +101,11 @@ pub fn op(desired: &Value, live: Option<&Value>) -> Op {
     if !same_map("labels") || !same_map("annotations") {
         return Op::Update;
     }
-    let desired_body = desired.as_object().into_iter().flatten().filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status"));
+    let desired_body = desired
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !matches!(k.as_str(), "metadata" | "status"));
     for (key, value) in desired_body {
         if !is_subset(value, &live[key]) {
             return Op::Update;
@@ -101,9 +117,13 @@ pub fn op(desired: &Value, live: Option<&Value>) -> Op {
 /// Whether every field `desired` sets has the same value in `live`.
 pub fn is_subset(desired: &Value, live: &Value) -> bool {
     match (desired, live) {
-        (Value::Object(d), Value::Object(l)) => d.iter().all(|(k, v)| l.get(k).is_some_and(|lv| is_subset(v, lv))),
+        (Value::Object(d), Value::Object(l)) => d
+            .iter()
+            .all(|(k, v)| l.get(k).is_some_and(|lv| is_subset(v, lv))),
         (Value::Object(d), Value::Null) => d.is_empty(),
-        (Value::Array(d), Value::Array(l)) => d.len() == l.len() && d.iter().zip(l).all(|(d, l)| is_subset(d, l)),
+        (Value::Array(d), Value::Array(l)) => {
+            d.len() == l.len() && d.iter().zip(l).all(|(d, l)| is_subset(d, l))
+        }
         (d, l) => d == l,
     }
 }
@@ -162,9 +182,14 @@ pub fn readiness(object: &Value) -> Readiness {
     let generation = object["metadata"]["generation"].as_i64().unwrap_or(0);
     let observed = object["status"]["observedGeneration"].as_i64().unwrap_or(0);
     if generation != observed {
-        return Readiness::InProgress(format!("Waiting for generation {generation} to be observed"));
+        return Readiness::InProgress(format!(
+            "Waiting for generation {generation} to be observed"
+        ));
     }
-    let conditions = object["status"]["conditions"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let conditions = object["status"]["conditions"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let is_true = |c: &&Value| c["status"] == "True";
     for condition in conditions.iter().filter(is_true) {
         let reason = condition["reason"].as_str().unwrap_or("");
@@ -172,10 +197,14 @@ pub fn readiness(object: &Value) -> Readiness {
         match condition["type"].as_str() {
             Some("Reconciling") => return Readiness::InProgress("Reconciling".into()),
             Some("ReconcileFailed") => {
-                return Readiness::Failed(format!("Reconcile failed: {reason} (message: {message})"));
+                return Readiness::Failed(format!(
+                    "Reconcile failed: {reason} (message: {message})"
+                ));
             }
             Some("ReconcileSucceeded") => return Readiness::Succeeded,
-            Some("DeleteFailed") => return Readiness::Failed(format!("Delete failed: {reason} (message: {message})")),
+            Some("DeleteFailed") => {
+                return Readiness::Failed(format!("Delete failed: {reason} (message: {message})"));
+            }
             _ => {}
         }
     }
@@ -190,7 +219,10 @@ pub fn describe(object: &Value) -> String {
     let kind = object["kind"].as_str().unwrap_or_default().to_lowercase();
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
     let api_version = object["apiVersion"].as_str().unwrap_or_default();
-    match object["metadata"]["namespace"].as_str().filter(|ns| !ns.is_empty()) {
+    match object["metadata"]["namespace"]
+        .as_str()
+        .filter(|ns| !ns.is_empty())
+    {
         Some(ns) => format!("{kind}/{name} ({api_version}) namespace: {ns}"),
         None => format!("{kind}/{name} ({api_version}) cluster"),
     }
@@ -212,7 +244,12 @@ mod tests {
     fn ownership_is_stamped_with_kapps_labels_and_identity() {
         let desired = with_ownership(&pkgi(json!({})), "1234", "default", true);
         assert_eq!(desired["metadata"]["labels"][APP_LABEL], "1234");
-        assert!(desired["metadata"]["labels"][ASSOCIATION_LABEL].as_str().unwrap().starts_with("v1."));
+        assert!(
+            desired["metadata"]["labels"][ASSOCIATION_LABEL]
+                .as_str()
+                .unwrap()
+                .starts_with("v1.")
+        );
         assert_eq!(
             desired["metadata"]["annotations"][IDENTITY_ANNOTATION],
             "v1;svc-tkg-domain-c1234/packaging.carvel.dev/PackageInstall/tkg-controller;packaging.carvel.dev/v1alpha1"
@@ -233,7 +270,10 @@ mod tests {
         let update = update_body(&desired, &live);
         assert!(update["metadata"]["labels"].get("fix-trigger").is_none());
         assert_eq!(update["metadata"]["resourceVersion"], "7");
-        assert_eq!(update["spec"]["syncPeriod"], "10m", "fields the manifest does not set are kept");
+        assert_eq!(
+            update["spec"]["syncPeriod"], "10m",
+            "fields the manifest does not set are kept"
+        );
     }
 
     #[test]
@@ -242,7 +282,10 @@ mod tests {
         let mut live = desired.clone();
         live["spec"]["resources"]["requests"]["storage"] = json!("60Gi");
         assert_eq!(op(&desired, Some(&live)), Op::Update);
-        assert_eq!(update_body(&desired, &live)["spec"]["resources"]["requests"]["storage"], "55Gi");
+        assert_eq!(
+            update_body(&desired, &live)["spec"]["resources"]["requests"]["storage"],
+            "55Gi"
+        );
     }
 
     #[test]
@@ -250,7 +293,9 @@ mod tests {
         let mut object = pkgi(json!({}));
         object["metadata"]["generation"] = json!(2);
         object["status"] = json!({"observedGeneration": 1});
-        assert!(matches!(readiness(&object), Readiness::InProgress(m) if m == "Waiting for generation 2 to be observed"));
+        assert!(
+            matches!(readiness(&object), Readiness::InProgress(m) if m == "Waiting for generation 2 to be observed")
+        );
         object["status"] = json!({"observedGeneration": 2, "conditions": [{"type": "ReconcileFailed", "status": "True", "message": "Fetching resources: Error (see .status.usefulErrorMessage for details)"}]});
         assert_eq!(
             readiness(&object),
@@ -258,7 +303,10 @@ mod tests {
         );
         object["status"]["conditions"] = json!([{"type": "ReconcileSucceeded", "status": "True"}]);
         assert_eq!(readiness(&object), Readiness::Succeeded);
-        assert_eq!(readiness(&json!({"kind": "ConfigMap"})), Readiness::Succeeded);
+        assert_eq!(
+            readiness(&json!({"kind": "ConfigMap"})),
+            Readiness::Succeeded
+        );
     }
 
     #[test]

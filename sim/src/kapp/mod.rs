@@ -75,7 +75,9 @@ impl Shared {
     /// Waits until the controllers have observed writes kapp made (their informers have read up to
     /// each resourceVersion) and the reconciles those writes caused have run.
     pub async fn settled(&self, writes: &[(Gvr, u64)], exclude_app: Option<&Key>) {
-        let Some(informers) = self.informers.get() else { return };
+        let Some(informers) = self.informers.get() else {
+            return;
+        };
         for (gvr, rv) in writes {
             if *gvr == gvr::PACKAGE_INSTALLS {
                 informers.package_installs.seen(*rv).await;
@@ -99,7 +101,10 @@ pub struct KappController {
 impl KappController {
     /// Starts the informers and workers of both controllers.
     pub fn start(api: Arc<ApiServer>, registry: Registry, options: KappOptions) -> KappController {
-        let controller = api.client(UserInfo::service_account(CONTROLLER_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT));
+        let controller = api.client(UserInfo::service_account(
+            CONTROLLER_NAMESPACE,
+            CONTROLLER_SERVICE_ACCOUNT,
+        ));
         let shared = Arc::new(Shared {
             api,
             controller: controller.clone(),
@@ -113,9 +118,21 @@ impl KappController {
         });
 
         let informers = Informers {
-            package_installs: Informer::spawn(controller.clone(), gvr::PACKAGE_INSTALLS, enqueue_self(&shared.package_installs)),
-            packages: Informer::spawn(controller.clone(), gvr::PACKAGES, packageinstall::on_package_event(&shared)),
-            apps_for_package_installs: Informer::spawn(controller.clone(), gvr::APPS, packageinstall::on_app_event(&shared)),
+            package_installs: Informer::spawn(
+                controller.clone(),
+                gvr::PACKAGE_INSTALLS,
+                enqueue_self(&shared.package_installs),
+            ),
+            packages: Informer::spawn(
+                controller.clone(),
+                gvr::PACKAGES,
+                packageinstall::on_package_event(&shared),
+            ),
+            apps_for_package_installs: Informer::spawn(
+                controller.clone(),
+                gvr::APPS,
+                packageinstall::on_app_event(&shared),
+            ),
             apps: Informer::spawn(controller.clone(), gvr::APPS, enqueue_self(&shared.apps)),
         };
         // Values Secrets: a change forces the Apps that use them.
@@ -128,7 +145,9 @@ impl KappController {
                 let key = pkgi_shared.package_installs.next().await;
                 if let Err(error) = packageinstall::reconcile(&pkgi_shared, &key).await {
                     tracing::debug!(?key, %error, "packageinstall reconcile error; requeued");
-                    pkgi_shared.package_installs.add_after(key.clone(), Duration::from_millis(200));
+                    pkgi_shared
+                        .package_installs
+                        .add_after(key.clone(), Duration::from_millis(200));
                 }
                 pkgi_shared.package_installs.done(&key);
             }
@@ -140,13 +159,20 @@ impl KappController {
                     let key = app_shared.apps.next().await;
                     if let Err(error) = app::reconcile(&app_shared, &key).await {
                         tracing::debug!(?key, %error, "app reconcile error; requeued");
-                        app_shared.apps.add_after(key.clone(), Duration::from_millis(200));
+                        app_shared
+                            .apps
+                            .add_after(key.clone(), Duration::from_millis(200));
                     }
                     app_shared.apps.done(&key);
                 }
             });
         }
         KappController { shared }
+    }
+
+    /// Waits until the controllers have observed `writes` (see [`Shared::settled`]).
+    pub async fn settled(&self, writes: &[(Gvr, u64)]) {
+        self.shared.settled(writes, None).await;
     }
 
     /// Waits until both controllers have nothing queued or running. Timers may still be pending.
@@ -190,7 +216,10 @@ pub(crate) async fn write_status(
             return Ok(Some(object));
         }
         object["status"] = status;
-        match client.update_status(gvr, Some(&key.0), object, &WriteOptions::default()).await {
+        match client
+            .update_status(gvr, Some(&key.0), object, &WriteOptions::default())
+            .await
+        {
             Ok(written) => return Ok(Some(written)),
             Err(e) if e.is_conflict() => continue,
             Err(e) => return Err(e),
@@ -206,5 +235,8 @@ pub(crate) async fn write_status(
 
 /// RFC 3339 time, as status timestamps are written.
 pub(crate) fn now_rfc3339() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default()
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }

@@ -24,15 +24,25 @@ pub(crate) fn on_package_event(shared: &Arc<Shared>) -> Handler {
         let shared = Arc::clone(&shared);
         async move {
             let package = match &event {
-                WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => o.clone(),
+                WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => {
+                    o.clone()
+                }
                 WatchEvent::Error(_) => return,
             };
             let ref_name = package["spec"]["refName"].as_str().unwrap_or_default();
             let namespace = package["metadata"]["namespace"].as_str();
-            let Ok(installs) = shared.controller.list(gvr::PACKAGE_INSTALLS, namespace, &ListOptions::default()).await else {
+            let Ok(installs) = shared
+                .controller
+                .list(gvr::PACKAGE_INSTALLS, namespace, &ListOptions::default())
+                .await
+            else {
                 return;
             };
-            for install in installs.items.iter().filter(|i| i["spec"]["packageRef"]["refName"] == ref_name) {
+            for install in installs
+                .items
+                .iter()
+                .filter(|i| i["spec"]["packageRef"]["refName"] == ref_name)
+            {
                 shared.package_installs.add(key_of(install));
             }
         }
@@ -57,7 +67,10 @@ pub(crate) fn on_app_event(shared: &Arc<Shared>) -> Handler {
 
 pub(crate) async fn reconcile(shared: &Shared, key: &Key) -> Result<(), Status> {
     let client = &shared.controller;
-    let install = match client.get(gvr::PACKAGE_INSTALLS, Some(&key.0), &key.1).await {
+    let install = match client
+        .get(gvr::PACKAGE_INSTALLS, Some(&key.0), &key.1)
+        .await
+    {
         Ok(install) => install,
         Err(e) if e.is_not_found() => return Ok(()),
         Err(e) => return Err(e),
@@ -67,7 +80,10 @@ pub(crate) async fn reconcile(shared: &Shared, key: &Key) -> Result<(), Status> 
     }
     let generation = install["metadata"]["generation"].as_i64().unwrap_or(1);
 
-    let packages = client.list(gvr::PACKAGES, Some(&key.0), &ListOptions::default()).await?.items;
+    let packages = client
+        .list(gvr::PACKAGES, Some(&key.0), &ListOptions::default())
+        .await?
+        .items;
     let package = match select_package(&install, &packages) {
         Ok(package) => package,
         Err(message) => {
@@ -78,7 +94,10 @@ pub(crate) async fn reconcile(shared: &Shared, key: &Key) -> Result<(), Status> 
             return Ok(());
         }
     };
-    let version = package["spec"]["version"].as_str().unwrap_or_default().to_string();
+    let version = package["spec"]["version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
 
     let desired = desired_app(&install, package);
     let app = match client.get(gvr::APPS, Some(&key.0), &key.1).await {
@@ -88,14 +107,25 @@ pub(crate) async fn reconcile(shared: &Shared, key: &Key) -> Result<(), Status> 
             } else {
                 let mut update = live.clone();
                 update["spec"] = desired["spec"].clone();
-                for (k, v) in desired["metadata"]["annotations"].as_object().into_iter().flatten() {
+                for (k, v) in desired["metadata"]["annotations"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                {
                     update["metadata"]["annotations"][k] = v.clone();
                 }
-                update["metadata"]["ownerReferences"] = desired["metadata"]["ownerReferences"].clone();
-                client.update(gvr::APPS, Some(&key.0), update, &WriteOptions::default()).await?
+                update["metadata"]["ownerReferences"] =
+                    desired["metadata"]["ownerReferences"].clone();
+                client
+                    .update(gvr::APPS, Some(&key.0), update, &WriteOptions::default())
+                    .await?
             }
         }
-        Err(e) if e.is_not_found() => client.create(gvr::APPS, Some(&key.0), desired, &WriteOptions::default()).await?,
+        Err(e) if e.is_not_found() => {
+            client
+                .create(gvr::APPS, Some(&key.0), desired, &WriteOptions::default())
+                .await?
+        }
         Err(e) => return Err(e),
     };
 
@@ -117,15 +147,27 @@ fn annotations_match(live: &Value, desired: &Value) -> bool {
 /// The highest version of the PackageInstall's package that its constraints allow, or
 /// kapp-controller's message when there is none.
 pub fn select_package<'a>(install: &Value, packages: &'a [Value]) -> Result<&'a Value, String> {
-    let ref_name = install["spec"]["packageRef"]["refName"].as_str().unwrap_or_default();
-    let constraints = install["spec"]["packageRef"]["versionSelection"]["constraints"].as_str().unwrap_or("").trim();
-    let all: Vec<&Value> = packages.iter().filter(|p| p["spec"]["refName"] == ref_name).collect();
+    let ref_name = install["spec"]["packageRef"]["refName"]
+        .as_str()
+        .unwrap_or_default();
+    let constraints = install["spec"]["packageRef"]["versionSelection"]["constraints"]
+        .as_str()
+        .unwrap_or("")
+        .trim();
+    let all: Vec<&Value> = packages
+        .iter()
+        .filter(|p| p["spec"]["refName"] == ref_name)
+        .collect();
     let allowed: Vec<&Value> = all
         .iter()
         .copied()
         .filter(|p| {
             let version = p["spec"]["version"].as_str().unwrap_or_default();
-            constraints.is_empty() || constraints == version || constraints.strip_prefix(">=").is_some_and(|min| compare_versions(version, min.trim()) != Ordering::Less)
+            constraints.is_empty()
+                || constraints == version
+                || constraints
+                    .strip_prefix(">=")
+                    .is_some_and(|min| compare_versions(version, min.trim()) != Ordering::Less)
         })
         .collect();
     allowed
@@ -144,7 +186,12 @@ pub fn select_package<'a>(install: &Value, packages: &'a [Value]) -> Result<&'a 
 /// Semver order of the release part (`3.5.1` of `3.5.1-embedded+v1.34`), then the text.
 fn compare_versions(a: &str, b: &str) -> Ordering {
     let release = |v: &str| -> Vec<u64> {
-        v.split(['-', '+']).next().unwrap_or("").split('.').map(|n| n.parse().unwrap_or(0)).collect()
+        v.split(['-', '+'])
+            .next()
+            .unwrap_or("")
+            .split('.')
+            .map(|n| n.parse().unwrap_or(0))
+            .collect()
     };
     release(a).cmp(&release(b)).then_with(|| a.cmp(b))
 }
@@ -158,7 +205,10 @@ pub fn desired_app(install: &Value, package: &Value) -> Value {
     }
     let install_spec = &install["spec"];
     spec["serviceAccountName"] = install_spec["serviceAccountName"].clone();
-    spec["syncPeriod"] = install_spec.get("syncPeriod").cloned().unwrap_or_else(|| json!(DEFAULT_SYNC_PERIOD));
+    spec["syncPeriod"] = install_spec
+        .get("syncPeriod")
+        .cloned()
+        .unwrap_or_else(|| json!(DEFAULT_SYNC_PERIOD));
     for flag in ["paused", "canceled", "noopDelete"] {
         match install_spec.get(flag) {
             Some(Value::Bool(true)) => spec[flag] = json!(true),
@@ -181,14 +231,17 @@ pub fn desired_app(install: &Value, package: &Value) -> Value {
         .filter_map(|v| v["secretRef"]["name"].as_str())
         .map(|name| json!({"secretRef": {"name": name}}))
         .collect();
-    if !secret_refs.is_empty() {
-        if let Some(first) = spec["template"].as_array_mut().and_then(|t| t.first_mut()).and_then(Value::as_object_mut) {
-            if let Some(engine) = first.values_mut().next().filter(|e| e.is_object()) {
-                let from = engine.as_object_mut().expect("checked").entry("valuesFrom").or_insert_with(|| json!([]));
-                if let Some(list) = from.as_array_mut() {
-                    list.extend(secret_refs);
-                }
-            }
+    // Each values Secret becomes a `valuesFrom` of the first template step.
+    let first_engine = spec["template"]
+        .as_array_mut()
+        .and_then(|t| t.first_mut())
+        .and_then(Value::as_object_mut)
+        .and_then(|first| first.values_mut().next())
+        .and_then(Value::as_object_mut);
+    if let Some(engine) = first_engine.filter(|_| !secret_refs.is_empty()) {
+        let from = engine.entry("valuesFrom").or_insert_with(|| json!([]));
+        if let Some(list) = from.as_array_mut() {
+            list.extend(secret_refs);
         }
     }
     json!({
@@ -238,13 +291,31 @@ mod tests {
 
     #[test]
     fn the_highest_allowed_version_is_selected() {
-        let packages = vec![package("3.4.0"), package("3.5.1-embedded+v1.34"), json!({"spec": {"refName": "other", "version": "9.0.0"}})];
+        let packages = vec![
+            package("3.4.0"),
+            package("3.5.1-embedded+v1.34"),
+            json!({"spec": {"refName": "other", "version": "9.0.0"}}),
+        ];
         let any = install(json!({"packageRef": {"refName": "tkg.vsphere.vmware.com"}}));
-        assert_eq!(select_package(&any, &packages).unwrap()["spec"]["version"], "3.5.1-embedded+v1.34");
-        let pinned = install(json!({"packageRef": {"refName": "tkg.vsphere.vmware.com", "versionSelection": {"constraints": "3.4.0"}}}));
-        assert_eq!(select_package(&pinned, &packages).unwrap()["spec"]["version"], "3.4.0");
-        let missing = install(json!({"packageRef": {"refName": "tkg.vsphere.vmware.com", "versionSelection": {"constraints": "4.0.0"}}}));
-        assert!(select_package(&missing, &packages).unwrap_err().starts_with("Expected to find at least one version, but did not"));
+        assert_eq!(
+            select_package(&any, &packages).unwrap()["spec"]["version"],
+            "3.5.1-embedded+v1.34"
+        );
+        let pinned = install(
+            json!({"packageRef": {"refName": "tkg.vsphere.vmware.com", "versionSelection": {"constraints": "3.4.0"}}}),
+        );
+        assert_eq!(
+            select_package(&pinned, &packages).unwrap()["spec"]["version"],
+            "3.4.0"
+        );
+        let missing = install(
+            json!({"packageRef": {"refName": "tkg.vsphere.vmware.com", "versionSelection": {"constraints": "4.0.0"}}}),
+        );
+        assert!(
+            select_package(&missing, &packages)
+                .unwrap_err()
+                .starts_with("Expected to find at least one version, but did not")
+        );
     }
 
     #[test]
@@ -260,14 +331,26 @@ mod tests {
         assert_eq!(app["spec"]["paused"], true);
         assert_eq!(app["spec"]["serviceAccountName"], "svc-tkg-sa");
         assert_eq!(app["spec"]["syncPeriod"], "10m");
-        assert_eq!(app["spec"]["template"][0]["ytt"]["valuesFrom"], json!([{"secretRef": {"name": "svc-tkg-values"}}]));
-        assert_eq!(app["metadata"]["ownerReferences"][0]["kind"], "PackageInstall");
-        assert_eq!(app["metadata"]["annotations"]["packaging.carvel.dev/package-version"], "3.5.1");
+        assert_eq!(
+            app["spec"]["template"][0]["ytt"]["valuesFrom"],
+            json!([{"secretRef": {"name": "svc-tkg-values"}}])
+        );
+        assert_eq!(
+            app["metadata"]["ownerReferences"][0]["kind"],
+            "PackageInstall"
+        );
+        assert_eq!(
+            app["metadata"]["annotations"]["packaging.carvel.dev/package-version"],
+            "3.5.1"
+        );
     }
 
     #[test]
     fn unpausing_the_package_install_removes_paused_from_the_app() {
-        let app = desired_app(&install(json!({"packageRef": {"refName": "tkg.vsphere.vmware.com"}, "paused": false})), &package("3.5.1"));
+        let app = desired_app(
+            &install(json!({"packageRef": {"refName": "tkg.vsphere.vmware.com"}, "paused": false})),
+            &package("3.5.1"),
+        );
         assert!(app["spec"].get("paused").is_none());
     }
 }

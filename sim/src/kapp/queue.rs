@@ -120,7 +120,9 @@ pub struct Informer {
 impl Informer {
     /// Starts watching `gvr` in every namespace; `handler` runs for each event, in order.
     pub fn spawn(client: Client, gvr: Gvr, handler: Handler) -> Arc<Informer> {
-        let informer = Arc::new(Informer { seen: watch::Sender::new(0) });
+        let informer = Arc::new(Informer {
+            seen: watch::Sender::new(0),
+        });
         let this = Arc::clone(&informer);
         tokio::spawn(async move {
             let mut from: Option<u64> = None;
@@ -137,7 +139,9 @@ impl Informer {
                 let mut stream = stream;
                 while let Some(event) = stream.next().await {
                     let rv = match &event {
-                        WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => resource_version(o),
+                        WatchEvent::Added(o) | WatchEvent::Modified(o) | WatchEvent::Deleted(o) => {
+                            resource_version(o)
+                        }
                         WatchEvent::Error(_) => {
                             from = None;
                             break;
@@ -168,13 +172,18 @@ impl Informer {
 }
 
 pub fn resource_version(object: &serde_json::Value) -> Option<u64> {
-    object["metadata"]["resourceVersion"].as_str().and_then(|rv| rv.parse().ok())
+    object["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|rv| rv.parse().ok())
 }
 
 pub fn key_of(object: &serde_json::Value) -> Key {
     let metadata = &object["metadata"];
     (
-        metadata["namespace"].as_str().unwrap_or_default().to_string(),
+        metadata["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         metadata["name"].as_str().unwrap_or_default().to_string(),
     )
 }
@@ -212,6 +221,8 @@ mod tests {
         assert_eq!(queue.next().await, key("a"), "queued again, not lost");
         queue.done(&a);
         assert!(queue.is_settled(&a));
-        tokio::time::timeout(Duration::from_secs(1), queue.idle()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(1), queue.idle())
+            .await
+            .unwrap();
     }
 }

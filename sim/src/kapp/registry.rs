@@ -60,8 +60,14 @@ struct Stored {
 pub enum FetchError {
     #[error("Get \"https://{host}/v2/\": dial tcp: lookup {host}: i/o timeout")]
     Unreachable { host: String },
-    #[error("GET https://{host}/v2/{repository}/manifests/{reference}: MANIFEST_UNKNOWN: manifest unknown; map[Tag:{reference}]")]
-    NotFound { host: String, repository: String, reference: String },
+    #[error(
+        "GET https://{host}/v2/{repository}/manifests/{reference}: MANIFEST_UNKNOWN: manifest unknown; map[Tag:{reference}]"
+    )]
+    NotFound {
+        host: String,
+        repository: String,
+        reference: String,
+    },
 }
 
 /// Every registry the simulated Supervisor knows of.
@@ -85,10 +91,19 @@ impl Registry {
         bundles: Vec<Bundle>,
         relocations: &[Relocation],
     ) -> Result<Self, String> {
-        let mut registry = Registry { reachable: reachable.into_iter().collect(), stored: BTreeMap::new() };
+        let mut registry = Registry {
+            reachable: reachable.into_iter().collect(),
+            stored: BTreeMap::new(),
+        };
         for bundle in bundles {
             let image = bundle.image.clone();
-            registry.stored.insert(image, Stored { bundle, rewrites: BTreeMap::new() });
+            registry.stored.insert(
+                image,
+                Stored {
+                    bundle,
+                    rewrites: BTreeMap::new(),
+                },
+            );
         }
         for relocation in relocations {
             registry.relocate(relocation)?;
@@ -108,34 +123,56 @@ impl Registry {
             }
             RelocationMethod::ImgpkgCopy => {
                 let repository = repository_of(&relocation.to).to_string();
-                let mut rewrites = BTreeMap::new();
-                for nested in &source.bundle.images {
-                    let copy = format!("{repository}@{}", digest_of(nested));
-                    // Nested bundles are copied recursively, keeping their own nested references.
-                    if let Some(inner) = self.stored.get(nested).cloned() {
-                        self.stored.insert(copy.clone(), inner);
-                    }
-                    rewrites.insert(nested.clone(), copy);
-                }
-                self.stored.insert(relocation.to.clone(), Stored { bundle: source.bundle, rewrites });
+                self.copy_into(&source.bundle, &repository, relocation.to.clone(), 0);
             }
         }
         Ok(())
+    }
+
+    /// `imgpkg copy` of one bundle: every nested image by digest into `repository`, recursively (a
+    /// nested bundle's own images are copied and rewritten too).
+    fn copy_into(&mut self, bundle: &Bundle, repository: &str, destination: String, depth: usize) {
+        let mut rewrites = BTreeMap::new();
+        for nested in &bundle.images {
+            let copy = format!("{repository}@{}", digest_of(nested));
+            let inner = self.stored.get(nested).map(|s| s.bundle.clone());
+            if let Some(inner) = inner.filter(|_| depth < 8) {
+                self.copy_into(&inner, repository, copy.clone(), depth + 1);
+            }
+            rewrites.insert(nested.clone(), copy);
+        }
+        self.stored.insert(
+            destination,
+            Stored {
+                bundle: bundle.clone(),
+                rewrites,
+            },
+        );
     }
 
     /// Fetches a bundle as vendir would for an App's `imgpkgBundle` fetch.
     pub fn fetch(&self, image: &str) -> Result<Fetched, FetchError> {
         let (host, repository, reference) = split_reference(image);
         if !self.reachable.contains(host) {
-            return Err(FetchError::Unreachable { host: host.to_string() });
+            return Err(FetchError::Unreachable {
+                host: host.to_string(),
+            });
         }
         let stored = self.stored.get(image).ok_or_else(|| FetchError::NotFound {
             host: host.to_string(),
             repository: repository.to_string(),
             reference: reference.to_string(),
         })?;
-        let manifests = stored.bundle.manifests.iter().map(|m| rewrite_strings(m, &stored.rewrites)).collect();
-        Ok(Fetched { values: stored.bundle.values.clone(), manifests })
+        let manifests = stored
+            .bundle
+            .manifests
+            .iter()
+            .map(|m| rewrite_strings(m, &stored.rewrites))
+            .collect();
+        Ok(Fetched {
+            values: stored.bundle.values.clone(),
+            manifests,
+        })
     }
 }
 
@@ -167,10 +204,14 @@ pub fn digest_of(image: &str) -> String {
 fn rewrite_strings(value: &Value, rewrites: &BTreeMap<String, String>) -> Value {
     match value {
         Value::String(s) => Value::String(rewrites.get(s).cloned().unwrap_or_else(|| s.clone())),
-        Value::Array(items) => Value::Array(items.iter().map(|v| rewrite_strings(v, rewrites)).collect()),
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), rewrite_strings(v, rewrites))).collect())
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| rewrite_strings(v, rewrites)).collect())
         }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), rewrite_strings(v, rewrites)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -183,6 +224,7 @@ mod tests {
 
     const PUBLIC: &str = "projects.registry.vmware.com/tkg/packages/tkg-service:3.5.1";
     const CHILD: &str = "projects.registry.vmware.com/tkg/packages/core/tkg-controller:v3.5.1";
+    const CONTAINER: &str = "projects.registry.vmware.com/tkg/tkg-controller:v3.5.1";
 
     fn registry(method: RelocationMethod) -> Registry {
         let parent = Bundle {
@@ -191,25 +233,59 @@ mod tests {
             values: json!({}),
             manifests: vec![json!({"kind": "Package", "spec": {"image": CHILD}})],
         };
-        let child = Bundle { image: CHILD.into(), images: vec![], values: json!({}), manifests: vec![json!({"kind": "Deployment"})] };
-        let relocation = Relocation { method, from: PUBLIC.into(), to: "my-registry.example.com/tkg/tkg-service:3.5.1".into() };
-        Registry::new(["my-registry.example.com".to_string()], vec![parent, child], &[relocation]).unwrap()
+        let child = Bundle {
+            image: CHILD.into(),
+            images: vec![CONTAINER.into()],
+            values: json!({}),
+            manifests: vec![json!({"kind": "Deployment", "image": CONTAINER})],
+        };
+        let relocation = Relocation {
+            method,
+            from: PUBLIC.into(),
+            to: "my-registry.example.com/tkg/tkg-service:3.5.1".into(),
+        };
+        Registry::new(
+            ["my-registry.example.com".to_string()],
+            vec![parent, child],
+            &[relocation],
+        )
+        .unwrap()
     }
 
     #[test]
     fn imgpkg_copy_rewrites_nested_references_into_the_destination_repository() {
         let registry = registry(RelocationMethod::ImgpkgCopy);
-        let fetched = registry.fetch("my-registry.example.com/tkg/tkg-service:3.5.1").unwrap();
-        let nested = fetched.manifests[0]["spec"]["image"].as_str().unwrap().to_string();
-        assert_eq!(nested, format!("my-registry.example.com/tkg/tkg-service@{}", digest_of(CHILD)));
-        // ... and the nested bundle was copied there, so the child can fetch it.
-        assert_eq!(registry.fetch(&nested).unwrap().manifests, vec![json!({"kind": "Deployment"})]);
+        let fetched = registry
+            .fetch("my-registry.example.com/tkg/tkg-service:3.5.1")
+            .unwrap();
+        let nested = fetched.manifests[0]["spec"]["image"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            nested,
+            format!(
+                "my-registry.example.com/tkg/tkg-service@{}",
+                digest_of(CHILD)
+            )
+        );
+        // ... and the nested bundle was copied there, its own images with it, so the child can fetch it.
+        let container = format!(
+            "my-registry.example.com/tkg/tkg-service@{}",
+            digest_of(CONTAINER)
+        );
+        assert_eq!(
+            registry.fetch(&nested).unwrap().manifests,
+            vec![json!({"kind": "Deployment", "image": container})]
+        );
     }
 
     #[test]
     fn docker_push_leaves_nested_references_on_the_public_registry() {
         let registry = registry(RelocationMethod::DockerPush);
-        let fetched = registry.fetch("my-registry.example.com/tkg/tkg-service:3.5.1").unwrap();
+        let fetched = registry
+            .fetch("my-registry.example.com/tkg/tkg-service:3.5.1")
+            .unwrap();
         assert_eq!(fetched.manifests[0]["spec"]["image"], CHILD);
         let error = registry.fetch(CHILD).unwrap_err();
         assert_eq!(
@@ -221,14 +297,28 @@ mod tests {
     #[test]
     fn a_missing_tag_on_a_reachable_registry_is_manifest_unknown() {
         let registry = registry(RelocationMethod::DockerPush);
-        let error = registry.fetch("my-registry.example.com/tkg/tkg-service:9.9.9").unwrap_err();
-        assert!(matches!(error, FetchError::NotFound { ref reference, .. } if reference == "9.9.9"), "{error}");
+        let error = registry
+            .fetch("my-registry.example.com/tkg/tkg-service:9.9.9")
+            .unwrap_err();
+        assert!(
+            matches!(error, FetchError::NotFound { ref reference, .. } if reference == "9.9.9"),
+            "{error}"
+        );
     }
 
     #[test]
     fn references_split_into_host_repository_and_reference() {
-        assert_eq!(split_reference("r.example.com:5000/a/b:1.0"), ("r.example.com:5000", "a/b", "1.0"));
-        assert_eq!(split_reference("r.example.com/a/b@sha256:ab"), ("r.example.com", "a/b", "sha256:ab"));
-        assert_eq!(split_reference("r.example.com/a/b"), ("r.example.com", "a/b", "latest"));
+        assert_eq!(
+            split_reference("r.example.com:5000/a/b:1.0"),
+            ("r.example.com:5000", "a/b", "1.0")
+        );
+        assert_eq!(
+            split_reference("r.example.com/a/b@sha256:ab"),
+            ("r.example.com", "a/b", "sha256:ab")
+        );
+        assert_eq!(
+            split_reference("r.example.com/a/b"),
+            ("r.example.com", "a/b", "latest")
+        );
     }
 }

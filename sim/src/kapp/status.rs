@@ -33,7 +33,11 @@ pub fn reconciling(status: &Value, generation: i64) -> Value {
 
 /// The App is paused or canceled: the generation is observed, conditions are kept.
 pub fn paused(status: &Value, generation: i64) -> Value {
-    let mut status = if status.is_object() { status.clone() } else { json!({}) };
+    let mut status = if status.is_object() {
+        status.clone()
+    } else {
+        json!({})
+    };
     status["observedGeneration"] = json!(generation);
     status["friendlyDescription"] = json!("Canceled/paused");
     status
@@ -44,17 +48,20 @@ pub fn succeeded(status: &Value) -> Value {
     status["conditions"] = json!([{"type": "ReconcileSucceeded", "status": "True"}]);
     status["friendlyDescription"] = json!("Reconcile succeeded");
     status["usefulErrorMessage"] = json!("");
-    status["consecutiveReconcileSuccesses"] = json!(counter(&status, "consecutiveReconcileSuccesses") + 1);
+    status["consecutiveReconcileSuccesses"] =
+        json!(counter(&status, "consecutiveReconcileSuccesses") + 1);
     status["consecutiveReconcileFailures"] = json!(0);
     status
 }
 
 pub fn failed(status: &Value, step: Step, useful_error_message: &str) -> Value {
     let mut status = status.clone();
-    status["conditions"] = json!([{"type": "ReconcileFailed", "status": "True", "message": step.summary()}]);
+    status["conditions"] =
+        json!([{"type": "ReconcileFailed", "status": "True", "message": step.summary()}]);
     status["friendlyDescription"] = json!(format!("Reconcile failed: {}", step.summary()));
     status["usefulErrorMessage"] = json!(useful_error_message);
-    status["consecutiveReconcileFailures"] = json!(counter(&status, "consecutiveReconcileFailures") + 1);
+    status["consecutiveReconcileFailures"] =
+        json!(counter(&status, "consecutiveReconcileFailures") + 1);
     status["consecutiveReconcileSuccesses"] = json!(0);
     status
 }
@@ -66,13 +73,23 @@ fn counter(status: &Value, field: &str) -> i64 {
 /// A PackageInstall's status: the App's conditions and messages copied over (descriptions of failures
 /// cut to 80 characters as kapp-controller cuts them), `Reconciling` while the App has not yet
 /// observed its generation, and the PackageInstall's own generation observed.
-pub fn package_install(previous: &Value, app: Option<&Value>, generation: i64, version: &str) -> Value {
-    let mut status = if previous.is_object() { previous.clone() } else { json!({}) };
+pub fn package_install(
+    previous: &Value,
+    app: Option<&Value>,
+    generation: i64,
+    version: &str,
+) -> Value {
+    let mut status = if previous.is_object() {
+        previous.clone()
+    } else {
+        json!({})
+    };
     status["observedGeneration"] = json!(generation);
     status["version"] = json!(version);
     status["lastAttemptedVersion"] = json!(version);
     let app_status = app.map(|a| &a["status"]).filter(|s| s.is_object());
-    let app_current = app.is_some_and(|a| a["metadata"]["generation"] == a["status"]["observedGeneration"]);
+    let app_current =
+        app.is_some_and(|a| a["metadata"]["generation"] == a["status"]["observedGeneration"]);
     match app_status {
         Some(app_status) if app_current => {
             status["conditions"] = app_status["conditions"].clone();
@@ -90,9 +107,14 @@ pub fn package_install(previous: &Value, app: Option<&Value>, generation: i64, v
 
 /// A PackageInstall that cannot even resolve its Package.
 pub fn package_install_failed(previous: &Value, generation: i64, message: &str) -> Value {
-    let mut status = if previous.is_object() { previous.clone() } else { json!({}) };
+    let mut status = if previous.is_object() {
+        previous.clone()
+    } else {
+        json!({})
+    };
     status["observedGeneration"] = json!(generation);
-    status["conditions"] = json!([{"type": "ReconcileFailed", "status": "True", "message": message}]);
+    status["conditions"] =
+        json!([{"type": "ReconcileFailed", "status": "True", "message": message}]);
     status["friendlyDescription"] = json!(cut_description(&format!("Reconcile failed: {message}")));
     status["usefulErrorMessage"] = json!(message);
     status
@@ -110,7 +132,13 @@ fn cut_description(description: &str) -> String {
 ///
 /// Due at once when its generation is not observed; after a failure, `2^failures` seconds (capped
 /// at the sync period); after a success, one sync period. Every period is multiplied by `time_scale`.
-pub fn due_after(generation: i64, observed: i64, failures: i64, sync_period: Duration, time_scale: f64) -> Duration {
+pub fn due_after(
+    generation: i64,
+    observed: i64,
+    failures: i64,
+    sync_period: Duration,
+    time_scale: f64,
+) -> Duration {
     if generation != observed {
         return Duration::ZERO;
     }
@@ -161,8 +189,15 @@ mod tests {
 
     #[test]
     fn a_failure_is_worded_as_kapp_controller_words_it() {
-        let status = failed(&json!({"consecutiveReconcileFailures": 2}), Step::Deploy, "kapp: Error: boom");
-        assert_eq!(status["friendlyDescription"], "Reconcile failed: Deploying: Error (see .status.usefulErrorMessage for details)");
+        let status = failed(
+            &json!({"consecutiveReconcileFailures": 2}),
+            Step::Deploy,
+            "kapp: Error: boom",
+        );
+        assert_eq!(
+            status["friendlyDescription"],
+            "Reconcile failed: Deploying: Error (see .status.usefulErrorMessage for details)"
+        );
         assert_eq!(status["usefulErrorMessage"], "kapp: Error: boom");
         assert_eq!(status["consecutiveReconcileFailures"], 3);
         let status = succeeded(&status);
@@ -175,7 +210,10 @@ mod tests {
         let app = json!({"metadata": {"generation": 3}, "status": failed(&json!({"observedGeneration": 3}), Step::Fetch, "vendir: Error")});
         let status = package_install(&json!({}), Some(&app), 1, "3.5.1");
         let description = status["friendlyDescription"].as_str().unwrap();
-        assert_eq!(description, "Reconcile failed: Fetching resources: Error (see .status.usefulErrorMessage for ...");
+        assert_eq!(
+            description,
+            "Reconcile failed: Fetching resources: Error (see .status.usefulErrorMessage for ..."
+        );
         assert_eq!(description.chars().count(), 80 + "...".len());
         assert_eq!(status["observedGeneration"], 1);
         assert_eq!(status["conditions"][0]["type"], "ReconcileFailed");
@@ -186,26 +224,42 @@ mod tests {
         let app = json!({"metadata": {"generation": 4}, "status": succeeded(&json!({"observedGeneration": 3}))});
         let status = package_install(&json!({}), Some(&app), 2, "1.0.0");
         assert_eq!(status["friendlyDescription"], "Reconciling");
-        assert_eq!(package_install(&json!({}), None, 1, "1.0.0")["friendlyDescription"], "Reconciling");
+        assert_eq!(
+            package_install(&json!({}), None, 1, "1.0.0")["friendlyDescription"],
+            "Reconciling"
+        );
     }
 
     #[test]
-    fn apps_are_due_at_once_on_a_new_generation_then_back_off_exponentially_up_to_the_sync_period() {
+    fn apps_are_due_at_once_on_a_new_generation_then_back_off_exponentially_up_to_the_sync_period()
+    {
         let ten_minutes = Duration::from_secs(600);
         assert_eq!(due_after(2, 1, 5, ten_minutes, 1.0), Duration::ZERO);
         assert_eq!(due_after(2, 2, 1, ten_minutes, 1.0), Duration::from_secs(2));
         assert_eq!(due_after(2, 2, 3, ten_minutes, 1.0), Duration::from_secs(8));
         assert_eq!(due_after(2, 2, 12, ten_minutes, 1.0), ten_minutes);
         assert_eq!(due_after(2, 2, 0, ten_minutes, 1.0), ten_minutes);
-        assert_eq!(due_after(2, 2, 3, ten_minutes, 0.01), Duration::from_millis(80));
+        assert_eq!(
+            due_after(2, 2, 3, ten_minutes, 0.01),
+            Duration::from_millis(80)
+        );
     }
 
     #[test]
     fn sync_periods_parse_like_go_durations_with_a_30s_floor() {
         let default = Duration::from_secs(600);
-        assert_eq!(sync_period(&json!({"syncPeriod": "1h30m"}), default), Duration::from_secs(5400));
-        assert_eq!(sync_period(&json!({"syncPeriod": "5s"}), default), Duration::from_secs(30));
+        assert_eq!(
+            sync_period(&json!({"syncPeriod": "1h30m"}), default),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            sync_period(&json!({"syncPeriod": "5s"}), default),
+            Duration::from_secs(30)
+        );
         assert_eq!(sync_period(&json!({}), default), default);
-        assert_eq!(sync_period(&json!({"syncPeriod": "bogus"}), default), default);
+        assert_eq!(
+            sync_period(&json!({"syncPeriod": "bogus"}), default),
+            default
+        );
     }
 }

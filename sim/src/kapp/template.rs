@@ -30,7 +30,9 @@ pub fn merge_values_file(values: &mut Value, name: &str, text: &str) -> Result<(
         .map_err(|e| format!("ytt: Error: Unmarshaling YAML data values file '{name}': {e}"))?;
     for document in documents.iter().filter(|d| !d.is_null()) {
         if !document.is_object() {
-            return Err(format!("ytt: Error: Expected data values file '{name}' to contain a map"));
+            return Err(format!(
+                "ytt: Error: Expected data values file '{name}' to contain a map"
+            ));
         }
         merge_values(values, document);
     }
@@ -41,7 +43,11 @@ pub fn merge_values_file(values: &mut Value, name: &str, text: &str) -> Result<(
 pub fn render(manifest: &Value, values: &Value) -> Result<Value, String> {
     match manifest {
         Value::String(text) => render_string(text, values),
-        Value::Array(items) => items.iter().map(|v| render(v, values)).collect::<Result<_, _>>().map(Value::Array),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| render(v, values))
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
         Value::Object(map) => map
             .iter()
             .map(|(k, v)| Ok((k.clone(), render(v, values)?)))
@@ -59,7 +65,9 @@ fn render_string(text: &str, values: &Value) -> Result<Value, String> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
-        let end = rest[start..].find("}}").ok_or_else(|| format!("ytt: Error: unterminated placeholder in {text:?}"))?;
+        let end = rest[start..]
+            .find("}}")
+            .ok_or_else(|| format!("ytt: Error: unterminated placeholder in {text:?}"))?;
         out.push_str(&rest[..start]);
         let path = rest[start + 2..start + end].trim();
         match lookup(values, path)? {
@@ -78,9 +86,9 @@ fn whole_placeholder(text: &str) -> Option<&str> {
 }
 
 fn lookup<'a>(values: &'a Value, path: &str) -> Result<&'a Value, String> {
-    let keys = path
-        .strip_prefix("values.")
-        .ok_or_else(|| format!("ytt: Error: unknown placeholder '{path}' (expected values.<path>)"))?;
+    let keys = path.strip_prefix("values.").ok_or_else(|| {
+        format!("ytt: Error: unknown placeholder '{path}' (expected values.<path>)")
+    })?;
     let mut current = values;
     for key in keys.split('.') {
         current = current.get(key).ok_or_else(|| {
@@ -100,7 +108,10 @@ mod tests {
     fn a_whole_placeholder_keeps_the_value_type_and_interpolation_makes_strings() {
         let values = json!({"registry": {"size": "55Gi", "replicas": 2}});
         let manifest = json!({"size": "{{ values.registry.size }}", "n": "{{values.registry.replicas}}", "label": "r-{{ values.registry.replicas }}"});
-        assert_eq!(render(&manifest, &values).unwrap(), json!({"size": "55Gi", "n": 2, "label": "r-2"}));
+        assert_eq!(
+            render(&manifest, &values).unwrap(),
+            json!({"size": "55Gi", "n": 2, "label": "r-2"})
+        );
     }
 
     #[test]
@@ -111,9 +122,18 @@ mod tests {
 
     #[test]
     fn values_files_merge_deeply_over_defaults() {
-        let mut values = json!({"persistence": {"registry": {"size": "55Gi", "storageClass": "ftt0-r0"}}});
-        merge_values_file(&mut values, "values.yaml", "persistence:\n  registry:\n    size: 60Gi\n").unwrap();
-        assert_eq!(values, json!({"persistence": {"registry": {"size": "60Gi", "storageClass": "ftt0-r0"}}}));
+        let mut values =
+            json!({"persistence": {"registry": {"size": "55Gi", "storageClass": "ftt0-r0"}}});
+        merge_values_file(
+            &mut values,
+            "values.yaml",
+            "persistence:\n  registry:\n    size: 60Gi\n",
+        )
+        .unwrap();
+        assert_eq!(
+            values,
+            json!({"persistence": {"registry": {"size": "60Gi", "storageClass": "ftt0-r0"}}})
+        );
     }
 
     #[test]
