@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use supsvc_sim::api::{ApiServer, Client, UserInfo, WriteOptions, authz, gvr};
+use supsvc_sim::api::{ApiOptions, ApiServer, Client, UserInfo, WriteOptions, authz, gvr};
 use supsvc_sim::http::{ServeOptions, ServerHandle, serve};
 use supsvc_sim::kubeconfig::{self, KubeconfigUser};
 
@@ -22,7 +22,11 @@ pub struct Sim {
 
 impl Sim {
     pub async fn start() -> Sim {
-        let api = ApiServer::new();
+        Self::start_with(ApiOptions::default()).await
+    }
+
+    pub async fn start_with(options: ApiOptions) -> Sim {
+        let api = ApiServer::with_options(options);
         api.add_token(ADMIN_TOKEN, UserInfo::admin());
         api.add_token(VIEWER_TOKEN, authz::viewer("viewer"));
         let handle = serve(Arc::clone(&api), ServeOptions::default())
@@ -129,4 +133,31 @@ pub fn pkgi(name: &str, ns: &str) -> Value {
         "metadata": {"name": name, "namespace": ns},
         "spec": {"serviceAccountName": "sa", "packageRef": {"refName": "tkg.vsphere.vmware.com", "versionSelection": {"constraints": "3.5.1"}}}
     })
+}
+
+/// A kube-rs client from the written kubeconfig, as `context`.
+pub async fn kube_client(sim: &Sim, context: &str) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(&sim.kubeconfig).expect("read kubeconfig");
+    let opts = kube::config::KubeConfigOptions {
+        context: Some(context.into()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kc, &opts)
+        .await
+        .expect("config");
+    kube::Client::try_from(config).expect("client")
+}
+
+/// The API error of a kube-rs call.
+pub fn api_error<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> Box<kube::core::Status> {
+    match r {
+        Err(kube::Error::Api(s)) => s,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+pub fn pkgi_resource() -> kube::api::ApiResource {
+    let gvk =
+        kube::api::GroupVersionKind::gvk("packaging.carvel.dev", "v1alpha1", "PackageInstall");
+    kube::api::ApiResource::from_gvk_with_plural(&gvk, "packageinstalls")
 }
