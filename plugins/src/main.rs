@@ -1,1 +1,112 @@
-fn main() {}
+//! `kubectl supsvc`: repair and inspect vSphere Supervisor Services.
+//!
+//! Runs as a kubectl plugin (`kubectl supsvc ...`) or standalone, e.g. on a Supervisor control plane
+//! VM over SSH with `/etc/kubernetes/admin.conf`.
+
+mod api;
+mod cli;
+mod cluster;
+mod cmd;
+mod error;
+mod observe;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::api::Carvel;
+use crate::cli::{Cli, Command};
+use crate::error::Result;
+
+/// `kubectl supsvc` when run as a kubectl plugin (argv[0] `kubectl-supsvc`), else the binary's name.
+fn bin_name(argv0: Option<&str>) -> String {
+    let base = argv0
+        .map(|a| a.rsplit(['/', '\\']).next().unwrap_or(a))
+        .unwrap_or("kubectl-supsvc");
+    let base = base.strip_suffix(".exe").unwrap_or(base);
+    match base.strip_prefix("kubectl-") {
+        Some(plugin) => format!("kubectl {}", plugin.replace('_', "-")),
+        None => base.to_owned(),
+    }
+}
+
+fn parse() -> (Cli, String) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let name = bin_name(args.first().and_then(|a| a.to_str()));
+    let matches = Cli::command().bin_name(name.clone()).get_matches_from(args);
+    match Cli::from_arg_matches(&matches) {
+        Ok(cli) => (cli, name),
+        Err(e) => e.exit(),
+    }
+}
+
+async fn run(cli: Cli, name: &str) -> Result<()> {
+    if let Command::Completion(args) = &cli.command {
+        cmd::completion::run(args, name);
+        return Ok(());
+    }
+    let cluster = cluster::connect(&cli.global).await?;
+    let carvel = Carvel { cluster };
+    let ns = cli.global.namespace.as_str();
+    match &cli.command {
+        Command::Status(args) => cmd::status::run(&carvel, ns, args).await,
+        Command::Diagnose(args) => cmd::diagnose::run(&carvel, ns, args).await,
+        Command::Fix(args) => cmd::fix::run(&carvel, ns, args).await,
+        Command::Completion(_) => Ok(()),
+    }
+}
+
+fn main() -> ExitCode {
+    let (cli, name) = parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}\nhint: check the process limits");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli, &name)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("{failure}");
+            ExitCode::from(failure.exit as u8)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Failure;
+
+    #[test]
+    fn usage_names_the_plugin_as_kubectl_does() {
+        let cases = [
+            (Some("/usr/local/bin/kubectl-supsvc"), "kubectl supsvc"),
+            (Some("kubectl-supsvc"), "kubectl supsvc"),
+            (Some("kubectl-supsvc.exe"), "kubectl supsvc"),
+            (Some("./target/debug/supsvc"), "supsvc"),
+            (None, "kubectl supsvc"),
+        ];
+        for (argv0, want) in cases {
+            assert_eq!(bin_name(argv0), want, "{argv0:?}");
+        }
+        let help = Cli::command()
+            .bin_name(bin_name(Some("kubectl-supsvc")))
+            .render_usage()
+            .to_string();
+        assert!(help.contains("kubectl supsvc"), "{help}");
+    }
+
+    #[test]
+    fn failures_print_error_and_hint() {
+        let f = Failure::usage("bad", "do that");
+        assert_eq!(f.to_string(), "error: bad\nhint: do that");
+        assert_eq!(f.exit as u8, 2);
+    }
+}

@@ -1,0 +1,316 @@
+//! Command line: the flags kubectl users expect, and one subcommand per job.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use supsvc_core::carvel::{DEFAULT_SERVICE, SUPERVISOR_SERVICES_NAMESPACE};
+
+/// Repair and inspect vSphere Supervisor Services (kapp-controller PackageInstalls).
+#[derive(Debug, Parser)]
+#[command(version, about, propagate_version = true, max_term_width = 110)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Connection flags, as kubectl's.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then /etc/kubernetes/admin.conf).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The kubeconfig cluster to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// The kubeconfig user to use.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Namespace of the Supervisor Services' PackageInstalls.
+    #[arg(short = 'n', long, global = true, default_value = SUPERVISOR_SERVICES_NAMESPACE, value_name = "NS")]
+    pub namespace: String,
+    /// User to impersonate.
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
+    /// Group to impersonate (repeatable).
+    #[arg(long = "as-group", global = true, value_name = "GROUP")]
+    pub as_group: Vec<String>,
+    /// How long to wait for one request to the server ("0" waits forever), e.g. 30s, 1m.
+    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
+    pub request_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every Supervisor Service with its package, version and state.
+    Status(StatusArgs),
+    /// Explain what is wrong with a Supervisor Service and what to run.
+    Diagnose(DiagnoseArgs),
+    /// Resolve the air-gapped reconciliation deadlock of a Supervisor Service (KB 437632).
+    Fix(FixArgs),
+    /// Print a shell completion script.
+    Completion(CompletionArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Json,
+    Yaml,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Output format.
+    #[arg(short, long, value_enum)]
+    pub output: Option<Output>,
+    /// After listing, print each change as it happens.
+    #[arg(short, long)]
+    pub watch: bool,
+}
+
+/// Where the children live, when kapp's data cannot say.
+#[derive(Debug, Clone, Args)]
+pub struct Discovery {
+    /// Domain namespace(s) of the service's child PackageInstalls (default: from the App's kapp data).
+    #[arg(long = "domain-namespace", value_name = "NS")]
+    pub domain_namespaces: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// The Supervisor Service (its PackageInstall's name).
+    #[arg(default_value = DEFAULT_SERVICE)]
+    pub service: String,
+    #[command(flatten)]
+    pub discovery: Discovery,
+    /// Output format.
+    #[arg(short, long, value_enum)]
+    pub output: Option<Output>,
+    /// Registries that are private (an allow-list; repeatable). Default: a deny-list of public registries.
+    #[arg(
+        long = "allow-registry",
+        value_name = "PATTERN",
+        conflicts_with = "deny_registries"
+    )]
+    pub allow_registries: Vec<String>,
+    /// Registries that are public (replaces the default deny-list; repeatable).
+    #[arg(long = "deny-registry", value_name = "PATTERN")]
+    pub deny_registries: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum DryRun {
+    #[default]
+    None,
+    /// Print the plan only.
+    Client,
+    /// Send every write of the plan with dryRun=All.
+    Server,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// The Supervisor Service (its PackageInstall's name).
+    #[arg(default_value = DEFAULT_SERVICE)]
+    pub service: String,
+    #[command(flatten)]
+    pub discovery: Discovery,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Change nothing: print the plan (client) or have the server check every write (server).
+    #[arg(long, value_enum, default_value_t, num_args = 0..=1, default_missing_value = "client", require_equals = true)]
+    pub dry_run: DryRun,
+    /// Give up (unpausing everything) after this long, e.g. 10m, 90s.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// How often to read the objects while waiting.
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION", hide = true)]
+    pub poll_interval: Duration,
+    /// Output format of the plan with --dry-run=client.
+    #[arg(short, long, value_enum)]
+    pub output: Option<Output>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Parses a Go-style duration as kubectl does: `90s`, `10m`, `1h30m`, `500ms`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(digits);
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 10m, 1h30m"))?;
+        let scale = match unit {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => {
+                return Err(format!(
+                    "invalid duration {s:?}: unit must be ms, s, m or h"
+                ));
+            }
+        };
+        total += Duration::try_from_secs_f64(value * scale)
+            .map_err(|_| format!("invalid duration {s:?}"))?;
+        rest = tail;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("kubectl-supsvc").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        let cases = [
+            ("10m", Some(600_000)),
+            ("90s", Some(90_000)),
+            ("1h30m", Some(5_400_000)),
+            ("500ms", Some(500)),
+            ("1.5s", Some(1500)),
+            ("30", Some(30_000)),
+            ("0", Some(0)),
+            ("", None),
+            ("10x", None),
+            ("m", None),
+            ("-1s", None),
+        ];
+        for (s, want) in cases {
+            assert_eq!(
+                parse_duration(s).ok().map(|d| d.as_millis() as u64),
+                want,
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn global_flags_work_before_and_after_the_subcommand() {
+        let cli = parse(&[
+            "--context",
+            "sv1",
+            "fix",
+            "-y",
+            "--as",
+            "admin",
+            "--as-group",
+            "g1",
+            "--as-group",
+            "g2",
+            "-n",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.context.as_deref(), Some("sv1"));
+        assert_eq!(cli.global.as_user.as_deref(), Some("admin"));
+        assert_eq!(cli.global.as_group, ["g1", "g2"]);
+        assert_eq!(cli.global.namespace, "x");
+        let Command::Fix(fix) = cli.command else {
+            panic!("fix")
+        };
+        assert!(fix.yes);
+        assert_eq!(fix.service, DEFAULT_SERVICE);
+        assert_eq!(fix.timeout, Duration::from_secs(600));
+        assert_eq!(fix.dry_run, DryRun::None);
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = parse(&["status"]).unwrap();
+        assert_eq!(cli.global.namespace, SUPERVISOR_SERVICES_NAMESPACE);
+        assert!(cli.global.kubeconfig.is_none());
+    }
+
+    #[test]
+    fn dry_run_forms() {
+        let dry = |args: &[&str]| match parse(args).map(|c| c.command) {
+            Ok(Command::Fix(f)) => Ok(f.dry_run),
+            Ok(_) => panic!("fix"),
+            Err(e) => Err(e.kind()),
+        };
+        assert_eq!(dry(&["fix", "--dry-run=client"]), Ok(DryRun::Client));
+        assert_eq!(dry(&["fix", "--dry-run=server"]), Ok(DryRun::Server));
+        assert_eq!(dry(&["fix", "--dry-run"]), Ok(DryRun::Client));
+        assert_eq!(dry(&["fix", "--dry-run=none"]), Ok(DryRun::None));
+        assert!(dry(&["fix", "--dry-run=maybe"]).is_err());
+    }
+
+    #[test]
+    fn usage_errors() {
+        for args in [
+            &["fix", "--timeout", "soon"][..],
+            &["status", "-o", "table"],
+            &["nope"],
+            &[],
+            &["diagnose", "--allow-registry", "a", "--deny-registry", "b"],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn output_and_discovery_flags() {
+        let cli = parse(&[
+            "diagnose",
+            "svc-x",
+            "-o",
+            "json",
+            "--domain-namespace",
+            "a",
+            "--domain-namespace",
+            "b",
+        ])
+        .unwrap();
+        let Command::Diagnose(d) = cli.command else {
+            panic!("diagnose")
+        };
+        assert_eq!(d.service, "svc-x");
+        assert_eq!(d.output, Some(Output::Json));
+        assert_eq!(d.discovery.domain_namespaces, ["a", "b"]);
+        let cli = parse(&["status", "-o", "yaml", "-w"]).unwrap();
+        let Command::Status(s) = cli.command else {
+            panic!("status")
+        };
+        assert_eq!(s.output, Some(Output::Yaml));
+        assert!(s.watch);
+    }
+}

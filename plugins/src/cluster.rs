@@ -1,0 +1,216 @@
+//! Which cluster, as whom: the kubeconfig as kubectl finds it, the flags applied, a client.
+
+use std::path::{Path, PathBuf};
+
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+use kube::{Client, Config};
+
+use crate::cli::Global;
+use crate::error::{Failure, Result, chain};
+
+/// The standard admin kubeconfig of a Supervisor control plane VM.
+pub const ADMIN_KUBECONFIG: &str = "/etc/kubernetes/admin.conf";
+
+/// A connected cluster and how it was named, for plans and messages.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: Client,
+    pub context: String,
+    pub cluster: String,
+    pub server: String,
+    /// Where the kubeconfig came from.
+    pub source: String,
+}
+
+impl Cluster {
+    /// `cluster "x" (context "y", https://..., kubeconfig <source>)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "cluster \"{}\" (context \"{}\", {}, kubeconfig {})",
+            self.cluster, self.context, self.server, self.source
+        )
+    }
+}
+
+/// Where the kubeconfig is read from, in kubectl's order, plus a Supervisor's admin kubeconfig.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Flag(PathBuf),
+    /// `KUBECONFIG`, possibly several files (merged).
+    Env(String),
+    Home(PathBuf),
+    Admin(PathBuf),
+}
+
+impl Source {
+    /// Picks the source from the flag, the environment and which files exist.
+    pub fn choose(
+        flag: Option<&Path>,
+        env: Option<&str>,
+        home: Option<PathBuf>,
+        exists: impl Fn(&Path) -> bool,
+    ) -> Option<Source> {
+        if let Some(p) = flag {
+            return Some(Source::Flag(p.to_owned()));
+        }
+        if let Some(e) = env.filter(|e| !e.trim().is_empty()) {
+            return Some(Source::Env(e.to_owned()));
+        }
+        if let Some(h) = home.filter(|h| exists(h)) {
+            return Some(Source::Home(h));
+        }
+        let admin = PathBuf::from(ADMIN_KUBECONFIG);
+        exists(&admin).then_some(Source::Admin(admin))
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Source::Flag(p) | Source::Home(p) | Source::Admin(p) => p.display().to_string(),
+            Source::Env(e) => format!("KUBECONFIG={e}"),
+        }
+    }
+
+    fn read(&self) -> std::result::Result<Kubeconfig, KubeconfigError> {
+        match self {
+            Source::Flag(p) | Source::Home(p) | Source::Admin(p) => Kubeconfig::read_from(p),
+            // kube merges the files of KUBECONFIG as kubectl does.
+            Source::Env(_) => Kubeconfig::read(),
+        }
+    }
+}
+
+fn bad_kubeconfig(source: &Source, err: &dyn std::error::Error) -> Failure {
+    Failure::new(
+        format!(
+            "cannot use the kubeconfig {}: {}",
+            source.describe(),
+            chain(err)
+        ),
+        "check the file (`kubectl config view`), or pass another one with --kubeconfig",
+    )
+}
+
+/// Reads the kubeconfig, applies the flags and builds a client.
+pub async fn connect(global: &Global) -> Result<Cluster> {
+    let home = std::env::home_dir().map(|h| h.join(".kube").join("config"));
+    let env = std::env::var("KUBECONFIG").ok();
+    let source = Source::choose(global.kubeconfig.as_deref(), env.as_deref(), home, Path::exists).ok_or_else(|| {
+        Failure::new(
+            "no kubeconfig found: none given, KUBECONFIG unset, no ~/.kube/config and no /etc/kubernetes/admin.conf",
+            "pass --kubeconfig PATH, or log in first (`kubectl vsphere login --server <supervisor>`)",
+        )
+    })?;
+    let kubeconfig = source.read().map_err(|e| bad_kubeconfig(&source, &e))?;
+    let context = global
+        .context
+        .clone()
+        .or_else(|| kubeconfig.current_context.clone())
+        .ok_or_else(|| {
+            Failure::usage(
+                format!(
+                    "the kubeconfig {} has no current context",
+                    source.describe()
+                ),
+                "pass --context NAME (`kubectl config get-contexts` lists them)",
+            )
+        })?;
+    if !kubeconfig.contexts.iter().any(|c| c.name == context) {
+        let names: Vec<&str> = kubeconfig
+            .contexts
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        return Err(Failure::usage(
+            format!(
+                "context \"{context}\" is not in the kubeconfig {}",
+                source.describe()
+            ),
+            format!(
+                "use one of: {}",
+                if names.is_empty() {
+                    "(none)".into()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        ));
+    }
+    let cluster_name = global.cluster.clone().unwrap_or_else(|| {
+        kubeconfig
+            .contexts
+            .iter()
+            .find(|c| c.name == context)
+            .and_then(|c| c.context.as_ref())
+            .map(|c| c.cluster.clone())
+            .unwrap_or_default()
+    });
+    let options = KubeConfigOptions {
+        context: Some(context.clone()),
+        cluster: global.cluster.clone(),
+        user: global.user.clone(),
+    };
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| bad_kubeconfig(&source, &e))?;
+    if let Some(user) = &global.as_user {
+        config.auth_info.impersonate = Some(user.clone());
+    }
+    if !global.as_group.is_empty() {
+        config.auth_info.impersonate_groups = Some(global.as_group.clone());
+    }
+    if let Some(timeout) = global.request_timeout.filter(|t| !t.is_zero()) {
+        config.connect_timeout = Some(timeout);
+        config.read_timeout = Some(timeout);
+        config.write_timeout = Some(timeout);
+    }
+    // supsvc retries itself, bounded by its own deadlines (kube's default retries for up to 1000s).
+    config.default_retry = false;
+    let server = config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_owned();
+    let client = Client::try_from(config).map_err(|e| bad_kubeconfig(&source, &e))?;
+    Ok(Cluster {
+        client,
+        context,
+        cluster: cluster_name,
+        server,
+        source: source.describe(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubeconfig_source_order() {
+        let home = Some(PathBuf::from("/home/u/.kube/config"));
+        let all = |_: &Path| true;
+        let none = |_: &Path| false;
+        let only_admin = |p: &Path| p == Path::new(ADMIN_KUBECONFIG);
+        let flag = Path::new("/tmp/k");
+        assert_eq!(
+            Source::choose(Some(flag), Some("/a:/b"), home.clone(), all),
+            Some(Source::Flag(flag.into()))
+        );
+        assert_eq!(
+            Source::choose(None, Some("/a:/b"), home.clone(), all),
+            Some(Source::Env("/a:/b".into()))
+        );
+        assert_eq!(
+            Source::choose(None, Some(""), home.clone(), all),
+            Some(Source::Home(home.clone().unwrap()))
+        );
+        assert_eq!(
+            Source::choose(None, None, home.clone(), only_admin),
+            Some(Source::Admin(ADMIN_KUBECONFIG.into()))
+        );
+        assert_eq!(Source::choose(None, None, home, none), None);
+        assert_eq!(
+            Source::choose(None, None, None, only_admin),
+            Some(Source::Admin(ADMIN_KUBECONFIG.into()))
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! `kubectl supsvc diagnose [SERVICE]`: what is wrong, the evidence, what to run.
+
+use serde::Serialize;
+use supsvc_core::diagnose::{Finding, Input, Severity, diagnose};
+use supsvc_core::image::RegistryPolicy;
+
+use crate::api::Carvel;
+use crate::cli::DiagnoseArgs;
+use crate::error::{Exit, Failure, Result};
+use crate::observe;
+use crate::output::{render, truncate};
+
+/// The registry settings from the flags: an allow-list, a deny-list, or the default deny-list.
+pub fn policy(args: &DiagnoseArgs) -> Result<RegistryPolicy> {
+    fn refs(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let policy = if !args.allow_registries.is_empty() {
+        RegistryPolicy::allow(&refs(&args.allow_registries))
+    } else if !args.deny_registries.is_empty() {
+        RegistryPolicy::deny(&refs(&args.deny_registries))
+    } else {
+        Ok(RegistryPolicy::default())
+    };
+    policy.map_err(|e| Failure::usage(e.to_string(), "a pattern is a host (`harbor.corp`), a host and port, `*.example.com`, or a host and repository prefix"))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report<'a> {
+    pub service: &'a str,
+    pub namespace: &'a str,
+    pub cluster: &'a str,
+    pub context: &'a str,
+    pub domain_namespaces: Vec<String>,
+    pub children: Vec<String>,
+    pub findings: &'a [Finding],
+}
+
+/// The human report.
+pub fn render_text(report: &Report<'_>) -> String {
+    let mut out = format!(
+        "Service {} in {} on cluster \"{}\" (context \"{}\"): {} child PackageInstall(s){}\n",
+        report.service,
+        report.namespace,
+        report.cluster,
+        report.context,
+        report.children.len(),
+        if report.domain_namespaces.is_empty() {
+            String::new()
+        } else {
+            format!(" in {}", report.domain_namespaces.join(", "))
+        }
+    );
+    if report.findings.is_empty() {
+        out.push_str("No problems found.\n");
+        return out;
+    }
+    for f in report.findings {
+        let level = match f.severity {
+            Severity::Error => "ERROR",
+            Severity::Warning => "WARNING",
+            Severity::Info => "INFO",
+        };
+        out.push_str(&format!(
+            "\n{level} [{}] {}\n",
+            serde_json::to_value(f.code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            f.what
+        ));
+        if !f.evidence.is_empty() {
+            out.push_str("  evidence:\n");
+            for e in &f.evidence {
+                out.push_str(&format!(
+                    "    {}  {}: {}\n",
+                    e.object,
+                    e.field,
+                    truncate(&e.value, 240)
+                ));
+            }
+        }
+        if !f.remedy.is_empty() {
+            out.push_str("  run:\n");
+            for r in &f.remedy {
+                out.push_str(&format!("    {r}\n"));
+            }
+        }
+    }
+    out
+}
+
+pub async fn run(carvel: &Carvel, namespace: &str, args: &DiagnoseArgs) -> Result<()> {
+    let policy = policy(args)?;
+    let parent = observe::parent(carvel, namespace, &args.service).await?;
+    let app = observe::app(carvel, namespace, &args.service).await?;
+    let where_ = observe::locate_children(
+        carvel,
+        app.as_ref(),
+        namespace,
+        &args.discovery.domain_namespaces,
+    )
+    .await?;
+    let children = observe::children(carvel, &where_, &parent).await?;
+    let mut domain_namespaces: Vec<String> = children
+        .iter()
+        .map(|c| c.metadata.ns().to_owned())
+        .collect();
+    domain_namespaces.extend(where_.namespaces.iter().cloned());
+    domain_namespaces.sort();
+    domain_namespaces.dedup();
+    let mut package_namespaces = domain_namespaces.clone();
+    package_namespaces.push(namespace.to_owned());
+    let packages = observe::packages(carvel, &package_namespaces).await?;
+    let input = Input {
+        parent,
+        app,
+        children,
+        packages,
+    };
+    let findings = diagnose(&input, &policy);
+    let report = Report {
+        service: &args.service,
+        namespace,
+        cluster: &carvel.cluster.cluster,
+        context: &carvel.cluster.context,
+        domain_namespaces,
+        children: input
+            .children
+            .iter()
+            .map(|c| format!("{}/{}", c.metadata.ns(), c.metadata.name))
+            .collect(),
+        findings: &findings,
+    };
+    match args.output {
+        Some(format) => print!("{}", render(format, &report)?),
+        None => print!("{}", render_text(&report)),
+    }
+    let problems = findings.iter().filter(|f| f.is_problem()).count();
+    if problems > 0 {
+        // The report is the explanation; the exit code tells scripts.
+        return Err(Failure {
+            what: format!("{problems} problem(s) found in {}", args.service),
+            hint: String::new(),
+            exit: Exit::Failure,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use supsvc_core::diagnose::{Code, Evidence};
+
+    #[test]
+    fn text_report() {
+        let findings = vec![Finding {
+            code: Code::ReconcileDeadlock,
+            severity: Severity::Error,
+            what: "stuck".into(),
+            evidence: vec![Evidence {
+                object: "pkgi/a -n b".into(),
+                field: "status.usefulErrorMessage".into(),
+                value: "line1\nline2".into(),
+            }],
+            remedy: vec!["kubectl supsvc fix a".into()],
+        }];
+        let report = Report {
+            service: "a",
+            namespace: "b",
+            cluster: "c",
+            context: "d",
+            domain_namespaces: vec!["dom".into()],
+            children: vec!["dom/x".into()],
+            findings: &findings,
+        };
+        let text = render_text(&report);
+        assert!(text.starts_with("Service a in b on cluster \"c\" (context \"d\"): 1 child PackageInstall(s) in dom\n"), "{text}");
+        assert!(text.contains("ERROR [reconcile-deadlock] stuck\n"));
+        assert!(text.contains("    pkgi/a -n b  status.usefulErrorMessage: line1 line2\n"));
+        assert!(text.contains("  run:\n    kubectl supsvc fix a\n"));
+        let clean = Report {
+            findings: &[],
+            ..report
+        };
+        assert!(render_text(&clean).ends_with("No problems found.\n"));
+    }
+}

@@ -1,0 +1,200 @@
+//! `kubectl supsvc status`: every Supervisor Service, its package, version and state.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use supsvc_core::carvel::{self, App, PackageInstall};
+
+use crate::api::{self, Carvel};
+use crate::cli::StatusArgs;
+use crate::error::Result;
+use crate::output::{self, age, render, seconds_since, table, truncate};
+
+/// One row of `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Row {
+    pub name: String,
+    pub package: String,
+    pub version: String,
+    pub state: String,
+    pub description: String,
+    /// RFC 3339: when the last deploy started, else when the service was created.
+    pub since: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub useful_error_message: Option<String>,
+}
+
+/// Rows from the PackageInstalls and their Apps (for the deploy time).
+pub fn rows(pkgis: &[PackageInstall], apps: &[App]) -> Vec<Row> {
+    let apps: BTreeMap<&str, &App> = apps.iter().map(|a| (a.metadata.name.as_str(), a)).collect();
+    let mut rows: Vec<Row> = pkgis
+        .iter()
+        .map(|p| {
+            let since = apps
+                .get(p.metadata.name.as_str())
+                .and_then(|a| a.status.deploy.as_ref()?.started_at.clone())
+                .or_else(|| carvel::since(p).map(str::to_owned));
+            Row {
+                name: p.metadata.name.clone(),
+                package: p.spec.package_ref.ref_name.clone(),
+                version: p.status.version.clone().unwrap_or_default(),
+                state: carvel::state(p).to_string(),
+                description: p.status.friendly_description.clone().unwrap_or_default(),
+                since,
+                useful_error_message: p
+                    .status
+                    .useful_error_message
+                    .clone()
+                    .filter(|m| !m.is_empty()),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    rows
+}
+
+const HEADER: [&str; 6] = [
+    "NAME",
+    "PACKAGE",
+    "VERSION",
+    "STATE",
+    "DESCRIPTION",
+    "SINCE",
+];
+
+fn cells(row: &Row, now: jiff::Timestamp) -> Vec<String> {
+    vec![
+        row.name.clone(),
+        row.package.clone(),
+        row.version.clone(),
+        row.state.clone(),
+        truncate(&row.description, 60),
+        row.since
+            .as_deref()
+            .and_then(|s| seconds_since(s, now))
+            .map(age)
+            .unwrap_or_else(|| "-".into()),
+    ]
+}
+
+pub fn render_table(rows: &[Row], now: jiff::Timestamp) -> String {
+    table(
+        &HEADER,
+        &rows.iter().map(|r| cells(r, now)).collect::<Vec<_>>(),
+    )
+}
+
+async fn read(carvel: &Carvel, namespace: &str) -> Result<Vec<Row>> {
+    let (pkgi_resource, app_resource) = (api::packageinstalls(), api::apps());
+    let (pkgis, apps) = futures::try_join!(
+        carvel.list(&pkgi_resource, Some(namespace), None),
+        carvel.list(&app_resource, Some(namespace), None),
+    )?;
+    let pkgis: Vec<PackageInstall> = pkgis
+        .iter()
+        .filter_map(|v| PackageInstall::from_value(v).ok())
+        .collect();
+    let apps: Vec<App> = apps
+        .iter()
+        .filter_map(|v| App::from_value(v).ok())
+        .collect();
+    Ok(rows(&pkgis, &apps))
+}
+
+pub async fn run(carvel: &Carvel, namespace: &str, args: &StatusArgs) -> Result<()> {
+    let mut rows = read(carvel, namespace).await?;
+    match args.output {
+        Some(format) => print!("{}", render(format, &rows)?),
+        None if rows.is_empty() => {
+            eprintln!("No Supervisor Services (PackageInstalls) in namespace {namespace}.")
+        }
+        None => print!("{}", render_table(&rows, jiff::Timestamp::now())),
+    }
+    if !args.watch {
+        return Ok(());
+    }
+    // Follow changes: print each row that changed (kubectl get -w style), polling.
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let next = read(carvel, namespace).await?;
+        let changed: Vec<Row> = next
+            .iter()
+            .filter(|r| {
+                !rows.iter().any(|o| {
+                    o.name == r.name
+                        && o.state == r.state
+                        && o.description == r.description
+                        && o.version == r.version
+                })
+            })
+            .cloned()
+            .collect();
+        for row in &changed {
+            match args.output {
+                Some(format) => print!("{}", render(format, row)?),
+                None => println!(
+                    "{} {}",
+                    output::clock(),
+                    cells(row, jiff::Timestamp::now()).join("   ")
+                ),
+            }
+        }
+        rows = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn rows_from_pkgis_and_apps() {
+        let pkgi = |name: &str, status: serde_json::Value, spec: serde_json::Value| {
+            PackageInstall::from_value(&json!({"metadata": {"name": name, "generation": 1, "creationTimestamp": "2026-11-22T04:00:00Z"},
+                "spec": spec, "status": status})).unwrap()
+        };
+        let pkgis = vec![
+            pkgi(
+                "svc-tkg.vsphere.vmware.com",
+                json!({"version": "3.5.1", "friendlyDescription": "Reconcile failed: kapp: Error: waiting on reconcile packageinstall/tkg-controller",
+                "usefulErrorMessage": "boom", "observedGeneration": 1, "conditions": [{"type": "ReconcileFailed", "status": "True"}]}),
+                json!({"packageRef": {"refName": "tkg.vsphere.vmware.com"}}),
+            ),
+            pkgi(
+                "svc-harbor",
+                json!({"friendlyDescription": "Canceled/paused"}),
+                json!({"paused": true, "packageRef": {"refName": "harbor"}}),
+            ),
+        ];
+        let apps = vec![
+            App::from_value(&json!({"metadata": {"name": "svc-tkg.vsphere.vmware.com"},
+            "status": {"deploy": {"startedAt": "2026-11-22T04:58:00Z"}}}))
+            .unwrap(),
+        ];
+        let rows = rows(&pkgis, &apps);
+        assert_eq!(rows[0].name, "svc-harbor");
+        assert_eq!(rows[0].state, "Paused");
+        assert_eq!(rows[0].since.as_deref(), Some("2026-11-22T04:00:00Z"));
+        assert_eq!(rows[1].state, "Reconcile failed");
+        assert_eq!(rows[1].since.as_deref(), Some("2026-11-22T04:58:00Z"));
+        let now: jiff::Timestamp = "2026-11-22T05:00:00Z".parse().unwrap();
+        let t = render_table(&rows, now);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].starts_with("NAME"));
+        assert!(
+            lines[1].contains("   Paused   ") && lines[1].ends_with("   1h"),
+            "{t}"
+        );
+        assert!(
+            lines[2].contains("3.5.1") && lines[2].ends_with("2m"),
+            "{t}"
+        );
+        assert!(lines[2].contains("..."), "long descriptions are cut: {t}");
+        let j = serde_json::to_value(&rows).unwrap();
+        assert_eq!(j[1]["usefulErrorMessage"], "boom");
+        assert!(j[0].get("usefulErrorMessage").is_none());
+    }
+}
