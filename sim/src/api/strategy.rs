@@ -25,6 +25,9 @@ fn metadata_mut(object: &mut Value) -> &mut Map<String, Value> {
 
 /// Fills in what the server owns on create.
 pub fn prepare_create(rt: &ResourceType, object: &mut Value, uid: String) {
+    if rt.gvr == gvr::SECRETS {
+        fold_string_data(object);
+    }
     let meta = metadata_mut(object);
     for k in [
         "resourceVersion",
@@ -64,6 +67,21 @@ pub fn prepare_create(rt: &ResourceType, object: &mut Value, uid: String) {
     }
 }
 
+/// A Secret's `stringData` is write-only: the server folds it into `data` (base64), over any same key.
+pub fn fold_string_data(secret: &mut Value) {
+    use base64::Engine;
+    let Some(object) = secret.as_object_mut() else { return };
+    let Some(Value::Object(strings)) = object.remove("stringData") else { return };
+    let data = object.entry("data").or_insert_with(|| json!({}));
+    if !data.is_object() {
+        *data = json!({});
+    }
+    for (key, value) in strings {
+        let text = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+        data[key] = Value::from(base64::engine::general_purpose::STANDARD.encode(text));
+    }
+}
+
 /// Everything but metadata and status: what `generation` tracks.
 fn spec_part(object: &Value) -> Map<String, Value> {
     let mut m = object.as_object().cloned().unwrap_or_default();
@@ -75,6 +93,9 @@ fn spec_part(object: &Value) -> Map<String, Value> {
 
 /// Resets what a client may not change through the main resource and bumps `generation` when the spec changed.
 pub fn prepare_update(rt: &ResourceType, old: &Value, new: &mut Value) {
+    if rt.gvr == gvr::SECRETS {
+        fold_string_data(new);
+    }
     if rt.status_subresource {
         match old.get("status") {
             Some(s) => new["status"] = s.clone(),
@@ -220,5 +241,12 @@ mod tests {
         assert_eq!(o.get("status"), None);
         assert_eq!(o["metadata"]["generation"], 1);
         assert_eq!(o["metadata"].get("resourceVersion"), None);
+    }
+
+    #[test]
+    fn secret_string_data_is_folded_into_data() {
+        let mut secret = json!({"data": {"a": "eA=="}, "stringData": {"a": "new", "b": "two"}});
+        fold_string_data(&mut secret);
+        assert_eq!(secret, json!({"data": {"a": "bmV3", "b": "dHdv"}}));
     }
 }
