@@ -397,7 +397,7 @@ impl fmt::Display for State {
 }
 
 /// The state of an App or PackageInstall.
-pub fn state(obj: &impl Reconcilable) -> State {
+pub fn state<R: Reconcilable + ?Sized>(obj: &R) -> State {
     let conditions = &obj.reconcile_status().conditions;
     let has = |kind: &str| conditions.iter().any(|c| c.is_true(kind));
     if obj.meta().deletion_timestamp.is_some() || has("Deleting") {
@@ -421,7 +421,7 @@ pub fn state(obj: &impl Reconcilable) -> State {
 
 /// kctrl's stopping rule: `ReconcileSucceeded` true for the current generation. "No longer Reconciling"
 /// is also true of `Canceled/paused` and `Reconcile failed`, so it is not success.
-pub fn is_reconciled(obj: &impl Reconcilable) -> bool {
+pub fn is_reconciled<R: Reconcilable + ?Sized>(obj: &R) -> bool {
     let status = obj.reconcile_status();
     !obj.paused()
         && !obj.canceled()
@@ -434,7 +434,7 @@ pub fn is_reconciled(obj: &impl Reconcilable) -> bool {
 
 /// When the object entered its current state, as well as the status tells: the last deploy's start,
 /// else the object's creation.
-pub fn since(obj: &impl Reconcilable) -> Option<&str> {
+pub fn since<R: Reconcilable + ?Sized>(obj: &R) -> Option<&str> {
     obj.reconcile_status()
         .deploy
         .as_ref()

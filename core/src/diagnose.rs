@@ -248,9 +248,22 @@ fn deadlock_and_registries(
         .map(|f| (f.namespace.unwrap_or_default(), f.name))
         .collect();
 
-    // Children failing on public registries, with their current Package.
-    let mut stale_children = Vec::new(); // failing on public fetches, corrected Package present
-    let mut uncorrected = Vec::new(); // failing on public fetches, Package still public
+    // Corrected package data: the parent's Package, or the child's own, fetches only from private
+    // registries. (While deadlocked, the child Packages in the cluster are still the stale ones: the
+    // parent's deploy that would replace them never gets past the wait on the failed children.)
+    let all_private = |p: &Package| {
+        let images = p.bundle_images();
+        !images.is_empty()
+            && images
+                .iter()
+                .all(|o| o.parse().is_ok_and(|i| !policy.classify(&i).is_refused()))
+    };
+    let parent_package = package_for(parent, &input.packages);
+    let parent_corrected = parent_package.is_some_and(all_private);
+
+    // Children failing on fetches from refused registries.
+    let mut stale_children = Vec::new(); // the corrected data is there, they never re-read it
+    let mut uncorrected = Vec::new(); // nothing corrected yet
     for child in input
         .children
         .iter()
@@ -259,38 +272,47 @@ fn deadlock_and_registries(
         let Some(message) = useful_error(child) else {
             continue;
         };
-        let registries = refused_registries_in(message, policy);
-        if registries.is_empty() {
+        if refused_registries_in(message, policy).is_empty() {
             continue;
         }
         let package = package_for(child, &input.packages);
-        let package_public = package.is_some_and(|p| {
-            p.bundle_images()
-                .iter()
-                .any(|o| o.parse().map_or(true, |i| policy.classify(&i).is_refused()))
-        });
-        match package {
-            Some(p) if !package_public => stale_children.push((child, message, p)),
-            _ => uncorrected.push(child),
+        if parent_corrected || package.is_some_and(all_private) {
+            stale_children.push((child, message, package));
+        } else {
+            uncorrected.push(child);
         }
     }
 
     let parent_stuck = !waited_on.is_empty()
         && matches!(state(parent), State::ReconcileFailed | State::Reconciling);
+    let mut deadlocked: Vec<&PackageInstall> = Vec::new();
     if parent_stuck && !stale_children.is_empty() {
         explained = true;
         let mut evidence: Vec<Evidence> = parent_messages
             .iter()
             .map(|(o, m)| error_evidence(o.clone(), m))
             .collect();
+        if let Some(p) = parent_package.filter(|_| parent_corrected) {
+            evidence.extend(p.bundle_images().into_iter().map(|o| Evidence {
+                object: package_ref(p),
+                field: o.path,
+                value: format!("{} (corrected: private registry)", o.image),
+            }));
+        }
         for (child, message, package) in &stale_children {
+            deadlocked.push(child);
             evidence.push(error_evidence(pkgi_ref(child), message));
-            for o in package.bundle_images() {
-                evidence.push(Evidence {
-                    object: package_ref(package),
+            if let Some(p) = package {
+                let note = if all_private(p) {
+                    "corrected, not yet re-read by the child"
+                } else {
+                    "stale: the parent's deploy replaces it once unblocked"
+                };
+                evidence.extend(p.bundle_images().into_iter().map(|o| Evidence {
+                    object: package_ref(p),
                     field: o.path,
-                    value: o.image,
-                });
+                    value: format!("{} ({note})", o.image),
+                }));
             }
         }
         let names: Vec<&str> = stale_children
@@ -301,13 +323,19 @@ fn deadlock_and_registries(
             code: Code::ReconcileDeadlock,
             severity: Severity::Error,
             what: format!(
-                "{service} is deadlocked (KB 437632): its App waits on child PackageInstalls ({}) that still fail on \
-                 fetches from a public registry, although their Packages now point at a private registry; the \
-                 children are never re-reconciled, so the corrected data is never used.",
+                "{service} is deadlocked (KB 437632): its App waits on child PackageInstalls ({}) that keep \
+                 failing on fetches from a public registry, although the corrected package data (a private \
+                 registry) is in place; kapp gives up on the unchanged, failed children before it applies the \
+                 corrected data, so nothing changes until each child is forced to reconcile.",
                 names.join(", ")
             ),
             evidence,
-            remedy: vec![format!("kubectl supsvc fix {service}")],
+            remedy: vec![
+                format!("kubectl supsvc fix {service}"),
+                "If the bundle was relocated with docker pull/push or imgpkg pull/push, relocate it with \
+                 `imgpkg copy` first and point the Package at the copy: otherwise the children keep failing."
+                    .to_owned(),
+            ],
         });
     }
 
@@ -320,6 +348,12 @@ fn deadlock_and_registries(
         let Some(package) = package_for(pkgi, &input.packages) else {
             continue;
         };
+        if deadlocked.iter().any(|d| {
+            d.metadata.name == pkgi.metadata.name && d.metadata.namespace == pkgi.metadata.namespace
+        }) {
+            // Part of the deadlock above: replaced by the parent's deploy once unblocked.
+            continue;
+        }
         if seen.contains(&package.metadata.name) {
             continue;
         }

@@ -115,7 +115,7 @@ fn the_kb_deadlock_is_recognised_with_its_evidence() {
     let f = &findings[0];
     assert_eq!(f.severity, Severity::Error);
     assert!(f.what.contains("tkg-controller"), "{}", f.what);
-    assert_eq!(f.remedy, ["kubectl supsvc fix svc-tkg.vsphere.vmware.com"]);
+    assert_eq!(f.remedy[0], "kubectl supsvc fix svc-tkg.vsphere.vmware.com");
     let objects: Vec<&str> = f.evidence.iter().map(|e| e.object.as_str()).collect();
     assert!(
         objects.contains(&"pkgi/svc-tkg.vsphere.vmware.com -n vmware-system-supervisor-services")
@@ -123,14 +123,29 @@ fn the_kb_deadlock_is_recognised_with_its_evidence() {
     assert!(objects.contains(&"pkgi/tkg-controller -n svc-tkg-domain-c1234"));
     assert!(f.evidence.iter().any(
         |e| e.field == "spec.template.spec.fetch[0].imgpkgBundle.image"
-            && e.value == PRIVATE_BUNDLE
+            && e.value.starts_with(PRIVATE_BUNDLE)
     ));
 }
 
 #[test]
 fn uncorrected_package_data_is_a_public_registry_problem_not_a_deadlock() {
-    let findings = diagnose(&deadlocked(PUBLIC_BUNDLE), &RegistryPolicy::default());
-    assert_eq!(codes(&findings), [Code::PublicRegistryReference]);
+    let mut input = deadlocked(PUBLIC_BUNDLE);
+    input.packages[0] = package(
+        NS,
+        "tkg.vsphere.vmware.com",
+        "projects.registry.vmware.com/tkg/packages/tkg-service:3.5.1",
+    );
+    let findings = diagnose(&input, &RegistryPolicy::default());
+    assert_eq!(
+        codes(&findings),
+        [Code::PublicRegistryReference, Code::PublicRegistryReference]
+    );
+    assert_eq!(
+        findings[1].severity,
+        Severity::Warning,
+        "the parent's Package is public but not what fails"
+    );
+    assert!(findings[1].what.contains("tkg.vsphere.vmware.com.3.5.1"));
     let f = &findings[0];
     assert_eq!(f.severity, Severity::Error, "the fetch is failing");
     assert_eq!(
@@ -317,4 +332,24 @@ fn findings_serialise_for_scripts() {
     assert_eq!(v[0]["code"], "reconcile-deadlock");
     assert_eq!(v[0]["severity"], "error");
     assert!(v[0]["evidence"][0]["object"].is_string());
+}
+
+#[test]
+fn the_deadlock_as_the_cluster_shows_it_stale_child_packages_corrected_parent_package() {
+    // While deadlocked, the child Packages are still the public ones: only the parent's is corrected.
+    let findings = diagnose(&deadlocked(PUBLIC_BUNDLE), &RegistryPolicy::default());
+    assert_eq!(
+        codes(&findings),
+        [Code::ReconcileDeadlock],
+        "the stale child Package is evidence, not a finding"
+    );
+    let f = &findings[0];
+    assert!(f.evidence.iter().any(
+        |e| e.value == "harbor.corp.local/tkg/tkg-service:3.5.1 (corrected: private registry)"
+    ));
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.value.starts_with(PUBLIC_BUNDLE) && e.value.contains("stale"))
+    );
 }
