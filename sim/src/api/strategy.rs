@@ -70,14 +70,21 @@ pub fn prepare_create(rt: &ResourceType, object: &mut Value, uid: String) {
 /// A Secret's `stringData` is write-only: the server folds it into `data` (base64), over any same key.
 pub fn fold_string_data(secret: &mut Value) {
     use base64::Engine;
-    let Some(object) = secret.as_object_mut() else { return };
-    let Some(Value::Object(strings)) = object.remove("stringData") else { return };
+    let Some(object) = secret.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(strings)) = object.remove("stringData") else {
+        return;
+    };
     let data = object.entry("data").or_insert_with(|| json!({}));
     if !data.is_object() {
         *data = json!({});
     }
     for (key, value) in strings {
-        let text = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+        let text = value
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| value.to_string());
         data[key] = Value::from(base64::engine::general_purpose::STANDARD.encode(text));
     }
 }

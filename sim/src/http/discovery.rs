@@ -99,6 +99,34 @@ pub fn resources(group: &str, version: &str) -> Value {
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version(group, version), "resources": list})
 }
 
+/// `/openapi/v2` as JSON: no definitions, so kubectl falls back to its compiled-in knowledge of
+/// built-in kinds (merge keys) and leaves field validation to the server.
+pub fn openapi_v2() -> Value {
+    json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": GIT_VERSION}, "paths": {}})
+}
+
+/// The same document as gnostic's `openapi_v2.Document` protobuf, which kubectl up to 1.28 insists on
+/// downloading before `apply` or `edit`: `swagger` (field 1) and `info` (field 2: title, version).
+pub fn openapi_v2_protobuf() -> Vec<u8> {
+    fn field(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
+        out.push((number << 3) | 2);
+        let mut len = bytes.len();
+        while len >= 0x80 {
+            out.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        out.push(len as u8);
+        out.extend_from_slice(bytes);
+    }
+    let mut info = Vec::new();
+    field(&mut info, 1, b"Kubernetes");
+    field(&mut info, 2, GIT_VERSION.as_bytes());
+    let mut doc = Vec::new();
+    field(&mut doc, 1, b"2.0");
+    field(&mut doc, 2, &info);
+    doc
+}
+
 /// `/openapi/v3`: where each group-version's document is.
 pub fn openapi_v3_root() -> Value {
     let mut paths = serde_json::Map::new();
@@ -197,6 +225,14 @@ fn schema_name(r: &ResourceType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn openapi_v2_protobuf_is_swagger_and_info() {
+        let pb = openapi_v2_protobuf();
+        assert_eq!(&pb[..5], b"\x0a\x032.0");
+        assert_eq!(pb[5], 0x12);
+        assert_eq!(usize::from(pb[6]), pb.len() - 7);
+    }
 
     #[test]
     fn discovery_lists_every_kind_once() {

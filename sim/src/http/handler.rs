@@ -146,7 +146,21 @@ pub async fn handle(
         Route::OpenApiV3 { group, version } => ok(&discovery::openapi_v3(&group, &version)),
         Route::Faults => faults(&front.api, &user, &parts, body).await,
         Route::Object(target) => return object(&front, user, parts, body, target).await,
-        Route::OpenApiV2 | Route::NotFound | Route::Health | Route::Version => {
+        Route::OpenApiV2 => {
+            if accepts(&parts, "protobuf") {
+                let mut r = Response::new(full(discovery::openapi_v2_protobuf()));
+                r.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static(
+                        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                    ),
+                );
+                r
+            } else {
+                ok(&discovery::openapi_v2())
+            }
+        }
+        Route::NotFound | Route::Health | Route::Version => {
             status_response(&Status::path_not_found())
         }
     };
@@ -277,6 +291,15 @@ fn list_options(query: &HashMap<String, String>) -> ListOptions {
             .filter(|s| !s.is_empty())
             .cloned(),
     }
+}
+
+fn accepts(parts: &http::request::Parts, needle: &str) -> bool {
+    parts
+        .headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|a| a.contains(needle))
 }
 
 /// Whether the client asked for `meta.k8s.io/v1` Tables (`kubectl get`).
