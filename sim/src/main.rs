@@ -38,6 +38,15 @@ enum Command {
     },
     /// List the built-in scenarios.
     Scenarios,
+    /// Show the air-gapped deadlock and its repair end to end, with the real kubectl.
+    Demo {
+        /// The kubectl to drive the simulator with.
+        #[arg(long, env = "KUBECTL", default_value = "kubectl")]
+        kubectl: PathBuf,
+        /// Multiplies every controller period.
+        #[arg(long, default_value_t = 0.01)]
+        time_scale: f64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -64,21 +73,27 @@ fn main() -> ExitCode {
             kubeconfig,
             time_scale,
             listen,
-        } => {
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    eprintln!("error: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(serve(scenario, kubeconfig, time_scale, listen)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+        } => block_on(serve(scenario, kubeconfig, time_scale, listen)),
+        Command::Demo {
+            kubectl,
+            time_scale,
+        } => block_on(supsvc_sim::demo::run(&kubectl, time_scale)),
+    }
+}
+
+fn block_on(job: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(job) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }
