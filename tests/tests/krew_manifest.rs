@@ -1,0 +1,87 @@
+//! The krew manifest follows the rules krew-index's `validate-krew-manifest` enforces, so a release
+//! rendered from it by `krew/release.sh` can be submitted as is.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+/// The manifest as `krew/release.sh` renders it, with a stand-in digest.
+fn rendered() -> Value {
+    let template = std::fs::read_to_string(root().join("krew/supsvc.yaml.tmpl")).unwrap();
+    let text = template
+        .replace("@VERSION@", env!("CARGO_PKG_VERSION"))
+        .replace("@SHA256_LINUX_AMD64@", &"ab".repeat(32));
+    serde_saphyr::from_str(&text).unwrap()
+}
+
+#[test]
+fn the_krew_manifest_passes_krew_index_rules() {
+    let manifest = rendered();
+    assert_eq!(
+        manifest["apiVersion"],
+        "krew.googlecontainertools.github.com/v1alpha2"
+    );
+    assert_eq!(manifest["kind"], "Plugin");
+    assert_eq!(
+        manifest["metadata"]["name"], "supsvc",
+        "the name is the file name"
+    );
+    let spec = &manifest["spec"];
+    let version = spec["version"].as_str().unwrap();
+    assert_eq!(
+        version,
+        format!("v{}", env!("CARGO_PKG_VERSION")),
+        "semver with a leading v"
+    );
+    let short = spec["shortDescription"].as_str().unwrap();
+    assert!(
+        !short.contains('\n') && short.len() <= 50,
+        "one short line: {short:?}"
+    );
+    let description = spec["description"].as_str().unwrap();
+    assert!(
+        !description.contains("kubectl supsvc fix"),
+        "no command list in the description"
+    );
+    assert!(spec["homepage"].as_str().unwrap().starts_with("https://"));
+    let platforms = spec["platforms"].as_array().unwrap();
+    assert!(!platforms.is_empty());
+    for platform in platforms {
+        let labels = platform["selector"]["matchLabels"].as_object().unwrap();
+        assert!(
+            labels.keys().all(|k| k == "os" || k == "arch"),
+            "{labels:?}"
+        );
+        assert_eq!(
+            platform["selector"].as_object().unwrap().len(),
+            1,
+            "matchLabels only"
+        );
+        let uri = platform["uri"].as_str().unwrap();
+        assert!(uri.ends_with(".tar.gz") || uri.ends_with(".zip"), "{uri}");
+        assert!(uri.contains(version), "{uri} names the version");
+        let sha = platform["sha256"].as_str().unwrap();
+        assert!(
+            sha.len() == 64
+                && sha
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        );
+        assert_eq!(platform["bin"], "kubectl-supsvc");
+    }
+}
+
+#[test]
+fn archives_can_carry_the_license_krew_requires() {
+    let license = std::fs::read_to_string(root().join("LICENSE")).unwrap();
+    assert!(license.contains("Apache License"));
+    let script = std::fs::read_to_string(root().join("krew/release.sh")).unwrap();
+    assert!(
+        script.contains("kubectl-supsvc LICENSE"),
+        "the archive holds the binary and LICENSE"
+    );
+}
