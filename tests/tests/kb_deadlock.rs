@@ -136,66 +136,51 @@ async fn the_kb_commands_run_with_kubectl_take_svc_tkg_from_stuck_to_reconciled(
     supervisor.sim.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_labelling_the_children_the_deadlock_persists_for_twenty_parent_cycles() {
-    let supervisor = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
-    let output = supervisor.sh(&kb_commands(false));
+/// Runs the KB's commands, then waits for `cycles` more failed reconciles of the parent, asserting it
+/// never reconciles meanwhile; returns the parent App as last seen.
+async fn stays_stuck_for(
+    supervisor: &Supervisor,
+    label_children: bool,
+    cycles: i64,
+) -> serde_json::Value {
+    let output = supervisor.sh(&kb_commands(label_children));
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
     let before = failures(&supervisor.get(gvr::APPS, SERVICES_NAMESPACE, TKG).await);
-
     let seen_success = AtomicBool::new(false);
-    let after = eventually(
-        Duration::from_secs(90),
-        "twenty more failed parent reconciles",
-        || async {
-            let app = supervisor.get(gvr::APPS, SERVICES_NAMESPACE, TKG).await;
-            seen_success.fetch_or(reconciled(&app), Ordering::Relaxed);
-            (failures(&app) >= before + 20).then_some(app)
-        },
-    )
+    let what = format!("{cycles} more failed parent reconciles");
+    let app = eventually(Duration::from_secs(90), &what, || async {
+        let app = supervisor.get(gvr::APPS, SERVICES_NAMESPACE, TKG).await;
+        seen_success.fetch_or(reconciled(&app), Ordering::Relaxed);
+        (failures(&app) >= before + cycles).then_some(app)
+    })
     .await;
     assert!(
         !seen_success.load(Ordering::Relaxed),
-        "the parent must never reconcile without the children being forced"
+        "the parent reconciled while it should have stayed stuck"
     );
-    let message = after["status"]["usefulErrorMessage"].as_str().unwrap();
+    let message = app["status"]["usefulErrorMessage"].as_str().unwrap();
     assert!(
         message.contains("waiting on reconcile packageinstall/"),
         "{message}"
     );
+    app
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_labelling_the_children_the_deadlock_persists_for_twenty_parent_cycles() {
+    let supervisor = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
+    stays_stuck_for(&supervisor, false, 20).await;
     supervisor.sim.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labelling_the_children_does_not_help_while_the_package_data_is_still_wrong() {
     let supervisor = Supervisor::start("airgap-uncorrected", TIME_SCALE).await;
-    let output = supervisor.sh(&kb_commands(true));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let before = failures(&supervisor.get(gvr::APPS, SERVICES_NAMESPACE, TKG).await);
-
-    let seen_success = AtomicBool::new(false);
-    eventually(
-        Duration::from_secs(60),
-        "ten more failed parent reconciles",
-        || async {
-            let app = supervisor.get(gvr::APPS, SERVICES_NAMESPACE, TKG).await;
-            seen_success.fetch_or(reconciled(&app), Ordering::Relaxed);
-            (failures(&app) >= before + 10).then_some(())
-        },
-    )
-    .await;
-    assert!(
-        !seen_success.load(Ordering::Relaxed),
-        "the children still point at the unreachable public registry"
-    );
+    stays_stuck_for(&supervisor, true, 10).await;
     for child in TKG_CHILDREN {
         let install = supervisor
             .get(gvr::PACKAGE_INSTALLS, TKG_DOMAIN, child)

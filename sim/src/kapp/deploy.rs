@@ -250,7 +250,7 @@ async fn wait_all(
     if changes.is_empty() {
         return Ok(());
     }
-    shared.settled(writes, None).await;
+    shared.settled(writes).await;
     let mut remaining: Vec<&Change> = changes.to_vec();
     loop {
         let mut still = Vec::new();

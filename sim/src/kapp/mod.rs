@@ -74,7 +74,7 @@ impl Shared {
 
     /// Waits until the controllers have observed writes kapp made (their informers have read up to
     /// each resourceVersion) and the reconciles those writes caused have run.
-    pub async fn settled(&self, writes: &[(Gvr, u64)], exclude_app: Option<&Key>) {
+    pub async fn settled(&self, writes: &[(Gvr, u64)]) {
         let Some(informers) = self.informers.get() else {
             return;
         };
@@ -89,7 +89,6 @@ impl Shared {
             }
         }
         self.package_installs.idle().await;
-        let _ = exclude_app;
     }
 }
 
@@ -172,7 +171,7 @@ impl KappController {
 
     /// Waits until the controllers have observed `writes` (see [`Shared::settled`]).
     pub async fn settled(&self, writes: &[(Gvr, u64)]) {
-        self.shared.settled(writes, None).await;
+        self.shared.settled(writes).await;
     }
 
     /// Waits until both controllers have nothing queued or running. Timers may still be pending.
