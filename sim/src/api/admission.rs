@@ -169,10 +169,10 @@ pub fn review(attrs: &Attributes<'_>, uid: &str) -> Value {
         _ => "DeleteOptions",
     };
     let mut options = json!({"kind": options_kind, "apiVersion": "meta.k8s.io/v1"});
-    if let Some(fm) = attrs.field_manager {
-        if attrs.operation != "DELETE" {
-            options["fieldManager"] = Value::from(fm);
-        }
+    if let Some(fm) = attrs.field_manager
+        && attrs.operation != "DELETE"
+    {
+        options["fieldManager"] = Value::from(fm);
     }
     if attrs.dry_run {
         options["dryRun"] = json!(["All"]);

@@ -384,10 +384,10 @@ impl Client {
         if !errors.is_empty() {
             return Err(Status::invalid(rt, &name, &errors));
         }
-        if let Some(ns) = &ns {
-            if !self.store().namespace_exists(ns) {
-                return Err(Status::namespace_not_found(ns));
-            }
+        if let Some(ns) = &ns
+            && !self.store().namespace_exists(ns)
+        {
+            return Err(Status::namespace_not_found(ns));
         }
         let attrs = Attributes {
             rt,
@@ -523,10 +523,10 @@ impl Client {
         }
         let change = |old: &Value| {
             let patched = patch::apply(rt, old, p)?;
-            if let Some(prv) = rv_of(&patched) {
-                if Some(prv) != rv_of(old) {
-                    return Err(Status::conflict(rt, name));
-                }
+            if let Some(prv) = rv_of(&patched)
+                && Some(prv) != rv_of(old)
+            {
+                return Err(Status::conflict(rt, name));
             }
             Ok(patched)
         };

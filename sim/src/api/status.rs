@@ -172,10 +172,10 @@ impl Status {
         if let Some(details) = &self.details {
             v["details"] = details.clone();
         }
-        if self.reason.is_empty() {
-            if let Some(m) = v.as_object_mut() {
-                m.remove("reason");
-            }
+        if self.reason.is_empty()
+            && let Some(m) = v.as_object_mut()
+        {
+            m.remove("reason");
         }
         v
     }

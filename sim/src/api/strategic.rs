@@ -158,16 +158,15 @@ fn merge_map(
         }
     }
     for (key, order) in patch {
-        if let Some(field) = key.strip_prefix("$setElementOrder/") {
-            if let (Some(Value::Array(list)), Some(order)) =
+        if let Some(field) = key.strip_prefix("$setElementOrder/")
+            && let (Some(Value::Array(list)), Some(order)) =
                 (original.get_mut(field), order.as_array())
-            {
-                let mk = match strategy_of(field) {
-                    ListStrategy::ByKey(mk) => Some(mk),
-                    _ => None,
-                };
-                reorder(list, order, mk);
-            }
+        {
+            let mk = match strategy_of(field) {
+                ListStrategy::ByKey(mk) => Some(mk),
+                _ => None,
+            };
+            reorder(list, order, mk);
         }
     }
     if let Some(Value::Array(keep)) = patch.get("$retainKeys") {

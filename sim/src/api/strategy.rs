@@ -57,9 +57,7 @@ pub fn prepare_create(rt: &ResourceType, object: &mut Value, uid: String) {
             if let Some(o) = object.as_object_mut() {
                 o.remove("status");
             }
-        } else if rt.gvr == gvr::PERSISTENT_VOLUME_CLAIMS {
-            object["status"] = json!({"phase": "Pending"});
-        } else if rt.gvr == gvr::PODS {
+        } else if rt.gvr == gvr::PERSISTENT_VOLUME_CLAIMS || rt.gvr == gvr::PODS {
             object["status"] = json!({"phase": "Pending"});
         } else {
             object["status"] = json!({});

@@ -132,7 +132,7 @@ fn validate_labels(object: &Value) -> Vec<FieldError> {
                     && value.as_bytes()[value.len() - 1].is_ascii_alphanumeric());
             if !v.is_string() || !ok {
                 errors.push(FieldError::invalid(
-                    &format!("metadata.labels"),
+                    "metadata.labels",
                     value,
                     "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
                 ));
@@ -205,10 +205,10 @@ fn pvc_update(old: &Value, new: &Value) -> Vec<FieldError> {
     }
     if bound {
         for spec in [&mut old_spec, &mut new_spec] {
-            if let Some(Value::Object(r)) = spec.get_mut("resources") {
-                if let Some(Value::Object(req)) = r.get_mut("requests") {
-                    req.remove("storage");
-                }
+            if let Some(Value::Object(r)) = spec.get_mut("resources")
+                && let Some(Value::Object(req)) = r.get_mut("requests")
+            {
+                req.remove("storage");
             }
             spec.remove("volumeAttributesClassName");
         }
@@ -216,13 +216,13 @@ fn pvc_update(old: &Value, new: &Value) -> Vec<FieldError> {
     if old_spec != new_spec {
         errors.push(FieldError::forbidden("spec", PVC_IMMUTABLE));
     }
-    if let (Some(o), Some(n)) = (storage_of(old), storage_of(new)) {
-        if n < o {
-            errors.push(FieldError::forbidden(
-                "spec.resources.requests.storage",
-                "field can not be less than previous value",
-            ));
-        }
+    if let (Some(o), Some(n)) = (storage_of(old), storage_of(new))
+        && n < o
+    {
+        errors.push(FieldError::forbidden(
+            "spec.resources.requests.storage",
+            "field can not be less than previous value",
+        ));
     }
     errors
 }

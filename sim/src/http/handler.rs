@@ -70,10 +70,9 @@ fn status_response(s: &Status) -> Response<Body> {
         .as_ref()
         .and_then(|d| d.get("retryAfterSeconds"))
         .and_then(Value::as_u64)
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
     {
-        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-            r.headers_mut().insert(RETRY_AFTER, v);
-        }
+        r.headers_mut().insert(RETRY_AFTER, v);
     }
     r
 }
@@ -614,6 +613,32 @@ async fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn throttling_faults_carry_retry_after() {
+        let rt = crate::api::registry::lookup(crate::api::gvr::CONFIG_MAPS).unwrap();
+        let target = Target {
+            rt,
+            namespace: None,
+            name: Some("x".into()),
+            subresource: None,
+        };
+        let action = FaultAction::Status {
+            code: 429,
+            retry_after_seconds: Some(7),
+            message: None,
+        };
+        let r = fault_response(action, &target).unwrap();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers().get(RETRY_AFTER).unwrap(), "7");
+        let conflict = FaultAction::Status {
+            code: 409,
+            retry_after_seconds: None,
+            message: None,
+        };
+        assert_eq!(fault_response(conflict, &target).unwrap().status(), 409);
+        assert!(fault_response(FaultAction::Drop, &target).is_err());
+    }
 
     #[test]
     fn verbs() {

@@ -132,14 +132,14 @@ mod tests {
     use super::*;
     use crate::api::gvr;
 
-    fn object(
-        path: &str,
-    ) -> Option<(
+    type Routed = (
         crate::api::Gvr,
         Option<String>,
         Option<String>,
         Option<String>,
-    )> {
+    );
+
+    fn object(path: &str) -> Option<Routed> {
         match route(path) {
             Route::Object(t) => Some((t.rt.gvr, t.namespace, t.name, t.subresource)),
             _ => None,
