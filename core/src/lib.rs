@@ -7,5 +7,6 @@
 pub mod carvel;
 pub mod diagnose;
 pub mod fix;
+pub mod guard;
 pub mod image;
 pub mod kapp;

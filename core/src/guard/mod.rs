@@ -1,0 +1,105 @@
+//! The decisions of the two shipped admission policies, as plain functions: the kapp-managed storage
+//! guard and the public-registry guard. The policy crates in `policies/` only translate the waPC
+//! request into a [`Request`] and a [`Decision`] back into a verdict, so the same cases are tested
+//! natively here and through the real host on the built `.wasm`.
+
+pub mod registry;
+pub mod storage;
+
+use serde_json::Value;
+
+/// The parts of an AdmissionRequest the guards read.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// `CREATE`, `UPDATE`, `DELETE` or `CONNECT`.
+    pub operation: &'a str,
+    /// API group of the object's kind (`""` for core, `apps`, ...).
+    pub group: &'a str,
+    pub kind: &'a str,
+    /// `status`, `scale`, `ephemeralcontainers`, ... or empty.
+    pub sub_resource: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub username: &'a str,
+    pub groups: &'a [String],
+    /// The object after the operation (`null` for DELETE).
+    pub object: &'a Value,
+    /// The object before the operation (UPDATE and DELETE).
+    pub old_object: &'a Value,
+}
+
+/// What a guard decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    /// Allowed, with warnings for the client and annotations for the audit log.
+    AllowWithWarnings {
+        warnings: Vec<String>,
+        audit_annotations: Vec<(String, String)>,
+    },
+    Deny {
+        message: String,
+    },
+}
+
+impl Decision {
+    pub fn is_denied(&self) -> bool {
+        matches!(self, Decision::Deny { .. })
+    }
+}
+
+/// A user name pattern: exact, or a prefix ending in `*` (`system:serviceaccount:ns:*`).
+pub(crate) fn user_matches(pattern: &str, user: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => user.starts_with(prefix),
+        None => pattern == user,
+    }
+}
+
+/// Checks user/group patterns from settings: non-empty, `*` only at the end.
+pub(crate) fn validate_patterns(field: &str, patterns: &[String]) -> Result<(), String> {
+    for pattern in patterns {
+        let body = pattern.strip_suffix('*').unwrap_or(pattern);
+        if pattern.trim().is_empty() || body.contains('*') || pattern != pattern.trim() {
+            return Err(format!(
+                "{field}: invalid pattern {pattern:?}: write a name, or a prefix ending in '*' (e.g. \"system:serviceaccount:my-namespace:*\")"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_patterns_are_exact_or_prefixes() {
+        let cases = [
+            ("alice", "alice", true),
+            ("alice", "alice2", false),
+            (
+                "system:serviceaccount:ns:*",
+                "system:serviceaccount:ns:sa",
+                true,
+            ),
+            (
+                "system:serviceaccount:ns:*",
+                "system:serviceaccount:ns2:sa",
+                false,
+            ),
+            ("*", "anyone", true),
+        ];
+        for (pattern, user, expected) in cases {
+            assert_eq!(user_matches(pattern, user), expected, "{pattern} vs {user}");
+        }
+    }
+
+    #[test]
+    fn patterns_with_inner_wildcards_or_blanks_are_refused() {
+        assert!(validate_patterns("allowedUsers", &["a*b".into()]).is_err());
+        assert!(validate_patterns("allowedUsers", &["".into()]).is_err());
+        assert!(validate_patterns("allowedUsers", &[" a".into()]).is_err());
+        assert!(validate_patterns("allowedUsers", &["a".into(), "b:*".into()]).is_ok());
+    }
+}
