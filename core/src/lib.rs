@@ -10,3 +10,5 @@ pub mod fix;
 pub mod guard;
 pub mod image;
 pub mod kapp;
+pub mod relocation;
+pub mod values;
