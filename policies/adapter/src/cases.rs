@@ -1,0 +1,85 @@
+//! The admission fixtures every shipped policy is tested on: AdmissionReview files under
+//! `tests/fixtures/admission/` and `cases.yaml`, what each policy must answer to each. The same cases
+//! run natively (through the SDK's dispatch) and through the real host on the built `.wasm`.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Case {
+    /// `storage-guard` or `registry-guard`.
+    pub policy: String,
+    /// An AdmissionReview file, relative to the fixtures directory.
+    pub request: String,
+    #[serde(default)]
+    pub settings: Value,
+    pub accepted: bool,
+    #[serde(default)]
+    pub message_contains: Option<String>,
+    #[serde(default)]
+    pub warning_contains: Option<String>,
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/admission"
+    ))
+}
+
+/// The cases of one policy, each with its AdmissionRequest (the `request` of the review) as JSON.
+pub fn load(policy: &str) -> Vec<(Case, Value)> {
+    let dir = fixtures_dir();
+    let text = std::fs::read_to_string(dir.join("cases.yaml"))
+        .expect("tests/fixtures/admission/cases.yaml");
+    let cases: Vec<Case> = serde_saphyr::from_str(&text).expect("cases.yaml parses");
+    let cases: Vec<(Case, Value)> = cases
+        .into_iter()
+        .filter(|c| c.policy == policy)
+        .map(|case| {
+            let path = dir.join(&case.request);
+            let review: Value = serde_json::from_slice(
+                &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(review["kind"], "AdmissionReview", "{}", case.request);
+            (case, review["request"].clone())
+        })
+        .collect();
+    assert!(!cases.is_empty(), "no cases for {policy}");
+    cases
+}
+
+/// Whether a verdict is what the case expects; the error says how it is not.
+pub fn check(
+    case: &Case,
+    accepted: bool,
+    message: Option<&str>,
+    warnings: &[String],
+) -> Result<(), String> {
+    let label = format!("{} on {}", case.policy, case.request);
+    if accepted != case.accepted {
+        return Err(format!(
+            "{label}: expected accepted={}, got accepted={accepted} ({message:?})",
+            case.accepted
+        ));
+    }
+    if let Some(expected) = &case.message_contains
+        && !message.unwrap_or_default().contains(expected.as_str())
+    {
+        return Err(format!(
+            "{label}: message {message:?} does not contain {expected:?}"
+        ));
+    }
+    if let Some(expected) = &case.warning_contains
+        && !warnings.iter().any(|w| w.contains(expected.as_str()))
+    {
+        return Err(format!(
+            "{label}: warnings {warnings:?} do not contain {expected:?}"
+        ));
+    }
+    Ok(())
+}

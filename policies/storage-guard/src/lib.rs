@@ -1,0 +1,24 @@
+//! Admission policy: no direct change to the spec of a PersistentVolumeClaim or StatefulSet that kapp
+//! manages, nor its deletion, except by the service accounts kapp deploys with. Decisions:
+//! [`supsvc_core::guard::storage`].
+
+use supsvc_core::guard::storage::{StorageGuardSettings, decide};
+use supsvc_policy_sdk::{Policy, ValidationRequest, Verdict};
+
+pub struct StorageGuard;
+
+impl Policy for StorageGuard {
+    type Settings = StorageGuardSettings;
+
+    fn validate(request: &ValidationRequest<StorageGuardSettings>) -> Verdict {
+        let decision =
+            supsvc_guard_adapter::with_request(&request.request, |r| decide(r, &request.settings));
+        supsvc_guard_adapter::verdict(decision)
+    }
+
+    fn validate_settings(settings: &StorageGuardSettings) -> Result<(), String> {
+        settings.validate()
+    }
+}
+
+supsvc_policy_sdk::register_policy!(StorageGuard);
