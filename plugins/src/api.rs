@@ -49,7 +49,7 @@ pub struct Retry {
 impl Default for Retry {
     fn default() -> Self {
         Retry {
-            attempts: 6,
+            attempts: 5,
             first_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(5),
         }

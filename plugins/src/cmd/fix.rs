@@ -117,7 +117,7 @@ impl Tracker {
             if self.last.get(&key) != Some(&entry) {
                 lines.push(format!(
                     "{key}: {state}{}{gen_note}",
-                    if desc.is_empty() {
+                    if desc.is_empty() || desc == state.to_string() {
                         String::new()
                     } else {
                         format!(" — {}", truncate(&desc, 100))
@@ -458,10 +458,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &FixArgs) -> Result<()>
                 "run `kubectl supsvc diagnose {service}` for what is wrong, then `kubectl supsvc fix {service}` again"
             );
             Err(match stop {
-                Stop::Failed(f) => Failure {
-                    what: format!("{}{detail}", f.what),
-                    ..f
-                },
+                Stop::Failed(f) => f,
                 Stop::Timeout => Failure::new(
                     format!(
                         "timed out after {} waiting for {service} to reconcile{detail}",
@@ -546,10 +543,7 @@ mod tests {
         let mut o2 = o.clone();
         o2.children[0].status.friendly_description = Some("Reconciling".into());
         o2.children[0].status.conditions[0].kind = "Reconciling".into();
-        assert_eq!(
-            t.changes(&o2),
-            ["pkgi/c1 -n dom: Reconciling — Reconciling"]
-        );
+        assert_eq!(t.changes(&o2), ["pkgi/c1 -n dom: Reconciling"]);
     }
 
     #[test]

@@ -1,0 +1,523 @@
+//! `kubectl supsvc fix`, `diagnose` and `status` driven through the built binary (and through the real
+//! `kubectl` with the plugin on PATH) against the simulated Supervisor.
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use supsvc_sim::api::gvr;
+use supsvc_sim::faults::{FaultAction, FaultRule};
+use supsvc_tests::{
+    SERVICES_NAMESPACE, Supervisor, TKG, TKG_CHILDREN, TKG_DOMAIN, eventually, reconciled,
+    workspace_binary,
+};
+
+/// Controller periods shrunk a thousandfold, as in the KB tests.
+const TIME_SCALE: f64 = 0.001;
+const PROGRESS: &str = "supsvc.io/fix-progress";
+const TRIGGER: &str = "supsvc.io/fix-trigger";
+
+fn plugin() -> std::path::PathBuf {
+    workspace_binary("kubectl-supsvc")
+}
+
+fn command(kubeconfig: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(plugin());
+    cmd.args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs the binary without blocking the runtime the simulator runs on.
+async fn run(kubeconfig: &Path, args: &[&str]) -> Output {
+    let mut cmd = command(kubeconfig, args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("kubectl-supsvc runs"))
+        .await
+        .expect("joined")
+}
+
+/// Runs `kubectl supsvc ...` through the real kubectl, the plugin's directory first on PATH.
+async fn run_via_kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
+    let bin = plugin();
+    let dir = bin.parent().expect("binary dir").to_path_buf();
+    let path = std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("PATH");
+    let mut cmd = Command::new(supsvc_tests::kubectl_path());
+    cmd.arg("supsvc")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("PATH", path)
+        .stdin(Stdio::null());
+    tokio::task::spawn_blocking(move || cmd.output().expect("kubectl runs"))
+        .await
+        .expect("joined")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+const FIX: [&str; 5] = ["fix", "-y", "--timeout", "3m", "--poll-interval=100ms"];
+
+/// Everything `fix` may write, per object: spec, labels, annotations, generation.
+async fn writable_state(s: &Supervisor) -> Vec<Value> {
+    let mut objects = vec![
+        s.get(gvr::PACKAGE_INSTALLS, SERVICES_NAMESPACE, TKG).await,
+        s.get(gvr::APPS, SERVICES_NAMESPACE, TKG).await,
+    ];
+    for c in TKG_CHILDREN {
+        objects.push(s.get(gvr::PACKAGE_INSTALLS, TKG_DOMAIN, c).await);
+    }
+    objects
+        .into_iter()
+        .map(|o| {
+            serde_json::json!({
+                "name": o["metadata"]["name"], "generation": o["metadata"]["generation"],
+                "labels": o["metadata"]["labels"], "annotations": o["metadata"]["annotations"], "spec": o["spec"],
+            })
+        })
+        .collect()
+}
+
+/// Parent, App and every child reconciled; nothing paused; nothing of a run left behind.
+async fn assert_resolved(s: &Supervisor) {
+    let parent = s.get(gvr::PACKAGE_INSTALLS, SERVICES_NAMESPACE, TKG).await;
+    let app = s.get(gvr::APPS, SERVICES_NAMESPACE, TKG).await;
+    assert!(reconciled(&parent), "parent: {}", parent["status"]);
+    assert!(reconciled(&app), "app: {}", app["status"]);
+    assert_ne!(parent["spec"]["paused"], true, "parent left paused");
+    assert_ne!(app["spec"]["paused"], true, "App left paused");
+    assert!(
+        parent["metadata"]["annotations"][PROGRESS].is_null(),
+        "progress annotation left"
+    );
+    assert_eq!(
+        parent["status"]["friendlyDescription"],
+        "Reconcile succeeded"
+    );
+    for c in TKG_CHILDREN {
+        let child = s.get(gvr::PACKAGE_INSTALLS, TKG_DOMAIN, c).await;
+        assert!(reconciled(&child), "{c}: {}", child["status"]);
+        assert!(
+            child["metadata"]["labels"][TRIGGER].is_null(),
+            "{c}: trigger label left"
+        );
+    }
+}
+
+async fn assert_not_paused(s: &Supervisor) {
+    let parent = s.get(gvr::PACKAGE_INSTALLS, SERVICES_NAMESPACE, TKG).await;
+    let app = s.get(gvr::APPS, SERVICES_NAMESPACE, TKG).await;
+    assert_ne!(parent["spec"]["paused"], true, "parent left paused");
+    assert_ne!(app["spec"]["paused"], true, "App left paused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_kubectl_diagnose_finds_the_deadlock_fix_resolves_it_and_diagnose_is_clean() {
+    let s = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
+
+    let before = run_via_kubectl(&s.kubeconfig, &["diagnose"]).await;
+    let (out, err) = text(&before);
+    assert_eq!(code(&before), 1, "{out}\n{err}");
+    assert!(out.contains("ERROR [reconcile-deadlock]"), "{out}");
+    assert!(
+        out.contains("kubectl supsvc fix svc-tkg.vsphere.vmware.com"),
+        "{out}"
+    );
+    assert!(
+        out.contains("6 child PackageInstall(s) in svc-tkg-domain-c1234"),
+        "{out}"
+    );
+
+    let json = run_via_kubectl(&s.kubeconfig, &["diagnose", "-o", "json"]).await;
+    let report: Value = serde_json::from_slice(&json.stdout).expect("diagnose -o json is JSON");
+    assert_eq!(report["findings"][0]["code"], "reconcile-deadlock");
+
+    let fix = run_via_kubectl(&s.kubeconfig, &FIX).await;
+    let (out, err) = text(&fix);
+    assert_eq!(code(&fix), 0, "{out}\n{err}");
+    assert!(
+        out.contains("Plan for svc-tkg.vsphere.vmware.com on cluster"),
+        "{out}"
+    );
+    assert!(out.contains("context \"supervisor-admin\""), "{out}");
+    assert!(out.contains("Succeeded:"), "{out}");
+    for child in TKG_CHILDREN {
+        assert!(
+            out.contains(&format!("label pkgi/{child} -n {TKG_DOMAIN}")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!(
+                "pkgi/{child} -n {TKG_DOMAIN}: Reconcile succeeded"
+            )),
+            "{out}"
+        );
+    }
+    assert!(
+        out.contains("pkgi/svc-tkg.vsphere.vmware.com: Reconcile succeeded"),
+        "{out}"
+    );
+    assert_resolved(&s).await;
+
+    let after = run_via_kubectl(&s.kubeconfig, &["diagnose"]).await;
+    let (out, err) = text(&after);
+    assert_eq!(code(&after), 0, "{out}\n{err}");
+    assert!(out.contains("No problems found."), "{out}");
+
+    let status = run_via_kubectl(&s.kubeconfig, &["status"]).await;
+    let (out, _) = text(&status);
+    assert!(out.starts_with("NAME"), "{out}");
+    assert!(
+        out.contains("svc-tkg.vsphere.vmware.com") && out.contains("Reconcile succeeded"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthy_diagnose_is_clean_and_fix_writes_nothing() {
+    let s = Supervisor::start("healthy", TIME_SCALE).await;
+    let before = writable_state(&s).await;
+
+    let diagnose = run(&s.kubeconfig, &["diagnose"]).await;
+    let (out, err) = text(&diagnose);
+    assert_eq!(code(&diagnose), 0, "{out}\n{err}");
+    assert!(out.contains("No problems found."), "{out}");
+
+    let fix = run(&s.kubeconfig, &FIX).await;
+    let (out, err) = text(&fix);
+    assert_eq!(code(&fix), 0, "{out}\n{err}");
+    assert!(
+        out.contains("is healthy") && out.contains("Nothing to do."),
+        "{out}"
+    );
+    assert!(!out.contains("Plan for"), "{out}");
+    assert_eq!(
+        writable_state(&s).await,
+        before,
+        "fix wrote to a healthy service"
+    );
+
+    let status = run(&s.kubeconfig, &["status", "-o", "json"]).await;
+    let rows: Value = serde_json::from_slice(&status.stdout).expect("status -o json is JSON");
+    assert_eq!(rows[0]["name"], TKG);
+    assert_eq!(rows[0]["state"], "Reconcile succeeded");
+    assert_eq!(rows[0]["version"], "3.5.1-embedded+v1.34");
+    let yaml = run(&s.kubeconfig, &["status", "-o", "yaml"]).await;
+    assert!(String::from_utf8_lossy(&yaml.stdout).contains("name: svc-tkg.vsphere.vmware.com"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_runs_print_the_plan_and_change_nothing() {
+    let s = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
+    let before = writable_state(&s).await;
+
+    let client = run(&s.kubeconfig, &["fix", "--dry-run=client"]).await;
+    let (out, err) = text(&client);
+    assert_eq!(code(&client), 0, "{out}\n{err}");
+    assert!(
+        out.contains("1. pause pkgi/svc-tkg.vsphere.vmware.com"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("kubectl patch").count(),
+        1 + 6 + 1 + 1 + 3 + 6 + 1,
+        "{out}"
+    );
+    assert!(out.contains("Dry run (client): nothing was sent."), "{out}");
+
+    let json = run(&s.kubeconfig, &["fix", "--dry-run=client", "-o", "json"]).await;
+    let plan: Value = serde_json::from_slice(&json.stdout).expect("plan JSON");
+    assert_eq!(plan["context"], "supervisor-admin");
+    assert!(plan["items"].as_array().is_some_and(|i| i.len() == 21));
+
+    let server = run(&s.kubeconfig, &["fix", "--dry-run=server"]).await;
+    let (out, err) = text(&server);
+    assert_eq!(code(&server), 0, "{out}\n{err}");
+    assert_eq!(out.matches("server dry run ok:").count(), 19, "{out}");
+    assert_eq!(
+        writable_state(&s).await,
+        before,
+        "a dry run changed something"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_of_every_kind_still_end_reconciled() {
+    let s = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
+    let faults = s.sim.api().faults();
+    let status = |code| FaultAction::Status {
+        code,
+        retry_after_seconds: None,
+        message: None,
+    };
+    for rule in [
+        FaultRule::nth("patch", "packageinstalls", 1, status(500)), // the pause
+        FaultRule::nth("patch", "packageinstalls", 3, FaultAction::Drop), // a child label
+        FaultRule::nth("patch", "packageinstalls", 9, status(429)), // the unpause
+        FaultRule::nth("patch", "apps", 1, status(503)),            // the App toggle
+        FaultRule::nth("patch", "apps", 2, FaultAction::Drop),
+        FaultRule::nth("patch", "packageinstalls", 10, status(409)), // a conflict
+        FaultRule::nth("get", "apps", 3, status(500)),
+        FaultRule::nth("list", "packageinstalls", 4, FaultAction::Drop),
+    ] {
+        faults.add(rule);
+    }
+    let fix = run(&s.kubeconfig, &FIX).await;
+    let (out, err) = text(&fix);
+    assert_eq!(code(&fix), 0, "{out}\n{err}");
+    assert_resolved(&s).await;
+}
+
+/// A rule failing every `verb resource` request from the `nth` on: the run stalls in its retries
+/// right after the step before, which is where the test kills it.
+fn stall_from(resource: &str, nth: u64) -> FaultRule {
+    FaultRule {
+        times: Some(0),
+        ..FaultRule::nth(
+            "patch",
+            resource,
+            nth,
+            FaultAction::Status {
+                code: 500,
+                retry_after_seconds: None,
+                message: None,
+            },
+        )
+    }
+}
+
+async fn spawn(kubeconfig: &Path, args: &[&str]) -> Child {
+    let mut cmd = command(kubeconfig, args);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.spawn().expect("kubectl-supsvc starts")
+}
+
+async fn wait_for_step(s: &Supervisor, step: &str) {
+    eventually(
+        Duration::from_secs(60),
+        &format!("progress step {step}"),
+        || async {
+            let parent = s.get(gvr::PACKAGE_INSTALLS, SERVICES_NAMESPACE, TKG).await;
+            let progress = parent["metadata"]["annotations"][PROGRESS]
+                .as_str()?
+                .to_owned();
+            progress
+                .contains(&format!("\"step\":\"{step}\""))
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_killed_after_each_step_is_resumed_by_the_next() {
+    // (step recorded, the write that follows it and is made to stall)
+    let cases = [
+        ("paused", stall_from("packageinstalls", 2)),
+        ("labelled", stall_from("packageinstalls", 9)),
+        ("unpaused", stall_from("apps", 1)),
+        ("toggled", stall_from("packageinstalls", 11)),
+    ];
+    for (step, rule) in cases {
+        let s = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
+        s.sim.api().faults().add(rule);
+        let mut child = spawn(&s.kubeconfig, &FIX).await;
+        wait_for_step(&s, step).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        child.kill().expect("killed");
+        let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+        s.sim.api().faults().clear();
+
+        let again = run(&s.kubeconfig, &FIX).await;
+        let (out, err) = text(&again);
+        assert_eq!(code(&again), 0, "after {step}: {out}\n{err}");
+        assert!(out.contains("Resuming run"), "after {step}: {out}");
+        assert!(
+            out.contains(&format!("stopped after step \"{step}\"")),
+            "after {step}: {out}"
+        );
+        assert_resolved(&s).await;
+        s.sim.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_after_the_pause_unpauses_before_exiting() {
+    let s = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
+    // Label writes fail, so the run sits in its retries just after the pause.
+    s.sim.api().faults().add(stall_from("packageinstalls", 2));
+    let child = spawn(&s.kubeconfig, &FIX).await;
+    wait_for_step(&s, "paused").await;
+    s.sim.api().faults().clear();
+    let pid = child.id().to_string();
+    let interrupted = Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(interrupted.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().expect("waited"))
+        .await
+        .expect("joined");
+    let (out, err) = text(&output);
+    assert_eq!(code(&output), 130, "{out}\n{err}");
+    assert!(
+        err.contains("error: interrupted; nothing is left paused"),
+        "{err}"
+    );
+    assert!(
+        out.contains("undone: unpause pkgi/svc-tkg.vsphere.vmware.com"),
+        "{out}"
+    );
+    assert_not_paused(&s).await;
+    let parent = s.get(gvr::PACKAGE_INSTALLS, SERVICES_NAMESPACE, TKG).await;
+    assert!(parent["metadata"]["annotations"][PROGRESS].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_exits_3_with_the_last_error_and_leaves_nothing_paused() {
+    // Package data never corrected: kicking the children cannot help.
+    let s = Supervisor::start("airgap-uncorrected", TIME_SCALE).await;
+    let fix = run(
+        &s.kubeconfig,
+        &["fix", "-y", "--timeout", "4s", "--poll-interval=100ms"],
+    )
+    .await;
+    let (out, err) = text(&fix);
+    assert_eq!(code(&fix), 3, "{out}\n{err}");
+    assert!(
+        err.starts_with("error: timed out after 4.0s waiting for svc-tkg.vsphere.vmware.com"),
+        "{err}"
+    );
+    assert!(
+        err.contains("projects.registry.vmware.com"),
+        "the last error is shown: {err}"
+    );
+    assert!(
+        err.contains("\nhint: nothing is left paused; run `kubectl supsvc diagnose"),
+        "{err}"
+    );
+    assert_not_paused(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_one_error_with_a_hint_and_the_right_exit_code() {
+    let s = Supervisor::start("healthy", TIME_SCALE).await;
+    let dir = s.dir.path();
+
+    let unknown = run(&s.kubeconfig, &["fix", "svc-nope", "-y"]).await;
+    let (_, err) = text(&unknown);
+    assert_eq!(code(&unknown), 1, "{err}");
+    assert!(
+        err.starts_with("error: service \"svc-nope\" not found"),
+        "{err}"
+    );
+    assert!(err.contains("\nhint: the services in vmware-system-supervisor-services are: svc-tkg.vsphere.vmware.com"), "{err}");
+
+    let namespace = run(&s.kubeconfig, &["diagnose", "-n", "no-such-namespace"]).await;
+    let (_, err) = text(&namespace);
+    assert_eq!(code(&namespace), 1, "{err}");
+    assert!(
+        err.contains("hint: there is no PackageInstall in namespace no-such-namespace"),
+        "{err}"
+    );
+
+    let viewer = run(
+        &s.kubeconfig,
+        &[
+            "--context",
+            "supervisor-viewer",
+            "fix",
+            "-y",
+            "--domain-namespace",
+            TKG_DOMAIN,
+        ],
+    )
+    .await;
+    let (out, err) = text(&viewer);
+    // Healthy: nothing to write, so a read-only user succeeds ...
+    assert_eq!(code(&viewer), 0, "{out}\n{err}");
+    // ... but any write is refused with the server's words and what to do.
+    let pause = run(
+        &s.kubeconfig,
+        &["--context", "supervisor-viewer", "fix", "--dry-run=server"],
+    )
+    .await;
+    let (out, err) = text(&pause);
+    assert_eq!(
+        code(&pause),
+        0,
+        "healthy: no plan, nothing sent: {out}\n{err}"
+    );
+
+    let unreachable = dir.join("unreachable");
+    std::fs::write(
+        &unreachable,
+        "apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters: [{name: x, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+         users: [{name: x, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: x, user: x}}]\n",
+    )
+    .expect("written");
+    let down = run(&unreachable, &["status", "--request-timeout", "5s"]).await;
+    let (_, err) = text(&down);
+    assert_eq!(code(&down), 1, "{err}");
+    assert!(
+        err.starts_with("error: cannot reach the API server at https://127.0.0.1:1"),
+        "{err}"
+    );
+    assert!(err.contains("\nhint: "), "{err}");
+
+    let garbage = dir.join("garbage");
+    std::fs::write(&garbage, "{ this is: [not a kubeconfig").expect("written");
+    let bad = run(&garbage, &["status"]).await;
+    let (_, err) = text(&bad);
+    assert_eq!(code(&bad), 1, "{err}");
+    assert!(err.starts_with("error: cannot use the kubeconfig"), "{err}");
+    assert!(err.contains("\nhint: "), "{err}");
+
+    let no_context = run(&s.kubeconfig, &["--context", "nope", "status"]).await;
+    let (_, err) = text(&no_context);
+    assert_eq!(code(&no_context), 2, "{err}");
+    assert!(err.contains("hint: use one of: "), "{err}");
+
+    let usage = run(&s.kubeconfig, &["fix", "--timeout", "soon"]).await;
+    assert_eq!(code(&usage), 2);
+
+    for o in [&unknown, &namespace, &down, &bad, &no_context] {
+        let (_, err) = text(o);
+        assert!(
+            !err.contains("panicked") && !err.contains("Error {") && !err.contains("Status {"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_write_permission_gets_a_403_explained_and_nothing_paused() {
+    let s = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
+    let denied = run(
+        &s.kubeconfig,
+        &["--context", "supervisor-viewer", "fix", "-y"],
+    )
+    .await;
+    let (out, err) = text(&denied);
+    assert_eq!(code(&denied), 1, "{out}\n{err}");
+    assert!(
+        err.starts_with("error: patch packageinstalls/svc-tkg.vsphere.vmware.com"),
+        "{err}"
+    );
+    assert!(err.contains("(403)"), "{err}");
+    assert!(err.contains("hint: the system namespaces of a Supervisor are writable only with the control plane's admin credentials"), "{err}");
+    assert_not_paused(&s).await;
+}
