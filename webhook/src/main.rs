@@ -1,1 +1,79 @@
-fn main() {}
+//! `supsvc-webhook`: serve the policies of a configuration file as a validating admission webhook.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use supsvc_webhook::server::{self, StartOptions};
+
+/// A validating admission webhook running WASM policies (Kubewarden's waPC protocol).
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The configuration file (YAML): listen address, TLS files, policies.
+    #[arg(
+        long,
+        short,
+        env = "SUPSVC_WEBHOOK_CONFIG",
+        default_value = "/etc/supsvc-webhook/config.yaml"
+    )]
+    config: PathBuf,
+    /// Listen on this address instead of the configuration's.
+    #[arg(long, env = "SUPSVC_WEBHOOK_LISTEN")]
+    listen: Option<String>,
+    /// Concurrent policy evaluations (default: one per CPU).
+    #[arg(long)]
+    evaluation_slots: Option<usize>,
+    /// Log as JSON lines.
+    #[arg(long, env = "SUPSVC_WEBHOOK_LOG_JSON")]
+    log_json: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
+    if args.log_json {
+        subscriber.json().init();
+    } else {
+        subscriber.init();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let webhook = server::start(
+            args.config,
+            StartOptions {
+                listen: args.listen,
+                evaluation_slots: args.evaluation_slots,
+            },
+        )
+        .await?;
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        webhook.stop();
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

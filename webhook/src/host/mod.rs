@@ -16,7 +16,7 @@ use std::sync::Arc;
 use wasmtime::{Engine, Linker};
 
 pub use engine::{EPOCH_TICK, EngineOptions};
-pub use policy::{LoadError, Policy, PolicyError, PolicySpec, human_bytes};
+pub use policy::{LoadError, Policy, PolicyError, PolicySpec, human_bytes, sha256_hex};
 pub use protocol::{SettingsValidationResponse, ValidationResponse};
 pub use wapc::GuestPayload;
 

@@ -1,0 +1,171 @@
+//! The request a policy sees: an AdmissionRequest (`admission.k8s.io/v1`) and its settings.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The `validate` payload: `{"request": AdmissionRequest, "settings": ...}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "S: DeserializeOwned + Default"))]
+pub struct ValidationRequest<S> {
+    pub request: AdmissionRequest,
+    #[serde(default)]
+    pub settings: S,
+}
+
+impl<S: DeserializeOwned + Default> ValidationRequest<S> {
+    /// A request for tests: the `request` of an AdmissionReview (or a bare AdmissionRequest)
+    /// in `json`, with `settings`.
+    pub fn from_admission_json(json: &[u8], settings: S) -> Result<Self, String> {
+        let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
+        let request = match value.get("request") {
+            Some(request)
+                if value
+                    .get("kind")
+                    .is_some_and(|kind| kind == "AdmissionReview") =>
+            {
+                request.clone()
+            }
+            _ => value,
+        };
+        let request = serde_json::from_value(request).map_err(|e| e.to_string())?;
+        Ok(Self { request, settings })
+    }
+}
+
+/// What the API server asks about.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionRequest {
+    pub uid: String,
+    #[serde(default)]
+    pub kind: GroupVersionKind,
+    #[serde(default)]
+    pub resource: GroupVersionResource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_kind: Option<GroupVersionKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_resource: Option<GroupVersionResource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_sub_resource: Option<String>,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    pub operation: Operation,
+    #[serde(default)]
+    pub user_info: UserInfo,
+    /// The object after the operation (`null` for DELETE).
+    #[serde(default)]
+    pub object: serde_json::Value,
+    /// The object before the operation (UPDATE and DELETE).
+    #[serde(default)]
+    pub old_object: serde_json::Value,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub options: serde_json::Value,
+}
+
+impl AdmissionRequest {
+    /// `object` as a typed value.
+    pub fn object_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.object)
+    }
+
+    /// `oldObject` as a typed value.
+    pub fn old_object_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        T::deserialize(&self.old_object)
+    }
+
+    /// The subresource, `""` for the resource itself.
+    pub fn sub_resource(&self) -> &str {
+        self.sub_resource.as_deref().unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Operation {
+    #[default]
+    Create,
+    Update,
+    Delete,
+    Connect,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupVersionKind {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupVersionResource {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub resource: String,
+}
+
+/// Who is asking.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub uid: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+impl UserInfo {
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_an_admission_review_fixture() {
+        let review = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{
+            "uid":"u","kind":{"group":"","version":"v1","kind":"PersistentVolumeClaim"},
+            "resource":{"group":"","version":"v1","resource":"persistentvolumeclaims"},"subResource":"status",
+            "name":"data","namespace":"ns","operation":"UPDATE",
+            "userInfo":{"username":"system:serviceaccount:ns:sa","groups":["system:serviceaccounts"]},
+            "object":{"spec":{"a":1}},"oldObject":{"spec":{"a":0}},"dryRun":false}}"#;
+        let request = ValidationRequest::<()>::from_admission_json(review, ())
+            .unwrap()
+            .request;
+        assert_eq!(request.operation, Operation::Update);
+        assert_eq!(request.kind.kind, "PersistentVolumeClaim");
+        assert_eq!(request.sub_resource(), "status");
+        assert!(request.user_info.in_group("system:serviceaccounts"));
+        let old: serde_json::Value = request.old_object_as().unwrap();
+        assert_eq!(old["spec"]["a"], 0);
+    }
+
+    #[test]
+    fn missing_settings_are_defaults() {
+        let payload = br#"{"request":{"uid":"u","operation":"DELETE"}}"#;
+        let request: ValidationRequest<BTreeMap<String, String>> =
+            serde_json::from_slice(payload).unwrap();
+        assert_eq!(request.request.operation, Operation::Delete);
+        assert!(request.settings.is_empty());
+        assert!(request.request.object.is_null());
+    }
+}

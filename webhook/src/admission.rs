@@ -1,0 +1,298 @@
+//! AdmissionReview `admission.k8s.io/v1` in and out.
+//!
+//! The `request` is kept as the raw JSON the API server sent: policies receive those bytes
+//! verbatim, so a request is never re-serialised, however many policies look at it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::rules::RequestAttributes;
+
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+pub const KIND: &str = "AdmissionReview";
+
+/// A request body that is not an AdmissionReview we can answer: a 400 with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReviewError {
+    #[error("the body is not valid JSON: {0}")]
+    Json(String),
+    #[error("apiVersion must be {API_VERSION}, got {0:?}")]
+    ApiVersion(String),
+    #[error("kind must be {KIND}, got {0:?}")]
+    Kind(String),
+    #[error("the AdmissionReview has no request")]
+    MissingRequest,
+    #[error("the AdmissionRequest nests deeper than {0} levels")]
+    TooDeep(usize),
+    #[error("the AdmissionRequest is invalid: {0}")]
+    InvalidRequest(String),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewEnvelope<'a> {
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(borrow, default)]
+    request: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestHead {
+    uid: String,
+    operation: String,
+    resource: GroupVersionResource,
+    #[serde(default)]
+    sub_resource: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct GroupVersionResource {
+    #[serde(default)]
+    group: String,
+    #[serde(default)]
+    version: String,
+    resource: String,
+}
+
+/// The deepest nesting a request may have. Policies parse it again, often with serde_json's
+/// recursion limit of 128, and no Kubernetes object needs anywhere near this many levels.
+pub const MAX_DEPTH: usize = 100;
+
+/// How deeply arrays and objects nest in `json` (already known to be valid JSON).
+/// serde_json checks depth only where it builds values; skipped fields are not counted.
+fn json_depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in json {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// An AdmissionReview ready for evaluation.
+#[derive(Debug, Clone)]
+pub struct ParsedReview {
+    pub uid: String,
+    pub attributes: RequestAttributes,
+    /// The `request` object exactly as received.
+    pub request: Arc<[u8]>,
+}
+
+/// Parses and checks an AdmissionReview body. Never panics, whatever the bytes.
+pub fn parse_review(body: &[u8]) -> Result<ParsedReview, ReviewError> {
+    let envelope: ReviewEnvelope<'_> =
+        serde_json::from_slice(body).map_err(|e| ReviewError::Json(e.to_string()))?;
+    let api_version = envelope.api_version.unwrap_or_default();
+    if api_version != API_VERSION {
+        return Err(ReviewError::ApiVersion(api_version));
+    }
+    let kind = envelope.kind.unwrap_or_default();
+    if kind != KIND {
+        return Err(ReviewError::Kind(kind));
+    }
+    let raw = envelope
+        .request
+        .filter(|raw| raw.get() != "null")
+        .ok_or(ReviewError::MissingRequest)?;
+    if json_depth(raw.get().as_bytes()) > MAX_DEPTH {
+        return Err(ReviewError::TooDeep(MAX_DEPTH));
+    }
+    let head: RequestHead =
+        serde_json::from_str(raw.get()).map_err(|e| ReviewError::InvalidRequest(e.to_string()))?;
+    if head.uid.is_empty() {
+        return Err(ReviewError::InvalidRequest("uid is empty".into()));
+    }
+    Ok(ParsedReview {
+        uid: head.uid,
+        attributes: RequestAttributes {
+            operation: head.operation,
+            group: head.resource.group,
+            version: head.resource.version,
+            resource: head.resource.resource,
+            sub_resource: head.sub_resource.unwrap_or_default(),
+            namespace: head.namespace.unwrap_or_default(),
+        },
+        request: Arc::from(raw.get().as_bytes()),
+    })
+}
+
+/// The webhook's answer to one request.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Set when denied.
+    pub status: Option<Status>,
+    pub warnings: Vec<String>,
+    pub audit_annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Status {
+    pub code: u16,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a Status>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    warnings: &'a [String],
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    audit_annotations: &'a BTreeMap<String, String>,
+}
+
+/// The AdmissionReview response body for `uid`.
+pub fn review_response(uid: &str, decision: &Decision) -> Vec<u8> {
+    let review = ReviewOut {
+        api_version: API_VERSION,
+        kind: KIND,
+        response: ResponseOut {
+            uid,
+            allowed: decision.allowed,
+            status: decision.status.as_ref(),
+            warnings: &decision.warnings,
+            audit_annotations: &decision.audit_annotations,
+        },
+    };
+    // Serialising these plain strings, bools and maps cannot fail.
+    serde_json::to_vec(&review).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POD: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1","operation":"UPDATE","resource":{"group":"","version":"v1","resource":"pods"},"subResource":"status","namespace":"ns","object":{"a":1}}}"#;
+
+    #[test]
+    fn parses_the_head_and_keeps_the_raw_request() {
+        let review = parse_review(POD.as_bytes()).unwrap();
+        assert_eq!(review.uid, "u-1");
+        assert_eq!(review.attributes.operation, "UPDATE");
+        assert_eq!(review.attributes.resource, "pods");
+        assert_eq!(review.attributes.sub_resource, "status");
+        assert_eq!(review.attributes.namespace, "ns");
+        let request: serde_json::Value = serde_json::from_slice(&review.request).unwrap();
+        assert_eq!(request["object"]["a"], 1);
+    }
+
+    #[test]
+    fn bad_reviews_are_refused_with_a_reason() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let cases: Vec<(String, &str)> = vec![
+            ("".into(), "not valid JSON"),
+            ("{".into(), "not valid JSON"),
+            ("[]".into(), "apiVersion"),
+            ("42".into(), "not valid JSON"),
+            (deep, "not valid JSON"),
+            (r#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview"}"#.into(), "apiVersion"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod"}"#.into(), "kind must be"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.into(), "no request"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":null}"#.into(), "no request"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1"}}"#.into(), "invalid"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"","operation":"CREATE","resource":{"resource":"pods"}}}"#.into(), "uid is empty"),
+        ];
+        for (body, expected) in cases {
+            let error = parse_review(body.as_bytes()).unwrap_err();
+            assert!(
+                error.to_string().contains(expected),
+                "{}: {error}",
+                &body[..body.len().min(80)]
+            );
+        }
+    }
+
+    #[test]
+    fn deeply_nested_objects_inside_the_request_are_refused() {
+        let nested = format!("{}1{}", r#"{"a":"#.repeat(10_000), "}".repeat(10_000));
+        let body = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"1","operation":"CREATE","resource":{{"resource":"pods"}},"object":{nested}}}}}"#
+        );
+        let error = parse_review(body.as_bytes()).unwrap_err();
+        assert_eq!(error, ReviewError::TooDeep(MAX_DEPTH));
+        assert_eq!(json_depth(br#"{"a":[1,{"b":"[[[{{"}],"c":""{"}"#), 3);
+    }
+
+    #[test]
+    fn depth_limit_is_inclusive() {
+        let at_limit = format!("{}{}", "[".repeat(MAX_DEPTH - 1), "]".repeat(MAX_DEPTH - 1));
+        let body = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"1","operation":"CREATE","resource":{{"resource":"pods"}},"object":{at_limit}}}}}"#
+        );
+        assert!(parse_review(body.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn response_echoes_uid_and_status() {
+        let decision = Decision {
+            allowed: false,
+            status: Some(Status {
+                code: 403,
+                message: "no".into(),
+            }),
+            warnings: vec!["w".into()],
+            audit_annotations: BTreeMap::from([("k".into(), "v".into())]),
+        };
+        let body: serde_json::Value =
+            serde_json::from_slice(&review_response("u-1", &decision)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "apiVersion": "admission.k8s.io/v1",
+                "kind": "AdmissionReview",
+                "response": {"uid": "u-1", "allowed": false, "status": {"code": 403, "message": "no"},
+                             "warnings": ["w"], "auditAnnotations": {"k": "v"}}
+            })
+        );
+        let allowed: serde_json::Value = serde_json::from_slice(&review_response(
+            "u-2",
+            &Decision {
+                allowed: true,
+                ..Default::default()
+            },
+        ))
+        .unwrap();
+        assert_eq!(
+            allowed["response"],
+            serde_json::json!({"uid": "u-2", "allowed": true})
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! The webhook's configuration file (YAML): where to listen, TLS files, and the policies.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::host::PolicySpec;
+use crate::rules::Rule;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on, e.g. `0.0.0.0:8443`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Serve HTTPS with these files (reloaded when they change); plain HTTP without.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// Where compiled modules are cached between runs.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
+    /// How often configuration, modules and certificates are checked for changes, in ms.
+    #[serde(default = "default_reload_interval_ms")]
+    pub reload_interval_ms: u64,
+    #[serde(default)]
+    pub policies: Vec<PolicyConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// One policy: which module, with which settings, for which requests, and how strictly.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub name: String,
+    /// Path of the `.wasm` file; relative paths are relative to the configuration file.
+    pub module: PathBuf,
+    /// Hex sha256 the module must have; a module that differs is refused.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default = "empty_settings")]
+    pub settings: serde_json::Value,
+    /// Requests the policy applies to; none means every request.
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    #[serde(default)]
+    pub mode: Mode,
+    /// Milliseconds one evaluation may run.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout: u64,
+    /// Bytes of linear memory, as a number or a quantity (`16Mi`, `64MiB`, `512Ki`).
+    #[serde(default)]
+    pub memory_limit: Option<MemoryQuantity>,
+    #[serde(default)]
+    pub failure_policy: FailurePolicy,
+}
+
+/// `enforce` denies; `monitor` only logs and counts what would have been denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Monitor,
+}
+
+/// What a policy that cannot give a verdict (timeout, trap, ...) means for the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    #[default]
+    Fail,
+    Ignore,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum MemoryQuantity {
+    Bytes(u64),
+    Text(String),
+}
+
+fn default_listen() -> String {
+    "0.0.0.0:8443".into()
+}
+fn default_reload_interval_ms() -> u64 {
+    1000
+}
+fn default_timeout_ms() -> u64 {
+    PolicySpec::DEFAULT_TIMEOUT.as_millis() as u64
+}
+fn empty_settings() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+/// `16Mi`, `16MiB`, `16M` (as Mi), `512Ki`, `1Gi`, `1048576` -> bytes.
+pub fn parse_memory_quantity(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number.parse().map_err(|_| {
+        format!("memory limit {text:?} is not a number with an optional unit (Ki, Mi, Gi)")
+    })?;
+    let multiplier = match unit.trim() {
+        "" => 1,
+        "Ki" | "KiB" | "K" | "KB" => 1 << 10,
+        "Mi" | "MiB" | "M" | "MB" => 1 << 20,
+        "Gi" | "GiB" | "G" | "GB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "memory limit {text:?} has an unknown unit {other:?} (use Ki, Mi or Gi)"
+            ));
+        }
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("memory limit {text:?} is too large"))
+}
+
+impl PolicyConfig {
+    pub fn memory_limit_bytes(&self) -> Result<usize, String> {
+        match &self.memory_limit {
+            None => Ok(PolicySpec::DEFAULT_MEMORY_LIMIT),
+            Some(MemoryQuantity::Bytes(bytes)) => {
+                usize::try_from(*bytes).map_err(|e| e.to_string())
+            }
+            Some(MemoryQuantity::Text(text)) => parse_memory_quantity(text),
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout)
+    }
+
+    /// The module path, resolved against the configuration file's directory.
+    pub fn module_path(&self, config_dir: &Path) -> PathBuf {
+        config_dir.join(&self.module)
+    }
+}
+
+impl Config {
+    /// Parses and validates a configuration document.
+    pub fn parse(yaml: &str) -> Result<Self, String> {
+        let config: Self =
+            serde_saphyr::from_str(yaml).map_err(|e| format!("invalid configuration: {e}"))?;
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(format!("invalid configuration: {}", problems.join("; ")))
+        }
+    }
+
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// Everything wrong with an otherwise well-formed configuration.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut names = BTreeSet::new();
+        for policy in &self.policies {
+            let name = &policy.name;
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            {
+                problems.push(format!(
+                    "policy name {name:?} must be non-empty letters, digits, '-', '_' or '.'"
+                ));
+            }
+            if !names.insert(name.as_str()) {
+                problems.push(format!("policy {name} is defined twice"));
+            }
+            if policy.timeout == 0 {
+                problems.push(format!("policy {name}: timeout must be at least 1 ms"));
+            }
+            match policy.memory_limit_bytes() {
+                Ok(bytes) if bytes < 64 << 10 => problems.push(format!(
+                    "policy {name}: memory limit must be at least 64Ki (one WASM page)"
+                )),
+                Ok(_) => {}
+                Err(e) => problems.push(format!("policy {name}: {e}")),
+            }
+            if let Some(sha) = &policy.sha256
+                && (sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                problems.push(format!("policy {name}: sha256 must be 64 hex digits"));
+            }
+            if !policy.settings.is_object() {
+                problems.push(format!("policy {name}: settings must be a mapping"));
+            }
+            for rule in &policy.rules {
+                problems.extend(
+                    rule.problems()
+                        .into_iter()
+                        .map(|p| format!("policy {name}: {p}")),
+                );
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_quantities() {
+        let cases = [
+            ("1048576", Ok(1 << 20)),
+            ("16Mi", Ok(16 << 20)),
+            ("16MiB", Ok(16 << 20)),
+            ("512Ki", Ok(512 << 10)),
+            ("1Gi", Ok(1 << 30)),
+            ("16Qi", Err("unknown unit")),
+            ("Mi", Err("not a number")),
+            ("", Err("not a number")),
+        ];
+        for (text, expected) in cases {
+            match (parse_memory_quantity(text), expected) {
+                (Ok(bytes), Ok(want)) => assert_eq!(bytes, want, "{text}"),
+                (Err(e), Err(want)) => assert!(e.contains(want), "{text}: {e}"),
+                (got, want) => panic!("{text}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    const FULL: &str = r#"
+listen: 127.0.0.1:9443
+tls: {certFile: /tls/tls.crt, keyFile: /tls/tls.key}
+cacheDir: /cache
+policies:
+  - name: registry-guard
+    module: registry-guard.wasm
+    sha256: 0000000000000000000000000000000000000000000000000000000000000000
+    settings: {denied: [docker.io]}
+    rules:
+      - operations: [CREATE, UPDATE]
+        apiGroups: ["", apps]
+        resources: [pods, deployments]
+    mode: monitor
+    timeout: 50
+    memoryLimit: 16Mi
+    failurePolicy: ignore
+  - name: minimal
+    module: /abs/minimal.wasm
+"#;
+
+    #[test]
+    fn parses_a_full_configuration() {
+        let config = Config::parse(FULL).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9443");
+        let guard = &config.policies[0];
+        assert_eq!(guard.mode, Mode::Monitor);
+        assert_eq!(guard.failure_policy, FailurePolicy::Ignore);
+        assert_eq!(guard.memory_limit_bytes(), Ok(16 << 20));
+        assert_eq!(guard.timeout(), Duration::from_millis(50));
+        assert_eq!(guard.settings["denied"][0], "docker.io");
+        assert_eq!(
+            guard.module_path(Path::new("/etc/webhook")),
+            PathBuf::from("/etc/webhook/registry-guard.wasm")
+        );
+        let minimal = &config.policies[1];
+        assert_eq!(minimal.mode, Mode::Enforce);
+        assert_eq!(minimal.failure_policy, FailurePolicy::Fail);
+        assert_eq!(
+            minimal.module_path(Path::new("/etc")),
+            PathBuf::from("/abs/minimal.wasm")
+        );
+        assert!(minimal.rules.is_empty());
+    }
+
+    #[test]
+    fn refuses_bad_configurations_with_clear_errors() {
+        let cases = [
+            (
+                "policies: [{name: a, module: a.wasm, colour: red}]",
+                "colour",
+            ),
+            (
+                "policies: [{name: a, module: a.wasm, mode: audit}]",
+                "audit",
+            ),
+            (
+                "policies: [{name: a, module: a.wasm}, {name: a, module: b.wasm}]",
+                "defined twice",
+            ),
+            (
+                "policies: [{name: a, module: a.wasm, timeout: 0}]",
+                "at least 1 ms",
+            ),
+            (
+                "policies: [{name: a, module: a.wasm, memoryLimit: 12Qi}]",
+                "unknown unit",
+            ),
+            (
+                "policies: [{name: a, module: a.wasm, sha256: abc}]",
+                "64 hex digits",
+            ),
+            (
+                "policies: [{name: a, module: a.wasm, settings: [1]}]",
+                "must be a mapping",
+            ),
+            ("policies: [{name: 'a b', module: a.wasm}]", "policy name"),
+            (
+                "policies: [{name: a, module: a.wasm, rules: [{operations: [PATCH], resources: [pods]}]}]",
+                "PATCH",
+            ),
+            (
+                "policies: [{name: a, module: a.wasm, rules: [{operations: [CREATE]}]}]",
+                "resources",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let error = Config::parse(yaml).unwrap_err();
+            assert!(error.contains(expected), "{yaml}: {error}");
+        }
+    }
+}

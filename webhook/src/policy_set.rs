@@ -1,0 +1,111 @@
+//! The policies serving at one time, loaded together from one configuration.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::{Config, PolicyConfig};
+use crate::host::{Policy, PolicyHost, PolicySpec};
+use crate::rules::{RequestAttributes, any_rule_matches};
+
+/// A loaded policy with the configuration it was loaded from.
+#[derive(Debug)]
+pub struct ActivePolicy {
+    pub config: PolicyConfig,
+    pub policy: Arc<Policy>,
+    /// Identifies what was loaded (module digest, settings, limits): equal keys need no reload.
+    load_key: String,
+}
+
+/// Every configured policy, all loaded. Swapped in whole: requests see one version or the other.
+#[derive(Debug, Default)]
+pub struct PolicySet {
+    pub policies: Vec<ActivePolicy>,
+}
+
+impl PolicySet {
+    /// Loads every policy of `config` (module paths relative to `config_dir`). Policies whose
+    /// module and settings are unchanged from `previous` are reused, not reloaded. Fails,
+    /// listing every problem, if any policy cannot be loaded.
+    pub fn load(
+        host: &PolicyHost,
+        config: &Config,
+        config_dir: &Path,
+        previous: Option<&PolicySet>,
+    ) -> Result<Self, String> {
+        let mut policies = Vec::new();
+        let mut problems = Vec::new();
+        for policy_config in &config.policies {
+            match load_one(host, policy_config, config_dir, previous) {
+                Ok(active) => policies.push(active),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Self { policies })
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    /// The policies whose rules match the request, in configuration order.
+    pub fn matching(&self, request: &RequestAttributes) -> Vec<&ActivePolicy> {
+        self.policies
+            .iter()
+            .filter(|active| any_rule_matches(&active.config.rules, request))
+            .collect()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ActivePolicy> {
+        self.policies
+            .iter()
+            .find(|active| active.config.name == name)
+    }
+}
+
+fn load_one(
+    host: &PolicyHost,
+    config: &PolicyConfig,
+    config_dir: &Path,
+    previous: Option<&PolicySet>,
+) -> Result<ActivePolicy, String> {
+    let name = &config.name;
+    let path = config.module_path(config_dir);
+    let wasm = std::fs::read(&path)
+        .map_err(|e| format!("policy {name}: cannot read module {}: {e}", path.display()))?;
+    let memory_limit = config
+        .memory_limit_bytes()
+        .map_err(|e| format!("policy {name}: {e}"))?;
+    let load_key = format!(
+        "{}|{}|{}|{}|{:?}",
+        crate::host::sha256_hex(&wasm),
+        config.settings,
+        config.timeout,
+        memory_limit,
+        config.sha256
+    );
+    if let Some(reused) = previous
+        .and_then(|set| set.get(name))
+        .filter(|active| active.load_key == load_key)
+    {
+        return Ok(ActivePolicy {
+            config: config.clone(),
+            policy: Arc::clone(&reused.policy),
+            load_key,
+        });
+    }
+    let spec = PolicySpec {
+        name: name.clone(),
+        wasm,
+        sha256: config.sha256.clone(),
+        settings: config.settings.clone(),
+        timeout: config.timeout(),
+        memory_limit,
+    };
+    let policy = host.load(spec).map_err(|e| e.to_string())?;
+    tracing::info!(policy = %name, sha256 = policy.sha256(), "policy loaded");
+    Ok(ActivePolicy {
+        config: config.clone(),
+        policy: Arc::new(policy),
+        load_key,
+    })
+}

@@ -1,0 +1,132 @@
+//! Hot reload: a changed configuration or module is loaded in the background and swapped in
+//! atomically; a version that fails to load is rejected and the running one kept.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::config::Config;
+use crate::files::{Fingerprint, fingerprint};
+use crate::host::PolicyHost;
+use crate::policy_set::PolicySet;
+use crate::server::AppState;
+
+/// What one reload attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    Unchanged,
+    Reloaded { policies: usize },
+    Rejected(String),
+}
+
+/// Watches the configuration file and the modules it names.
+pub struct Reloader {
+    host: PolicyHost,
+    config_path: PathBuf,
+    state: Arc<AppState>,
+    /// The files as they were at the last attempt, loaded or rejected: a rejected version is
+    /// not retried until something changes again.
+    last_attempt: Mutex<Option<Fingerprint>>,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader")
+            .field("config_path", &self.config_path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn watched_files(config_path: &Path) -> Fingerprint {
+    let mut paths = vec![config_path.to_path_buf()];
+    if let Ok(config) = Config::load(config_path) {
+        let dir = config_dir(config_path);
+        paths.extend(
+            config
+                .policies
+                .iter()
+                .map(|policy| policy.module_path(&dir)),
+        );
+    }
+    fingerprint(paths)
+}
+
+pub fn config_dir(config_path: &Path) -> PathBuf {
+    config_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+impl Reloader {
+    pub fn new(host: PolicyHost, config_path: PathBuf, state: Arc<AppState>) -> Self {
+        Self {
+            host,
+            config_path,
+            state,
+            last_attempt: Mutex::new(None),
+        }
+    }
+
+    /// Loads the configuration if anything changed since the last attempt. Blocking: compiles.
+    pub fn reload_if_changed(&self) -> ReloadOutcome {
+        let files = watched_files(&self.config_path);
+        {
+            let Ok(mut last) = self.last_attempt.lock() else {
+                return ReloadOutcome::Unchanged;
+            };
+            if last.as_ref() == Some(&files) {
+                return ReloadOutcome::Unchanged;
+            }
+            *last = Some(files);
+        }
+        let outcome = self.load();
+        match &outcome {
+            ReloadOutcome::Reloaded { policies } => {
+                tracing::info!(policies, config = %self.config_path.display(), "policies loaded");
+                self.state.metrics.reload(true);
+            }
+            ReloadOutcome::Rejected(error) => {
+                let running = if self.state.is_ready() {
+                    "keeping the running policies"
+                } else {
+                    "not ready"
+                };
+                tracing::error!(config = %self.config_path.display(), "configuration rejected, {running}: {error}");
+                self.state.metrics.reload(false);
+            }
+            ReloadOutcome::Unchanged => {}
+        }
+        outcome
+    }
+
+    fn load(&self) -> ReloadOutcome {
+        let config = match Config::load(&self.config_path) {
+            Ok(config) => config,
+            Err(e) => return ReloadOutcome::Rejected(format!("{e:#}")),
+        };
+        let previous = self.state.policies.load_full();
+        let dir = config_dir(&self.config_path);
+        match PolicySet::load(&self.host, &config, &dir, previous.as_deref()) {
+            Ok(set) => {
+                let policies = set.policies.len();
+                self.state.install(set);
+                ReloadOutcome::Reloaded { policies }
+            }
+            Err(e) => ReloadOutcome::Rejected(e),
+        }
+    }
+
+    /// Polls for changes every `interval`, forever; compiles off the async runtime.
+    pub async fn run(self: Arc<Self>, interval: std::time::Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let reloader = Arc::clone(&self);
+            if let Err(e) = tokio::task::spawn_blocking(move || reloader.reload_if_changed()).await
+            {
+                tracing::error!("policy reload task failed: {e}");
+            }
+        }
+    }
+}
