@@ -25,8 +25,15 @@ pub struct Config {
     /// How often configuration, modules and certificates are checked for changes, in ms.
     #[serde(default = "default_reload_interval_ms")]
     pub reload_interval_ms: u64,
-    #[serde(default)]
+    /// `policies:` with nothing after it is an empty list, not an error.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub policies: Vec<PolicyConfig>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<PolicyConfig>, D::Error> {
+    Ok(Option::<Vec<PolicyConfig>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -283,6 +290,13 @@ policies:
             PathBuf::from("/abs/minimal.wasm")
         );
         assert!(minimal.rules.is_empty());
+    }
+
+    #[test]
+    fn empty_policy_lists() {
+        for yaml in ["", "policies:", "policies: []", "listen: 0.0.0.0:9443"] {
+            assert!(Config::parse(yaml).unwrap().policies.is_empty(), "{yaml:?}");
+        }
     }
 
     #[test]

@@ -2,4 +2,6 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod setup;
+pub mod tls;
 pub mod wat_policies;
