@@ -556,3 +556,65 @@ async fn every_kubectl_from_1_27_to_1_33_works() {
     let v: Value = serde_json::from_str(&version).unwrap();
     assert_eq!(v["serverVersion"]["gitVersion"], "v1.32.4+vmware.1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_generators_send_protobuf_and_it_is_understood() {
+    let sim = Sim::start().await;
+    assert_eq!(
+        ok(&sim.kubectl(&["create", "namespace", "team"]).await).trim(),
+        "namespace/team created"
+    );
+    let out = sim
+        .kubectl(&[
+            "create",
+            "configmap",
+            "cfg",
+            "-n",
+            "team",
+            "--from-literal=a=1",
+            "--from-literal=b=2",
+        ])
+        .await;
+    assert_eq!(ok(&out).trim(), "configmap/cfg created");
+    let out = sim
+        .kubectl(&[
+            "create",
+            "secret",
+            "generic",
+            "values",
+            "-n",
+            "team",
+            "--from-literal=values.yaml=x: 1",
+        ])
+        .await;
+    assert_eq!(ok(&out).trim(), "secret/values created");
+    assert_eq!(
+        ok(&sim
+            .kubectl(&["create", "serviceaccount", "kapp", "-n", "team"])
+            .await)
+        .trim(),
+        "serviceaccount/kapp created"
+    );
+    let a = sim.admin();
+    let cm = a.get(gvr::CONFIG_MAPS, Some("team"), "cfg").await.unwrap();
+    assert_eq!(cm["data"], json!({"a": "1", "b": "2"}));
+    let secret = a.get(gvr::SECRETS, Some("team"), "values").await.unwrap();
+    assert_eq!(secret["data"]["values.yaml"], "eDogMQ==");
+    assert_eq!(secret["type"], "Opaque");
+    a.get(gvr::SERVICE_ACCOUNTS, Some("team"), "kapp")
+        .await
+        .unwrap();
+    let ns = a.get(gvr::NAMESPACES, None, "team").await.unwrap();
+    assert_eq!(
+        ns["metadata"]["labels"]["kubernetes.io/metadata.name"],
+        "team"
+    );
+    let out = sim
+        .kubectl(&["create", "deployment", "web", "--image=nginx"])
+        .await;
+    assert!(
+        stderr(&out).contains("not supported by the simulator"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -44,6 +44,8 @@ pub fn prepare_create(rt: &ResourceType, object: &mut Value, uid: String) {
     } else {
         meta.remove("generation");
     }
+    default_fields(rt, object);
+    let meta = metadata_mut(object);
     if rt.gvr == gvr::NAMESPACES {
         let name = meta.get("name").cloned().unwrap_or(Value::Null);
         let labels = meta.entry("labels").or_insert_with(|| json!({}));
@@ -87,6 +89,18 @@ pub fn fold_string_data(secret: &mut Value) {
     }
 }
 
+/// The server's defaulting of fields a client may leave out.
+fn default_fields(rt: &ResourceType, object: &mut Value) {
+    if rt.gvr == gvr::SECRETS
+        && object
+            .get("type")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    {
+        object["type"] = Value::from("Opaque");
+    }
+}
+
 /// Everything but metadata and status: what `generation` tracks.
 fn spec_part(object: &Value) -> Map<String, Value> {
     let mut m = object.as_object().cloned().unwrap_or_default();
@@ -98,6 +112,7 @@ fn spec_part(object: &Value) -> Map<String, Value> {
 
 /// Resets what a client may not change through the main resource and bumps `generation` when the spec changed.
 pub fn prepare_update(rt: &ResourceType, old: &Value, new: &mut Value) {
+    default_fields(rt, new);
     if rt.gvr == gvr::SECRETS {
         fold_string_data(new);
     }

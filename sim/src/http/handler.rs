@@ -335,6 +335,15 @@ fn parse_body(parts: &http::request::Parts, bytes: &[u8]) -> Result<Value, Statu
                 Status::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
             })
         }
+        "application/vnd.kubernetes.protobuf" => super::protobuf::decode(bytes).map_err(|e| {
+            Status::new(
+                415,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml ({e})"
+                ),
+            )
+        }),
         _ => Err(Status::new(
             415,
             "UnsupportedMediaType",

@@ -4,6 +4,7 @@
 
 pub mod discovery;
 pub mod handler;
+pub mod protobuf;
 pub mod route;
 
 use std::net::SocketAddr;

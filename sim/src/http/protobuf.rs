@@ -1,0 +1,229 @@
+//! Just enough of the Kubernetes protobuf encoding to accept what `kubectl create configmap|secret|
+//! namespace|serviceaccount` send: client-go's typed clients write those bodies as protobuf and never
+//! fall back to JSON. Other kinds answer 415 as before. (A full decoder needs every type's schema;
+//! these four are the ones the generators send that the simulator serves.)
+
+use base64::Engine;
+use serde_json::{Map, Value, json};
+
+/// The envelope's magic: `k8s\0`.
+const MAGIC: &[u8] = b"k8s\x00";
+
+enum Wire<'a> {
+    Varint(u64),
+    Bytes(&'a [u8]),
+}
+
+fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, String> {
+    let mut out = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *buf.get(*pos).ok_or("truncated varint")?;
+        *pos += 1;
+        out |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(out);
+        }
+    }
+    Err("varint too long".into())
+}
+
+/// The fields of one message, in order.
+fn fields(buf: &[u8]) -> Result<Vec<(u64, Wire<'_>)>, String> {
+    let mut pos = 0;
+    let mut out = Vec::new();
+    while pos < buf.len() {
+        let key = varint(buf, &mut pos)?;
+        let (number, wire) = (key >> 3, key & 7);
+        let value = match wire {
+            0 => Wire::Varint(varint(buf, &mut pos)?),
+            2 => {
+                let len = usize::try_from(varint(buf, &mut pos)?).map_err(|e| e.to_string())?;
+                let end = pos
+                    .checked_add(len)
+                    .filter(|e| *e <= buf.len())
+                    .ok_or("truncated field")?;
+                let bytes = &buf[pos..end];
+                pos = end;
+                Wire::Bytes(bytes)
+            }
+            1 => {
+                pos += 8;
+                Wire::Varint(0)
+            }
+            5 => {
+                pos += 4;
+                Wire::Varint(0)
+            }
+            other => return Err(format!("unsupported wire type {other}")),
+        };
+        out.push((number, value));
+    }
+    Ok(out)
+}
+
+fn text(b: &[u8]) -> Result<String, String> {
+    String::from_utf8(b.to_vec()).map_err(|e| e.to_string())
+}
+
+/// A `map<string, string>` entry (or `map<string, bytes>`, base64-encoded as JSON carries it).
+fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value), String> {
+    let (mut k, mut v) = (String::new(), Value::from(""));
+    for (n, f) in fields(b)? {
+        if let Wire::Bytes(x) = f {
+            match n {
+                1 => k = text(x)?,
+                2 if bytes_value => {
+                    v = Value::from(base64::engine::general_purpose::STANDARD.encode(x))
+                }
+                2 => v = Value::from(text(x)?),
+                _ => {}
+            }
+        }
+    }
+    Ok((k, v))
+}
+
+fn insert_entry(obj: &mut Map<String, Value>, field: &str, entry: (String, Value)) {
+    if let Value::Object(m) = obj.entry(field).or_insert_with(|| json!({})) {
+        m.insert(entry.0, entry.1);
+    }
+}
+
+fn push(obj: &mut Map<String, Value>, field: &str, v: Value) {
+    if let Value::Array(a) = obj.entry(field).or_insert_with(|| json!([])) {
+        a.push(v);
+    }
+}
+
+fn object_meta(b: &[u8]) -> Result<Value, String> {
+    let mut m = Map::new();
+    for (n, f) in fields(b)? {
+        match (n, f) {
+            (1, Wire::Bytes(x)) => drop(m.insert("name".into(), Value::from(text(x)?))),
+            (2, Wire::Bytes(x)) => drop(m.insert("generateName".into(), Value::from(text(x)?))),
+            (3, Wire::Bytes(x)) => drop(m.insert("namespace".into(), Value::from(text(x)?))),
+            (6, Wire::Bytes(x)) => drop(m.insert("resourceVersion".into(), Value::from(text(x)?))),
+            (11, Wire::Bytes(x)) => insert_entry(&mut m, "labels", map_entry(x, false)?),
+            (12, Wire::Bytes(x)) => insert_entry(&mut m, "annotations", map_entry(x, false)?),
+            (14, Wire::Bytes(x)) => push(&mut m, "finalizers", Value::from(text(x)?)),
+            _ => {}
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+fn message(kind: &str, b: &[u8]) -> Result<Value, String> {
+    let mut o = Map::new();
+    for (n, f) in fields(b)? {
+        match (kind, n, f) {
+            (_, 1, Wire::Bytes(x)) => drop(o.insert("metadata".into(), object_meta(x)?)),
+            ("ConfigMap", 2, Wire::Bytes(x)) => insert_entry(&mut o, "data", map_entry(x, false)?),
+            ("ConfigMap", 3, Wire::Bytes(x)) => {
+                insert_entry(&mut o, "binaryData", map_entry(x, true)?)
+            }
+            ("ConfigMap", 4, Wire::Varint(v)) | ("Secret", 5, Wire::Varint(v)) => {
+                drop(o.insert("immutable".into(), Value::from(v != 0)))
+            }
+            ("Secret", 2, Wire::Bytes(x)) => insert_entry(&mut o, "data", map_entry(x, true)?),
+            ("Secret", 3, Wire::Bytes(x)) => drop(o.insert("type".into(), Value::from(text(x)?))),
+            ("Secret", 4, Wire::Bytes(x)) => {
+                insert_entry(&mut o, "stringData", map_entry(x, false)?)
+            }
+            ("ServiceAccount", 3, Wire::Bytes(x)) => {
+                let name = fields(x)?
+                    .into_iter()
+                    .find_map(|(n, f)| match (n, f) {
+                        (1, Wire::Bytes(v)) => text(v).ok(),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                push(&mut o, "imagePullSecrets", json!({"name": name}));
+            }
+            ("ServiceAccount", 4, Wire::Varint(v)) => {
+                drop(o.insert("automountServiceAccountToken".into(), Value::from(v != 0)))
+            }
+            _ => {}
+        }
+    }
+    Ok(Value::Object(o))
+}
+
+/// Decodes a protobuf request body into the JSON object it stands for.
+pub fn decode(body: &[u8]) -> Result<Value, String> {
+    let rest = body
+        .strip_prefix(MAGIC)
+        .ok_or("not a Kubernetes protobuf envelope")?;
+    let (mut api_version, mut kind, mut raw) = (String::new(), String::new(), &[][..]);
+    for (n, f) in fields(rest)? {
+        match (n, f) {
+            (1, Wire::Bytes(tm)) => {
+                for (n, f) in fields(tm)? {
+                    match (n, f) {
+                        (1, Wire::Bytes(x)) => api_version = text(x)?,
+                        (2, Wire::Bytes(x)) => kind = text(x)?,
+                        _ => {}
+                    }
+                }
+            }
+            (2, Wire::Bytes(x)) => raw = x,
+            _ => {}
+        }
+    }
+    if !matches!(
+        kind.as_str(),
+        "ConfigMap" | "Secret" | "Namespace" | "ServiceAccount"
+    ) || api_version != "v1"
+    {
+        return Err(format!(
+            "protobuf bodies of {api_version}/{kind} are not supported by the simulator"
+        ));
+    }
+    let mut object = message(&kind, raw)?;
+    object["apiVersion"] = Value::from(api_version);
+    object["kind"] = Value::from(kind);
+    Ok(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
+        out.push((number << 3) | 2);
+        out.push(u8::try_from(bytes.len()).unwrap());
+        out.extend_from_slice(bytes);
+    }
+
+    #[test]
+    fn decodes_a_configmap_and_a_secret() {
+        let mut meta = Vec::new();
+        field(&mut meta, 1, b"cm");
+        let mut label = Vec::new();
+        field(&mut label, 1, b"a");
+        field(&mut label, 2, b"b");
+        field(&mut meta, 11, &label);
+        let mut data = Vec::new();
+        field(&mut data, 1, b"k");
+        field(&mut data, 2, b"v");
+        let mut cm = Vec::new();
+        field(&mut cm, 1, &meta);
+        field(&mut cm, 2, &data);
+        for (kind, want_data) in [
+            ("ConfigMap", json!({"k": "v"})),
+            ("Secret", json!({"k": "dg=="})),
+        ] {
+            let mut tm = Vec::new();
+            field(&mut tm, 1, b"v1");
+            field(&mut tm, 2, kind.as_bytes());
+            let mut env = MAGIC.to_vec();
+            field(&mut env, 1, &tm);
+            field(&mut env, 2, &cm);
+            let v = decode(&env).unwrap();
+            assert_eq!(v["kind"], kind);
+            assert_eq!(v["metadata"], json!({"name": "cm", "labels": {"a": "b"}}));
+            assert_eq!(v["data"], want_data);
+        }
+        assert!(decode(b"k8s\x00\x0a").is_err());
+        assert!(decode(b"{}").is_err());
+    }
+}
