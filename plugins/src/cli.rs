@@ -22,9 +22,9 @@ pub struct Global {
     /// Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then /etc/kubernetes/admin.conf).
     #[arg(long, global = true, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use.
+    /// The kubeconfig context to use (`fix` takes several, to fix a fleet).
     #[arg(long, global = true, value_name = "NAME")]
-    pub context: Option<String>,
+    pub context: Vec<String>,
     /// The kubeconfig cluster to use.
     #[arg(long, global = true, value_name = "NAME")]
     pub cluster: Option<String>,
@@ -135,6 +135,9 @@ pub struct FixArgs {
     /// Output format of the plan with --dry-run=client.
     #[arg(short, long, value_enum)]
     pub output: Option<Output>,
+    /// Fix the service on every context of the kubeconfig, concurrently.
+    #[arg(long)]
+    pub all_contexts: bool,
 }
 
 #[derive(Debug, Args)]
@@ -239,7 +242,7 @@ mod tests {
             "x",
         ])
         .unwrap();
-        assert_eq!(cli.global.context.as_deref(), Some("sv1"));
+        assert_eq!(cli.global.context, ["sv1"]);
         assert_eq!(cli.global.as_user.as_deref(), Some("admin"));
         assert_eq!(cli.global.as_group, ["g1", "g2"]);
         assert_eq!(cli.global.namespace, "x");

@@ -90,8 +90,14 @@ fn bad_kubeconfig(source: &Source, err: &dyn std::error::Error) -> Failure {
     )
 }
 
-/// Reads the kubeconfig, applies the flags and builds a client.
-pub async fn connect(global: &Global) -> Result<Cluster> {
+/// The kubeconfig as read, and where from.
+pub struct Loaded {
+    kubeconfig: Kubeconfig,
+    source: Source,
+}
+
+/// Reads the kubeconfig from the flag, `KUBECONFIG`, `~/.kube/config` or `/etc/kubernetes/admin.conf`.
+pub fn load(global: &Global) -> Result<Loaded> {
     let home = std::env::home_dir().map(|h| h.join(".kube").join("config"));
     let env = std::env::var("KUBECONFIG").ok();
     let source = Source::choose(global.kubeconfig.as_deref(), env.as_deref(), home, Path::exists).ok_or_else(|| {
@@ -101,83 +107,117 @@ pub async fn connect(global: &Global) -> Result<Cluster> {
         )
     })?;
     let kubeconfig = source.read().map_err(|e| bad_kubeconfig(&source, &e))?;
-    let context = global
-        .context
-        .clone()
-        .or_else(|| kubeconfig.current_context.clone())
-        .ok_or_else(|| {
+    Ok(Loaded { kubeconfig, source })
+}
+
+impl Loaded {
+    /// Every context of the kubeconfig, in its order.
+    pub fn contexts(&self) -> Vec<String> {
+        self.kubeconfig
+            .contexts
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// The contexts the flags name: `--all-contexts`, every `--context`, else the current one.
+    pub fn chosen_contexts(&self, global: &Global, all: bool) -> Result<Vec<String>> {
+        if all {
+            return Ok(self.contexts());
+        }
+        if !global.context.is_empty() {
+            return Ok(global.context.clone());
+        }
+        let current = self.kubeconfig.current_context.clone().ok_or_else(|| {
             Failure::usage(
                 format!(
                     "the kubeconfig {} has no current context",
-                    source.describe()
+                    self.source.describe()
                 ),
                 "pass --context NAME (`kubectl config get-contexts` lists them)",
             )
         })?;
-    if !kubeconfig.contexts.iter().any(|c| c.name == context) {
-        let names: Vec<&str> = kubeconfig
-            .contexts
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        return Err(Failure::usage(
-            format!(
-                "context \"{context}\" is not in the kubeconfig {}",
-                source.describe()
-            ),
-            format!(
-                "use one of: {}",
-                if names.is_empty() {
-                    "(none)".into()
-                } else {
-                    names.join(", ")
-                }
-            ),
-        ));
+        Ok(vec![current])
     }
-    let cluster_name = global.cluster.clone().unwrap_or_else(|| {
-        kubeconfig
-            .contexts
-            .iter()
-            .find(|c| c.name == context)
-            .and_then(|c| c.context.as_ref())
-            .map(|c| c.cluster.clone())
-            .unwrap_or_default()
-    });
-    let options = KubeConfigOptions {
-        context: Some(context.clone()),
-        cluster: global.cluster.clone(),
-        user: global.user.clone(),
-    };
-    let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
-        .await
-        .map_err(|e| bad_kubeconfig(&source, &e))?;
-    if let Some(user) = &global.as_user {
-        config.auth_info.impersonate = Some(user.clone());
+
+    /// A client for `context`, with the flags applied.
+    pub async fn connect(&self, context: &str, global: &Global) -> Result<Cluster> {
+        let source = &self.source;
+        let kubeconfig = &self.kubeconfig;
+        if !kubeconfig.contexts.iter().any(|c| c.name == context) {
+            let names = self.contexts();
+            return Err(Failure::usage(
+                format!(
+                    "context \"{context}\" is not in the kubeconfig {}",
+                    source.describe()
+                ),
+                format!(
+                    "use one of: {}",
+                    if names.is_empty() {
+                        "(none)".into()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ));
+        }
+        let cluster_name = global.cluster.clone().unwrap_or_else(|| {
+            kubeconfig
+                .contexts
+                .iter()
+                .find(|c| c.name == context)
+                .and_then(|c| c.context.as_ref())
+                .map(|c| c.cluster.clone())
+                .unwrap_or_default()
+        });
+        let options = KubeConfigOptions {
+            context: Some(context.to_owned()),
+            cluster: global.cluster.clone(),
+            user: global.user.clone(),
+        };
+        let mut config = Config::from_custom_kubeconfig(kubeconfig.clone(), &options)
+            .await
+            .map_err(|e| bad_kubeconfig(source, &e))?;
+        if let Some(user) = &global.as_user {
+            config.auth_info.impersonate = Some(user.clone());
+        }
+        if !global.as_group.is_empty() {
+            config.auth_info.impersonate_groups = Some(global.as_group.clone());
+        }
+        if let Some(timeout) = global.request_timeout.filter(|t| !t.is_zero()) {
+            config.connect_timeout = Some(timeout);
+            config.read_timeout = Some(timeout);
+            config.write_timeout = Some(timeout);
+        }
+        // supsvc retries itself, bounded by its own deadlines (kube's default retries for up to 1000s).
+        config.default_retry = false;
+        let server = config
+            .cluster_url
+            .to_string()
+            .trim_end_matches('/')
+            .to_owned();
+        let client = Client::try_from(config).map_err(|e| bad_kubeconfig(source, &e))?;
+        Ok(Cluster {
+            client,
+            context: context.to_owned(),
+            cluster: cluster_name,
+            server,
+            source: source.describe(),
+        })
     }
-    if !global.as_group.is_empty() {
-        config.auth_info.impersonate_groups = Some(global.as_group.clone());
+}
+
+/// Reads the kubeconfig and connects to the one context the flags name.
+pub async fn connect(global: &Global) -> Result<Cluster> {
+    let loaded = load(global)?;
+    let contexts = loaded.chosen_contexts(global, false)?;
+    match contexts.as_slice() {
+        [one] => loaded.connect(one, global).await,
+        _ => Err(Failure::usage(
+            "only `fix` works on several contexts at once",
+            "pass a single --context for this command",
+        )),
     }
-    if let Some(timeout) = global.request_timeout.filter(|t| !t.is_zero()) {
-        config.connect_timeout = Some(timeout);
-        config.read_timeout = Some(timeout);
-        config.write_timeout = Some(timeout);
-    }
-    // supsvc retries itself, bounded by its own deadlines (kube's default retries for up to 1000s).
-    config.default_retry = false;
-    let server = config
-        .cluster_url
-        .to_string()
-        .trim_end_matches('/')
-        .to_owned();
-    let client = Client::try_from(config).map_err(|e| bad_kubeconfig(&source, &e))?;
-    Ok(Cluster {
-        client,
-        context,
-        cluster: cluster_name,
-        server,
-        source: source.describe(),
-    })
 }
 
 #[cfg(test)]

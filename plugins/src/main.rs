@@ -43,18 +43,41 @@ fn parse() -> (Cli, String) {
 }
 
 async fn run(cli: Cli, name: &str) -> Result<()> {
-    if let Command::Completion(args) = &cli.command {
-        cmd::completion::run(args, name);
-        return Ok(());
-    }
-    let cluster = cluster::connect(&cli.global).await?;
-    let carvel = Carvel { cluster };
     let ns = cli.global.namespace.as_str();
     match &cli.command {
-        Command::Status(args) => cmd::status::run(&carvel, ns, args).await,
-        Command::Diagnose(args) => cmd::diagnose::run(&carvel, ns, args).await,
-        Command::Fix(args) => cmd::fix::run(&carvel, ns, args).await,
-        Command::Completion(_) => Ok(()),
+        Command::Completion(args) => {
+            cmd::completion::run(args, name);
+            Ok(())
+        }
+        Command::Fix(args) => {
+            let loaded = cluster::load(&cli.global)?;
+            let contexts = loaded.chosen_contexts(&cli.global, args.all_contexts)?;
+            if let [context] = contexts.as_slice() {
+                let cluster = loaded.connect(context, &cli.global).await?;
+                return cmd::fix::run(Carvel { cluster }, ns, args).await;
+            }
+            let mut clusters = Vec::new();
+            for context in contexts {
+                let carvel = loaded
+                    .connect(&context, &cli.global)
+                    .await
+                    .map(|cluster| Carvel { cluster });
+                clusters.push((context, carvel));
+            }
+            cmd::fix::run_fleet(clusters, ns, args).await
+        }
+        Command::Status(args) => {
+            let carvel = Carvel {
+                cluster: cluster::connect(&cli.global).await?,
+            };
+            cmd::status::run(&carvel, ns, args).await
+        }
+        Command::Diagnose(args) => {
+            let carvel = Carvel {
+                cluster: cluster::connect(&cli.global).await?,
+            };
+            cmd::diagnose::run(&carvel, ns, args).await
+        }
     }
 }
 

@@ -10,6 +10,8 @@ use crate::output::clock;
 /// Prints progress lines; on a terminal also a spinner saying what is awaited.
 pub struct Progress {
     spinner: Option<ProgressBar>,
+    /// Put before every line, e.g. `[context] ` when several clusters run at once.
+    prefix: String,
 }
 
 impl Progress {
@@ -23,12 +25,31 @@ impl Progress {
             pb.enable_steady_tick(Duration::from_millis(120));
             pb
         });
-        Progress { spinner }
+        Progress {
+            spinner,
+            prefix: String::new(),
+        }
+    }
+
+    /// Plain timestamped lines only, each with `prefix` (for concurrent runs).
+    pub fn plain_lines(prefix: &str) -> Self {
+        Progress {
+            spinner: None,
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// One line without the time (results, not progress).
+    pub fn plain(&self, text: &str) {
+        match &self.spinner {
+            Some(pb) => pb.println(format!("{}{text}", self.prefix)),
+            None => println!("{}{text}", self.prefix),
+        }
     }
 
     /// One line, prefixed with the time.
     pub fn line(&self, text: &str) {
-        let line = format!("{} {text}", clock());
+        let line = format!("{}{} {text}", self.prefix, clock());
         match &self.spinner {
             Some(pb) => pb.println(line),
             None => println!("{line}"),

@@ -521,3 +521,50 @@ async fn a_user_without_write_permission_gets_a_403_explained_and_nothing_paused
     assert!(err.contains("hint: the system namespaces of a Supervisor are writable only with the control plane's admin credentials"), "{err}");
     assert_not_paused(&s).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_of_supervisors_from_a_multi_file_kubeconfig_is_fixed_concurrently() {
+    let stuck = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
+    let healthy = Supervisor::start("healthy", TIME_SCALE).await;
+    // The second Supervisor's kubeconfig under other names, so that KUBECONFIG can merge both.
+    let renamed = stuck.dir.path().join("second");
+    let original = std::fs::read_to_string(&healthy.kubeconfig).expect("kubeconfig");
+    std::fs::write(&renamed, original.replace("supervisor", "second")).expect("written");
+    let kubeconfig = std::env::join_paths([stuck.kubeconfig.clone(), renamed]).expect("KUBECONFIG");
+
+    let mut cmd = Command::new(plugin());
+    cmd.args([
+        "fix",
+        "-y",
+        "--poll-interval=100ms",
+        "--context",
+        "supervisor-admin",
+        "--context",
+        "second-admin",
+    ])
+    .env("KUBECONFIG", &kubeconfig)
+    .stdin(Stdio::null());
+    let output = tokio::task::spawn_blocking(move || cmd.output().expect("runs"))
+        .await
+        .expect("joined");
+    let (out, err) = text(&output);
+    assert_eq!(code(&output), 0, "{out}\n{err}");
+    assert!(
+        out.contains("[supervisor-admin] "),
+        "progress lines name their context: {out}"
+    );
+    assert!(
+        out.contains("Summary for svc-tkg.vsphere.vmware.com on 2 Supervisor(s):"),
+        "{out}"
+    );
+    let summary = out.rsplit("Summary for").next().unwrap_or_default();
+    assert!(
+        summary.contains("second-admin") && summary.contains("healthy: nothing to do"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("supervisor-admin") && summary.contains("Succeeded:"),
+        "{summary}"
+    );
+    assert_resolved(&stuck).await;
+}

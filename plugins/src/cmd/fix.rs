@@ -329,88 +329,89 @@ fn human(d: Duration) -> String {
     }
 }
 
-pub async fn run(carvel: &Carvel, namespace: &str, args: &FixArgs) -> Result<()> {
+/// A service read and planned on one cluster.
+pub struct Prepared {
+    carvel: Carvel,
+    children: Children,
+    obs: Observation,
+    plan: Plan,
+    run_id: RunId,
+}
+
+impl Prepared {
+    fn healthy_line(&self, service: &str) -> String {
+        format!(
+            "{service} on {} is healthy: Reconcile succeeded for the current generation, with {} child PackageInstall(s); nothing paused, nothing left over. Nothing to do.",
+            self.carvel.cluster.describe(),
+            self.obs.children.len()
+        )
+    }
+
+    fn plan_text(&self, service: &str) -> String {
+        render_plan(
+            &self.plan,
+            service,
+            &self.carvel.cluster.describe(),
+            self.obs.children.len(),
+        )
+    }
+}
+
+/// Reads the service, finds its children and plans the run.
+pub async fn prepare(carvel: Carvel, namespace: &str, args: &FixArgs) -> Result<Prepared> {
     let service = args.service.as_str();
-    let parent = observe::parent(carvel, namespace, service).await?;
-    let app = observe::app(carvel, namespace, service).await?;
+    // The parent first: an unknown service is reported with the services there are.
+    observe::parent(&carvel, namespace, service).await?;
+    let app = observe::app(&carvel, namespace, service).await?;
     let children = observe::locate_children(
-        carvel,
+        &carvel,
         app.as_ref(),
         namespace,
         &args.discovery.domain_namespaces,
     )
     .await?;
-    let obs = observe::observation(carvel, namespace, service, &children).await?;
-    drop(parent);
+    let obs = observe::observation(&carvel, namespace, service, &children).await?;
     let run_id = new_run_id();
     let plan = fix::plan(&obs, &run_id).map_err(|e| core_failure(e, namespace))?;
-    let target = carvel.cluster.describe();
+    Ok(Prepared {
+        carvel,
+        children,
+        obs,
+        plan,
+        run_id,
+    })
+}
 
-    if plan.is_empty() {
-        println!(
-            "{service} on {target} is healthy: Reconcile succeeded for the current generation, with {} child PackageInstall(s); nothing paused, nothing left over. Nothing to do.",
-            obs.children.len()
-        );
-        return Ok(());
+/// Sends every write of the plan with `dryRun=All`.
+async fn server_dry_run(p: &Prepared, progress: &Progress) -> Result<()> {
+    for w in p.plan.writes() {
+        p.carvel
+            .merge_patch(&w.target, &w.patch, true, None)
+            .await?;
+        progress.plain(&format!("server dry run ok: {}", w.what));
     }
-    if args.dry_run == DryRun::Client
-        && let Some(format) = args.output
-    {
-        let out = PlanOutput {
-            service,
-            cluster: &carvel.cluster.cluster,
-            context: &carvel.cluster.context,
-            server: &carvel.cluster.server,
-            plan: &plan,
-        };
-        print!("{}", render(format, &out)?);
-        return Ok(());
-    }
-    print!(
-        "{}",
-        render_plan(&plan, service, &target, obs.children.len())
-    );
-    if obs.children.is_empty() {
-        eprintln!(
-            "warning: no child PackageInstalls found from the App's kapp data; if {service} has children, name their namespace with --domain-namespace"
-        );
-    }
-    match args.dry_run {
-        DryRun::Client => {
-            println!("Dry run (client): nothing was sent.");
-            return Ok(());
-        }
-        DryRun::Server => {
-            for w in plan.writes() {
-                carvel.merge_patch(&w.target, &w.patch, true, None).await?;
-                println!("server dry run ok: {}", w.what);
-            }
-            println!(
-                "Dry run (server): every write was accepted by the server with dryRun=All; nothing was changed."
-            );
-            return Ok(());
-        }
-        DryRun::None => {}
-    }
-    if !args.yes && !confirm() {
-        return Err(Failure::new(
-            "cancelled: nothing was changed",
-            "answer y to go ahead, or pass -y",
-        ));
-    }
+    Ok(())
+}
 
-    let progress = Progress::new();
+/// Runs the loop until done, undoing on error, timeout or Ctrl-C. Returns the summary line.
+async fn execute(
+    p: &Prepared,
+    namespace: &str,
+    args: &FixArgs,
+    progress: &Progress,
+) -> Result<String> {
+    let service = args.service.as_str();
     let started = Instant::now();
     let mut runner = Runner {
-        carvel,
+        carvel: &p.carvel,
         namespace,
         service,
-        children: &children,
-        run_id,
+        children: &p.children,
+        run_id: p.run_id.clone(),
         poll: args.poll_interval,
-        progress: &progress,
+        progress,
         deadline: started + args.timeout,
-        touched: plan.resumed.is_some(),
+        touched: p.plan.resumed.is_some(),
         writes: 0,
         last: None,
     };
@@ -427,7 +428,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &FixArgs) -> Result<()>
         Ok(done) => {
             progress.finish();
             let reconciled = carvel::is_reconciled(&done.last.parent);
-            println!(
+            Ok(format!(
                 "Succeeded: {service} {} with {} child PackageInstall(s) in {} ({} writes{}; {} in requests, {} waiting on kapp-controller).",
                 if reconciled {
                     "shows Reconcile succeeded for its current generation"
@@ -440,8 +441,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &FixArgs) -> Result<()>
                 done.run.map(|r| format!(", run {r}")).unwrap_or_default(),
                 human(done.busy),
                 human(done.waited),
-            );
-            Ok(())
+            ))
         }
         Err(stop) => {
             for note in runner.abort().await {
@@ -477,6 +477,189 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &FixArgs) -> Result<()>
             })
         }
     }
+}
+
+/// `fix` on one cluster.
+pub async fn run(carvel: Carvel, namespace: &str, args: &FixArgs) -> Result<()> {
+    let service = args.service.as_str();
+    let p = prepare(carvel, namespace, args).await?;
+    if p.plan.is_empty() {
+        println!("{}", p.healthy_line(service));
+        return Ok(());
+    }
+    if args.dry_run == DryRun::Client
+        && let Some(format) = args.output
+    {
+        let cluster = &p.carvel.cluster;
+        let out = PlanOutput {
+            service,
+            cluster: &cluster.cluster,
+            context: &cluster.context,
+            server: &cluster.server,
+            plan: &p.plan,
+        };
+        print!("{}", render(format, &out)?);
+        return Ok(());
+    }
+    print!("{}", p.plan_text(service));
+    if p.obs.children.is_empty() {
+        eprintln!(
+            "warning: no child PackageInstalls found from the App's kapp data; if {service} has children, name their namespace with --domain-namespace"
+        );
+    }
+    match args.dry_run {
+        DryRun::Client => {
+            println!("Dry run (client): nothing was sent.");
+            return Ok(());
+        }
+        DryRun::Server => {
+            server_dry_run(&p, &Progress::plain_lines("")).await?;
+            println!(
+                "Dry run (server): every write was accepted by the server with dryRun=All; nothing was changed."
+            );
+            return Ok(());
+        }
+        DryRun::None => {}
+    }
+    if !args.yes && !confirm() {
+        return Err(Failure::new(
+            "cancelled: nothing was changed",
+            "answer y to go ahead, or pass -y",
+        ));
+    }
+    let summary = execute(&p, namespace, args, &Progress::new()).await?;
+    println!("{summary}");
+    Ok(())
+}
+
+/// The outcome on one cluster of a fleet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetRow {
+    pub context: String,
+    pub cluster: String,
+    pub result: std::result::Result<String, Failure>,
+}
+
+/// One summary for a fleet: a row per context, and the exit code of the worst outcome.
+pub fn fleet_summary(rows: &[FleetRow]) -> (String, Option<Failure>) {
+    let table = crate::output::table(
+        &["CONTEXT", "CLUSTER", "RESULT"],
+        &rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.context.clone(),
+                    r.cluster.clone(),
+                    match &r.result {
+                        Ok(s) => truncate(s, 140),
+                        Err(f) => format!("error: {}", truncate(&f.what, 140)),
+                    },
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+    let failed: Vec<&FleetRow> = rows.iter().filter(|r| r.result.is_err()).collect();
+    if failed.is_empty() {
+        return (table, None);
+    }
+    let exit = if failed
+        .iter()
+        .any(|r| matches!(&r.result, Err(f) if f.exit == Exit::Interrupted))
+    {
+        Exit::Interrupted
+    } else if failed
+        .iter()
+        .any(|r| matches!(&r.result, Err(f) if f.exit == Exit::Timeout))
+    {
+        Exit::Timeout
+    } else {
+        Exit::Failure
+    };
+    let names: Vec<&str> = failed.iter().map(|r| r.context.as_str()).collect();
+    let failure = Failure::new(
+        format!(
+            "{} of {} Supervisors failed: {}",
+            failed.len(),
+            rows.len(),
+            names.join(", ")
+        ),
+        "the table above says why; run `kubectl supsvc diagnose --context <context>` on each",
+    )
+    .with_exit(exit);
+    (table, Some(failure))
+}
+
+/// `fix` on several clusters at once: every plan, one question, concurrent runs, one summary.
+pub async fn run_fleet(
+    clusters: Vec<(String, Result<Carvel>)>,
+    namespace: &str,
+    args: &FixArgs,
+) -> Result<()> {
+    let service = args.service.as_str();
+    let prepared =
+        futures::future::join_all(clusters.into_iter().map(|(context, carvel)| async move {
+            let cluster = carvel
+                .as_ref()
+                .map(|c| c.cluster.cluster.clone())
+                .unwrap_or_default();
+            let p = match carvel {
+                Ok(c) => prepare(c, namespace, args).await,
+                Err(f) => Err(f),
+            };
+            (context, cluster, p)
+        }))
+        .await;
+    let mut rows = Vec::new();
+    let mut todo = Vec::new();
+    for (context, cluster, p) in prepared {
+        match p {
+            Err(f) => rows.push(FleetRow {
+                context,
+                cluster,
+                result: Err(f),
+            }),
+            Ok(p) if p.plan.is_empty() => rows.push(FleetRow {
+                context,
+                cluster,
+                result: Ok("healthy: nothing to do".into()),
+            }),
+            Ok(p) => {
+                print!("{}", p.plan_text(service));
+                todo.push((context, cluster, p));
+            }
+        }
+    }
+    if !todo.is_empty() && args.dry_run == DryRun::None && !args.yes && !confirm() {
+        return Err(Failure::new(
+            "cancelled: nothing was changed",
+            "answer y to go ahead, or pass -y",
+        ));
+    }
+    let results = futures::future::join_all(todo.iter().map(|(context, _, p)| async move {
+        let progress = Progress::plain_lines(&format!("[{context}] "));
+        match args.dry_run {
+            DryRun::Client => Ok("dry run (client): plan printed, nothing sent".to_owned()),
+            DryRun::Server => server_dry_run(p, &progress)
+                .await
+                .map(|()| "dry run (server): every write accepted, nothing changed".to_owned()),
+            DryRun::None => execute(p, namespace, args, &progress).await,
+        }
+    }))
+    .await;
+    for ((context, cluster, _), result) in todo.into_iter().zip(results) {
+        rows.push(FleetRow {
+            context,
+            cluster,
+            result,
+        });
+    }
+    rows.sort_by(|a, b| a.context.cmp(&b.context));
+    let (table, failure) = fleet_summary(&rows);
+    print!(
+        "\nSummary for {service} on {} Supervisor(s):\n{table}",
+        rows.len()
+    );
+    failure.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]
@@ -555,6 +738,35 @@ mod tests {
                 "pkgi/c1 -n dom: kapp: Error: boom"
             ]
         );
+    }
+
+    #[test]
+    fn fleet_summary_reports_every_context_and_the_worst_exit() {
+        let row = |c: &str, r: std::result::Result<&str, Failure>| FleetRow {
+            context: c.into(),
+            cluster: format!("cl-{c}"),
+            result: r.map(str::to_owned),
+        };
+        let ok = vec![
+            row("a", Ok("Succeeded: x")),
+            row("b", Ok("healthy: nothing to do")),
+        ];
+        let (table, failure) = fleet_summary(&ok);
+        assert!(failure.is_none());
+        assert_eq!(table.lines().count(), 3);
+        assert!(table.starts_with("CONTEXT   CLUSTER   RESULT\n"), "{table}");
+
+        let timeout = Failure::new("timed out", "").with_exit(Exit::Timeout);
+        let broken = vec![
+            row("a", Ok("Succeeded: x")),
+            row("b", Err(Failure::new("forbidden", "h"))),
+            row("c", Err(timeout)),
+        ];
+        let (table, failure) = fleet_summary(&broken);
+        let failure = failure.unwrap();
+        assert_eq!(failure.exit, Exit::Timeout);
+        assert_eq!(failure.what, "2 of 3 Supervisors failed: b, c");
+        assert!(table.contains("error: forbidden"), "{table}");
     }
 
     #[test]
