@@ -1,1 +1,492 @@
-fn main() {}
+//! Benchmarks (`cargo bench -p supsvc-webhook`; `SUPSVC_BENCH_SECONDS` sets the length of each
+//! load run, default 5):
+//! 1. the policy host alone: latency of one evaluation (fresh instance + `validate`);
+//! 2. HTTPS keep-alive load with a ~3.4 KB Pod AdmissionReview at 8, 32 and 64 connections
+//!    against the webhook binary (one policy, then both shipped policies) and against a no-op
+//!    server on the same hyper + rustls stack answering a fixed allow, in the same run.
+//!    Loopback only; the load generator shares the machine's cores with the server.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::fixtures::{UNKNOWN_UNKNOWN, fixture_policy, workspace_root};
+use common::setup::admission_fixture;
+use common::tls::{TestCert, self_signed, write_cert};
+use common::wat_policies::{Behaviour, wasm};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
+use supsvc_webhook::host::{HostOptions, PolicyHost, PolicySpec};
+
+const NOOP_SERVER_ENV: &str = "SUPSVC_BENCH_NOOP_SERVER";
+
+fn main() -> anyhow::Result<()> {
+    if let Ok(listen) = std::env::var(NOOP_SERVER_ENV) {
+        return noop_server(&listen);
+    }
+    let seconds: u64 = std::env::var("SUPSVC_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let pod = admission_fixture("webhook/pod-create.json");
+    let pod_request = request_of(&pod);
+
+    println!("## Host: one evaluation (fresh Store + instance + validate), single thread\n");
+    println!("| policy | request | p50 | p99 | mean |\n|---|---|---|---|---|");
+    let shipped = shipped_policies();
+    let pod10 = pod_with_containers(&pod, 10);
+    let pvc = admission_fixture("storage-guard/pvc-grown-by-admin.json");
+    let mut cases: Vec<(&str, Vec<u8>, &str, Vec<u8>)> = vec![
+        (
+            "WAT accept-all",
+            wasm(Behaviour::Accept),
+            "Pod, 3 containers",
+            pod.clone(),
+        ),
+        (
+            "Kubewarden SDK pod-names",
+            std::fs::read(fixture_policy("kubewarden-pod-names", UNKNOWN_UNKNOWN))?,
+            "Pod, 3 containers",
+            pod.clone(),
+        ),
+    ];
+    if let Some((registry, storage)) = &shipped {
+        cases.push((
+            "registry-guard",
+            std::fs::read(registry)?,
+            "Pod, 3 containers",
+            pod.clone(),
+        ));
+        cases.push((
+            "registry-guard",
+            std::fs::read(registry)?,
+            "Pod, 10 containers",
+            pod10.clone(),
+        ));
+        cases.push((
+            "storage-guard",
+            std::fs::read(storage)?,
+            "PVC resize UPDATE",
+            pvc.clone(),
+        ));
+    }
+    let host = PolicyHost::new(HostOptions::default())?;
+    for (name, module, label, review) in &cases {
+        let policy = host.load(PolicySpec::new(*name, module.clone()))?;
+        let request = request_of(review);
+        let latencies = measure(20_000, || {
+            let _ = policy.validate(&request);
+        });
+        let s = summary(latencies);
+        println!(
+            "| {name} | {label} | {} | {} | {} |",
+            us(s.p50),
+            us(s.p99),
+            us(s.mean)
+        );
+    }
+    drop(pod_request);
+
+    println!(
+        "\n## HTTPS load: {seconds} s per run, keep-alive, HTTP/1.1, Pod AdmissionReview of {} bytes\n",
+        pod.len()
+    );
+    let dir = tempfile::tempdir()?;
+    let cert = self_signed();
+    write_cert(dir.path(), &cert);
+    let pod_names = fixture_policy("kubewarden-pod-names", UNKNOWN_UNKNOWN);
+    let mut servers: Vec<(&str, Server)> = vec![
+        ("no-op (fixed allow)", Server::noop(dir.path())?),
+        (
+            "webhook, 1 policy (Kubewarden SDK pod-names)",
+            Server::webhook(dir.path(), "one", &[("pod-names", &pod_names, "")])?,
+        ),
+    ];
+    if let Some((registry, storage)) = &shipped {
+        let registry_rules = "    rules: [{operations: [CREATE, UPDATE], apiGroups: [\"\", apps, batch], resources: [pods, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs]}]\n";
+        let storage_rules = "    rules: [{operations: [UPDATE, DELETE], apiGroups: [\"\", apps], resources: [persistentvolumeclaims, statefulsets]}]\n";
+        servers.push((
+            "webhook, both shipped policies",
+            Server::webhook(
+                dir.path(),
+                "shipped",
+                &[
+                    ("registry-guard", registry, registry_rules),
+                    ("storage-guard", storage, storage_rules),
+                ],
+            )?,
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "| server | connections | requests/s | p50 | p99 | server CPU per request | server RSS (peak) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut noop_rps = std::collections::BTreeMap::new();
+    for (name, server) in &mut servers {
+        runtime.block_on(server.wait_ready(&cert))?;
+        for connections in [8, 32, 64] {
+            let cpu_before = server.cpu_time();
+            let result = runtime.block_on(load(
+                server.addr,
+                &cert,
+                Bytes::from(pod.clone()),
+                connections,
+                Duration::from_secs(seconds),
+            ))?;
+            let cpu = server.cpu_time().saturating_sub(cpu_before);
+            let rps = result.count as f64 / result.elapsed.as_secs_f64();
+            let cpu_per_request = cpu.as_secs_f64() / result.count.max(1) as f64;
+            let fraction = if name.starts_with("no-op") {
+                noop_rps.insert(connections, rps);
+                String::new()
+            } else {
+                noop_rps
+                    .get(&connections)
+                    .map(|noop| format!(" ({:.0}% of no-op)", 100.0 * rps / noop))
+                    .unwrap_or_default()
+            };
+            let s = summary(result.latencies);
+            println!(
+                "| {name} | {connections} | {rps:.0}{fraction} | {} | {} | {:.0} µs | {} |",
+                us(s.p50),
+                us(s.p99),
+                cpu_per_request * 1e6,
+                server.memory()
+            );
+            if result.errors > 0 {
+                println!("|  ↳ {} errors | | | | | | |", result.errors);
+            }
+        }
+    }
+    for (_, mut server) in servers {
+        let _ = server.child.kill();
+        let _ = server.child.wait();
+    }
+    Ok(())
+}
+
+fn request_of(review: &[u8]) -> Arc<[u8]> {
+    let value: serde_json::Value = serde_json::from_slice(review).expect("fixture is JSON");
+    Arc::from(serde_json::to_vec(&value["request"]).expect("serialisable"))
+}
+
+fn pod_with_containers(review: &[u8], count: usize) -> Vec<u8> {
+    let mut value: serde_json::Value = serde_json::from_slice(review).expect("fixture is JSON");
+    let containers = value["request"]["object"]["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let many: Vec<_> = (0..count)
+        .map(|i| {
+            let mut c = containers[i % containers.len()].clone();
+            c["name"] = format!("c{i}").into();
+            c
+        })
+        .collect();
+    value["request"]["object"]["spec"]["containers"] = many.into();
+    serde_json::to_vec(&value).expect("serialisable")
+}
+
+/// The shipped policies' `.wasm`, built from the workspace if they are there.
+fn shipped_policies() -> Option<(PathBuf, PathBuf)> {
+    let root = workspace_root();
+    if !root.join("policies/registry-guard/Cargo.toml").exists()
+        || !root.join("policies/storage-guard/Cargo.toml").exists()
+    {
+        return None;
+    }
+    let target_dir = root.join("target/fixture-policies");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args([
+            "build",
+            "--lib",
+            "-p",
+            "supsvc-registry-guard",
+            "-p",
+            "supsvc-storage-guard",
+        ])
+        .args(["--target", UNKNOWN_UNKNOWN, "--profile", "wasm-release"])
+        .status()
+        .ok()?;
+    if !status.success() {
+        eprintln!("the shipped policies do not build: skipping them");
+        return None;
+    }
+    let out = target_dir.join(UNKNOWN_UNKNOWN).join("wasm-release");
+    Some((
+        out.join("supsvc_registry_guard.wasm"),
+        out.join("supsvc_storage_guard.wasm"),
+    ))
+}
+
+fn measure(iterations: usize, mut run: impl FnMut()) -> Vec<Duration> {
+    for _ in 0..iterations / 10 {
+        run();
+    }
+    (0..iterations)
+        .map(|_| {
+            let started = Instant::now();
+            run();
+            started.elapsed()
+        })
+        .collect()
+}
+
+struct Summary {
+    p50: Duration,
+    p99: Duration,
+    mean: Duration,
+}
+
+fn summary(mut latencies: Vec<Duration>) -> Summary {
+    if latencies.is_empty() {
+        return Summary {
+            p50: Duration::ZERO,
+            p99: Duration::ZERO,
+            mean: Duration::ZERO,
+        };
+    }
+    latencies.sort_unstable();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    let total: Duration = latencies.iter().sum();
+    Summary {
+        p50: at(0.50),
+        p99: at(0.99),
+        mean: total / latencies.len() as u32,
+    }
+}
+
+fn us(duration: Duration) -> String {
+    let micros = duration.as_secs_f64() * 1e6;
+    if micros >= 1000.0 {
+        format!("{:.2} ms", micros / 1000.0)
+    } else {
+        format!("{micros:.1} µs")
+    }
+}
+
+/// A server process under test.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+fn free_port() -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?)
+}
+
+impl Server {
+    fn noop(dir: &Path) -> anyhow::Result<Self> {
+        let addr = free_port()?;
+        let child = Command::new(std::env::current_exe()?)
+            .env(NOOP_SERVER_ENV, addr.to_string())
+            .env("SUPSVC_BENCH_TLS_DIR", dir)
+            .stdout(Stdio::null())
+            .spawn()?;
+        Ok(Self { child, addr })
+    }
+
+    fn webhook(dir: &Path, name: &str, policies: &[(&str, &Path, &str)]) -> anyhow::Result<Self> {
+        let addr = free_port()?;
+        let mut yaml = format!(
+            "tls: {{certFile: {0}/tls.crt, keyFile: {0}/tls.key}}\ncacheDir: {0}/cache\npolicies:\n",
+            dir.display()
+        );
+        for (policy, module, extra) in policies {
+            yaml.push_str(&format!("  - name: {policy}\n    module: {}\n    timeout: 100\n    memoryLimit: 32Mi\n{extra}", module.display()));
+        }
+        let config = dir.join(format!("{name}.yaml"));
+        std::fs::write(&config, yaml)?;
+        let child = Command::new(env!("CARGO_BIN_EXE_supsvc-webhook"))
+            .args([
+                "--config",
+                &config.display().to_string(),
+                "--listen",
+                &addr.to_string(),
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?;
+        Ok(Self { child, addr })
+    }
+
+    async fn wait_ready(&self, cert: &TestCert) -> anyhow::Result<()> {
+        let client = common::tls::client(&cert.der);
+        let url = format!("https://localhost:{}/readyz", self.addr.port());
+        for _ in 0..600 {
+            if let Ok((200, _)) = common::tls::call(&client, &url, None).await {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("server on {} never became ready", self.addr)
+    }
+
+    fn proc_status(&self, field: &str) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|line| line.starts_with(field))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    fn memory(&self) -> String {
+        match (self.proc_status("VmRSS:"), self.proc_status("VmHWM:")) {
+            (Some(rss), Some(peak)) => format!(
+                "{:.1} MiB ({:.1} MiB)",
+                rss as f64 / 1024.0,
+                peak as f64 / 1024.0
+            ),
+            _ => "n/a".into(),
+        }
+    }
+
+    /// User + system CPU time of the server process.
+    fn cpu_time(&self) -> Duration {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())) else {
+            return Duration::ZERO;
+        };
+        // Fields after the `(comm)`: state is field 3; utime and stime are fields 14 and 15.
+        let after = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+            .sum();
+        Duration::from_secs_f64(ticks as f64 / 100.0)
+    }
+}
+
+struct LoadResult {
+    count: usize,
+    errors: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+/// `connections` keep-alive HTTPS connections, each sending the review back to back.
+async fn load(
+    addr: SocketAddr,
+    cert: &TestCert,
+    review: Bytes,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<LoadResult> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der.clone())?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let warmup = Duration::from_millis(500);
+    let started = Instant::now();
+    let measure_from = started + warmup;
+    let until = measure_from + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (connector, review) = (connector.clone(), review.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let tls = connector
+                .connect(ServerName::try_from("localhost")?, stream)
+                .await?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+            tokio::spawn(connection);
+            loop {
+                let now = Instant::now();
+                if now >= until {
+                    break;
+                }
+                let request = http::Request::post("/validate")
+                    .header("host", "localhost")
+                    .header("content-type", "application/json")
+                    .body(Full::new(review.clone()))?;
+                let sent = Instant::now();
+                let ok = match sender.send_request(request).await {
+                    Ok(response) => {
+                        response.status() == 200 && response.into_body().collect().await.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                if sent >= measure_from {
+                    if ok {
+                        latencies.push(sent.elapsed());
+                    } else {
+                        errors += 1;
+                    }
+                }
+                if !ok {
+                    break;
+                }
+            }
+            anyhow::Ok((latencies, errors))
+        }));
+    }
+    let mut result = LoadResult {
+        count: 0,
+        errors: 0,
+        elapsed: duration,
+        latencies: Vec::new(),
+    };
+    for task in tasks {
+        match task.await? {
+            Ok((latencies, errors)) => {
+                result.count += latencies.len();
+                result.errors += errors;
+                result.latencies.extend(latencies);
+            }
+            Err(e) => {
+                eprintln!("connection failed: {e}");
+                result.errors += 1;
+            }
+        }
+    }
+    Ok(result)
+}
+
+/// The reference: the same hyper + rustls serving code answering a fixed allow.
+fn noop_server(listen: &str) -> anyhow::Result<()> {
+    let dir = PathBuf::from(std::env::var("SUPSVC_BENCH_TLS_DIR")?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let files = supsvc_webhook::config::TlsFiles { cert_file: dir.join("tls.crt"), key_file: dir.join("tls.key") };
+        let certificate = Arc::new(supsvc_webhook::server::tls::ReloadingCertificate::load(files)?);
+        let acceptor = tokio_rustls::TlsAcceptor::from(supsvc_webhook::server::tls::server_config(certificate)?);
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        const ALLOW: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"705ab4f5-6393-11e8-b7cc-42010a800002","allowed":true}}"#;
+        supsvc_webhook::server::serve_with(
+            listener,
+            Some(acceptor),
+            |request: http::Request<hyper::body::Incoming>| async move {
+                let _ = request.into_body().collect().await;
+                http::Response::new(Full::new(Bytes::from_static(ALLOW.as_bytes())))
+            },
+            std::future::pending(),
+        )
+        .await;
+        anyhow::Ok(())
+    })
+}
