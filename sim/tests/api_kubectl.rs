@@ -618,3 +618,42 @@ async fn kubectl_create_generators_send_protobuf_and_it_is_understood() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_scale_goes_through_the_scale_subresource() {
+    let sim = Sim::start().await;
+    let file = write(&sim, "sts.yaml", STS);
+    ok(&sim.kubectl(&["apply", "-f", &file]).await);
+    assert_eq!(
+        ok(&sim.kubectl(&["scale", "sts", "db", "--replicas=3"]).await).trim(),
+        "statefulset.apps/db scaled"
+    );
+    let sts = sim
+        .admin()
+        .get(gvr::STATEFUL_SETS, Some("default"), "db")
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            sts["spec"]["replicas"].clone(),
+            sts["metadata"]["generation"].clone()
+        ),
+        (json!(3), json!(2))
+    );
+    let out = sim
+        .kubectl(&[
+            "get",
+            "--raw",
+            "/apis/apps/v1/namespaces/default/statefulsets/db/scale",
+        ])
+        .await;
+    let scale: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(
+        (
+            scale["kind"].clone(),
+            scale["spec"]["replicas"].clone(),
+            scale["status"]["selector"].clone()
+        ),
+        (json!("Scale"), json!(3), json!("app=db"))
+    );
+}

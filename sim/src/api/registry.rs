@@ -74,6 +74,11 @@ impl ResourceType {
         }
     }
 
+    /// Has a `/scale` subresource (`kubectl scale`).
+    pub fn has_scale(&self) -> bool {
+        self.gvr == gvr::STATEFUL_SETS || self.gvr == gvr::DEPLOYMENTS
+    }
+
     pub fn list_kind(&self) -> String {
         format!("{}List", self.kind)
     }

@@ -86,6 +86,17 @@ pub fn resources(group: &str, version: &str) -> Value {
             entry["categories"] = json!(r.categories);
         }
         list.push(entry);
+        if r.has_scale() {
+            list.push(json!({
+                "name": format!("{}/scale", r.gvr.resource),
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if r.status_subresource {
             list.push(json!({
                 "name": format!("{}/status", r.gvr.resource),

@@ -377,6 +377,9 @@ async fn object(
     let client = front.api.client(user);
     let result = match verb {
         "watch" => return Ok(watch(front, &client, &parts, &query, &target).await),
+        _ if target.subresource.as_deref() == Some("scale") => {
+            scale(&client, &parts, &query, &target, verb, body).await
+        }
         "get" | "list" => read(&client, &parts, &query, &target, verb).await,
         _ => write(&client, &parts, &query, &target, verb, body).await,
     };
@@ -531,6 +534,77 @@ async fn write(
         _ => return Err(Status::method_not_supported(rt, parts.method.as_str())),
     };
     Ok(with_warnings(ok(&written.object), &written.warnings))
+}
+
+/// The `autoscaling/v1` Scale of a StatefulSet or Deployment.
+fn scale_of(object: &Value) -> Value {
+    let labels = object
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let meta = object.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let keep = [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ];
+    let metadata: serde_json::Map<String, Value> = meta
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| keep.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": metadata,
+        "spec": {"replicas": object.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)},
+        "status": {"replicas": object.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0), "selector": labels},
+    })
+}
+
+/// `GET|PUT|PATCH .../{name}/scale`: read or set `spec.replicas` through a Scale object.
+async fn scale(
+    client: &Client,
+    parts: &http::request::Parts,
+    query: &HashMap<String, String>,
+    target: &Target,
+    verb: &str,
+    body: Incoming,
+) -> Result<Response<Body>, Status> {
+    let rt = target.rt;
+    let ns = target.namespace.as_deref();
+    let name = target.name.as_deref().unwrap_or_default();
+    let current = client.get(rt.gvr, ns, name).await?;
+    if verb == "get" {
+        return Ok(ok(&scale_of(&current)));
+    }
+    let bytes = read_body(body).await?;
+    let wanted = match verb {
+        "update" => parse_body(parts, &bytes)?,
+        "patch" => crate::api::patch::apply(rt, &scale_of(&current), &patch_of(parts, &bytes)?)?,
+        _ => return Err(Status::method_not_supported(rt, parts.method.as_str())),
+    };
+    let Some(replicas) = wanted.pointer("/spec/replicas").and_then(Value::as_i64) else {
+        return Err(Status::bad_request("spec.replicas is required"));
+    };
+    let change = Patch::Merge(json!({"spec": {"replicas": replicas}}));
+    let written = client
+        .patch_full(rt.gvr, ns, name, &change, &write_options(query)?, false)
+        .await?;
+    Ok(with_warnings(
+        ok(&scale_of(&written.object)),
+        &written.warnings,
+    ))
 }
 
 fn watch_line(

@@ -88,7 +88,10 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
             if rt.namespaced != ns.is_some() && (ns.is_some() || name.is_some()) {
                 return Route::NotFound;
             }
-            if sub.is_some_and(|s| s != "status" || !rt.status_subresource) {
+            let served = |s: &str| {
+                (s == "status" && rt.status_subresource) || (s == "scale" && rt.has_scale())
+            };
+            if sub.is_some_and(|s| !served(s)) {
                 return Route::NotFound;
             }
             Route::Object(Target {
@@ -184,6 +187,14 @@ mod tests {
             Some((gvr::VALIDATING_WEBHOOK_CONFIGURATIONS, None, s("w"), None))
         );
         assert_eq!(object("/apis/apps/v1/namespaces/n/widgets"), None);
+        assert_eq!(
+            object("/apis/apps/v1/namespaces/n/statefulsets/db/scale"),
+            Some((gvr::STATEFUL_SETS, s("n"), s("db"), s("scale")))
+        );
+        assert_eq!(
+            object("/api/v1/namespaces/n/persistentvolumeclaims/d/scale"),
+            None
+        );
         assert_eq!(route("/apis/apps/v2"), Route::NotFound);
         assert_eq!(
             route("/apis/apps/v1"),
