@@ -209,3 +209,35 @@ fn compiled_modules_are_cached_on_disk() {
     let policy = second.load(spec("accept", Behaviour::Accept)).unwrap();
     assert!(policy.validate(&request()).unwrap().accepted);
 }
+
+/// A WASI guest looks for environment variables and preopened directories: it finds neither.
+#[test]
+fn wasi_guests_see_no_environment_and_no_files() {
+    let probe = wat::parse_str(
+        r#"(module
+  (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
+  (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
+  (import "wasi_snapshot_preview1" "environ_sizes_get" (func $environ_sizes_get (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_prestat_get" (func $fd_prestat_get (param i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "{\"valid\":true}")
+  (data (i32.const 32) "{\"accepted\":true}")
+  (data (i32.const 64) "{\"accepted\":false,\"message\":\"host leaked\"}")
+  (func (export "__guest_call") (param $op_len i32) (param $len i32) (result i32)
+    (if (i32.eq (local.get $op_len) (i32.const 17))
+      (then (call $guest_response (i32.const 0) (i32.const 14)) (return (i32.const 1))))
+    ;; environ count at 512; errno of fd_prestat_get(3) must be EBADF (8): no preopened dir
+    (drop (call $environ_sizes_get (i32.const 512) (i32.const 516)))
+    (if (i32.and
+          (i32.eqz (i32.load (i32.const 512)))
+          (i32.eq (call $fd_prestat_get (i32.const 3) (i32.const 520)) (i32.const 8)))
+      (then (call $guest_response (i32.const 32) (i32.const 17)))
+      (else (call $guest_response (i32.const 64) (i32.const 42))))
+    (i32.const 1)))"#,
+    )
+    .unwrap();
+    // The test process has environment variables (PATH, CARGO_*): the guest must see none.
+    let policy = host().load(PolicySpec::new("probe", probe)).unwrap();
+    let verdict = policy.validate(&request()).unwrap();
+    assert!(verdict.accepted, "{verdict:?}");
+}
