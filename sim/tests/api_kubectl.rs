@@ -657,3 +657,28 @@ async fn kubectl_scale_goes_through_the_scale_subresource() {
         (json!("Scale"), json!(3), json!("app=db"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_can_i_and_whoami_answer_from_the_simulators_authorizer() {
+    let sim = Sim::start().await;
+    assert_eq!(
+        ok(&sim.kubectl(&["auth", "can-i", "patch", "pvc"]).await).trim(),
+        "yes"
+    );
+    let out = sim
+        .kubectl(&["--context", "viewer", "auth", "can-i", "patch", "pvc"])
+        .await;
+    assert_eq!((out.status.code(), stdout(&out).trim()), (Some(1), "no"));
+    assert_eq!(
+        ok(&sim
+            .kubectl(&["--context", "viewer", "auth", "can-i", "list", "pkgi"])
+            .await)
+        .trim(),
+        "yes"
+    );
+    let out = ok(&sim
+        .kubectl(&["--context", "viewer", "auth", "whoami", "-o", "json"])
+        .await);
+    let who: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(who["status"]["userInfo"]["username"], "viewer");
+}

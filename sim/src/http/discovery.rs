@@ -35,16 +35,37 @@ fn group(name: &str, version: &str) -> Value {
     json!({"name": name, "versions": [gv], "preferredVersion": gv})
 }
 
+/// Create-only review APIs (`kubectl auth can-i`, `kubectl auth whoami`): not stored, answered at once.
+/// (group, version, resource, kind)
+pub const REVIEWS: [(&str, &str, &str, &str); 2] = [
+    (
+        "authorization.k8s.io",
+        "v1",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+    ),
+    (
+        "authentication.k8s.io",
+        "v1",
+        "selfsubjectreviews",
+        "SelfSubjectReview",
+    ),
+];
+
+/// Every served group with its version, the core group excluded.
+pub fn all_groups() -> Vec<(&'static str, &'static str)> {
+    let mut out = registry::groups();
+    out.extend(REVIEWS.iter().map(|(g, v, _, _)| (*g, *v)));
+    out
+}
+
 pub fn groups() -> Value {
-    let groups: Vec<Value> = registry::groups()
-        .iter()
-        .map(|(g, v)| group(g, v))
-        .collect();
+    let groups: Vec<Value> = all_groups().iter().map(|(g, v)| group(g, v)).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 pub fn group_doc(name: &str) -> Value {
-    let version = registry::groups()
+    let version = all_groups()
         .into_iter()
         .find(|(g, _)| *g == name)
         .map(|(_, v)| v)
@@ -71,6 +92,11 @@ fn types_of(group: &str, version: &str) -> impl Iterator<Item = &'static Resourc
 
 pub fn resources(group: &str, version: &str) -> Value {
     let mut list = Vec::new();
+    for (g, v, resource, kind) in REVIEWS {
+        if g == group && v == version {
+            list.push(json!({"name": resource, "singularName": "", "namespaced": false, "kind": kind, "verbs": ["create"]}));
+        }
+    }
     for r in types_of(group, version) {
         let mut entry = json!({
             "name": r.gvr.resource,

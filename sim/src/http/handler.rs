@@ -144,6 +144,21 @@ pub async fn handle(
         Route::OpenApiV3Root => ok(&discovery::openapi_v3_root()),
         Route::OpenApiV3 { group, version } => ok(&discovery::openapi_v3(&group, &version)),
         Route::Faults => faults(&front.api, &user, &parts, body).await,
+        Route::AccessReview | Route::WhoAmI if parts.method != Method::POST => {
+            status_response(&Status::new(
+                405,
+                "MethodNotAllowed",
+                "only create is supported on reviews",
+            ))
+        }
+        Route::AccessReview => match read_body(body).await.and_then(|b| parse_body(&parts, &b)) {
+            Ok(review) => json_response(StatusCode::CREATED, &access_review(&user, review)),
+            Err(s) => status_response(&s),
+        },
+        Route::WhoAmI => json_response(
+            StatusCode::CREATED,
+            &json!({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1", "metadata": {}, "status": {"userInfo": user}}),
+        ),
         Route::Object(target) => return object(&front, user, parts, body, target).await,
         Route::OpenApiV2 => {
             if accepts(&parts, "protobuf") {
@@ -164,6 +179,21 @@ pub async fn handle(
         }
     };
     Ok(resp)
+}
+
+/// Answers a SelfSubjectAccessReview with the simulator's authorizer.
+fn access_review(user: &UserInfo, mut review: Value) -> Value {
+    let verb = review
+        .pointer("/spec/resourceAttributes/verb")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let allowed = crate::api::authz::allowed(user, verb);
+    review["status"] = if allowed {
+        json!({"allowed": true, "reason": "allowed by the simulator's authorizer"})
+    } else {
+        json!({"allowed": false})
+    };
+    review
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, Status> {

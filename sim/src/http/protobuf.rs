@@ -112,6 +112,31 @@ fn object_meta(b: &[u8]) -> Result<Value, String> {
     Ok(Value::Object(m))
 }
 
+/// `SelfSubjectAccessReviewSpec.resourceAttributes`.
+fn resource_attributes(b: &[u8]) -> Result<Value, String> {
+    let names = [
+        "namespace",
+        "verb",
+        "group",
+        "version",
+        "resource",
+        "subresource",
+        "name",
+    ];
+    let mut m = Map::new();
+    for (n, f) in fields(b)? {
+        if let (Wire::Bytes(x), Some(name)) = (
+            f,
+            usize::try_from(n)
+                .ok()
+                .and_then(|i| names.get(i.wrapping_sub(1))),
+        ) {
+            m.insert((*name).into(), Value::from(text(x)?));
+        }
+    }
+    Ok(Value::Object(m))
+}
+
 fn message(kind: &str, b: &[u8]) -> Result<Value, String> {
     let mut o = Map::new();
     for (n, f) in fields(b)? {
@@ -138,6 +163,15 @@ fn message(kind: &str, b: &[u8]) -> Result<Value, String> {
                     })
                     .unwrap_or_default();
                 push(&mut o, "imagePullSecrets", json!({"name": name}));
+            }
+            ("SelfSubjectAccessReview", 2, Wire::Bytes(x)) => {
+                let mut spec = Map::new();
+                for (n, f) in fields(x)? {
+                    if let (1, Wire::Bytes(ra)) = (n, f) {
+                        spec.insert("resourceAttributes".into(), resource_attributes(ra)?);
+                    }
+                }
+                o.insert("spec".into(), Value::Object(spec));
             }
             ("ServiceAccount", 4, Wire::Varint(v)) => {
                 drop(o.insert("automountServiceAccountToken".into(), Value::from(v != 0)))
@@ -169,11 +203,15 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
             _ => {}
         }
     }
-    if !matches!(
-        kind.as_str(),
-        "ConfigMap" | "Secret" | "Namespace" | "ServiceAccount"
-    ) || api_version != "v1"
-    {
+    let supported = matches!(
+        (api_version.as_str(), kind.as_str()),
+        (
+            "v1",
+            "ConfigMap" | "Secret" | "Namespace" | "ServiceAccount"
+        ) | ("authorization.k8s.io/v1", "SelfSubjectAccessReview")
+            | ("authentication.k8s.io/v1", "SelfSubjectReview")
+    );
+    if !supported {
         return Err(format!(
             "protobuf bodies of {api_version}/{kind} are not supported by the simulator"
         ));

@@ -18,6 +18,10 @@ pub enum Route {
         group: String,
         version: String,
     },
+    /// `POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews`
+    AccessReview,
+    /// `POST /apis/authentication.k8s.io/v1/selfsubjectreviews`
+    WhoAmI,
     OpenApiV2,
     OpenApiV3Root,
     OpenApiV3 {
@@ -40,9 +44,12 @@ pub struct Target {
 }
 
 fn served_version(group: &str, version: &str) -> bool {
-    registry::RESOURCES
+    super::discovery::REVIEWS
         .iter()
-        .any(|r| r.gvr.group == group && r.gvr.version == version)
+        .any(|(g, v, _, _)| *g == group && *v == version)
+        || registry::RESOURCES
+            .iter()
+            .any(|r| r.gvr.group == group && r.gvr.version == version)
 }
 
 /// Routes `path` (without the query).
@@ -64,7 +71,14 @@ pub fn route(path: &str) -> Route {
         },
         ["api"] => Route::CoreVersions,
         ["apis"] => Route::Groups,
-        ["apis", g] if registry::groups().iter().any(|(x, _)| x == g) => {
+        [
+            "apis",
+            "authorization.k8s.io",
+            "v1",
+            "selfsubjectaccessreviews",
+        ] => Route::AccessReview,
+        ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"] => Route::WhoAmI,
+        ["apis", g] if super::discovery::all_groups().iter().any(|(x, _)| x == g) => {
             Route::Group(g.to_string())
         }
         ["api", "v1"] => Route::Resources {
