@@ -23,6 +23,10 @@ struct Args {
     /// Concurrent policy evaluations (default: one per CPU).
     #[arg(long)]
     evaluation_slots: Option<usize>,
+    /// On SIGTERM, keep serving (but fail /readyz) this long so the Service stops routing here
+    /// before the process exits.
+    #[arg(long, default_value_t = 5)]
+    drain_seconds: u64,
     /// Log as JSON lines.
     #[arg(long, env = "SUPSVC_WEBHOOK_LOG_JSON")]
     log_json: bool,
@@ -51,7 +55,15 @@ fn main() -> anyhow::Result<()> {
         )
         .await?;
         shutdown_signal().await;
-        tracing::info!("shutting down");
+        tracing::info!(
+            drain_seconds = args.drain_seconds,
+            "shutting down: draining"
+        );
+        webhook.state.start_draining();
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(args.drain_seconds)) => {}
+            _ = shutdown_signal() => {}
+        }
         webhook.stop();
         anyhow::Ok(())
     })

@@ -324,3 +324,15 @@ async fn health_readiness_and_unknown_routes() {
     let answer = send(&loading, "POST", "/validate", admission_fixture(POD)).await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn draining_fails_readiness_but_keeps_answering() {
+    let state = state_with(&[policy("accept", Accept, &[])]);
+    state.start_draining();
+    assert_eq!(
+        send(&state, "GET", "/readyz", "").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let answer = send(&state, "POST", "/validate", admission_fixture(POD)).await;
+    assert_eq!(answer.json()["response"]["allowed"], true);
+}

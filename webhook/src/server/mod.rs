@@ -39,6 +39,8 @@ pub struct AppState {
     pub metrics: Metrics,
     permits: Arc<Semaphore>,
     pub max_body_bytes: usize,
+    /// Set on shutdown: `/readyz` fails so endpoints drop this replica while it still serves.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for AppState {
@@ -63,6 +65,7 @@ impl AppState {
             metrics: Metrics::default(),
             permits: Arc::new(Semaphore::new(evaluation_slots.max(1))),
             max_body_bytes: MAX_BODY_BYTES,
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -73,9 +76,15 @@ impl AppState {
         state
     }
 
-    /// Ready once every configured policy has loaded.
+    /// Ready once every configured policy has loaded, until shutdown begins.
     pub fn is_ready(&self) -> bool {
-        self.policies.load().is_some()
+        self.policies.load().is_some() && !self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Starts shutting down: not ready any more, still answering.
+    pub fn start_draining(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Swaps in a new set of policies; requests in flight finish with the set they started with.
