@@ -288,8 +288,10 @@ mod tests {
         assert_eq!(pkgi["resources"][0]["shortNames"], json!(["pkgi"]));
         assert_eq!(
             groups()["groups"].as_array().unwrap().len(),
-            registry::groups().len()
+            registry::groups().len() + REVIEWS.len()
         );
+        let reviews = resources("authorization.k8s.io", "v1");
+        assert_eq!(reviews["resources"][0]["verbs"], json!(["create"]));
         let doc = openapi_v3("apps", "v1");
         assert!(
             doc["paths"]["/apis/apps/v1/namespaces/{namespace}/statefulsets/{name}"]["patch"]["parameters"]
