@@ -142,6 +142,25 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview, ReviewError> {
     })
 }
 
+/// The AdmissionRequest bytes for a policy, from a file holding either a whole AdmissionReview
+/// or a bare AdmissionRequest (what `kubectl supsvc policy run --request FILE` accepts).
+pub fn request_from_review_or_request(json: &[u8]) -> Result<Arc<[u8]>, ReviewError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(json).map_err(|e| ReviewError::Json(e.to_string()))?;
+    let request = match value.get("kind").and_then(|kind| kind.as_str()) {
+        Some(KIND) => value
+            .get("request")
+            .filter(|r| !r.is_null())
+            .ok_or(ReviewError::MissingRequest)?,
+        _ => &value,
+    };
+    if !request.is_object() {
+        return Err(ReviewError::InvalidRequest("not a JSON object".into()));
+    }
+    let bytes = serde_json::to_vec(request).map_err(|e| ReviewError::Json(e.to_string()))?;
+    Ok(Arc::from(bytes))
+}
+
 /// The webhook's answer to one request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Decision {
@@ -258,6 +277,18 @@ mod tests {
             r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"uid":"1","operation":"CREATE","resource":{{"resource":"pods"}},"object":{at_limit}}}}}"#
         );
         assert!(parse_review(body.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn policy_input_from_a_review_or_a_bare_request() {
+        let from_review = request_from_review_or_request(POD.as_bytes()).unwrap();
+        let bare =
+            serde_json::to_vec(&serde_json::from_str::<serde_json::Value>(POD).unwrap()["request"])
+                .unwrap();
+        assert_eq!(&*from_review, &bare[..]);
+        assert_eq!(&*request_from_review_or_request(&bare).unwrap(), &bare[..]);
+        assert!(request_from_review_or_request(b"[1]").is_err());
+        assert!(request_from_review_or_request(br#"{"kind":"AdmissionReview"}"#).is_err());
     }
 
     #[test]
