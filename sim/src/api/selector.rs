@@ -19,13 +19,18 @@ pub enum Requirement {
 
 impl Requirement {
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.matches_with(|k| labels.get(k).map(String::as_str))
+    }
+
+    /// Against any label lookup (e.g. straight into an object's JSON, without copying its labels).
+    pub fn matches_with<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
         match self {
-            Requirement::Equals(k, v) => labels.get(k) == Some(v),
-            Requirement::NotEquals(k, v) => labels.get(k) != Some(v),
-            Requirement::In(k, vs) => labels.get(k).is_some_and(|l| vs.contains(l)),
-            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|l| !vs.contains(l)),
-            Requirement::Exists(k) => labels.contains_key(k),
-            Requirement::DoesNotExist(k) => !labels.contains_key(k),
+            Requirement::Equals(k, v) => label(k) == Some(v.as_str()),
+            Requirement::NotEquals(k, v) => label(k) != Some(v.as_str()),
+            Requirement::In(k, vs) => label(k).is_some_and(|l| vs.iter().any(|v| v == l)),
+            Requirement::NotIn(k, vs) => label(k).is_none_or(|l| !vs.iter().any(|v| v == l)),
+            Requirement::Exists(k) => label(k).is_some(),
+            Requirement::DoesNotExist(k) => label(k).is_none(),
         }
     }
 }
@@ -40,7 +45,11 @@ impl LabelSelector {
     }
 
     pub fn matches_object(&self, object: &Value) -> bool {
-        self.0.is_empty() || self.matches(&labels_of(object))
+        let labels = object
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object);
+        let label = |k: &str| labels.and_then(|m| m.get(k)).and_then(Value::as_str);
+        self.0.iter().all(|r| r.matches_with(label))
     }
 
     /// Parses `a=b,c!=d,e in (f,g),!h,i`.
@@ -306,12 +315,11 @@ mod tests {
             ("kapp.k14s.io/app", true),
             ("kapp.k14s.io/app=123,!kapp.k14s.io/is-app", true),
         ];
+        let object = serde_json::json!({"metadata": {"labels": l}});
         for (sel, want) in cases {
-            assert_eq!(
-                LabelSelector::parse(sel).unwrap().matches(&l),
-                want,
-                "{sel}"
-            );
+            let parsed = LabelSelector::parse(sel).unwrap();
+            assert_eq!(parsed.matches(&l), want, "{sel}");
+            assert_eq!(parsed.matches_object(&object), want, "{sel} on an object");
         }
     }
 

@@ -109,8 +109,21 @@ fn authenticate(api: &ApiServer, parts: &http::request::Parts) -> Result<UserInf
         .ok_or_else(Status::unauthorized)
 }
 
-/// Answers one request.
+/// Answers one request (logged at debug level: `RUST_LOG=supsvc_sim::http=debug`).
 pub async fn handle(
+    front: Arc<Front>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, DropConnection> {
+    let started = std::time::Instant::now();
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let result = dispatch(front, req).await;
+    let status = result.as_ref().map(|r| r.status().as_u16()).unwrap_or(0);
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    tracing::debug!(%method, %uri, status, micros, "request");
+    result
+}
+
+async fn dispatch(
     front: Arc<Front>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, DropConnection> {
