@@ -53,6 +53,10 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
     /// Resolve the air-gapped reconciliation deadlock of a Supervisor Service (KB 437632).
     Fix(FixArgs),
+    /// Point a Package at a relocated bundle image (override-package-image.sh), or rewrite registries in bulk.
+    OverrideImage(OverrideImageArgs),
+    /// Edit a Supervisor Service's values: validated, checked against the cluster, applied and followed.
+    ValuesEdit(ValuesEditArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
 }
@@ -138,6 +142,85 @@ pub struct FixArgs {
     /// Fix the service on every context of the kubeconfig, concurrently.
     #[arg(long)]
     pub all_contexts: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+  kubectl supsvc override-image -p tkg.vsphere.vmware.com.3.5.1-embedded+v1.34 -i my-registry.example.com/tkg-svs/package/tkg-service:3.5.1 --dry-run\n  \
+  kubectl supsvc override-image -p tkg.vsphere.vmware.com.3.5.1-embedded+v1.34 --revert\n  \
+  kubectl supsvc override-image -n svc-tkg-domain-c1234 --registry-map projects.registry.vmware.com=my-registry.example.com/vmware --then-fix")]
+pub struct OverrideImageArgs {
+    /// The Package to change, e.g. tkg.vsphere.vmware.com.3.5.1-embedded+v1.34 (in -n, default vmware-system-supervisor-services).
+    #[arg(short = 'p', long = "package-name", value_name = "PACKAGE", required_unless_present = "registry_map", conflicts_with = "registry_map")]
+    pub package_name: Option<String>,
+    /// The relocated bundle image, e.g. my-registry.example.com/tkg-svs/package/tkg-service:3.5.1.
+    #[arg(short = 'i', long, value_name = "IMAGE", required_unless_present_any = ["revert", "registry_map"], conflicts_with_all = ["revert", "registry_map"])]
+    pub image: Option<String>,
+    /// Restore the image the Package fetched before the last override-image.
+    #[arg(long, requires = "package_name")]
+    pub revert: bool,
+    /// Rewrite every bundle/image reference under OLD to NEW in all Packages of the namespace (repeatable).
+    #[arg(long = "registry-map", value_name = "OLD=NEW")]
+    pub registry_map: Vec<String>,
+    /// Accept an image on a public registry (an air-gapped Supervisor cannot pull it).
+    #[arg(long)]
+    pub allow_public: bool,
+    /// Change nothing: show the change (client) or have the server check the write too (server).
+    #[arg(long, value_enum, default_value_t, num_args = 0..=1, default_missing_value = "client", require_equals = true)]
+    pub dry_run: DryRun,
+    /// Afterwards, run `fix` for the service that owns the Package(s).
+    #[arg(long, conflicts_with = "output")]
+    pub then_fix: bool,
+    /// How long --then-fix may take.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Output format of the result.
+    #[arg(short, long, value_enum)]
+    pub output: Option<Output>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+  kubectl supsvc values-edit svc-harbor.tanzu.vmware.com\n  \
+  kubectl supsvc values-edit svc-harbor.tanzu.vmware.com --set persistence.persistentVolumeClaim.registry.size=60Gi\n  \
+  kubectl supsvc values-edit svc-harbor.tanzu.vmware.com -f harbor-values.yaml --dry-run\n  \
+  kubectl supsvc values-edit svc-harbor.tanzu.vmware.com --rollback")]
+pub struct ValuesEditArgs {
+    /// The Supervisor Service (its PackageInstall's name), e.g. svc-harbor.tanzu.vmware.com.
+    pub service: String,
+    /// The values Secret to edit, when the PackageInstall references several.
+    #[arg(long, value_name = "NAME")]
+    pub secret: Option<String>,
+    /// Take the new values from this file ("-" for stdin) instead of an editor.
+    #[arg(short = 'f', long = "values-file", value_name = "FILE")]
+    pub values_file: Option<PathBuf>,
+    /// Set one value instead of editing, e.g. persistence.persistentVolumeClaim.registry.size=60Gi (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Restore the values in use before the last values-edit.
+    #[arg(long, conflicts_with_all = ["values_file", "set"])]
+    pub rollback: bool,
+    /// Apply even what the pre-flight says the cluster will refuse.
+    #[arg(long)]
+    pub force: bool,
+    /// If the reconcile fails, restore the previous values without asking.
+    #[arg(long)]
+    pub rollback_on_failure: bool,
+    /// Show the values of sensitive keys (passwords, secrets, keys, tokens) in diffs.
+    #[arg(long)]
+    pub show_secrets: bool,
+    /// Change nothing: show the diff and the pre-flight (client) or have the server check the writes too (server).
+    #[arg(long, value_enum, default_value_t, num_args = 0..=1, default_missing_value = "client", require_equals = true)]
+    pub dry_run: DryRun,
+    /// Output format of the result.
+    #[arg(short, long, value_enum)]
+    pub output: Option<Output>,
+    /// How long to wait for the reconcile.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// How often to read the service while waiting.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION", hide = true)]
+    pub poll_interval: Duration,
 }
 
 #[derive(Debug, Args)]

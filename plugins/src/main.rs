@@ -66,6 +66,18 @@ async fn run(cli: Cli, name: &str) -> Result<()> {
             }
             cmd::fix::run_fleet(clusters, ns, args).await
         }
+        Command::OverrideImage(args) => {
+            let carvel = Carvel {
+                cluster: cluster::connect(&cli.global).await?,
+            };
+            cmd::override_image::run(&carvel, ns, args).await
+        }
+        Command::ValuesEdit(args) => {
+            let carvel = Carvel {
+                cluster: cluster::connect(&cli.global).await?,
+            };
+            cmd::values_edit::run(&carvel, ns, args).await
+        }
         Command::Status(args) => {
             let carvel = Carvel {
                 cluster: cluster::connect(&cli.global).await?,

@@ -3,4 +3,7 @@
 pub mod completion;
 pub mod diagnose;
 pub mod fix;
+pub mod objects;
+pub mod override_image;
 pub mod status;
+pub mod values_edit;
