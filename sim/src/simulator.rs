@@ -219,6 +219,12 @@ impl Simulator {
         &self.server.url
     }
 
+    /// The simulator's certificate authority: it signs the API server's certificate, and can sign one
+    /// for a webhook the simulator calls (its PEM is then the webhook's `caBundle`).
+    pub fn ca(&self) -> &crate::tls::Ca {
+        &self.server.ca
+    }
+
     pub fn api(&self) -> &Arc<ApiServer> {
         &self.api
     }

@@ -157,3 +157,40 @@ pub fn workspace_binary(name: &str) -> PathBuf {
     }
     target.join("debug").join(name)
 }
+
+/// The `.wasm` of a policy crate of the workspace (e.g. `supsvc-registry-guard`), built once per test
+/// process for `wasm32-unknown-unknown` with the size-optimised `wasm-release` profile.
+pub fn policy_wasm(package: &str) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<Vec<String>>> = OnceLock::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|b| b == package) {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(&root)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                package,
+                "--target",
+                "wasm32-unknown-unknown",
+                "--profile",
+                "wasm-release",
+            ])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building {package} for wasm32 failed");
+        built.push(package.to_string());
+    }
+    target
+        .join("wasm32-unknown-unknown/wasm-release")
+        .join(format!("{}.wasm", package.replace('-', "_")))
+}

@@ -1,0 +1,95 @@
+//! The shipped policies as the webhook runs them: the built `.wasm` in the real policy host, on the
+//! same admission fixtures the policies' native tests use.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use supsvc_guard_adapter::cases;
+use supsvc_tests::policy_wasm;
+use supsvc_webhook::host::{HostOptions, LoadError, Policy, PolicyHost, PolicySpec};
+
+fn load(
+    host: &PolicyHost,
+    package: &str,
+    settings: serde_json::Value,
+) -> Result<Policy, LoadError> {
+    let wasm = std::fs::read(policy_wasm(package)).expect("policy built");
+    host.load(PolicySpec {
+        settings,
+        ..PolicySpec::new(package, wasm)
+    })
+}
+
+fn run_cases(policy_name: &str, package: &str) {
+    let host = PolicyHost::new(HostOptions::default()).unwrap();
+    let mut loaded: HashMap<String, Policy> = HashMap::new();
+    for (case, request) in cases::load(policy_name) {
+        let settings = if case.settings.is_null() {
+            serde_json::json!({})
+        } else {
+            case.settings.clone()
+        };
+        let policy = loaded.entry(settings.to_string()).or_insert_with(|| {
+            load(&host, package, settings.clone())
+                .unwrap_or_else(|e| panic!("{package} loads: {e}"))
+        });
+        let bytes: Arc<[u8]> = serde_json::to_vec(&request).unwrap().into();
+        let response = policy
+            .validate(&bytes)
+            .unwrap_or_else(|e| panic!("{}: {e}", case.request));
+        let warnings = response.warnings.clone().unwrap_or_default();
+        cases::check(
+            &case,
+            response.accepted,
+            response.message.as_deref(),
+            &warnings,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn the_storage_guard_wasm_gives_every_fixture_its_verdict() {
+    run_cases("storage-guard", "supsvc-storage-guard");
+}
+
+#[test]
+fn the_registry_guard_wasm_gives_every_fixture_its_verdict() {
+    run_cases("registry-guard", "supsvc-registry-guard");
+}
+
+#[test]
+fn bad_settings_refuse_the_policy_at_load_with_a_clear_message() {
+    let host = PolicyHost::new(HostOptions::default()).unwrap();
+    let cases = [
+        (
+            "supsvc-storage-guard",
+            serde_json::json!({"deployerz": []}),
+            "unknown field `deployerz`",
+        ),
+        (
+            "supsvc-storage-guard",
+            serde_json::json!({"allowedUsers": ["a*b"]}),
+            "allowedUsers: invalid pattern",
+        ),
+        (
+            "supsvc-registry-guard",
+            serde_json::json!({"deniedRegistries": ["bad pattern!"]}),
+            "deniedRegistries: invalid registry pattern",
+        ),
+        (
+            "supsvc-registry-guard",
+            serde_json::json!({"allowedRegistries": ["a.example.com"], "deniedRegistries": []}),
+            "not both",
+        ),
+    ];
+    for (package, settings, expected) in cases {
+        let error = load(&host, package, settings.clone())
+            .err()
+            .unwrap_or_else(|| panic!("{package} {settings} must be refused"));
+        assert!(
+            error.to_string().contains(expected),
+            "{package} {settings}: {error}"
+        );
+    }
+}
