@@ -1,0 +1,201 @@
+//! The shipped policies guarding the simulated Supervisor: `supsvc-webhook` serving the built `.wasm`
+//! over HTTPS, registered with a ValidatingWebhookConfiguration, exercised with the real `kubectl`.
+
+use std::time::Duration;
+
+use base64::Engine;
+use supsvc_sim::api::{Patch, WriteOptions, gvr};
+use supsvc_tests::{SERVICES_NAMESPACE, Supervisor, eventually, policy_wasm, reconciled};
+use supsvc_webhook::server::{self, StartOptions};
+
+const HARBOR: &str = "svc-harbor.tanzu.vmware.com";
+const DOMAIN: &str = "svc-harbor-domain-c8";
+
+/// Starts the webhook with both shipped policies, registers it with the simulator, and returns it.
+async fn guard(supervisor: &Supervisor) -> server::RunningWebhook {
+    let dir = supervisor.dir.path();
+    let cert = supervisor
+        .sim
+        .ca()
+        .issue(&["127.0.0.1", "localhost"])
+        .unwrap();
+    std::fs::write(dir.join("tls.crt"), &cert.cert_pem).unwrap();
+    std::fs::write(dir.join("tls.key"), &cert.key_pem).unwrap();
+    let config = format!(
+        r#"listen: 127.0.0.1:0
+tls: {{certFile: {dir}/tls.crt, keyFile: {dir}/tls.key}}
+policies:
+  - name: storage-guard
+    module: {storage}
+    rules:
+      - {{operations: [UPDATE, DELETE], apiGroups: ["", apps], resources: [persistentvolumeclaims, statefulsets, statefulsets/scale]}}
+  - name: registry-guard
+    module: {registry}
+    settings: {{exemptNamespaces: [kube-system]}}
+    rules:
+      - {{operations: [CREATE, UPDATE], apiGroups: ["", apps, batch], resources: [pods, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs]}}
+"#,
+        dir = dir.display(),
+        storage = policy_wasm("supsvc-storage-guard").display(),
+        registry = policy_wasm("supsvc-registry-guard").display(),
+    );
+    let config_path = dir.join("webhook.yaml");
+    std::fs::write(&config_path, config).unwrap();
+    let webhook = server::start(config_path, StartOptions::default())
+        .await
+        .expect("webhook starts");
+    eventually(
+        Duration::from_secs(60),
+        "the webhook to load its policies",
+        || async { webhook.state.is_ready().then_some(()) },
+    )
+    .await;
+
+    let ca_bundle = base64::engine::general_purpose::STANDARD.encode(supsvc_sim_ca(supervisor));
+    let registration = format!(
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: supsvc-guards
+webhooks:
+  - name: storage-guard.supsvc.vmware.com
+    clientConfig: {{url: "https://127.0.0.1:{port}/validate/storage-guard", caBundle: {ca_bundle}}}
+    rules:
+      - {{operations: [UPDATE, DELETE], apiGroups: ["", apps], apiVersions: [v1], resources: [persistentvolumeclaims, statefulsets]}}
+    failurePolicy: Fail
+    sideEffects: None
+    admissionReviewVersions: [v1]
+    timeoutSeconds: 5
+  - name: registry-guard.supsvc.vmware.com
+    clientConfig: {{url: "https://127.0.0.1:{port}/validate/registry-guard", caBundle: {ca_bundle}}}
+    rules:
+      - {{operations: [CREATE, UPDATE], apiGroups: ["", apps], apiVersions: [v1], resources: [pods, deployments, statefulsets]}}
+    failurePolicy: Fail
+    sideEffects: None
+    admissionReviewVersions: [v1]
+    timeoutSeconds: 5
+"#,
+        port = webhook.addr.port(),
+    );
+    let manifest = dir.join("registration.yaml");
+    std::fs::write(&manifest, registration).unwrap();
+    supervisor.kubectl_ok(&["apply", "-f", manifest.to_str().unwrap()]);
+    webhook
+}
+
+fn supsvc_sim_ca(supervisor: &Supervisor) -> String {
+    supervisor.sim.ca().pem().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blogs_pvc_edit_is_denied_but_the_same_change_through_the_values_goes_through() {
+    let supervisor = Supervisor::start("harbor", 0.001).await;
+    let webhook = guard(&supervisor).await;
+
+    // The admin's direct edit: denied with the policy's message, nothing written.
+    let output = supervisor.kubectl(&[
+        "-n",
+        DOMAIN,
+        "patch",
+        "pvc",
+        "harbor-registry",
+        "-p",
+        r#"{"spec":{"resources":{"requests":{"storage":"60Gi"}}}}"#,
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the direct edit must be denied");
+    assert!(
+        stderr
+            .contains("admission webhook \"storage-guard.supsvc.vmware.com\" denied the request:")
+            && stderr.contains(
+                "PersistentVolumeClaim svc-harbor-domain-c8/harbor-registry is managed by kapp"
+            ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("kubectl supsvc values-edit svc-harbor"),
+        "{stderr}"
+    );
+    let pvc = supervisor
+        .get(gvr::PERSISTENT_VOLUME_CLAIMS, DOMAIN, "harbor-registry")
+        .await;
+    assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "55Gi");
+
+    // The right way: the values change, and kapp — as the App's service account — grows the PVC.
+    let secret_name = format!("{HARBOR}-values");
+    let secret = supervisor
+        .get(gvr::SECRETS, SERVICES_NAMESPACE, &secret_name)
+        .await;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let values = String::from_utf8(
+        engine
+            .decode(secret["data"]["values.yaml"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let patch = serde_json::json!({"data": {"values.yaml": engine.encode(values.replace("size: 55Gi", "size: 60Gi"))}});
+    supervisor
+        .admin()
+        .patch(
+            gvr::SECRETS,
+            Some(SERVICES_NAMESPACE),
+            &secret_name,
+            &Patch::Merge(patch),
+            &WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "the PVC at 60Gi and Harbor reconciled",
+        || async {
+            let pvc = supervisor
+                .get(gvr::PERSISTENT_VOLUME_CLAIMS, DOMAIN, "harbor-registry")
+                .await;
+            let app = supervisor.get(gvr::APPS, SERVICES_NAMESPACE, HARBOR).await;
+            (pvc["spec"]["resources"]["requests"]["storage"] == "60Gi" && reconciled(&app))
+                .then_some(())
+        },
+    )
+    .await;
+    webhook.stop();
+    supervisor.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_from_a_public_registry_is_denied_and_one_from_the_private_registry_admitted() {
+    let supervisor = Supervisor::start("harbor", 0.001).await;
+    let webhook = guard(&supervisor).await;
+
+    let output = supervisor.kubectl(&["run", "web", "-n", "default", "--image=nginx"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "nginx is docker.io, a public registry"
+    );
+    assert!(
+        stderr
+            .contains("admission webhook \"registry-guard.supsvc.vmware.com\" denied the request"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("resolves to docker.io/library/nginx:latest, registry docker.io"),
+        "{stderr}"
+    );
+
+    let output = supervisor.kubectl(&[
+        "run",
+        "core",
+        "-n",
+        "default",
+        "--image=my-registry.example.com/vmware/harbor/harbor-core:v2.9.1",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("pod/core created"));
+    webhook.stop();
+    supervisor.sim.stop().await;
+}
