@@ -1,5 +1,18 @@
 //! Fault injection for the HTTP front: fail chosen requests, drop connections or watches, add latency.
 //! Controllers inside the simulator call [`crate::api::Client`] directly and are never faulted.
+//!
+//! In process: `api.faults().add(FaultRule::nth("patch", "packageinstalls", 2, FaultAction::Drop))`.
+//! Out of process, as the kubeconfig's admin (`system:masters`), `POST /_sim/faults` with a
+//! [`FaultConfig`]; the answer (and `GET /_sim/faults`) is the configuration now in force:
+//!
+//! ```json
+//! {"clear": true,
+//!  "rules": [{"verb": "patch", "resource": "packageinstalls", "name": "tkg", "nth": 2, "times": 1,
+//!             "action": {"type": "status", "code": 429, "retryAfterSeconds": 1}},
+//!            {"verb": "get", "action": {"type": "drop"}}],
+//!  "latencyMs": 50,
+//!  "dropWatches": true}
+//! ```
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
