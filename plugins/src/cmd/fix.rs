@@ -216,7 +216,8 @@ impl Runner<'_> {
                 announced_resume = true;
                 self.touched = true;
             }
-            busy += t.elapsed();
+            // Reading counts as waiting when all it finds is that the controllers are not done yet.
+            let looked = t.elapsed();
             let finished = |busy, waited, writes, obs| Done {
                 writes,
                 run: decision.run.clone(),
@@ -225,7 +226,9 @@ impl Runner<'_> {
                 last: obs,
             };
             match &decision.step {
-                Step::Healthy => return Ok(finished(busy, waited, self.writes, obs)),
+                Step::Healthy => {
+                    return Ok(finished(busy + looked, waited, self.writes, obs));
+                }
                 Step::WaitPaused | Step::WaitReconciled { .. } => {
                     let what = match &decision.step {
                         Step::WaitReconciled { pending } => format!(
@@ -241,12 +244,12 @@ impl Runner<'_> {
                     self.progress.waiting(&truncate(&what, 120));
                     let t = Instant::now();
                     tokio::time::sleep(self.poll).await;
-                    waited += t.elapsed();
+                    waited += looked + t.elapsed();
                 }
                 step => {
                     let t = Instant::now();
                     self.perform(&decision).await?;
-                    busy += t.elapsed();
+                    busy += looked + t.elapsed();
                     if *step == Step::Finish {
                         let last = self.observe().await?;
                         return Ok(finished(busy, waited, self.writes, last));

@@ -1,0 +1,181 @@
+//! Benchmark of `kubectl supsvc fix` against the KB's kubectl commands, with 50 ms added to every
+//! request and 6, 20 and 100 children. Ignored by default (it takes minutes); run with
+//! `cargo test -p supsvc-tests --test fix_bench -- --ignored --nocapture`. Figures in BENCHMARKS.md.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use supsvc_sim::api::gvr;
+use supsvc_tests::{
+    SERVICES_NAMESPACE, Supervisor, TKG, TKG_DOMAIN, eventually, reconciled, workspace_binary,
+};
+
+/// Controller periods a hundredfold shorter: fast, without 100 failing children spinning the CPU.
+const TIME_SCALE: f64 = 0.01;
+const LATENCY: Duration = Duration::from_millis(50);
+const PUBLIC: &str = "projects.registry.vmware.com/tkg/packages";
+
+/// The airgap-deadlock scenario with `n` children instead of six.
+fn scenario(n: usize) -> String {
+    let names: Vec<String> = (0..n).map(|i| format!("child-{i:03}")).collect();
+    let mut parent_manifests = vec![json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "tkg-pkg-sa", "namespace": TKG_DOMAIN}})];
+    let mut bundles = Vec::new();
+    for name in &names {
+        let bundle = format!("{PUBLIC}/core/{name}:v3.5.1");
+        parent_manifests.push(json!({
+            "apiVersion": "data.packaging.carvel.dev/v1alpha1", "kind": "Package",
+            "metadata": {"name": format!("{name}.tanzu.vmware.com.3.5.1"), "namespace": TKG_DOMAIN},
+            "spec": {"refName": format!("{name}.tanzu.vmware.com"), "version": "3.5.1",
+                "template": {"spec": {"fetch": [{"imgpkgBundle": {"image": bundle}}],
+                    "template": [{"ytt": {"paths": ["config/"]}}, {"kbld": {"paths": ["-", ".imgpkg/images.yml"]}}],
+                    "deploy": [{"kapp": {}}]}}}
+        }));
+        parent_manifests.push(json!({
+            "apiVersion": "packaging.carvel.dev/v1alpha1", "kind": "PackageInstall",
+            "metadata": {"name": name, "namespace": TKG_DOMAIN},
+            "spec": {"serviceAccountName": "tkg-pkg-sa",
+                "packageRef": {"refName": format!("{name}.tanzu.vmware.com"), "versionSelection": {"constraints": "3.5.1"}}}
+        }));
+        let image = format!("projects.registry.vmware.com/tkg/{name}:v3.5.1");
+        bundles.push(json!({
+            "image": bundle, "images": [image],
+            "manifests": [{"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": TKG_DOMAIN}, "data": {"image": image}}]
+        }));
+    }
+    let nested: Vec<String> = names
+        .iter()
+        .map(|n| format!("{PUBLIC}/core/{n}:v3.5.1"))
+        .collect();
+    bundles.insert(
+        0,
+        json!({"image": format!("{PUBLIC}/tkg-service:3.5.1"), "images": nested, "manifests": parent_manifests}),
+    );
+    // YAML is a superset of JSON.
+    json!({"name": format!("airgap-deadlock-{n}"), "extends": "airgap-deadlock",
+           "description": format!("the deadlock with {n} children"), "bundles": bundles})
+    .to_string()
+}
+
+async fn start(n: usize) -> Supervisor {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(format!("airgap-deadlock-{n}.yaml"));
+    std::fs::write(&path, scenario(n)).expect("scenario written");
+    let s = Supervisor::start(path.to_str().expect("utf-8 path"), TIME_SCALE).await;
+    s.sim.api().faults().set_latency(LATENCY);
+    s
+}
+
+async fn resolved(s: &Supervisor) -> bool {
+    let parent = s.get(gvr::PACKAGE_INSTALLS, SERVICES_NAMESPACE, TKG).await;
+    reconciled(&parent) && parent["spec"]["paused"] != Value::Bool(true)
+}
+
+fn seconds(text: &str, before: &str) -> f64 {
+    // "... 0.4s in requests, 1.2s waiting ..." → the number before `before`.
+    let Some(end) = text.find(before) else {
+        return f64::NAN;
+    };
+    let start = text[..end]
+        .rfind(|c: char| c == ' ' || c == '(')
+        .map_or(0, |i| i + 1);
+    let number = &text[start..end];
+    match number.split_once('m') {
+        Some((m, s)) => {
+            m.parse::<f64>().unwrap_or(f64::NAN) * 60.0
+                + s.trim_end_matches('s').parse::<f64>().unwrap_or(f64::NAN)
+        }
+        None => number.trim_end_matches('s').parse().unwrap_or(f64::NAN),
+    }
+}
+
+fn kb_script(children: &[String]) -> String {
+    let mut script = format!(
+        "kubectl patch pkgi/{TKG} --namespace {SERVICES_NAMESPACE} --type='json' --patch='[{{\"op\": \"add\", \"path\": \"/spec/paused\", \"value\":true}}]'\n"
+    );
+    for child in children {
+        script.push_str(&format!(
+            "kubectl patch pkgi -n {TKG_DOMAIN} --type='merge' --patch '{{\"metadata\":{{\"labels\":{{\"fix-trigger\":\"true\"}}}}}}' {child}\n"
+        ));
+    }
+    script.push_str(&format!(
+        "kubectl patch pkgi/{TKG} --namespace {SERVICES_NAMESPACE} --type='json' --patch='[{{\"op\": \"remove\", \"path\": \"/spec/paused\"}}]'\n\
+         kubectl patch apps/{TKG} -n {SERVICES_NAMESPACE} --type='json' -p='[{{\"op\": \"add\", \"path\": \"/spec/paused\", \"value\":true}}]'\n\
+         kubectl patch apps/{TKG} -n {SERVICES_NAMESPACE} --type='json' -p='[{{\"op\": \"remove\", \"path\": \"/spec/paused\"}}]' || true\n"
+    ));
+    script
+}
+
+fn run_blocking(mut cmd: Command) -> std::process::Output {
+    cmd.stdin(Stdio::null()).output().expect("runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: minutes; run with --ignored --nocapture"]
+async fn fix_time_does_not_grow_with_children_and_beats_the_kb_script() {
+    let plugin = workspace_binary("kubectl-supsvc");
+    println!(
+        "| children | fix: requests (s) | fix: waiting on kapp-controller (s) | fix: wall (s) | KB script: its kubectl commands (s) | KB script + waiting until reconciled (s) | ratio script / fix requests |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for n in [6usize, 20, 100] {
+        // supsvc
+        let s = start(n).await;
+        let mut cmd = Command::new(&plugin);
+        cmd.args(["fix", "-y", "--poll-interval=200ms", "--timeout=5m"])
+            .env("KUBECONFIG", &s.kubeconfig);
+        let began = Instant::now();
+        let out = tokio::task::spawn_blocking(move || run_blocking(cmd))
+            .await
+            .expect("joined");
+        let wall = began.elapsed().as_secs_f64();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(resolved(&s).await);
+        let requests = seconds(&stdout, " in requests");
+        let waiting = seconds(&stdout, " waiting on kapp-controller");
+        s.sim.stop().await;
+
+        // The KB's commands with kubectl, one after the other, then waiting until reconciled.
+        let s = start(n).await;
+        let children: Vec<String> = (0..n).map(|i| format!("child-{i:03}")).collect();
+        let script = kb_script(&children);
+        let kubeconfig = s.kubeconfig.clone();
+        let began = Instant::now();
+        let out = tokio::task::spawn_blocking(move || {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-ec")
+                .arg(script)
+                .env("KUBECONFIG", Path::new(&kubeconfig));
+            run_blocking(cmd)
+        })
+        .await
+        .expect("joined");
+        let script_time = began.elapsed().as_secs_f64();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eventually(
+            Duration::from_secs(300),
+            "the KB script's result",
+            || async { resolved(&s).await.then_some(()) },
+        )
+        .await;
+        let script_total = began.elapsed().as_secs_f64();
+        s.sim.stop().await;
+
+        println!(
+            "| {n} | {requests:.2} | {waiting:.2} | {wall:.2} | {script_time:.2} | {script_total:.2} | {:.1}× |",
+            script_time / requests
+        );
+    }
+}
