@@ -582,6 +582,28 @@ async fn bad_input_is_answered_with_a_status() {
         "{}",
         e.message
     );
+    let wrong_kind = serde_json::to_vec(
+        &json!({"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "k"}}),
+    )
+    .unwrap();
+    let e = raw(&client, "POST", cms, "application/json", wrong_kind).await;
+    assert_eq!(e.code, 400);
+    assert!(
+        e.message.contains("(Secret) does not match"),
+        "{}",
+        e.message
+    );
+    let wrong_version = serde_json::to_vec(
+        &json!({"kind": "ConfigMap", "apiVersion": "v2", "metadata": {"name": "k"}}),
+    )
+    .unwrap();
+    let e = raw(&client, "POST", cms, "application/json", wrong_version).await;
+    assert_eq!(e.code, 400);
+    assert!(
+        e.message.contains("the API version in the data (v2)"),
+        "{}",
+        e.message
+    );
 
     sim.admin()
         .create(
