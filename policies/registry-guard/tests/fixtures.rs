@@ -7,7 +7,11 @@ use supsvc_registry_guard::RegistryGuard;
 #[test]
 fn every_fixture_case_gets_its_expected_verdict() {
     for (case, request) in cases::load("registry-guard") {
-        let settings = if case.settings.is_null() { serde_json::json!({}) } else { case.settings.clone() };
+        let settings = if case.settings.is_null() {
+            serde_json::json!({})
+        } else {
+            case.settings.clone()
+        };
         let payload = serde_json::json!({"request": request, "settings": settings});
         let output = dispatch::<RegistryGuard>("validate", payload.to_string().as_bytes()).unwrap();
         let verdict: serde_json::Value = serde_json::from_slice(&output).unwrap();
