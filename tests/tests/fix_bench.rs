@@ -116,7 +116,10 @@ fn run_blocking(mut cmd: Command) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: minutes; run with --ignored --nocapture"]
 async fn fix_time_does_not_grow_with_children_and_beats_the_kb_script() {
-    let plugin = workspace_binary("kubectl-supsvc");
+    // SUPSVC_BIN: a release build, as operators run it (debug crypto makes TLS handshakes costly).
+    let plugin = std::env::var_os("SUPSVC_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_binary("kubectl-supsvc"));
     println!(
         "| children | fix: requests (s) | fix: waiting on kapp-controller (s) | fix: wall (s) | KB script: its kubectl commands (s) | KB script + waiting until reconciled (s) | ratio script / fix requests |"
     );
