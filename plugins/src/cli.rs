@@ -151,7 +151,13 @@ pub struct FixArgs {
   kubectl supsvc override-image -n svc-tkg-domain-c1234 --registry-map projects.registry.vmware.com=my-registry.example.com/vmware --then-fix")]
 pub struct OverrideImageArgs {
     /// The Package to change, e.g. tkg.vsphere.vmware.com.3.5.1-embedded+v1.34 (in -n, default vmware-system-supervisor-services).
-    #[arg(short = 'p', long = "package-name", value_name = "PACKAGE", required_unless_present = "registry_map", conflicts_with = "registry_map")]
+    #[arg(
+        short = 'p',
+        long = "package-name",
+        value_name = "PACKAGE",
+        required_unless_present = "registry_map",
+        conflicts_with = "registry_map"
+    )]
     pub package_name: Option<String>,
     /// The relocated bundle image, e.g. my-registry.example.com/tkg-svs/package/tkg-service:3.5.1.
     #[arg(short = 'i', long, value_name = "IMAGE", required_unless_present_any = ["revert", "registry_map"], conflicts_with_all = ["revert", "registry_map"])]
