@@ -35,14 +35,15 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let pod = admission_fixture("webhook/pod-create.json");
+    // Compact, as the API server sends it.
+    let pod = compact(&admission_fixture("webhook/pod-create.json"));
     let pod_request = request_of(&pod);
 
     println!("## Host: one evaluation (fresh Store + instance + validate), single thread\n");
     println!("| policy | request | p50 | p99 | mean |\n|---|---|---|---|---|");
     let shipped = shipped_policies();
     let pod10 = pod_with_containers(&pod, 10);
-    let pvc = admission_fixture("storage-guard/pvc-grown-by-admin.json");
+    let pvc = compact(&admission_fixture("storage-guard/pvc-grown-by-admin.json"));
     let mut cases: Vec<(&str, Vec<u8>, &str, Vec<u8>)> = vec![
         (
             "WAT accept-all",
@@ -173,6 +174,11 @@ fn main() -> anyhow::Result<()> {
         let _ = server.child.wait();
     }
     Ok(())
+}
+
+fn compact(json: &[u8]) -> Vec<u8> {
+    let value: serde_json::Value = serde_json::from_slice(json).expect("fixture is JSON");
+    serde_json::to_vec(&value).expect("serialisable")
 }
 
 fn request_of(review: &[u8]) -> Arc<[u8]> {
