@@ -32,21 +32,21 @@ fn bin_name(argv0: Option<&str>) -> String {
     }
 }
 
-fn parse() -> (Cli, String) {
+fn parse() -> Cli {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let name = bin_name(args.first().and_then(|a| a.to_str()));
     let matches = Cli::command().bin_name(name.clone()).get_matches_from(args);
     match Cli::from_arg_matches(&matches) {
-        Ok(cli) => (cli, name),
+        Ok(cli) => cli,
         Err(e) => e.exit(),
     }
 }
 
-async fn run(cli: Cli, name: &str) -> Result<()> {
+async fn run(cli: Cli) -> Result<()> {
     let ns = cli.global.namespace.as_str();
     match &cli.command {
         Command::Completion(args) => {
-            cmd::completion::run(args, name);
+            cmd::completion::run(args);
             Ok(())
         }
         Command::Fix(args) => {
@@ -94,7 +94,7 @@ async fn run(cli: Cli, name: &str) -> Result<()> {
 }
 
 fn main() -> ExitCode {
-    let (cli, name) = parse();
+    let cli = parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -105,7 +105,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli, &name)) {
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("{failure}");

@@ -4,7 +4,32 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, CompletionArgs};
 
-pub fn run(args: &CompletionArgs, bin_name: &str) {
+/// The executable shells complete (kubectl itself completes `kubectl supsvc` through it).
+const EXECUTABLE: &str = "kubectl-supsvc";
+
+/// Writes the completion script for `shell`.
+pub fn generate(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, bin_name, &mut std::io::stdout());
+    clap_complete::generate(shell, &mut cmd, EXECUTABLE, out);
+}
+
+pub fn run(args: &CompletionArgs) {
+    generate(args.shell, &mut std::io::stdout());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    #[test]
+    fn every_shell_gets_a_script() {
+        for shell in clap_complete::Shell::value_variants() {
+            let mut out = Vec::new();
+            generate(*shell, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains("kubectl-supsvc"), "{shell}");
+            assert!(text.contains("fix"), "{shell}");
+        }
+    }
 }
