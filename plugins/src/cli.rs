@@ -59,6 +59,22 @@ pub enum Command {
     ValuesEdit(ValuesEditArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
+    /// Try supsvc on an embedded simulated Supervisor: diagnose, fix and status of the KB's stuck svc-tkg.
+    Demo(DemoArgs),
+}
+
+/// The embedded simulated Supervisor.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The scenario to start (`supsvc-sim scenarios` lists them).
+    #[arg(long, default_value = "airgap-deadlock")]
+    pub scenario: String,
+    /// Multiplies the simulated controllers' periods: 0.01 makes a 10 minute sync period 6 seconds.
+    #[arg(long, default_value_t = 0.01)]
+    pub time_scale: f64,
+    /// The kubectl to drive the simulator with.
+    #[arg(long, env = "KUBECTL", default_value = "kubectl")]
+    pub kubectl: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

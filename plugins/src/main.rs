@@ -43,52 +43,59 @@ fn parse() -> Cli {
 }
 
 async fn run(cli: Cli) -> Result<()> {
-    let ns = cli.global.namespace.as_str();
-    match &cli.command {
+    let Cli { global, command } = cli;
+    let ns = global.namespace.as_str();
+    match command {
+        Command::Demo(args) => cmd::demo::run(&args).await,
         Command::Completion(args) => {
-            cmd::completion::run(args);
+            cmd::completion::run(&args);
             Ok(())
         }
-        Command::Fix(args) => {
-            let loaded = cluster::load(&cli.global)?;
-            let contexts = loaded.chosen_contexts(&cli.global, args.all_contexts)?;
+        Command::Fix(mut args) => {
+            let loaded = cluster::load(&global)?;
+            let contexts = loaded.chosen_contexts(&global, args.all_contexts)?;
             if let [context] = contexts.as_slice() {
-                let cluster = loaded.connect(context, &cli.global).await?;
-                return cmd::fix::run(Carvel { cluster }, ns, args).await;
+                let carvel = Carvel {
+                    cluster: loaded.connect(context, &global).await?,
+                };
+                args.service = observe::canonical_service(&carvel, ns, &args.service).await?;
+                return cmd::fix::run(carvel, ns, &args).await;
             }
             let mut clusters = Vec::new();
             for context in contexts {
                 let carvel = loaded
-                    .connect(&context, &cli.global)
+                    .connect(&context, &global)
                     .await
                     .map(|cluster| Carvel { cluster });
                 clusters.push((context, carvel));
             }
-            cmd::fix::run_fleet(clusters, ns, args).await
+            cmd::fix::run_fleet(clusters, ns, &args).await
         }
         Command::OverrideImage(args) => {
             let carvel = Carvel {
-                cluster: cluster::connect(&cli.global).await?,
+                cluster: cluster::connect(&global).await?,
             };
-            cmd::override_image::run(&carvel, ns, args).await
+            cmd::override_image::run(&carvel, ns, &args).await
         }
-        Command::ValuesEdit(args) => {
+        Command::ValuesEdit(mut args) => {
             let carvel = Carvel {
-                cluster: cluster::connect(&cli.global).await?,
+                cluster: cluster::connect(&global).await?,
             };
-            cmd::values_edit::run(&carvel, ns, args).await
+            args.service = observe::canonical_service(&carvel, ns, &args.service).await?;
+            cmd::values_edit::run(&carvel, ns, &args).await
         }
         Command::Status(args) => {
             let carvel = Carvel {
-                cluster: cluster::connect(&cli.global).await?,
+                cluster: cluster::connect(&global).await?,
             };
-            cmd::status::run(&carvel, ns, args).await
+            cmd::status::run(&carvel, ns, &args).await
         }
-        Command::Diagnose(args) => {
+        Command::Diagnose(mut args) => {
             let carvel = Carvel {
-                cluster: cluster::connect(&cli.global).await?,
+                cluster: cluster::connect(&global).await?,
             };
-            cmd::diagnose::run(&carvel, ns, args).await
+            args.service = observe::canonical_service(&carvel, ns, &args.service).await?;
+            cmd::diagnose::run(&carvel, ns, &args).await
         }
     }
 }

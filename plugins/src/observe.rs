@@ -36,6 +36,33 @@ fn view<T>(
     })
 }
 
+/// The full name of a service given by the unique short form its domain namespace carries
+/// (`svc-harbor` for `svc-harbor.tanzu.vmware.com`, as the storage guard's advice names it); any
+/// other name is returned as it is, for [`parent`] to explain.
+pub async fn canonical_service(carvel: &Carvel, namespace: &str, service: &str) -> Result<String> {
+    if carvel
+        .get(&api::packageinstalls(), namespace, service)
+        .await?
+        .is_some()
+    {
+        return Ok(service.to_owned());
+    }
+    let prefix = format!("{service}.");
+    let names = carvel
+        .list(&api::packageinstalls(), Some(namespace), None)
+        .await
+        .unwrap_or_default();
+    let matching: Vec<&str> = names
+        .iter()
+        .filter_map(|v| v.pointer("/metadata/name").and_then(Value::as_str))
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    Ok(match matching.as_slice() {
+        [only] => (*only).to_owned(),
+        _ => service.to_owned(),
+    })
+}
+
 /// The service's PackageInstall, or an explained failure listing the services there are.
 pub async fn parent(carvel: &Carvel, namespace: &str, service: &str) -> Result<PackageInstall> {
     if let Some(v) = carvel

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod completion;
+pub mod demo;
 pub mod diagnose;
 pub mod fix;
 pub mod objects;
