@@ -26,8 +26,7 @@ use crate::api::{self, Carvel};
 use crate::cli::{DryRun, ValuesEditArgs};
 use crate::error::{Exit, Failure, Result};
 use crate::observe;
-use crate::output::{render, truncate};
-use crate::progress::Progress;
+use crate::output::{clock, render, truncate};
 
 use super::objects::{self, create, replace, unified_diff, yaml};
 
@@ -40,6 +39,26 @@ pub const PREVIOUS_OF_ANNOTATION: &str = "supsvc.vmware.com/previous-values-of";
 
 /// kubectl edit's header, verbatim.
 const HEADER: &str = "# Please edit the object below. Lines beginning with a '#' will be ignored,\n# and an empty file will abort the edit. If an error occurs while saving this file will be\n# reopened with the relevant failures.\n#\n";
+
+/// Timestamped progress lines: on stdout, or on stderr when stdout carries `-o json|yaml`.
+struct Progress {
+    to_stderr: bool,
+}
+
+impl Progress {
+    fn new(to_stderr: bool) -> Self {
+        Progress { to_stderr }
+    }
+
+    fn line(&self, text: &str) {
+        let line = format!("{} {text}", clock());
+        if self.to_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+}
 
 /// The values Secret of a service, as read.
 struct Target {
@@ -477,7 +496,12 @@ fn edit_loop(target: &Target, force: bool) -> Result<Edited> {
                     target.service
                 );
                 for e in &errors {
-                    block.push_str(&format!("# * {e}\n"));
+                    // Every line a comment, or the next read would take it for values.
+                    for (i, line) in e.lines().enumerate() {
+                        block.push_str(if i == 0 { "# * " } else { "#   " });
+                        block.push_str(line.trim_end());
+                        block.push('\n');
+                    }
                 }
                 block.push_str("#\n");
                 write(&format!("{HEADER}{block}{intro}{stripped}"))?;
@@ -978,9 +1002,8 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
         }
         DryRun::None => {}
     }
-    let progress = Progress::new();
+    let progress = Progress::new(args.output.is_some());
     let result = write_and_follow(carvel, &target, &checked.text, args, &progress).await;
-    progress.finish();
     let reconciled = result.map_err(keep_file)?;
     out.written = true;
     out.previous_secret = Some(format!("{}{PREVIOUS_SUFFIX}", target.secret_name));
@@ -1023,11 +1046,9 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
                 ));
             }
             // Roll back: the values in use before, as read at the start.
-            let progress = Progress::new();
             progress.line("rolling back to the previous values");
             let reread = read_target(carvel, namespace, args).await?;
             let back = write_and_follow(carvel, &reread, &target.old_text, args, &progress).await;
-            progress.finish();
             out.rolled_back = matches!(back, Ok(Reconciled::Succeeded));
             emit(&out)?;
             let rolled = match back {
