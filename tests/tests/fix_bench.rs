@@ -80,7 +80,7 @@ fn seconds(text: &str, before: &str) -> f64 {
         return f64::NAN;
     };
     let start = text[..end]
-        .rfind(|c: char| c == ' ' || c == '(')
+        .rfind([' ', '('])
         .map_or(0, |i| i + 1);
     let number = &text[start..end];
     match number.split_once('m') {
