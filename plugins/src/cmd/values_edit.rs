@@ -805,25 +805,34 @@ async fn write_and_follow(
         .await?;
 
     progress.line(&format!("pausing pkgi/{} -n {ns}", target.service));
-    carvel
-        .merge_patch(
-            &pkgi,
-            &json!({"spec": {"paused": true}}),
-            false,
-            Some(deadline),
+    let work = async {
+        carvel
+            .merge_patch(
+                &pkgi,
+                &json!({"spec": {"paused": true}}),
+                false,
+                Some(deadline),
+            )
+            .await?;
+        let paused_gen = wait_until(
+            deadline,
+            args.poll_interval,
+            "the App to show Canceled/paused",
+            || async {
+                let app = observe::app(carvel, ns, &target.service).await?;
+                Ok(app
+                    .filter(App::is_pause_observed)
+                    .map(|a| a.metadata.generation))
+            },
         )
-        .await?;
-    let written = async {
-        let paused_gen = wait_until(deadline, args.poll_interval, "the App to show Canceled/paused", || async {
-            let app = observe::app(carvel, ns, &target.service).await?;
-            Ok(app.filter(App::is_pause_observed).map(|a| a.metadata.generation))
-        })
         .await?;
         match &existing_prev {
             Some(_) => replace(carvel, &secrets, ns, &prev, false).await?,
             None => create(carvel, &secrets, ns, &prev, false).await?,
         };
-        progress.line(&format!("saved the values in use to Secret {ns}/{prev_name}"));
+        progress.line(&format!(
+            "saved the values in use to Secret {ns}/{prev_name}"
+        ));
         match &target.secret {
             Some(_) => {
                 replace(carvel, &secrets, ns, &secret, false).await?;
@@ -842,8 +851,20 @@ async fn write_and_follow(
         };
         progress.line(&format!("wrote the new values to {}", target.describe()));
         Ok::<i64, Failure>(paused_gen)
-    }
-    .await;
+    };
+    // Ctrl-C while paused ends the work, never the unpause below.
+    let written = tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => Err(Failure::new(
+            format!("interrupted while pkgi/{} was paused; it has been unpaused", target.service),
+            format!(
+                "the values may or may not have been written: compare {} with the saved Secret {ns}/{prev_name}, or run `kubectl supsvc values-edit {} --rollback`",
+                target.describe(),
+                target.service
+            ),
+        )
+        .with_exit(Exit::Interrupted)),
+    };
     // Whatever happened, the service is unpaused before going on.
     let unpaused = carvel
         .merge_patch(&pkgi, &json!({"spec": {"paused": null}}), false, None)
