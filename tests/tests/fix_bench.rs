@@ -79,9 +79,7 @@ fn seconds(text: &str, before: &str) -> f64 {
     let Some(end) = text.find(before) else {
         return f64::NAN;
     };
-    let start = text[..end]
-        .rfind([' ', '('])
-        .map_or(0, |i| i + 1);
+    let start = text[..end].rfind([' ', '(']).map_or(0, |i| i + 1);
     let number = &text[start..end];
     match number.split_once('m') {
         Some((m, s)) => {
