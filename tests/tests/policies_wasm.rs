@@ -24,11 +24,7 @@ fn run_cases(policy_name: &str, package: &str) {
     let host = PolicyHost::new(HostOptions::default()).unwrap();
     let mut loaded: HashMap<String, Policy> = HashMap::new();
     for (case, request) in cases::load(policy_name) {
-        let settings = if case.settings.is_null() {
-            serde_json::json!({})
-        } else {
-            case.settings.clone()
-        };
+        let settings = cases::settings_of(&case);
         let policy = loaded.entry(settings.to_string()).or_insert_with(|| {
             load(&host, package, settings.clone())
                 .unwrap_or_else(|e| panic!("{package} loads: {e}"))

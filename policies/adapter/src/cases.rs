@@ -83,3 +83,47 @@ pub fn check(
     }
     Ok(())
 }
+
+/// The settings a case runs with: the case's own, or none (`{}`).
+pub fn settings_of(case: &Case) -> Value {
+    if case.settings.is_null() {
+        serde_json::json!({})
+    } else {
+        case.settings.clone()
+    }
+}
+
+/// Runs every case of `policy` natively, through the SDK's dispatch of `P`: the same code path the
+/// `.wasm` runs, without the host.
+pub fn run_natively<P: supsvc_policy_sdk::Policy>(policy: &str) {
+    for (case, request) in load(policy) {
+        let payload = serde_json::json!({"request": request, "settings": settings_of(&case)});
+        let output = supsvc_policy_sdk::dispatch::<P>("validate", payload.to_string().as_bytes())
+            .unwrap_or_else(|e| panic!("{}: {e}", case.request));
+        let verdict: Value = serde_json::from_slice(&output).expect("the verdict is JSON");
+        let warnings: Vec<String> =
+            serde_json::from_value(verdict["warnings"].clone()).unwrap_or_default();
+        let accepted = verdict["accepted"].as_bool().expect("accepted is a bool");
+        if let Err(e) = check(&case, accepted, verdict["message"].as_str(), &warnings) {
+            panic!("{e}");
+        }
+    }
+}
+
+/// Asserts that `P`'s `validate_settings` refuses each of `bad` with a message, and accepts `{}`.
+pub fn assert_settings_refused<P: supsvc_policy_sdk::Policy>(bad: &[&str]) {
+    let answer = |settings: &str| -> Value {
+        let output = supsvc_policy_sdk::dispatch::<P>("validate_settings", settings.as_bytes())
+            .expect("validate_settings answers");
+        serde_json::from_slice(&output).expect("the answer is JSON")
+    };
+    for settings in bad {
+        let refused = answer(settings);
+        assert_eq!(refused["valid"], false, "{settings}: {refused}");
+        assert!(
+            !refused["message"].as_str().unwrap_or_default().is_empty(),
+            "{settings}: no message"
+        );
+    }
+    assert_eq!(answer("{}")["valid"], true, "the defaults are valid");
+}
