@@ -439,9 +439,26 @@ async fn forced_changes_fail_and_rollback_restores_a_healthy_service() {
         run.stderr
     );
     assert!(run.stderr.contains("--rollback"), "{}", run.stderr);
-    let app = sup.get(gvr::APPS, SERVICES_NAMESPACE, HARBOR).await;
-    assert_eq!(app["status"]["conditions"][0]["type"], "ReconcileFailed");
-    assert!(description(&sup).contains("Reconcile failed"));
+    // The App keeps retrying with backoff (milliseconds at this time scale), so it flips between
+    // Reconciling and the failure: what holds is that every attempt fails.
+    eventually(
+        Duration::from_secs(20),
+        "the App to show its failed reconcile",
+        || async {
+            let app = sup.get(gvr::APPS, SERVICES_NAMESPACE, HARBOR).await;
+            let failed = app["status"]["conditions"][0]["type"] == "ReconcileFailed"
+                && app["status"]["usefulErrorMessage"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(STATEFULSET_MESSAGE);
+            failed.then_some(())
+        },
+    )
+    .await;
+    assert!(
+        !harbor_reconciled(&sup).await,
+        "the forced change cannot reconcile"
+    );
 
     let run = supsvc(
         &sup,
