@@ -475,7 +475,17 @@ async fn forced_changes_fail_and_rollback_restores_a_healthy_service() {
     );
     assert!(run.stdout.contains("Reconcile succeeded"), "{}", run.stdout);
     assert!(harbor_reconciled(&sup).await);
-    assert!(description(&sup).contains("Reconcile succeeded"));
+    // The periodic re-reconcile (0.6 s here) may show Reconciling for a moment.
+    eventually(
+        Duration::from_secs(20),
+        "kubectl to show Reconcile succeeded",
+        || async {
+            description(&sup)
+                .contains("Reconcile succeeded")
+                .then_some(())
+        },
+    )
+    .await;
     assert!(decoded(&secret(&sup, SECRET).await, "values.yaml").contains("size: 2Gi"));
 
     // A forced shrink with --rollback-on-failure: failed, rolled back, healthy, exit 1.
