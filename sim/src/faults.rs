@@ -34,7 +34,8 @@ pub enum FaultAction {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
-    /// Close the connection without answering.
+    /// Close the connection without answering: over HTTP/2 every other request in flight on it fails
+    /// too, as when a real connection breaks.
     Drop,
 }
 

@@ -2,6 +2,7 @@
 //! kapp-controller that reproduces what goes wrong on real Supervisors.
 
 pub mod api;
+pub mod audit;
 pub mod demo;
 pub mod faults;
 pub mod http;

@@ -19,6 +19,7 @@ use super::{
     Gvr, ListOptions, ObjectList, Patch, Status, UserInfo, WatchEvent, WriteOptions, authz, patch,
     strategy, validation,
 };
+use crate::audit::Audit;
 use crate::faults::Faults;
 
 /// Tunables of an [`ApiServer`].
@@ -42,6 +43,7 @@ pub struct ApiServer {
     tokens: RwLock<HashMap<String, UserInfo>>,
     webhooks: Caller,
     faults: Faults,
+    audit: Audit,
 }
 
 /// A write's result with the admission warnings that came with it.
@@ -62,6 +64,7 @@ impl ApiServer {
             tokens: RwLock::new(HashMap::new()),
             webhooks: Caller::default(),
             faults: Faults::default(),
+            audit: Audit::default(),
         })
     }
 
@@ -93,6 +96,11 @@ impl ApiServer {
     /// Fault injection of the HTTP front.
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// What outside clients asked of the HTTP front (controllers in-process are not audited).
+    pub fn audit(&self) -> &Audit {
+        &self.audit
     }
 
     /// The store's current resourceVersion.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -20,6 +20,7 @@ use crate::api::table::{self, IncludeObject};
 use crate::api::{
     ApiServer, Client, ListOptions, Patch, Status, UserInfo, WatchEvent, WriteOptions, Written,
 };
+use crate::audit::AuditEvent;
 use crate::faults::{FaultAction, FaultConfig};
 
 /// Response bodies: whole documents or watch streams.
@@ -110,13 +111,15 @@ fn authenticate(api: &ApiServer, parts: &http::request::Parts) -> Result<UserInf
 }
 
 /// Answers one request (logged at debug level: `RUST_LOG=supsvc_sim::http=debug`).
+/// `connection` numbers the connection the request came on (for the audit).
 pub async fn handle(
     front: Arc<Front>,
+    connection: u64,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, DropConnection> {
     let started = std::time::Instant::now();
     let (method, uri) = (req.method().clone(), req.uri().clone());
-    let result = dispatch(front, req).await;
+    let result = dispatch(front, connection, req).await;
     let status = result.as_ref().map(|r| r.status().as_u16()).unwrap_or(0);
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     tracing::debug!(%method, %uri, status, micros, "request");
@@ -125,6 +128,7 @@ pub async fn handle(
 
 async fn dispatch(
     front: Arc<Front>,
+    connection: u64,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, DropConnection> {
     let latency = front.api.faults().latency();
@@ -157,6 +161,7 @@ async fn dispatch(
         Route::OpenApiV3Root => ok(&discovery::openapi_v3_root()),
         Route::OpenApiV3 { group, version } => ok(&discovery::openapi_v3(&group, &version)),
         Route::Faults => faults(&front.api, &user, &parts, body).await,
+        Route::Audit => audit(&front.api, &user),
         Route::AccessReview | Route::WhoAmI if parts.method != Method::POST => {
             status_response(&Status::new(
                 405,
@@ -172,7 +177,9 @@ async fn dispatch(
             StatusCode::CREATED,
             &json!({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1", "metadata": {}, "status": {"userInfo": user}}),
         ),
-        Route::Object(target) => return object(&front, user, parts, body, target).await,
+        Route::Object(target) => {
+            return object(&front, connection, user, parts, body, target).await;
+        }
         Route::OpenApiV2 => {
             if accepts(&parts, "protobuf") {
                 let mut r = Response::new(full(discovery::openapi_v2_protobuf()));
@@ -247,6 +254,18 @@ async fn faults(
         }
     }
     ok(&serde_json::to_value(api.faults().config()).unwrap_or(Value::Null))
+}
+
+/// `GET /_sim/audit`: every event kept, for the admin only.
+fn audit(api: &ApiServer, user: &UserInfo) -> Response<Body> {
+    if !user.groups.iter().any(|g| g == "system:masters") {
+        return status_response(&Status::new(
+            403,
+            "Forbidden",
+            format!("User \"{}\" cannot read the audit", user.username),
+        ));
+    }
+    ok(&json!({"events": api.audit().events()}))
 }
 
 fn fault_response(action: FaultAction, target: &Target) -> Result<Response<Body>, DropConnection> {
@@ -397,6 +416,7 @@ fn parse_body(parts: &http::request::Parts, bytes: &[u8]) -> Result<Value, Statu
 
 async fn object(
     front: &Front,
+    connection: u64,
     user: UserInfo,
     parts: http::request::Parts,
     body: Incoming,
@@ -409,6 +429,41 @@ async fn object(
             parts.method.as_str(),
         )));
     };
+    let event = AuditEvent {
+        verb: verb.to_owned(),
+        resource: target.rt.gvr.resource.to_owned(),
+        subresource: target.subresource.clone(),
+        namespace: target.namespace.clone(),
+        name: target.name.clone(),
+        username: user.username.clone(),
+        user_agent: parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        dry_run: query.get("dryRun").is_some_and(|d| d == "All"),
+        code: 0,
+        connection,
+        http_version: format!("{:?}", parts.version),
+    };
+    let result = answer(front, user, parts, body, target, verb, &query).await;
+    front.api.audit().record(AuditEvent {
+        code: result.as_ref().map_or(0, |r| r.status().as_u16()),
+        ..event
+    });
+    result
+}
+
+async fn answer(
+    front: &Front,
+    user: UserInfo,
+    parts: http::request::Parts,
+    body: Incoming,
+    target: Target,
+    verb: &str,
+    query: &HashMap<String, String>,
+) -> Result<Response<Body>, DropConnection> {
     if let Some(action) =
         front
             .api
@@ -419,12 +474,12 @@ async fn object(
     }
     let client = front.api.client(user);
     let result = match verb {
-        "watch" => return Ok(watch(front, &client, &parts, &query, &target).await),
+        "watch" => return Ok(watch(front, &client, &parts, query, &target).await),
         _ if target.subresource.as_deref() == Some("scale") => {
-            scale(&client, &parts, &query, &target, verb, body).await
+            scale(&client, &parts, query, &target, verb, body).await
         }
-        "get" | "list" => read(&client, &parts, &query, &target, verb).await,
-        _ => write(&client, &parts, &query, &target, verb, body).await,
+        "get" | "list" => read(&client, &parts, query, &target, verb).await,
+        _ => write(&client, &parts, query, &target, verb, body).await,
     };
     Ok(result.unwrap_or_else(|s| status_response(&s)))
 }

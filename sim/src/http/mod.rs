@@ -14,7 +14,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::api::ApiServer;
@@ -75,20 +75,18 @@ pub async fn serve(api: Arc<ApiServer>, options: ServeOptions) -> anyhow::Result
     });
     tokio::spawn(async move {
         let mut connections = JoinSet::new();
+        let mut accepted_count = 0u64;
         loop {
             tokio::select! {
                 _ = stopped.changed() => break,
                 accepted = listener.accept() => {
                     let Ok((tcp, _)) = accepted else { continue };
                     let _ = tcp.set_nodelay(true);
+                    accepted_count += 1;
+                    let id = accepted_count;
                     let acceptor = acceptor.clone();
                     let front = Arc::clone(&front);
-                    connections.spawn(async move {
-                        let Ok(tls) = acceptor.accept(tcp).await else { return };
-                        let service = service_fn(move |req| handler::handle(Arc::clone(&front), req));
-                        let builder = auto::Builder::new(TokioExecutor::new());
-                        let _ = builder.serve_connection(TokioIo::new(tls), service).await;
-                    });
+                    connections.spawn(serve_connection(acceptor, tcp, front, id));
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
@@ -102,4 +100,36 @@ pub async fn serve(api: Arc<ApiServer>, options: ServeOptions) -> anyhow::Result
         ca,
         stop,
     })
+}
+
+/// Serves one connection (HTTP/2 or HTTP/1.1, as ALPN chose) until the client closes it. A request
+/// answered with [`handler::DropConnection`] (a fault) closes the whole connection, as a network
+/// failure would: over HTTP/2 every request in flight on it fails too.
+async fn serve_connection(
+    acceptor: tokio_rustls::TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    front: Arc<handler::Front>,
+    id: u64,
+) {
+    let Ok(tls) = acceptor.accept(tcp).await else {
+        return;
+    };
+    let dropped = Arc::new(Notify::new());
+    let on_drop = Arc::clone(&dropped);
+    let service = service_fn(move |req| {
+        let front = Arc::clone(&front);
+        let on_drop = Arc::clone(&on_drop);
+        async move {
+            let answer = handler::handle(front, id, req).await;
+            if answer.is_err() {
+                on_drop.notify_one();
+            }
+            answer
+        }
+    });
+    let builder = auto::Builder::new(TokioExecutor::new());
+    tokio::select! {
+        _ = builder.serve_connection(TokioIo::new(tls), service) => {}
+        () = dropped.notified() => {}
+    }
 }

@@ -29,6 +29,8 @@ pub enum Route {
         version: String,
     },
     Faults,
+    /// `GET /_sim/audit`
+    Audit,
     /// A resource URL.
     Object(Target),
     NotFound,
@@ -59,6 +61,7 @@ pub fn route(path: &str) -> Route {
         ["healthz" | "readyz" | "livez", ..] => Route::Health,
         ["version"] => Route::Version,
         ["_sim", "faults"] => Route::Faults,
+        ["_sim", "audit"] => Route::Audit,
         ["openapi", "v2"] => Route::OpenApiV2,
         ["openapi", "v3"] => Route::OpenApiV3Root,
         ["openapi", "v3", "api", "v1"] => Route::OpenApiV3 {
