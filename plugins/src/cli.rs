@@ -57,6 +57,8 @@ pub enum Command {
     OverrideImage(OverrideImageArgs),
     /// Edit a Supervisor Service's values: validated, checked against the cluster, applied and followed.
     ValuesEdit(ValuesEditArgs),
+    /// Write, try and measure admission policies (WASM) for supsvc-webhook.
+    Policy(crate::cmd::policy::PolicyArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
     /// Try supsvc on an embedded simulated Supervisor: diagnose, fix and status of the KB's stuck svc-tkg.

@@ -47,6 +47,7 @@ async fn run(cli: Cli) -> Result<()> {
     let ns = global.namespace.as_str();
     match command {
         Command::Demo(args) => cmd::demo::run(&args).await,
+        Command::Policy(args) => cmd::policy::run(&args),
         Command::Completion(args) => {
             cmd::completion::run(&args);
             Ok(())

@@ -6,5 +6,6 @@ pub mod diagnose;
 pub mod fix;
 pub mod objects;
 pub mod override_image;
+pub mod policy;
 pub mod status;
 pub mod values_edit;
