@@ -196,7 +196,7 @@ impl Loaded {
             .to_string()
             .trim_end_matches('/')
             .to_owned();
-        let client = Client::try_from(config).map_err(|e| bad_kubeconfig(source, &e))?;
+        let client = crate::transport::client(config).map_err(|e| bad_kubeconfig(source, &e))?;
         Ok(Cluster {
             client,
             context: context.to_owned(),

@@ -7,10 +7,12 @@ mod api;
 mod cli;
 mod cluster;
 mod cmd;
+mod complete;
 mod error;
 mod observe;
 mod output;
 mod progress;
+mod transport;
 
 use std::process::ExitCode;
 
@@ -102,6 +104,10 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(words) = complete::words(&args) {
+        return complete::run(words);
+    }
     let cli = parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
