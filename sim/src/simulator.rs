@@ -249,6 +249,11 @@ impl Simulator {
         self.kapp.idle().await;
     }
 
+    /// Holds kapp-controller still (see [`KappController::hold`]) until the guard is dropped.
+    pub async fn hold_controllers(&self) -> crate::kapp::Held {
+        self.kapp.hold().await
+    }
+
     /// Stops serving.
     pub async fn stop(self) {
         self.server.shutdown();

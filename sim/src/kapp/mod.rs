@@ -58,6 +58,8 @@ pub(crate) struct Shared {
     /// When each App last fetched/templated/deployed (in this process).
     pub last_attempt: Mutex<HashMap<Key, Instant>>,
     pub informers: OnceLock<Informers>,
+    /// Every reconcile runs under a read guard; [`KappController::hold`] takes the write guard.
+    pub gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 pub(crate) struct Informers {
@@ -114,6 +116,7 @@ impl KappController {
             forced: Mutex::new(HashSet::new()),
             last_attempt: Mutex::new(HashMap::new()),
             informers: OnceLock::new(),
+            gate: Arc::new(tokio::sync::RwLock::new(())),
         });
 
         let informers = Informers {
@@ -142,12 +145,14 @@ impl KappController {
         tokio::spawn(async move {
             loop {
                 let key = pkgi_shared.package_installs.next().await;
+                let pass = pkgi_shared.gate.read().await;
                 if let Err(error) = packageinstall::reconcile(&pkgi_shared, &key).await {
                     tracing::debug!(?key, %error, "packageinstall reconcile error; requeued");
                     pkgi_shared
                         .package_installs
                         .add_after(key.clone(), Duration::from_millis(200));
                 }
+                drop(pass);
                 pkgi_shared.package_installs.done(&key);
             }
         });
@@ -156,12 +161,14 @@ impl KappController {
             tokio::spawn(async move {
                 loop {
                     let key = app_shared.apps.next().await;
+                    let pass = app_shared.gate.read().await;
                     if let Err(error) = app::reconcile(&app_shared, &key).await {
                         tracing::debug!(?key, %error, "app reconcile error; requeued");
                         app_shared
                             .apps
                             .add_after(key.clone(), Duration::from_millis(200));
                     }
+                    drop(pass);
                     app_shared.apps.done(&key);
                 }
             });
@@ -174,6 +181,15 @@ impl KappController {
         self.shared.settled(writes).await;
     }
 
+    /// Stops both controllers once the reconciles running now have ended: until the guard is dropped,
+    /// nothing is reconciled (what happens meanwhile is queued), so kapp-controller writes nothing.
+    /// For tests that compare resourceVersions. ([`KappController::idle`] waits for the release.)
+    pub async fn hold(&self) -> Held {
+        Held {
+            _gate: Arc::clone(&self.shared.gate).write_owned().await,
+        }
+    }
+
     /// Waits until both controllers have nothing queued or running. Timers may still be pending.
     pub async fn idle(&self) {
         loop {
@@ -184,6 +200,12 @@ impl KappController {
             }
         }
     }
+}
+
+/// The controllers held still; dropping it lets them go on.
+#[must_use = "the controllers go on as soon as this is dropped"]
+pub struct Held {
+    _gate: tokio::sync::OwnedRwLockWriteGuard<()>,
 }
 
 fn enqueue_self(queue: &Arc<WorkQueue>) -> Handler {
