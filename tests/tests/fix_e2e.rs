@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use supsvc_sim::api::gvr;
+use supsvc_sim::audit::AuditEvent;
 use supsvc_sim::faults::{FaultAction, FaultRule};
 use supsvc_tests::{
     SERVICES_NAMESPACE, Supervisor, TKG, TKG_CHILDREN, TKG_DOMAIN, eventually, reconciled,
@@ -71,8 +72,9 @@ fn code(o: &Output) -> i32 {
 
 const FIX: [&str; 5] = ["fix", "-y", "--timeout", "3m", "--poll-interval=100ms"];
 
-/// Everything `fix` may write, per object: spec, labels, annotations, generation.
-async fn writable_state(s: &Supervisor) -> Vec<Value> {
+/// The resourceVersion of every object `fix` may write: the parent PackageInstall, its App and the
+/// children; and the store's own resourceVersion, which moves with any write to any object.
+async fn resource_versions(s: &Supervisor) -> (Vec<(String, Value)>, u64) {
     let mut objects = vec![
         s.get(gvr::PACKAGE_INSTALLS, SERVICES_NAMESPACE, TKG).await,
         s.get(gvr::APPS, SERVICES_NAMESPACE, TKG).await,
@@ -80,14 +82,28 @@ async fn writable_state(s: &Supervisor) -> Vec<Value> {
     for c in TKG_CHILDREN {
         objects.push(s.get(gvr::PACKAGE_INSTALLS, TKG_DOMAIN, c).await);
     }
-    objects
+    let versions = objects
         .into_iter()
         .map(|o| {
-            serde_json::json!({
-                "name": o["metadata"]["name"], "generation": o["metadata"]["generation"],
-                "labels": o["metadata"]["labels"], "annotations": o["metadata"]["annotations"], "spec": o["spec"],
-            })
+            let kind = o["kind"].as_str().unwrap_or_default().to_owned();
+            let name = o["metadata"]["name"].as_str().unwrap_or_default();
+            (
+                format!("{kind}/{name}"),
+                o["metadata"]["resourceVersion"].clone(),
+            )
         })
+        .collect();
+    (versions, s.sim.api().resource_version())
+}
+
+/// What the plugin asked the API server (its User-Agent), from the simulator's audit.
+fn plugin_requests(s: &Supervisor) -> Vec<AuditEvent> {
+    s.sim
+        .api()
+        .audit()
+        .events()
+        .into_iter()
+        .filter(|e| e.user_agent.starts_with("kubectl-supsvc/"))
         .collect()
 }
 
@@ -145,6 +161,7 @@ async fn through_kubectl_diagnose_finds_the_deadlock_fix_resolves_it_and_diagnos
     let report: Value = serde_json::from_slice(&json.stdout).expect("diagnose -o json is JSON");
     assert_eq!(report["findings"][0]["code"], "reconcile-deadlock");
 
+    s.sim.api().audit().clear();
     let fix = run_via_kubectl(&s.kubeconfig, &FIX).await;
     let (out, err) = text(&fix);
     assert_eq!(code(&fix), 0, "{out}\n{err}");
@@ -152,6 +169,20 @@ async fn through_kubectl_diagnose_finds_the_deadlock_fix_resolves_it_and_diagnos
         out.contains("Plan for svc-tkg.vsphere.vmware.com on cluster"),
         "{out}"
     );
+    // Every request over HTTP/2, the six children's labels at once included: one TLS connection
+    // (two if the first two requests, sent together, race to open one), not one per child.
+    let requests = plugin_requests(&s);
+    assert!(
+        requests.iter().filter(|e| e.verb == "patch").count() >= 2 * TKG_CHILDREN.len(),
+        "{requests:#?}"
+    );
+    assert!(
+        requests.iter().all(|e| e.http_version == "HTTP/2.0"),
+        "{requests:#?}"
+    );
+    let connections: std::collections::BTreeSet<u64> =
+        requests.iter().map(|e| e.connection).collect();
+    assert!(connections.len() <= 2, "{connections:?}");
     assert!(out.contains("context \"supervisor-admin\""), "{out}");
     assert!(out.contains("Succeeded:"), "{out}");
     for child in TKG_CHILDREN {
@@ -189,7 +220,11 @@ async fn through_kubectl_diagnose_finds_the_deadlock_fix_resolves_it_and_diagnos
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_diagnose_is_clean_and_fix_writes_nothing() {
     let s = Supervisor::start("healthy", TIME_SCALE).await;
-    let before = writable_state(&s).await;
+    // kapp-controller rewrites a healthy App's status on every sync: held still, nothing but `fix`
+    // could move a resourceVersion.
+    let held = s.sim.hold_controllers().await;
+    let before = resource_versions(&s).await;
+    s.sim.api().audit().clear();
 
     let diagnose = run(&s.kubeconfig, &["diagnose"]).await;
     let (out, err) = text(&diagnose);
@@ -205,10 +240,22 @@ async fn healthy_diagnose_is_clean_and_fix_writes_nothing() {
     );
     assert!(!out.contains("Plan for"), "{out}");
     assert_eq!(
-        writable_state(&s).await,
+        resource_versions(&s).await,
         before,
         "fix wrote to a healthy service"
     );
+    let requests = plugin_requests(&s);
+    assert!(
+        requests.iter().any(|e| e.verb == "get"),
+        "the plugin's requests are audited: {requests:#?}"
+    );
+    let mutating: Vec<&AuditEvent> = requests.iter().filter(|e| e.is_mutating()).collect();
+    assert!(
+        mutating.is_empty(),
+        "not even a dry run on a healthy service: {mutating:#?}"
+    );
+    assert!(s.sim.api().audit().writes().is_empty());
+    drop(held);
 
     let status = run(&s.kubeconfig, &["status", "-o", "json"]).await;
     let rows: Value = serde_json::from_slice(&status.stdout).expect("status -o json is JSON");
@@ -222,7 +269,10 @@ async fn healthy_diagnose_is_clean_and_fix_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_runs_print_the_plan_and_change_nothing() {
     let s = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
-    let before = writable_state(&s).await;
+    // The failing children are retried all the time: held still, only `fix` could write.
+    let held = s.sim.hold_controllers().await;
+    let before = resource_versions(&s).await;
+    s.sim.api().audit().clear();
 
     let client = run(&s.kubeconfig, &["fix", "--dry-run=client"]).await;
     let (out, err) = text(&client);
@@ -242,16 +292,34 @@ async fn dry_runs_print_the_plan_and_change_nothing() {
     let plan: Value = serde_json::from_slice(&json.stdout).expect("plan JSON");
     assert_eq!(plan["context"], "supervisor-admin");
     assert!(plan["items"].as_array().is_some_and(|i| i.len() == 21));
+    let requests = plugin_requests(&s);
+    assert!(!requests.is_empty());
+    assert!(
+        requests.iter().all(|e| !e.is_mutating()),
+        "--dry-run=client sends no write, not even a dry one: {requests:#?}"
+    );
+    s.sim.api().audit().clear();
 
     let server = run(&s.kubeconfig, &["fix", "--dry-run=server"]).await;
     let (out, err) = text(&server);
     assert_eq!(code(&server), 0, "{out}\n{err}");
     assert_eq!(out.matches("server dry run ok:").count(), 19, "{out}");
+    let mutating: Vec<AuditEvent> = plugin_requests(&s)
+        .into_iter()
+        .filter(AuditEvent::is_mutating)
+        .collect();
+    assert_eq!(mutating.len(), 19, "{mutating:#?}");
+    assert!(
+        mutating.iter().all(|e| e.dry_run && e.code == 200),
+        "every write of --dry-run=server is sent with dryRun=All: {mutating:#?}"
+    );
+    assert!(s.sim.api().audit().writes().is_empty());
     assert_eq!(
-        writable_state(&s).await,
+        resource_versions(&s).await,
         before,
         "a dry run changed something"
     );
+    drop(held);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -567,4 +635,93 @@ async fn a_fleet_of_supervisors_from_a_multi_file_kubeconfig_is_fixed_concurrent
         "{summary}"
     );
     assert_resolved(&stuck).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_watch_prints_a_line_for_each_change_until_stopped() {
+    let s = Supervisor::start("healthy", TIME_SCALE).await;
+    let bin = plugin();
+    let dir = bin.parent().expect("binary dir").to_path_buf();
+    let path = std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("PATH");
+    // Through kubectl, which execs the plugin: the child is `kubectl-supsvc status -w` itself.
+    let mut watch = Command::new(supsvc_tests::kubectl_path())
+        .args(["supsvc", "status", "-w"])
+        .env("KUBECONFIG", &s.kubeconfig)
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl supsvc status -w starts");
+    let stdout = watch.stdout.take().expect("stdout");
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let lines = std::sync::Arc::clone(&lines);
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                lines.lock().expect("lines").push(line);
+            }
+        })
+    };
+    let seen =
+        |pred: &dyn Fn(&str) -> bool| lines.lock().expect("lines").iter().position(|l| pred(l));
+
+    // The table first ...
+    eventually(Duration::from_secs(30), "the table", || async {
+        seen(&|l: &str| l.starts_with(TKG) && l.contains("Reconcile succeeded"))
+    })
+    .await;
+    assert!(lines.lock().expect("lines")[0].starts_with("NAME"));
+
+    // ... then a change in the cluster is a new line: `HH:MM:SS <row>`.
+    s.admin()
+        .patch(
+            gvr::PACKAGE_INSTALLS,
+            Some(SERVICES_NAMESPACE),
+            TKG,
+            &supsvc_sim::api::Patch::Merge(serde_json::json!({"spec": {"paused": true}})),
+            &Default::default(),
+        )
+        .await
+        .expect("paused");
+    let at = eventually(Duration::from_secs(30), "a line for the pause", || async {
+        seen(&|l: &str| {
+            let (clock, row) = l.split_at(l.len().min(9));
+            clock.len() == 9
+                && clock.as_bytes()[2] == b':'
+                && clock.as_bytes()[5] == b':'
+                && row.starts_with(TKG)
+                && row.contains("Paused")
+        })
+    })
+    .await;
+    assert!(
+        at > 1,
+        "after the table: {:?}",
+        lines.lock().expect("lines")
+    );
+
+    // It follows until stopped (Ctrl-C).
+    assert!(
+        watch.try_wait().expect("try_wait").is_none(),
+        "still watching"
+    );
+    let stopped = Command::new("kill")
+        .args(["-INT", &watch.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(stopped.success());
+    let ended = tokio::task::spawn_blocking(move || watch.wait())
+        .await
+        .expect("joined")
+        .expect("waited");
+    assert!(!ended.success(), "interrupted: {ended:?}");
+    reader.join().expect("reader");
 }
