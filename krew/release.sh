@@ -5,7 +5,9 @@
 #
 # The binary is linked statically against musl with rustls (no OpenSSL), as krew plugins written in
 # Rust ship, so it runs on any Linux — a Supervisor control plane VM included. The archive holds the
-# binary and LICENSE, as krew requires. Check the result with
+# plugin, its completer kubectl_complete-supsvc (what kubectl 1.26+ runs to complete `kubectl supsvc`;
+# krew puts only the plugin on PATH, so the manifest's caveats say how to link it) and LICENSE, as krew
+# requires. Check the result with
 #   kubectl krew install --manifest dist/supsvc.yaml --archive dist/kubectl-supsvc-*.tar.gz
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +23,10 @@ cargo build --release --locked --target "$target" -p kubectl-supsvc
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-cp "target/$target/release/kubectl-supsvc" LICENSE "$stage/"
+cp "target/$target/release/kubectl-supsvc" "target/$target/release/kubectl_complete-supsvc" LICENSE "$stage/"
 mkdir -p dist
 archive="dist/kubectl-supsvc-v$version-$target.tar.gz"
-tar -C "$stage" -czf "$archive" kubectl-supsvc LICENSE
+tar -C "$stage" -czf "$archive" kubectl-supsvc kubectl_complete-supsvc LICENSE
 sha=$(sha256sum "$archive" | cut -d' ' -f1)
 sed -e "s/@VERSION@/$version/g" -e "s/@SHA256_LINUX_AMD64@/$sha/" krew/supsvc.yaml.tmpl > dist/supsvc.yaml
 echo "wrote $archive ($sha) and dist/supsvc.yaml"

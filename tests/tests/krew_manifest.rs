@@ -81,7 +81,26 @@ fn archives_can_carry_the_license_krew_requires() {
     assert!(license.contains("Apache License"));
     let script = std::fs::read_to_string(root().join("krew/release.sh")).unwrap();
     assert!(
-        script.contains("kubectl-supsvc LICENSE"),
-        "the archive holds the binary and LICENSE"
+        script.contains("kubectl-supsvc kubectl_complete-supsvc LICENSE"),
+        "the archive holds the plugin, its completer and LICENSE"
     );
+    assert!(script.contains("release/kubectl_complete-supsvc"));
+}
+
+#[test]
+fn the_caveats_say_how_to_put_the_completer_on_path() {
+    // krew links only `bin` into ~/.krew/bin (kubernetes-sigs/krew#812): the completer is the user's
+    // one step, which tests/tests/completion_e2e.rs runs as written.
+    let manifest = rendered();
+    let caveats = manifest["spec"]["caveats"].as_str().unwrap();
+    let ln = caveats
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("ln "))
+        .unwrap();
+    assert_eq!(
+        ln,
+        r#"ln -sf kubectl-supsvc "${KREW_ROOT:-$HOME/.krew}/bin/kubectl_complete-supsvc""#
+    );
+    assert!(caveats.contains("kubectl 1.26"));
 }
