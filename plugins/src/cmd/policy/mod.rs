@@ -26,8 +26,9 @@ use crate::error::Result;
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
   kubectl supsvc policy new my-policy\n  \
-  kubectl supsvc policy run --request review.json --settings '{\"deniedNames\":[\"nginx\"]}' my_policy.wasm\n  \
-  kubectl supsvc policy bench --request review.json --settings settings.yaml my_policy.wasm --duration 10s")]
+  kubectl supsvc policy run -r review.json -s '{\"deniedNames\":[\"nginx\"]}' my_policy.wasm\n  \
+  kubectl supsvc policy run -r review.json -s settings.yaml -o yaml my_policy.wasm\n  \
+  kubectl supsvc policy bench -r review.json -s settings.yaml --duration 10s my_policy.wasm")]
 pub struct PolicyArgs {
     #[command(subcommand)]
     pub command: PolicyCommand,
