@@ -35,6 +35,9 @@ pub struct AuditEvent {
     pub dry_run: bool,
     /// The HTTP status answered; 0 when the connection was dropped (a fault).
     pub code: u16,
+    /// How long the server took to answer (to start streaming, for a watch), in microseconds, not
+    /// counting the latency added by [`crate::faults::Faults::set_latency`].
+    pub micros: u64,
     /// The connection the request came on, numbered from 1 in the order they were accepted.
     pub connection: u64,
     /// `HTTP/1.1` or `HTTP/2.0`.
@@ -113,6 +116,7 @@ mod tests {
             user_agent: "test".into(),
             dry_run,
             code,
+            micros: 10,
             connection: 1,
             http_version: "HTTP/2.0".into(),
         }

@@ -429,6 +429,7 @@ async fn object(
             parts.method.as_str(),
         )));
     };
+    let started = std::time::Instant::now();
     let event = AuditEvent {
         verb: verb.to_owned(),
         resource: target.rt.gvr.resource.to_owned(),
@@ -444,12 +445,14 @@ async fn object(
             .to_owned(),
         dry_run: query.get("dryRun").is_some_and(|d| d == "All"),
         code: 0,
+        micros: 0,
         connection,
         http_version: format!("{:?}", parts.version),
     };
     let result = answer(front, user, parts, body, target, verb, &query).await;
     front.api.audit().record(AuditEvent {
         code: result.as_ref().map_or(0, |r| r.status().as_u16()),
+        micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         ..event
     });
     result
