@@ -16,6 +16,11 @@ use kube::client::{Body, ClientBuilder, ConfigExt, RustlsTlsError};
 use kube::{Client, Config};
 use tower::{BoxError, ServiceBuilder};
 
+/// Set (to anything but `0` or empty) to speak HTTP/1.1 only, through kube's own client: for a proxy
+/// or load balancer in front of the Supervisor that mishandles HTTP/2 (as `GODEBUG=http2client=0`
+/// does for kubectl), and to compare the two in BENCHMARKS.md.
+pub const DISABLE_HTTP2: &str = "SUPSVC_DISABLE_HTTP2";
+
 /// `kubectl-supsvc/<version>`.
 pub const USER_AGENT_VALUE: &str = concat!("kubectl-supsvc/", env!("CARGO_PKG_VERSION"));
 
@@ -27,7 +32,7 @@ pub fn client(mut config: Config) -> Result<Client, kube::Error> {
     config
         .headers
         .push((USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE)));
-    if config.proxy_url.is_some() {
+    if config.proxy_url.is_some() || http2_disabled(std::env::var_os(DISABLE_HTTP2)) {
         return Client::try_from(config);
     }
     let mut http = HttpConnector::new();
@@ -61,6 +66,10 @@ pub fn client(mut config: Config) -> Result<Client, kube::Error> {
         .map_err(BoxError::from)
         .service(hyper);
     Ok(ClientBuilder::new(service, config.default_namespace.clone()).build())
+}
+
+fn http2_disabled(setting: Option<std::ffi::OsString>) -> bool {
+    setting.is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 #[cfg(test)]
@@ -129,6 +138,15 @@ mod tests {
         let connections: BTreeSet<u64> = events.iter().map(|e| e.connection).collect();
         assert!(connections.len() > 5, "{connections:?}");
         assert!(events.iter().all(|e| e.http_version == "HTTP/1.1"));
+    }
+
+    #[test]
+    fn http2_is_disabled_by_any_setting_but_0() {
+        assert!(!http2_disabled(None));
+        assert!(!http2_disabled(Some("".into())));
+        assert!(!http2_disabled(Some("0".into())));
+        assert!(http2_disabled(Some("1".into())));
+        assert!(http2_disabled(Some("true".into())));
     }
 
     #[test]

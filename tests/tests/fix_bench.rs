@@ -1,6 +1,9 @@
 //! Benchmark of `kubectl supsvc fix` against the KB's kubectl commands, with 50 ms added to every
-//! request and 6, 20 and 100 children. Ignored by default (it takes minutes); run with
-//! `cargo test -p supsvc-tests --test fix_bench -- --ignored --nocapture`. Figures in BENCHMARKS.md.
+//! request and 6, 20 and 100 children; fix over HTTP/2 (its default) and over HTTP/1.1
+//! (`SUPSVC_DISABLE_HTTP2=1`). Ignored by default (it takes minutes); run with
+//! `cargo test --release -p supsvc-tests --test fix_bench -- --ignored --nocapture` (`--release` builds
+//! the simulator, which runs in the test process, optimised as an API server is). Figures in
+//! BENCHMARKS.md.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -90,6 +93,14 @@ fn seconds(text: &str, before: &str) -> f64 {
     }
 }
 
+/// How many resource requests reached the simulator over HTTPS, and over how many connections.
+fn traffic(s: &Supervisor) -> (usize, usize) {
+    let events = s.sim.api().audit().events();
+    let connections: std::collections::BTreeSet<u64> =
+        events.iter().map(|e| e.connection).collect();
+    (events.len(), connections.len())
+}
+
 fn kb_script(children: &[String]) -> String {
     let mut script = format!(
         "kubectl patch pkgi/{TKG} --namespace {SERVICES_NAMESPACE} --type='json' --patch='[{{\"op\": \"add\", \"path\": \"/spec/paused\", \"value\":true}}]'\n"
@@ -111,6 +122,59 @@ fn run_blocking(mut cmd: Command) -> std::process::Output {
     cmd.stdin(Stdio::null()).output().expect("runs")
 }
 
+/// One `fix -y` run on a fresh simulator with `n` children.
+struct FixRun {
+    /// fix's own time in requests and waiting on kapp-controller (its summary line), and wall time.
+    requests: f64,
+    waiting: f64,
+    wall: f64,
+    /// Resource requests that reached the simulator, and over how many TLS connections.
+    sent: usize,
+    connections: usize,
+    /// The simulator's own time answering them, summed (s).
+    server: f64,
+}
+
+async fn fix_run(plugin: &Path, n: usize, env: &[(&str, &str)]) -> FixRun {
+    let s = start(n).await;
+    let mut cmd = Command::new(plugin);
+    cmd.args(["fix", "-y", "--poll-interval=200ms", "--timeout=5m"])
+        .env("KUBECONFIG", &s.kubeconfig);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let began = Instant::now();
+    let out = tokio::task::spawn_blocking(move || run_blocking(cmd))
+        .await
+        .expect("joined");
+    let wall = began.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(resolved(&s).await);
+    let (sent, connections) = traffic(&s);
+    let server = s
+        .sim
+        .api()
+        .audit()
+        .events()
+        .iter()
+        .map(|e| e.micros as f64 / 1e6)
+        .sum();
+    s.sim.stop().await;
+    FixRun {
+        server,
+        requests: seconds(&stdout, " in requests"),
+        waiting: seconds(&stdout, " waiting on kapp-controller"),
+        wall,
+        sent,
+        connections,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: minutes; run with --ignored --nocapture"]
 async fn fix_time_does_not_grow_with_children_and_beats_the_kb_script() {
@@ -119,30 +183,13 @@ async fn fix_time_does_not_grow_with_children_and_beats_the_kb_script() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| workspace_binary("kubectl-supsvc"));
     println!(
-        "| children | fix: requests (s) | fix: waiting on kapp-controller (s) | fix: wall (s) | KB script: its kubectl commands (s) | KB script + waiting until reconciled (s) | ratio script / fix requests |"
+        "| children | fix: requests (s) | fix: waiting on kapp-controller (s) | fix: wall (s) | fix: requests / TLS connections | fix: server time, summed (s) | fix over HTTP/1.1: requests (s) | fix over HTTP/1.1: requests / TLS connections | KB script: its kubectl commands (s) | KB script + waiting until reconciled (s) | KB script: requests / TLS connections | ratio script / fix requests |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for n in [6usize, 20, 100] {
-        // supsvc
-        let s = start(n).await;
-        let mut cmd = Command::new(&plugin);
-        cmd.args(["fix", "-y", "--poll-interval=200ms", "--timeout=5m"])
-            .env("KUBECONFIG", &s.kubeconfig);
-        let began = Instant::now();
-        let out = tokio::task::spawn_blocking(move || run_blocking(cmd))
-            .await
-            .expect("joined");
-        let wall = began.elapsed().as_secs_f64();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(resolved(&s).await);
-        let requests = seconds(&stdout, " in requests");
-        let waiting = seconds(&stdout, " waiting on kapp-controller");
-        s.sim.stop().await;
+        // supsvc, over HTTP/2 (the default) and over HTTP/1.1 (kube's own client).
+        let h2 = fix_run(&plugin, n, &[]).await;
+        let h1 = fix_run(&plugin, n, &[("SUPSVC_DISABLE_HTTP2", "1")]).await;
 
         // The KB's commands with kubectl, one after the other, then waiting until reconciled.
         let s = start(n).await;
@@ -172,11 +219,21 @@ async fn fix_time_does_not_grow_with_children_and_beats_the_kb_script() {
         )
         .await;
         let script_total = began.elapsed().as_secs_f64();
+        let (script_requests, script_connections) = traffic(&s);
         s.sim.stop().await;
 
         println!(
-            "| {n} | {requests:.2} | {waiting:.2} | {wall:.2} | {script_time:.2} | {script_total:.2} | {:.1}× |",
-            script_time / requests
+            "| {n} | {:.2} | {:.2} | {:.2} | {} / {} | {:.2} | {:.2} | {} / {} | {script_time:.2} | {script_total:.2} | {script_requests} / {script_connections} | {:.1}× |",
+            h2.requests,
+            h2.waiting,
+            h2.wall,
+            h2.sent,
+            h2.connections,
+            h2.server,
+            h1.requests,
+            h1.sent,
+            h1.connections,
+            script_time / h2.requests
         );
     }
 }

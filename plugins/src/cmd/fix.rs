@@ -332,6 +332,17 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// A duration to the hundredth of a second (`1.07s`, `1m12.40s`): what fix itself spent, for
+/// comparisons (BENCHMARKS.md).
+fn precise(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:05.2}s", s / 60, d.as_secs_f64() - (s - s % 60) as f64)
+    } else {
+        format!("{:.2}s", d.as_secs_f64())
+    }
+}
+
 /// A service read and planned on one cluster.
 pub struct Prepared {
     carvel: Carvel,
@@ -442,8 +453,8 @@ async fn execute(
                 human(started.elapsed()),
                 done.writes,
                 done.run.map(|r| format!(", run {r}")).unwrap_or_default(),
-                human(done.busy),
-                human(done.waited),
+                precise(done.busy),
+                precise(done.waited),
             ))
         }
         Err(stop) => {
@@ -776,5 +787,8 @@ mod tests {
     fn durations_for_people() {
         assert_eq!(human(Duration::from_millis(1500)), "1.5s");
         assert_eq!(human(Duration::from_secs(72)), "1m12s");
+        assert_eq!(precise(Duration::from_millis(1071)), "1.07s");
+        assert_eq!(precise(Duration::from_millis(72_400)), "1m12.40s");
+        assert_eq!(precise(Duration::from_millis(6)), "0.01s");
     }
 }
