@@ -221,8 +221,23 @@ async fn through_kubectl_diagnose_finds_the_deadlock_fix_resolves_it_and_diagnos
 async fn healthy_diagnose_is_clean_and_fix_writes_nothing() {
     let s = Supervisor::start("healthy", TIME_SCALE).await;
     // kapp-controller rewrites a healthy App's status on every sync: held still, nothing but `fix`
-    // could move a resourceVersion.
-    let held = s.sim.hold_controllers().await;
+    // could move a resourceVersion. Held between two syncs, not in the middle of one (`Reconciling`).
+    let held = eventually(
+        Duration::from_secs(30),
+        "the healthy service held still between syncs",
+        || async {
+            let held = s.sim.hold_controllers().await;
+            let mut objects = vec![
+                s.get(gvr::PACKAGE_INSTALLS, SERVICES_NAMESPACE, TKG).await,
+                s.get(gvr::APPS, SERVICES_NAMESPACE, TKG).await,
+            ];
+            for c in TKG_CHILDREN {
+                objects.push(s.get(gvr::PACKAGE_INSTALLS, TKG_DOMAIN, c).await);
+            }
+            objects.iter().all(reconciled).then_some(held)
+        },
+    )
+    .await;
     let before = resource_versions(&s).await;
     s.sim.api().audit().clear();
 
