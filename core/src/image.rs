@@ -249,13 +249,17 @@ impl RegistryPattern {
     /// Whether an image is in the registry (and repository prefix) this pattern names.
     /// A pattern without port matches every port of its host.
     pub fn matches(&self, image: &ImageRef) -> bool {
+        // Compared as ASCII bytes, case-insensitively, without allocating: this runs for every
+        // image against every pattern of the list.
         let (host, port) = split_port(image.registry());
-        let host = host.to_ascii_lowercase();
+        let (host, pattern) = (host.as_bytes(), self.host.as_bytes());
         let host_ok = if self.wildcard {
-            host.strip_suffix(self.host.as_str())
-                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
+            // `*.example.com` matches `a.example.com`, not `example.com` nor `aexample.com`.
+            host.len() >= pattern.len() + 2
+                && host[host.len() - pattern.len()..].eq_ignore_ascii_case(pattern)
+                && host[host.len() - pattern.len() - 1] == b'.'
         } else {
-            host == self.host
+            host.eq_ignore_ascii_case(pattern)
         };
         let port_ok = self.port.is_none() || self.port.as_deref() == port;
         let repo_ok = self.repository_prefix.as_deref().is_none_or(|prefix| {
@@ -412,6 +416,35 @@ fn pod_spec_path(group: &str, kind: &str) -> Option<&'static [&'static str]> {
         _ => None,
     }
 }
+
+/// Every field [`find_images`] reads, as dotted paths through maps (lists on the way traversed): an
+/// object decoded with only these fields has the same images at the same paths.
+pub const IMAGE_FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    // Pod
+    "spec.initContainers.image",
+    "spec.containers.image",
+    "spec.ephemeralContainers.image",
+    // PodTemplate
+    "template.spec.initContainers.image",
+    "template.spec.containers.image",
+    "template.spec.ephemeralContainers.image",
+    // the workload kinds and ReplicationController
+    "spec.template.spec.initContainers.image",
+    "spec.template.spec.containers.image",
+    "spec.template.spec.ephemeralContainers.image",
+    // CronJob
+    "spec.jobTemplate.spec.template.spec.initContainers.image",
+    "spec.jobTemplate.spec.template.spec.containers.image",
+    "spec.jobTemplate.spec.template.spec.ephemeralContainers.image",
+    // Package
+    "spec.template.spec.fetch.imgpkgBundle.image",
+    "spec.template.spec.fetch.image.url",
+    // App (a list) and PackageRepository (one fetch)
+    "spec.fetch.imgpkgBundle.image",
+    "spec.fetch.image.url",
+];
 
 /// Every image reference in an object, with its JSON path, for the kinds that name images:
 /// Pods and every pod-template kind (containers, initContainers, ephemeralContainers), and the
@@ -703,6 +736,8 @@ mod tests {
             ("harbor.corp/tkg", "harbor.corp/tkgx/svc:1", false),
             ("harbor.corp/tkg", "harbor.corp/other/svc:1", false),
             ("HARBOR.corp", "harbor.corp/a", true),
+            ("harbor.corp", "Harbor.CORP/a", true),
+            ("*.example.com", "Registry.EXAMPLE.com/a", true),
             ("localhost", "localhost:5000/a", true),
         ];
         for (pattern, image, want) in cases {
@@ -788,11 +823,21 @@ mod tests {
         })
     }
 
+    /// The images found, checked to be the same in `v` decoded with only [`IMAGE_FIELDS`].
     fn paths(v: &Value) -> Vec<(String, String)> {
-        find_images(v)
+        let found: Vec<(String, String)> = find_images(v)
             .into_iter()
             .map(|o| (o.path, o.image))
-            .collect()
+            .collect();
+        let projected = supsvc_policy_sdk::Projection::new(IMAGE_FIELDS)
+            .decode(&v.to_string())
+            .expect("JSON");
+        let in_projected: Vec<(String, String)> = find_images(&projected)
+            .into_iter()
+            .map(|o| (o.path, o.image))
+            .collect();
+        assert_eq!(in_projected, found, "projected {projected}");
+        found
     }
 
     #[test]

@@ -153,6 +153,30 @@ mod tests {
 
     use super::*;
 
+    /// [`super::decide`], checked to decide the same on objects decoded with only
+    /// [`image::IMAGE_FIELDS`], as the policy decodes them.
+    fn decide(
+        request: &Request<'_>,
+        settings: &RegistryGuardSettings,
+        policy: &RegistryPolicy,
+    ) -> Decision {
+        let decision = super::decide(request, settings, policy);
+        let projection = supsvc_policy_sdk::Projection::new(image::IMAGE_FIELDS);
+        let project = |v: &Value| projection.decode(&v.to_string()).expect("JSON");
+        let (object, old_object) = (project(request.object), project(request.old_object));
+        let projected = Request {
+            object: &object,
+            old_object: &old_object,
+            ..*request
+        };
+        assert_eq!(
+            super::decide(&projected, settings, policy),
+            decision,
+            "projected objects"
+        );
+        decision
+    }
+
     fn pod(images: &[&str]) -> Value {
         let containers: Vec<Value> = images
             .iter()

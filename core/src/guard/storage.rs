@@ -15,6 +15,9 @@ pub const BREAK_GLASS_ANNOTATION: &str = "supsvc.vmware.com/break-glass";
 /// The audit annotation recorded for a break-glass change.
 pub const BREAK_GLASS_AUDIT: &str = "supsvc.vmware.com/break-glass";
 
+/// Every field of `object` and `oldObject` [`decide`] reads (dotted paths for a policy's decoder).
+pub const OBJECT_FIELDS: &[&str] = &["metadata.labels", "metadata.annotations", "spec"];
+
 /// Settings of the storage guard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -228,6 +231,26 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// [`super::decide`], checked to decide the same on objects decoded with only
+    /// [`OBJECT_FIELDS`], as the policy decodes them.
+    fn decide(request: &Request<'_>, settings: &StorageGuardSettings) -> Decision {
+        let decision = super::decide(request, settings);
+        let projection = supsvc_policy_sdk::Projection::new(OBJECT_FIELDS);
+        let project = |v: &Value| projection.decode(&v.to_string()).expect("JSON");
+        let (object, old_object) = (project(request.object), project(request.old_object));
+        let projected = Request {
+            object: &object,
+            old_object: &old_object,
+            ..*request
+        };
+        assert_eq!(
+            super::decide(&projected, settings),
+            decision,
+            "projected objects"
+        );
+        decision
+    }
 
     const HUMAN: &str = "kubernetes-admin";
     const HARBOR_SA: &str = "system:serviceaccount:vmware-system-supervisor-services:svc-harbor-sa";

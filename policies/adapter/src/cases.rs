@@ -2,10 +2,12 @@
 //! `tests/fixtures/admission/` and `cases.yaml`, what each policy must answer to each. The same cases
 //! run natively (through the SDK's dispatch) and through the real host on the built `.wasm`.
 
+use std::marker::PhantomData;
 use std::path::PathBuf;
 
 use serde::Deserialize;
 use serde_json::Value;
+use supsvc_policy_sdk::{Policy, ValidationRequest, Verdict};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -93,13 +95,39 @@ pub fn settings_of(case: &Case) -> Value {
     }
 }
 
+/// `P` decoding the whole objects, whatever its `OBJECT_FIELDS`.
+struct WholeObjects<P>(PhantomData<P>);
+
+impl<P: Policy> Policy for WholeObjects<P> {
+    type Settings = P::Settings;
+    const OBJECT_FIELDS: Option<&'static [&'static str]> = None;
+
+    fn validate(request: &ValidationRequest<P::Settings>) -> Verdict {
+        P::validate(request)
+    }
+
+    fn validate_settings(settings: &P::Settings) -> Result<(), String> {
+        P::validate_settings(settings)
+    }
+}
+
 /// Runs every case of `policy` natively, through the SDK's dispatch of `P`: the same code path the
-/// `.wasm` runs, without the host.
-pub fn run_natively<P: supsvc_policy_sdk::Policy>(policy: &str) {
+/// `.wasm` runs, without the host. Each verdict is also checked to be the one `P` gives when it
+/// decodes the whole objects: its `OBJECT_FIELDS` leave out nothing it reads.
+pub fn run_natively<P: Policy>(policy: &str) {
     for (case, request) in load(policy) {
         let payload = serde_json::json!({"request": request, "settings": settings_of(&case)});
-        let output = supsvc_policy_sdk::dispatch::<P>("validate", payload.to_string().as_bytes())
+        let payload = payload.to_string();
+        let output = supsvc_policy_sdk::dispatch::<P>("validate", payload.as_bytes())
             .unwrap_or_else(|e| panic!("{}: {e}", case.request));
+        let whole = supsvc_policy_sdk::dispatch::<WholeObjects<P>>("validate", payload.as_bytes())
+            .unwrap_or_else(|e| panic!("{}: {e}", case.request));
+        assert_eq!(
+            String::from_utf8_lossy(&output),
+            String::from_utf8_lossy(&whole),
+            "{}: the verdict on the objects decoded as far as OBJECT_FIELDS differs from the verdict on the whole objects",
+            case.request
+        );
         let verdict: Value = serde_json::from_slice(&output).expect("the verdict is JSON");
         let warnings: Vec<String> =
             serde_json::from_value(verdict["warnings"].clone()).unwrap_or_default();
@@ -111,7 +139,7 @@ pub fn run_natively<P: supsvc_policy_sdk::Policy>(policy: &str) {
 }
 
 /// Asserts that `P`'s `validate_settings` refuses each of `bad` with a message, and accepts `{}`.
-pub fn assert_settings_refused<P: supsvc_policy_sdk::Policy>(bad: &[&str]) {
+pub fn assert_settings_refused<P: Policy>(bad: &[&str]) {
     let answer = |settings: &str| -> Value {
         let output = supsvc_policy_sdk::dispatch::<P>("validate_settings", settings.as_bytes())
             .expect("validate_settings answers");

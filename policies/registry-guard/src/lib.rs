@@ -8,6 +8,7 @@ pub struct RegistryGuard;
 
 impl Policy for RegistryGuard {
     type Settings = RegistryGuardSettings;
+    const OBJECT_FIELDS: Option<&'static [&'static str]> = Some(supsvc_core::image::IMAGE_FIELDS);
 
     fn validate(request: &ValidationRequest<RegistryGuardSettings>) -> Verdict {
         // Settings were checked at load; a policy that cannot build its registry policy refuses.

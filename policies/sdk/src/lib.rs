@@ -37,10 +37,12 @@ mod dispatch;
 #[doc(hidden)]
 pub mod guest;
 pub mod log;
+mod projection;
 mod request;
 mod verdict;
 
 pub use dispatch::{Policy, dispatch, operation};
+pub use projection::Projection;
 pub use request::{
     AdmissionRequest, GroupVersionKind, GroupVersionResource, Operation, UserInfo,
     ValidationRequest,

@@ -34,10 +34,14 @@ impl<S: DeserializeOwned + Default> ValidationRequest<S> {
     }
 }
 
-/// What the API server asks about.
+/// What the API server asks about. `O` is how `object` and `oldObject` are held: decoded
+/// (`serde_json::Value`, what a policy sees) or, while decoding, still JSON text.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AdmissionRequest {
+#[serde(
+    rename_all = "camelCase",
+    bound(deserialize = "O: Deserialize<'de> + Default")
+)]
+pub struct AdmissionRequest<O = serde_json::Value> {
     pub uid: String,
     #[serde(default)]
     pub kind: GroupVersionKind,
@@ -60,14 +64,45 @@ pub struct AdmissionRequest {
     pub user_info: UserInfo,
     /// The object after the operation (`null` for DELETE).
     #[serde(default)]
-    pub object: serde_json::Value,
+    pub object: O,
     /// The object before the operation (UPDATE and DELETE).
     #[serde(default)]
-    pub old_object: serde_json::Value,
+    pub old_object: O,
     #[serde(default)]
     pub dry_run: bool,
     #[serde(default)]
     pub options: serde_json::Value,
+}
+
+impl<O> AdmissionRequest<O> {
+    /// The same request with `object` and `oldObject` converted by `convert`.
+    pub fn try_map_objects<T, E>(
+        self,
+        mut convert: impl FnMut(O) -> Result<T, E>,
+    ) -> Result<AdmissionRequest<T>, E> {
+        Ok(AdmissionRequest {
+            uid: self.uid,
+            kind: self.kind,
+            resource: self.resource,
+            sub_resource: self.sub_resource,
+            request_kind: self.request_kind,
+            request_resource: self.request_resource,
+            request_sub_resource: self.request_sub_resource,
+            name: self.name,
+            namespace: self.namespace,
+            operation: self.operation,
+            user_info: self.user_info,
+            object: convert(self.object)?,
+            old_object: convert(self.old_object)?,
+            dry_run: self.dry_run,
+            options: self.options,
+        })
+    }
+
+    /// The subresource, `""` for the resource itself.
+    pub fn sub_resource(&self) -> &str {
+        self.sub_resource.as_deref().unwrap_or_default()
+    }
 }
 
 impl AdmissionRequest {
@@ -79,11 +114,6 @@ impl AdmissionRequest {
     /// `oldObject` as a typed value.
     pub fn old_object_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         T::deserialize(&self.old_object)
-    }
-
-    /// The subresource, `""` for the resource itself.
-    pub fn sub_resource(&self) -> &str {
-        self.sub_resource.as_deref().unwrap_or_default()
     }
 }
 

@@ -2,13 +2,14 @@
 //! manages, nor its deletion, except by the service accounts kapp deploys with. Decisions:
 //! [`supsvc_core::guard::storage`].
 
-use supsvc_core::guard::storage::{StorageGuardSettings, decide};
+use supsvc_core::guard::storage::{OBJECT_FIELDS, StorageGuardSettings, decide};
 use supsvc_policy_sdk::{Policy, ValidationRequest, Verdict};
 
 pub struct StorageGuard;
 
 impl Policy for StorageGuard {
     type Settings = StorageGuardSettings;
+    const OBJECT_FIELDS: Option<&'static [&'static str]> = Some(OBJECT_FIELDS);
 
     fn validate(request: &ValidationRequest<StorageGuardSettings>) -> Verdict {
         let decision =
