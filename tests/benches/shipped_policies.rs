@@ -28,6 +28,29 @@ fn pod_with_ten_containers() -> serde_json::Value {
     })
 }
 
+/// The webhook fixture's Pod (env, ports, resources, security context, volume mounts on every
+/// container) grown to 10 containers: about 8 KB, as a real Pod of a Supervisor Service.
+fn full_pod_with_ten_containers() -> serde_json::Value {
+    let review: serde_json::Value = serde_json::from_str(include_str!(
+        "../fixtures/admission/webhook/pod-create.json"
+    ))
+    .unwrap();
+    let mut request = review["request"].clone();
+    let containers = request["object"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let ten: Vec<serde_json::Value> = (0..10)
+        .map(|i| {
+            let mut container = containers[i % containers.len()].clone();
+            container["name"] = format!("c{i}").into();
+            container
+        })
+        .collect();
+    request["object"]["spec"]["containers"] = ten.into();
+    request
+}
+
 fn pvc_update() -> serde_json::Value {
     let review: serde_json::Value = serde_json::from_str(include_str!(
         "../fixtures/admission/storage-guard/pvc-grown-by-admin.json"
@@ -74,6 +97,11 @@ fn main() {
             "supsvc-registry-guard",
             "Pod with 10 containers (admitted)",
             pod_with_ten_containers(),
+        ),
+        (
+            "supsvc-registry-guard",
+            "full Pod with 10 containers, 8 KB",
+            full_pod_with_ten_containers(),
         ),
         (
             "supsvc-storage-guard",

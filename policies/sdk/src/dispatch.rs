@@ -1,11 +1,9 @@
 //! Routing a waPC operation to the policy: pure code, the same natively and in WASM.
 
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 
 use crate::projection::Projection;
-use crate::request::{AdmissionRequest, ValidationRequest};
+use crate::request::ValidationRequest;
 use crate::verdict::{SettingsVerdict, Verdict};
 
 /// waPC operation names, as Kubewarden defines them.
@@ -60,33 +58,12 @@ pub fn dispatch<P: Policy>(operation: &str, payload: &[u8]) -> Result<Vec<u8>, S
     }
 }
 
-/// The `validate` payload as it arrives: the objects still JSON text, borrowed from the payload.
-#[derive(Deserialize)]
-#[serde(bound(deserialize = "S: DeserializeOwned + Default"))]
-struct WireValidationRequest<'a, S> {
-    #[serde(borrow)]
-    request: AdmissionRequest<Option<&'a RawValue>>,
-    #[serde(default)]
-    settings: S,
-}
-
 /// Decodes the `validate` payload, the objects only as far as `P::OBJECT_FIELDS` asks.
 fn decode_validation_request<P: Policy>(
     payload: &[u8],
 ) -> Result<ValidationRequest<P::Settings>, serde_json::Error> {
-    let wire: WireValidationRequest<P::Settings> = serde_json::from_slice(payload)?;
     let projection = P::OBJECT_FIELDS.map(Projection::new);
-    let request = wire
-        .request
-        .try_map_objects(|raw| match (raw, &projection) {
-            (None, _) => Ok(serde_json::Value::Null),
-            (Some(raw), Some(projection)) => projection.decode(raw.get()),
-            (Some(raw), None) => serde_json::from_str(raw.get()),
-        })?;
-    Ok(ValidationRequest {
-        request,
-        settings: wire.settings,
-    })
+    crate::decode::validation_request(payload, projection.as_ref())
 }
 
 /// Settings from the payload; `null` or nothing means the defaults.

@@ -32,6 +32,9 @@
 //! `wapc_init` and imports the `wapc` host functions; built natively the same code compiles
 //! without them, so a policy's logic is unit-tested with plain `cargo test` (see [`dispatch`]).
 
+#[cfg(feature = "arena")]
+pub mod arena;
+mod decode;
 mod dispatch;
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
@@ -48,6 +51,11 @@ pub use request::{
     ValidationRequest,
 };
 pub use verdict::{SettingsVerdict, Verdict, accept, accept_with_warnings, reject};
+
+/// The guest's allocator: see [`arena`].
+#[cfg(all(target_arch = "wasm32", feature = "arena"))]
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena::new();
 
 /// Exports the waPC entry points for `$policy` (a type implementing [`Policy`]).
 ///

@@ -34,8 +34,8 @@ impl<S: DeserializeOwned + Default> ValidationRequest<S> {
     }
 }
 
-/// What the API server asks about. `O` is how `object` and `oldObject` are held: decoded
-/// (`serde_json::Value`, what a policy sees) or, while decoding, still JSON text.
+/// What the API server asks about. `O` is how `object` and `oldObject` are held: what a policy
+/// sees is `serde_json::Value`; the SDK's decoder reads the other fields with `O = ()`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(
     rename_all = "camelCase",
@@ -75,12 +75,9 @@ pub struct AdmissionRequest<O = serde_json::Value> {
 }
 
 impl<O> AdmissionRequest<O> {
-    /// The same request with `object` and `oldObject` converted by `convert`.
-    pub fn try_map_objects<T, E>(
-        self,
-        mut convert: impl FnMut(O) -> Result<T, E>,
-    ) -> Result<AdmissionRequest<T>, E> {
-        Ok(AdmissionRequest {
+    /// The same request with these objects.
+    pub fn with_objects<T>(self, object: T, old_object: T) -> AdmissionRequest<T> {
+        AdmissionRequest {
             uid: self.uid,
             kind: self.kind,
             resource: self.resource,
@@ -92,11 +89,11 @@ impl<O> AdmissionRequest<O> {
             namespace: self.namespace,
             operation: self.operation,
             user_info: self.user_info,
-            object: convert(self.object)?,
-            old_object: convert(self.old_object)?,
+            object,
+            old_object,
             dry_run: self.dry_run,
             options: self.options,
-        })
+        }
     }
 
     /// The subresource, `""` for the resource itself.
