@@ -70,20 +70,26 @@ pub const MAX_DEPTH: usize = 100;
 /// How deeply arrays and objects nest in `json` (already known to be valid JSON).
 /// serde_json checks depth only where it builds values; skipped fields are not counted.
 fn json_depth(json: &[u8]) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let (mut in_string, mut escaped) = (false, false);
-    for &byte in json {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let (mut depth, mut deepest, mut at) = (0usize, 0usize, 0usize);
+    while let Some(&byte) = json.get(at) {
         match byte {
-            b'"' => in_string = true,
+            b'"' => {
+                // Strings are most of the bytes: jump from quote or backslash to the next.
+                at += 1;
+                loop {
+                    let Some(rest) = json.get(at..) else {
+                        return deepest;
+                    };
+                    match memchr::memchr2(b'"', b'\\', rest) {
+                        Some(found) if rest[found] == b'\\' => at += found + 2,
+                        Some(found) => {
+                            at += found;
+                            break;
+                        }
+                        None => return deepest,
+                    }
+                }
+            }
             b'{' | b'[' => {
                 depth += 1;
                 deepest = deepest.max(depth);
@@ -91,6 +97,7 @@ fn json_depth(json: &[u8]) -> usize {
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        at += 1;
     }
     deepest
 }
@@ -268,6 +275,17 @@ mod tests {
         let error = parse_review(body.as_bytes()).unwrap_err();
         assert_eq!(error, ReviewError::TooDeep(MAX_DEPTH));
         assert_eq!(json_depth(br#"{"a":[1,{"b":"[[[{{"}],"c":""{"}"#), 3);
+        // Brackets inside strings, after escaped quotes and escaped backslashes, do not count.
+        let cases: [(&[u8], usize); 5] = [
+            (br#"{"a":"x\"[[[","b":[]}"#, 2),
+            (br#"{"a":"x\\","b":[[]]}"#, 3),
+            (br#"["\\\"[", {"\u005b": "]]]"}]"#, 2),
+            (br#"[[[]],[[[]]]]"#, 4),
+            (br#""unterminated [[["#, 0),
+        ];
+        for (json, depth) in cases {
+            assert_eq!(json_depth(json), depth, "{}", String::from_utf8_lossy(json));
+        }
     }
 
     #[test]
