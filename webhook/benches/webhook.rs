@@ -103,8 +103,15 @@ fn main() -> anyhow::Result<()> {
     let cert = self_signed();
     write_cert(dir.path(), &cert);
     let pod_names = fixture_policy("kubewarden-pod-names", UNKNOWN_UNKNOWN);
+    // The comparable of a trivial waPC policy: accepts without reading the request.
+    let accept_all = dir.path().join("accept-all.wasm");
+    std::fs::write(&accept_all, wasm(Behaviour::Accept))?;
     let mut servers: Vec<(&str, Server)> = vec![
         ("no-op (fixed allow)", Server::noop(dir.path())?),
+        (
+            "webhook, 1 trivial policy (WAT accept-all)",
+            Server::webhook(dir.path(), "trivial", &[("accept-all", &accept_all, "")])?,
+        ),
         (
             "webhook, 1 policy (Kubewarden SDK pod-names)",
             Server::webhook(dir.path(), "one", &[("pod-names", &pod_names, "")])?,
