@@ -11,8 +11,9 @@ use supsvc_webhook::server::{self, StartOptions};
 const HARBOR: &str = "svc-harbor.tanzu.vmware.com";
 const DOMAIN: &str = "svc-harbor-domain-c8";
 
-/// Starts the webhook with both shipped policies, registers it with the simulator, and returns it.
-async fn guard(supervisor: &Supervisor) -> server::RunningWebhook {
+/// Starts the webhook with both shipped policies, the registry guard in `registry_mode` (`enforce`
+/// or `monitor`), registers it with the simulator, and returns it.
+async fn guard(supervisor: &Supervisor, registry_mode: &str) -> server::RunningWebhook {
     let dir = supervisor.dir.path();
     let cert = supervisor
         .sim
@@ -31,6 +32,7 @@ policies:
       - {{operations: [UPDATE, DELETE], apiGroups: ["", apps], resources: [persistentvolumeclaims, statefulsets, statefulsets/scale]}}
   - name: registry-guard
     module: {registry}
+    mode: {registry_mode}
     settings: {{exemptNamespaces: [kube-system]}}
     rules:
       - {{operations: [CREATE, UPDATE], apiGroups: ["", apps, batch], resources: [pods, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs]}}
@@ -90,7 +92,7 @@ fn supsvc_sim_ca(supervisor: &Supervisor) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_blogs_pvc_edit_is_denied_but_the_same_change_through_the_values_goes_through() {
     let supervisor = Supervisor::start("harbor", 0.001).await;
-    let webhook = guard(&supervisor).await;
+    let webhook = guard(&supervisor, "enforce").await;
 
     // The admin's direct edit: denied with the policy's message, nothing written.
     let output = supervisor.kubectl(&[
@@ -165,7 +167,7 @@ async fn the_blogs_pvc_edit_is_denied_but_the_same_change_through_the_values_goe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_from_a_public_registry_is_denied_and_one_from_the_private_registry_admitted() {
     let supervisor = Supervisor::start("harbor", 0.001).await;
-    let webhook = guard(&supervisor).await;
+    let webhook = guard(&supervisor, "enforce").await;
 
     let output = supervisor.kubectl(&["run", "web", "-n", "default", "--image=nginx"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -196,6 +198,50 @@ async fn a_pod_from_a_public_registry_is_denied_and_one_from_the_private_registr
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("pod/core created"));
+    webhook.stop();
+    supervisor.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_monitor_mode_the_public_pod_is_admitted_and_the_would_be_denial_counted() {
+    let supervisor = Supervisor::start("harbor", 0.001).await;
+    let webhook = guard(&supervisor, "monitor").await;
+    let denials = |metrics: &str| -> Option<u64> {
+        metrics
+            .lines()
+            .find(|line| {
+                line.starts_with("supsvc_webhook_policy_denials_total{")
+                    && line.contains(r#"policy="registry-guard""#)
+                    && line.contains(r#"mode="monitor""#)
+            })
+            .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+    };
+    assert_eq!(
+        denials(&webhook.state.metrics.encode()),
+        None,
+        "nothing yet"
+    );
+
+    let output = supervisor.kubectl(&["run", "web", "-n", "default", "--image=nginx"]);
+    assert!(
+        output.status.success(),
+        "monitor mode admits: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("pod/web created"));
+    let metrics = webhook.state.metrics.encode();
+    assert_eq!(denials(&metrics), Some(1), "{metrics}");
+
+    // A private image is neither denied nor counted.
+    let output = supervisor.kubectl(&[
+        "run",
+        "core",
+        "-n",
+        "default",
+        "--image=my-registry.example.com/vmware/harbor/harbor-core:v2.9.1",
+    ]);
+    assert!(output.status.success());
+    assert_eq!(denials(&webhook.state.metrics.encode()), Some(1));
     webhook.stop();
     supervisor.sim.stop().await;
 }
