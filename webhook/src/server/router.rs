@@ -198,7 +198,8 @@ async fn evaluate(
     // Evaluated here, on the runtime's worker, not handed to the blocking pool: an evaluation is
     // tens of microseconds of CPU, bounded by the policy's timeout (epoch interruption), and the
     // hand-off to another thread and back (two wake-ups, two context switches) cost more than
-    // that. The permits keep evaluations to one per CPU, so I/O still gets its turn.
+    // that. The permits still bound evaluations in flight (one per CPU by default); a looping
+    // policy holds its worker only until its timeout.
     let evaluated: Vec<(PolicyOutcome, f64)> = selected
         .iter()
         .map(|&index| {
