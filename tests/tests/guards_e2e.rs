@@ -85,6 +85,14 @@ webhooks:
     webhook
 }
 
+/// An image of the scenario's private registry.
+const PRIVATE_IMAGE: &str = "my-registry.example.com/vmware/harbor/harbor-core:v2.9.1";
+
+/// `kubectl run NAME --image=IMAGE` in `default`.
+fn run_pod(supervisor: &Supervisor, name: &str, image: &str) -> std::process::Output {
+    supervisor.kubectl(&["run", name, "-n", "default", &format!("--image={image}")])
+}
+
 fn supsvc_sim_ca(supervisor: &Supervisor) -> String {
     supervisor.sim.ca().pem().to_string()
 }
@@ -169,7 +177,7 @@ async fn a_pod_from_a_public_registry_is_denied_and_one_from_the_private_registr
     let supervisor = Supervisor::start("harbor", 0.001).await;
     let webhook = guard(&supervisor, "enforce").await;
 
-    let output = supervisor.kubectl(&["run", "web", "-n", "default", "--image=nginx"]);
+    let output = run_pod(&supervisor, "web", "nginx");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         !output.status.success(),
@@ -185,13 +193,7 @@ async fn a_pod_from_a_public_registry_is_denied_and_one_from_the_private_registr
         "{stderr}"
     );
 
-    let output = supervisor.kubectl(&[
-        "run",
-        "core",
-        "-n",
-        "default",
-        "--image=my-registry.example.com/vmware/harbor/harbor-core:v2.9.1",
-    ]);
+    let output = run_pod(&supervisor, "core", PRIVATE_IMAGE);
     assert!(
         output.status.success(),
         "{}",
@@ -222,7 +224,7 @@ async fn in_monitor_mode_the_public_pod_is_admitted_and_the_would_be_denial_coun
         "nothing yet"
     );
 
-    let output = supervisor.kubectl(&["run", "web", "-n", "default", "--image=nginx"]);
+    let output = run_pod(&supervisor, "web", "nginx");
     assert!(
         output.status.success(),
         "monitor mode admits: {}",
@@ -233,13 +235,7 @@ async fn in_monitor_mode_the_public_pod_is_admitted_and_the_would_be_denial_coun
     assert_eq!(denials(&metrics), Some(1), "{metrics}");
 
     // A private image is neither denied nor counted.
-    let output = supervisor.kubectl(&[
-        "run",
-        "core",
-        "-n",
-        "default",
-        "--image=my-registry.example.com/vmware/harbor/harbor-core:v2.9.1",
-    ]);
+    let output = run_pod(&supervisor, "core", PRIVATE_IMAGE);
     assert!(output.status.success());
     assert_eq!(denials(&webhook.state.metrics.encode()), Some(1));
     webhook.stop();

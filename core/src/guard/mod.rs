@@ -48,6 +48,27 @@ impl Decision {
     }
 }
 
+/// `decide` on `request`, checked to decide the same on its objects decoded with only `fields`,
+/// as the policy's SDK decodes them: the guards' `OBJECT_FIELDS` must leave out nothing they read.
+#[cfg(test)]
+pub(crate) fn decide_checking_projection(
+    request: &Request<'_>,
+    fields: &[&str],
+    decide: impl Fn(&Request<'_>) -> Decision,
+) -> Decision {
+    let decision = decide(request);
+    let projection = supsvc_policy_sdk::Projection::new(fields);
+    let project = |v: &Value| projection.decode(&v.to_string()).expect("JSON");
+    let (object, old_object) = (project(request.object), project(request.old_object));
+    let projected = Request {
+        object: &object,
+        old_object: &old_object,
+        ..*request
+    };
+    assert_eq!(decide(&projected), decision, "projected objects");
+    decision
+}
+
 /// A user name pattern: exact, or a prefix ending in `*` (`system:serviceaccount:ns:*`).
 pub(crate) fn user_matches(pattern: &str, user: &str) -> bool {
     match pattern.strip_suffix('*') {

@@ -160,21 +160,9 @@ mod tests {
         settings: &RegistryGuardSettings,
         policy: &RegistryPolicy,
     ) -> Decision {
-        let decision = super::decide(request, settings, policy);
-        let projection = supsvc_policy_sdk::Projection::new(image::IMAGE_FIELDS);
-        let project = |v: &Value| projection.decode(&v.to_string()).expect("JSON");
-        let (object, old_object) = (project(request.object), project(request.old_object));
-        let projected = Request {
-            object: &object,
-            old_object: &old_object,
-            ..*request
-        };
-        assert_eq!(
-            super::decide(&projected, settings, policy),
-            decision,
-            "projected objects"
-        );
-        decision
+        super::super::decide_checking_projection(request, image::IMAGE_FIELDS, |r| {
+            super::decide(r, settings, policy)
+        })
     }
 
     fn pod(images: &[&str]) -> Value {

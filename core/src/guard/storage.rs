@@ -235,21 +235,9 @@ mod tests {
     /// [`super::decide`], checked to decide the same on objects decoded with only
     /// [`OBJECT_FIELDS`], as the policy decodes them.
     fn decide(request: &Request<'_>, settings: &StorageGuardSettings) -> Decision {
-        let decision = super::decide(request, settings);
-        let projection = supsvc_policy_sdk::Projection::new(OBJECT_FIELDS);
-        let project = |v: &Value| projection.decode(&v.to_string()).expect("JSON");
-        let (object, old_object) = (project(request.object), project(request.old_object));
-        let projected = Request {
-            object: &object,
-            old_object: &old_object,
-            ..*request
-        };
-        assert_eq!(
-            super::decide(&projected, settings),
-            decision,
-            "projected objects"
-        );
-        decision
+        super::super::decide_checking_projection(request, OBJECT_FIELDS, |r| {
+            super::decide(r, settings)
+        })
     }
 
     const HUMAN: &str = "kubernetes-admin";
