@@ -559,6 +559,24 @@ fn bench_reports_per_evaluation_latency() {
     assert!(at("min") <= at("p50") && at("p50") <= at("p90"), "{l}");
     assert!(at("p90") <= at("p99") && at("p99") <= at("max"), "{l}");
     assert!(at("min") <= at("mean") && at("mean") <= at("max"), "{l}");
+    // The instruction count is the figure to compare builds with: the same at every run.
+    let instructions = report["instructions"].as_u64().expect("instructions");
+    assert!(instructions > 1_000, "{report}");
+    let again = json_ok(&supsvc(
+        Via::Binary,
+        &[
+            "policy",
+            "bench",
+            "--iterations",
+            "10",
+            "-o",
+            "json",
+            "--request",
+            &nginx,
+            &registry_guard,
+        ],
+    ));
+    assert_eq!(again["instructions"], instructions);
 
     let human = supsvc(
         Via::Kubectl,
@@ -579,6 +597,7 @@ fn bench_reports_per_evaluation_latency() {
         "Latency:      p50 ",
         "   p99 ",
         "mean ",
+        "Instructions: ",
         "Load:",
     ] {
         assert!(out.contains(label), "{label:?} missing from:\n{out}");

@@ -1,5 +1,5 @@
 //! Benchmarks (`cargo bench -p supsvc-webhook`; `SUPSVC_BENCH_SECONDS` sets the length of each
-//! load run, default 5):
+//! load run, default 5; `SUPSVC_BENCH_ONLY=host` stops after the first part):
 //! 1. the policy host alone: latency of one evaluation (fresh instance + `validate`);
 //! 2. HTTPS keep-alive load with a ~3.4 KB Pod AdmissionReview at 8, 32 and 64 connections
 //!    against the webhook binary (one policy, then both shipped policies) and against a no-op
@@ -95,6 +95,9 @@ fn main() -> anyhow::Result<()> {
     }
     drop(pod_request);
 
+    if std::env::var("SUPSVC_BENCH_ONLY").is_ok_and(|only| only == "host") {
+        return Ok(());
+    }
     println!(
         "\n## HTTPS load: {seconds} s per run, keep-alive, HTTP/1.1, Pod AdmissionReview of {} bytes\n",
         pod.len()

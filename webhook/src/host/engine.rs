@@ -23,6 +23,11 @@ pub struct EngineOptions {
     /// evaluation does not page-fault them back in. Where the kernel has `PAGEMAP_SCAN` (Linux
     /// 6.7+) only the dirtied pages are reset, so a generous figure costs nothing.
     pub keep_resident_bytes: usize,
+    /// Count the WebAssembly instructions each evaluation executes (wasmtime's fuel, about one
+    /// unit per instruction), for [`Policy::instructions`](super::Policy::instructions): a
+    /// measure of a policy's cost that does not vary with the machine's load. Costs a little
+    /// speed, so it is off in the webhook.
+    pub count_instructions: bool,
 }
 
 impl Default for EngineOptions {
@@ -31,6 +36,7 @@ impl Default for EngineOptions {
             max_concurrent_instances: 128,
             max_memory_bytes: 1 << 30,
             keep_resident_bytes: 1 << 20,
+            count_instructions: false,
         }
     }
 }
@@ -53,7 +59,12 @@ pub(crate) fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
     config
         .epoch_interruption(true)
         .memory_init_cow(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .consume_fuel(options.count_instructions);
+    // For profiling guests: `perf` resolves JIT frames through /tmp/perf-PID.map.
+    if std::env::var_os("SUPSVC_WASM_PERFMAP").is_some_and(|v| !v.is_empty() && v != "0") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Engine::new(&config).map_err(|e| anyhow::anyhow!("cannot create the wasmtime engine: {e:#}"))
 }
 

@@ -240,11 +240,34 @@ impl Policy {
         })
     }
 
+    /// The WebAssembly instructions one `validate` of `request` executes (instantiation and
+    /// initialisation included), or `None` if the host was not built with
+    /// [`EngineOptions::count_instructions`](super::EngineOptions::count_instructions).
+    pub fn instructions(&self, request: &Arc<[u8]>) -> Result<Option<u64>, PolicyError> {
+        let payload = GuestPayload::Validate {
+            request: Arc::clone(request),
+            settings: Arc::clone(&self.settings),
+        };
+        let mut used = None;
+        self.call_metered(operation::VALIDATE, payload, &mut used)?;
+        Ok(used)
+    }
+
     /// Runs one waPC operation in a fresh store and returns the guest's response bytes.
     pub fn call(
         &self,
         operation: &'static str,
         payload: GuestPayload,
+    ) -> Result<Vec<u8>, PolicyError> {
+        self.call_metered(operation, payload, &mut None)
+    }
+
+    /// [`Policy::call`], setting `used` to the fuel spent where the engine counts it.
+    fn call_metered(
+        &self,
+        operation: &'static str,
+        payload: GuestPayload,
+        used: &mut Option<u64>,
     ) -> Result<Vec<u8>, PolicyError> {
         let payload_len = i32::try_from(payload.len()).map_err(|_| PolicyError::Instantiation {
             policy: self.name.to_string(),
@@ -254,6 +277,12 @@ impl Policy {
         let mut store = Store::new(&self.host.engine, state);
         store.limiter(|state| &mut state.memory_cap);
         store.set_epoch_deadline(deadline_ticks(self.timeout));
+        let metered = self.host.options.count_instructions;
+        if metered {
+            store
+                .set_fuel(u64::MAX)
+                .map_err(|e| self.classify(&store, e, Stage::Instantiate))?;
+        }
 
         let instance = self
             .pre
@@ -273,6 +302,9 @@ impl Policy {
         let status = guest_call
             .call(&mut store, (operation.len() as i32, payload_len))
             .map_err(|e| self.classify(&store, e, Stage::Run))?;
+        if metered {
+            *used = store.get_fuel().ok().map(|left| u64::MAX - left);
+        }
         let state = store.into_data();
         if state.memory_cap.exceeded && status != 1 {
             return Err(PolicyError::MemoryLimit {

@@ -28,6 +28,9 @@ pub struct Report {
     pub latency_micros: Latency,
     /// Compiling the module and running `validate_settings`, once.
     pub load_millis: f64,
+    /// WebAssembly instructions executed by one evaluation (wasmtime fuel): the policy's cost
+    /// independent of the machine and its load, to compare two builds of a policy.
+    pub instructions: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,6 +97,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Ok(accepted)
     })?;
     let seconds = started.elapsed().as_secs_f64();
+    let instructions = loaded.instructions(&args.eval)?;
 
     let report = Report {
         policy: loaded.policy.name().to_owned(),
@@ -105,6 +109,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         evaluations_per_second: samples.len() as f64 / seconds.max(f64::MIN_POSITIVE),
         latency_micros: latency(samples),
         load_millis: loaded.load_time.as_secs_f64() * 1e3,
+        instructions,
     };
     let text = match args.output {
         Some(format) => output::render(format, &report)?,
@@ -181,6 +186,13 @@ fn human(report: &Report) -> String {
                 us(l.mean),
                 us(l.min),
                 us(l.max)
+            ),
+        ),
+        (
+            "Instructions",
+            format!(
+                "{} WebAssembly instructions per evaluation (the same on any machine)",
+                report.instructions
             ),
         ),
         (

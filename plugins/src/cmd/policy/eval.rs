@@ -25,6 +25,40 @@ pub struct Loaded {
     pub about: RequestSummary,
     /// Compiling the module and running `validate_settings`.
     pub load_time: Duration,
+    /// What was loaded, and on which engine: to load it again on another one.
+    spec: PolicySpec,
+    engine: EngineOptions,
+}
+
+impl Loaded {
+    /// The WebAssembly instructions one evaluation of the request executes: the policy loaded
+    /// again on an engine that counts them (wasmtime's fuel), which runs a little slower.
+    pub fn instructions(&self, eval: &Evaluation) -> Result<u64> {
+        let host = PolicyHost::new(HostOptions {
+            engine: EngineOptions {
+                count_instructions: true,
+                ..self.engine.clone()
+            },
+            cache_dir: None,
+        })
+        .map_err(|e| {
+            Failure::new(
+                format!("cannot start the policy host: {e:#}"),
+                "check `ulimit -v`",
+            )
+        })?;
+        let policy = host
+            .load(self.spec.clone())
+            .map_err(|e| load_failure(&e, &eval.module))?;
+        match policy.instructions(&self.request) {
+            Ok(Some(count)) => Ok(count),
+            Ok(None) => Err(Failure::new(
+                "the policy host did not count instructions",
+                "report this as a bug of kubectl-supsvc",
+            )),
+            Err(e) => Err(evaluation_failure(&e, eval)),
+        }
+    }
 }
 
 /// What the request is about, for people.
@@ -115,12 +149,13 @@ pub fn load(eval: &Evaluation) -> Result<Loaded> {
         .clone()
         .unwrap_or_else(|| module_name(&eval.module));
 
+    let engine = EngineOptions {
+        max_concurrent_instances: 2,
+        max_memory_bytes: EngineOptions::default().max_memory_bytes.max(memory_limit),
+        ..EngineOptions::default()
+    };
     let host = PolicyHost::new(HostOptions {
-        engine: EngineOptions {
-            max_concurrent_instances: 2,
-            max_memory_bytes: EngineOptions::default().max_memory_bytes.max(memory_limit),
-            ..EngineOptions::default()
-        },
+        engine: engine.clone(),
         cache_dir: None,
     })
     .map_err(|e| {
@@ -130,15 +165,16 @@ pub fn load(eval: &Evaluation) -> Result<Loaded> {
         )
     })?;
     let started = Instant::now();
+    let spec = PolicySpec {
+        name,
+        wasm,
+        sha256: None,
+        settings,
+        timeout: eval.timeout,
+        memory_limit,
+    };
     let policy = host
-        .load(PolicySpec {
-            name,
-            wasm,
-            sha256: None,
-            settings,
-            timeout: eval.timeout,
-            memory_limit,
-        })
+        .load(spec.clone())
         .map_err(|e| load_failure(&e, &eval.module))?;
     let load_time = started.elapsed();
     Ok(Loaded {
@@ -146,6 +182,8 @@ pub fn load(eval: &Evaluation) -> Result<Loaded> {
         about: RequestSummary::of(&request),
         request,
         load_time,
+        spec,
+        engine,
     })
 }
 
