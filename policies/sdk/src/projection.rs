@@ -13,28 +13,30 @@ use serde_json::{Map, Value};
 
 /// A set of dotted field paths (`spec.containers.image`). Arrays on the way are traversed, so
 /// `spec.containers.image` keeps the `image` of every container, at its index.
+/// Field names are borrowed from the paths: building one is a few small vectors, no strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Projection {
+pub struct Projection<'a> {
     /// The whole value from here down.
     whole: bool,
-    children: Vec<(String, Projection)>,
+    children: Vec<(&'a str, Projection<'a>)>,
 }
 
-impl Projection {
+impl<'a> Projection<'a> {
     /// The projection keeping `paths`. A path that is a prefix of another keeps all of it.
-    pub fn new<P: AsRef<str>>(paths: &[P]) -> Self {
+    pub fn new<P: AsRef<str>>(paths: &'a [P]) -> Self {
         let mut root = Projection::default();
         for path in paths {
             let mut node = &mut root;
-            for segment in path.as_ref().split('.') {
+            // By hand rather than `split('.')`: this runs in every evaluation, and in the guest
+            // the generic searcher costs more than these few short paths are worth.
+            for segment in segments(path.as_ref()) {
                 if node.whole {
                     break;
                 }
-                let index = match node.children.iter().position(|(name, _)| name == segment) {
+                let index = match node.children.iter().position(|(name, _)| *name == segment) {
                     Some(index) => index,
                     None => {
-                        node.children
-                            .push((segment.to_string(), Projection::default()));
+                        node.children.push((segment, Projection::default()));
                         node.children.len() - 1
                     }
                 };
@@ -56,15 +58,15 @@ impl Projection {
         Ok(value)
     }
 
-    fn child(&self, name: &str) -> Option<(&str, &Projection)> {
+    fn child(&self, name: &str) -> Option<(&'a str, &Projection<'a>)> {
         self.children
             .iter()
-            .find(|(child, _)| child == name)
-            .map(|(child, projection)| (child.as_str(), projection))
+            .find(|(child, _)| *child == name)
+            .map(|(child, projection)| (*child, projection))
     }
 }
 
-impl<'de> DeserializeSeed<'de> for &Projection {
+impl<'de> DeserializeSeed<'de> for &Projection<'_> {
     type Value = Value;
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
@@ -78,9 +80,9 @@ impl<'de> DeserializeSeed<'de> for &Projection {
 
 /// Builds the projected value: maps keep the projected keys, arrays keep every element (each
 /// projected the same way), scalars are kept as they are.
-struct ProjectedVisitor<'p>(&'p Projection);
+struct ProjectedVisitor<'p, 'a>(&'p Projection<'a>);
 
-impl<'de> Visitor<'de> for ProjectedVisitor<'_> {
+impl<'de> Visitor<'de> for ProjectedVisitor<'_, '_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -143,11 +145,29 @@ impl<'de> Visitor<'de> for ProjectedVisitor<'_> {
     }
 }
 
-/// Reads a map key without allocating, and says whether (and how) its value is kept.
-struct KeyFilter<'p>(&'p Projection);
+/// The `.`-separated segments of `path`.
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(path);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current.bytes().position(|b| b == b'.') {
+            Some(dot) => {
+                rest = Some(&current[dot + 1..]);
+                Some(&current[..dot])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
 
-impl<'de, 'p> DeserializeSeed<'de> for KeyFilter<'p> {
-    type Value = Option<(&'p str, &'p Projection)>;
+/// Reads a map key without allocating, and says whether (and how) its value is kept.
+struct KeyFilter<'p, 'a>(&'p Projection<'a>);
+
+impl<'de, 'p, 'a> DeserializeSeed<'de> for KeyFilter<'p, 'a> {
+    type Value = Option<(&'a str, &'p Projection<'a>)>;
 
     fn deserialize<D: de::Deserializer<'de>>(
         self,
@@ -157,8 +177,8 @@ impl<'de, 'p> DeserializeSeed<'de> for KeyFilter<'p> {
     }
 }
 
-impl<'de, 'p> Visitor<'de> for KeyFilter<'p> {
-    type Value = Option<(&'p str, &'p Projection)>;
+impl<'de, 'p, 'a> Visitor<'de> for KeyFilter<'p, 'a> {
+    type Value = Option<(&'a str, &'p Projection<'a>)>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a field name")
@@ -179,6 +199,15 @@ mod tests {
         Projection::new(paths)
             .decode(&value.to_string())
             .expect("valid JSON")
+    }
+
+    #[test]
+    fn segments_split_at_every_dot() {
+        let split = |p| segments(p).collect::<Vec<_>>();
+        assert_eq!(split("a.bc.d"), ["a", "bc", "d"]);
+        assert_eq!(split("a"), ["a"]);
+        assert_eq!(split(""), [""]);
+        assert_eq!(split("a..b."), ["a", "", "b", ""]);
     }
 
     #[test]
