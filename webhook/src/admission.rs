@@ -6,6 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -39,19 +43,100 @@ struct ReviewEnvelope<'a> {
     #[serde(default)]
     kind: Option<String>,
     #[serde(borrow, default)]
-    request: Option<&'a RawValue>,
+    request: Option<RequestFields<'a>>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RequestHead {
-    uid: String,
-    operation: String,
-    resource: GroupVersionResource,
-    #[serde(default)]
-    sub_resource: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
+/// The AdmissionRequest's fields, each as the raw JSON of its value, read in the same pass as
+/// the envelope: the head is then decoded from a few small values and the request's own bytes
+/// are found from where its fields lie, instead of reading the whole request a second time.
+#[derive(Default)]
+struct RequestFields<'a> {
+    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// The first key as it lies in the body (not unescaped): where the object starts.
+    first_key: Option<&'a str>,
+}
+
+impl<'a> RequestFields<'a> {
+    fn get(&self, name: &str) -> Option<&'a RawValue> {
+        // The last of duplicate keys wins, as in a JSON object read into a map.
+        self.fields
+            .iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, raw)| *raw)
+    }
+
+    /// The bytes of the request object within `body`, from its `{` to its `}`, or `None` if
+    /// they cannot be located this way (an escaped first key, an empty object).
+    fn span(&self, body: &'a [u8]) -> Option<&'a [u8]> {
+        let offset = |s: &str| (s.as_ptr() as usize).checked_sub(body.as_ptr() as usize);
+        // The key's opening quote, then whitespace back to the `{`.
+        let key = offset(self.first_key?)?.checked_sub(1)?;
+        let start = body
+            .get(..key)?
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())?;
+        let (_, last) = self.fields.last()?;
+        let value_end = offset(last.get())? + last.get().len();
+        let end = value_end
+            + body
+                .get(value_end..)?
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())?;
+        (body.get(start) == Some(&b'{') && body.get(end) == Some(&b'}')).then(|| &body[start..=end])
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RequestFields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(RequestFieldsVisitor(std::marker::PhantomData))
+    }
+}
+
+struct RequestFieldsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for RequestFieldsVisitor<'a> {
+    type Value = RequestFields<'a>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an AdmissionRequest (a JSON object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut request = RequestFields::default();
+        while let Some(key) = map.next_key::<BorrowedOrOwned<'de>>()? {
+            let key = key.0;
+            if request.fields.is_empty()
+                && let Cow::Borrowed(key) = key
+            {
+                request.first_key = Some(key);
+            }
+            request.fields.push((key, map.next_value()?));
+        }
+        Ok(request)
+    }
+}
+
+/// A key, borrowed from the body where it has no escapes. (`Cow<str>` itself always copies.)
+struct BorrowedOrOwned<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for BorrowedOrOwned<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Key;
+        impl<'de> Visitor<'de> for Key {
+            type Value = BorrowedOrOwned<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
+                Ok(BorrowedOrOwned(Cow::Borrowed(key)))
+            }
+            fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+                Ok(BorrowedOrOwned(Cow::Owned(key.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Key)
+    }
 }
 
 #[derive(Deserialize)]
@@ -123,30 +208,57 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview, ReviewError> {
     if kind != KIND {
         return Err(ReviewError::Kind(kind));
     }
-    let raw = envelope
-        .request
-        .filter(|raw| raw.get() != "null")
-        .ok_or(ReviewError::MissingRequest)?;
-    if json_depth(raw.get().as_bytes()) > MAX_DEPTH {
+    let fields = envelope.request.ok_or(ReviewError::MissingRequest)?;
+    let request = match fields.span(body) {
+        Some(request) => request,
+        None => raw_request(body).ok_or(ReviewError::MissingRequest)?,
+    };
+    if json_depth(request) > MAX_DEPTH {
         return Err(ReviewError::TooDeep(MAX_DEPTH));
     }
-    let head: RequestHead =
-        serde_json::from_str(raw.get()).map_err(|e| ReviewError::InvalidRequest(e.to_string()))?;
-    if head.uid.is_empty() {
+    let field = |name: &'static str| fields.get(name).filter(|raw| raw.get() != "null");
+    let decode = |name: &'static str| -> Result<String, ReviewError> {
+        let raw = field(name)
+            .ok_or_else(|| ReviewError::InvalidRequest(format!("missing field `{name}`")))?;
+        serde_json::from_str(raw.get())
+            .map_err(|e| ReviewError::InvalidRequest(format!("{name}: {e}")))
+    };
+    let optional = |name: &'static str| field(name).map_or(Ok(String::new()), |_| decode(name));
+    let uid = decode("uid")?;
+    if uid.is_empty() {
         return Err(ReviewError::InvalidRequest("uid is empty".into()));
     }
+    let operation = decode("operation")?;
+    let resource: GroupVersionResource = serde_json::from_str(
+        field("resource")
+            .ok_or_else(|| ReviewError::InvalidRequest("missing field `resource`".into()))?
+            .get(),
+    )
+    .map_err(|e| ReviewError::InvalidRequest(format!("resource: {e}")))?;
     Ok(ParsedReview {
-        uid: head.uid,
+        uid,
         attributes: RequestAttributes {
-            operation: head.operation,
-            group: head.resource.group,
-            version: head.resource.version,
-            resource: head.resource.resource,
-            sub_resource: head.sub_resource.unwrap_or_default(),
-            namespace: head.namespace.unwrap_or_default(),
+            operation,
+            group: resource.group,
+            version: resource.version,
+            resource: resource.resource,
+            sub_resource: optional("subResource")?,
+            namespace: optional("namespace")?,
         },
-        request: Arc::from(raw.get().as_bytes()),
+        request: Arc::from(request),
     })
+}
+
+/// The request's bytes read the plain way, a second pass: for the requests whose bytes
+/// [`RequestFields::span`] cannot locate.
+fn raw_request(body: &[u8]) -> Option<&[u8]> {
+    #[derive(Deserialize)]
+    struct Raw<'a> {
+        #[serde(borrow)]
+        request: Option<&'a RawValue>,
+    }
+    let raw: Raw<'_> = serde_json::from_slice(body).ok()?;
+    raw.request.map(|raw| raw.get().as_bytes())
 }
 
 /// The AdmissionRequest bytes for a policy, from a file holding either a whole AdmissionReview
@@ -241,6 +353,38 @@ mod tests {
     }
 
     #[test]
+    fn the_request_bytes_are_exactly_those_received_whatever_the_layout() {
+        let head = r#""operation": "CREATE", "resource": {"group": "apps", "version": "v1", "resource": "deployments"}"#;
+        let requests = [
+            format!(r#"{{"uid": "u", {head}, "object": {{"a": [1, {{"b": "}}"}}]}}}}"#),
+            format!("{{ \n\t \"uid\" :\"u\" , {head} , \"dryRun\" : false \n }}"),
+            // Escaped keys, first or not, and duplicates (the last wins).
+            format!(r#"{{"\u0075id": "u", {head}}}"#),
+            format!(
+                r#"{{"namespace": "a", "uid": "u", {head}, "namespace": "ns", "subResource": null}}"#
+            ),
+            format!(r#"{{{head}, "u\u0069d": "u"}}"#),
+        ];
+        for request in requests {
+            let body = format!(
+                r#"{{"request" : {request} , "apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}}"#
+            );
+            let review = parse_review(body.as_bytes()).unwrap_or_else(|e| panic!("{body}: {e}"));
+            assert_eq!(std::str::from_utf8(&review.request).unwrap(), request);
+            assert_eq!(review.uid, "u", "{body}");
+            assert_eq!(review.attributes.resource, "deployments");
+            assert_eq!(review.attributes.group, "apps");
+            assert_eq!(review.attributes.operation, "CREATE");
+        }
+        let duplicated = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{{"namespace": "a", "uid": "u", {head}, "namespace": "ns"}}}}"#
+        );
+        let review = parse_review(duplicated.as_bytes()).unwrap();
+        assert_eq!(review.attributes.namespace, "ns");
+        assert_eq!(review.attributes.sub_resource, "");
+    }
+
+    #[test]
     fn bad_reviews_are_refused_with_a_reason() {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let cases: Vec<(String, &str)> = vec![
@@ -254,6 +398,10 @@ mod tests {
             (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.into(), "no request"),
             (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":null}"#.into(), "no request"),
             (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1"}}"#.into(), "invalid"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}}"#.into(), "missing field `uid`"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":5}"#.into(), "expected an AdmissionRequest"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":7,"operation":"CREATE","resource":{"resource":"pods"}}}"#.into(), "uid: invalid type"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","resource":{}}}"#.into(), "resource: missing field"),
             (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"","operation":"CREATE","resource":{"resource":"pods"}}}"#.into(), "uid is empty"),
         ];
         for (body, expected) in cases {

@@ -75,6 +75,13 @@ fn mutated_reviews_never_panic_the_parser() {
                 assert!(!review.uid.is_empty());
                 let request: serde_json::Value = serde_json::from_slice(&review.request).unwrap();
                 assert!(request.is_object());
+                // The policies get the request's bytes exactly as they are in the body.
+                let body: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_slice(&input).unwrap();
+                assert_eq!(request, body["request"]);
+                let text = std::str::from_utf8(&input).unwrap();
+                let raw = std::str::from_utf8(&review.request).unwrap();
+                assert!(text.contains(raw));
                 let response: serde_json::Value =
                     serde_json::from_slice(&review_response(&review.uid, &Decision::default()))
                         .unwrap();
