@@ -152,6 +152,21 @@ struct GroupVersionResource {
 /// recursion limit of 128, and no Kubernetes object needs anywhere near this many levels.
 pub const MAX_DEPTH: usize = 100;
 
+/// Whether arrays and objects nest more than `limit` levels deep in `json`.
+fn nests_deeper_than(json: &[u8], limit: usize) -> bool {
+    // Each level opens with a bracket of its own: with no more brackets than the limit (counting
+    // those in strings too), the limit cannot be passed. Counting them is a vectorised search,
+    // several times faster than following the structure, and settles most requests.
+    if memchr::memchr2_iter(b'{', b'[', json)
+        .take(limit + 1)
+        .count()
+        <= limit
+    {
+        return false;
+    }
+    json_depth(json) > limit
+}
+
 /// How deeply arrays and objects nest in `json` (already known to be valid JSON).
 /// serde_json checks depth only where it builds values; skipped fields are not counted.
 fn json_depth(json: &[u8]) -> usize {
@@ -213,7 +228,7 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview, ReviewError> {
         Some(request) => request,
         None => raw_request(body).ok_or(ReviewError::MissingRequest)?,
     };
-    if json_depth(request) > MAX_DEPTH {
+    if nests_deeper_than(request, MAX_DEPTH) {
         return Err(ReviewError::TooDeep(MAX_DEPTH));
     }
     let field = |name: &'static str| fields.get(name).filter(|raw| raw.get() != "null");
@@ -434,6 +449,17 @@ mod tests {
         for (json, depth) in cases {
             assert_eq!(json_depth(json), depth, "{}", String::from_utf8_lossy(json));
         }
+    }
+
+    #[test]
+    fn few_brackets_settle_the_depth_and_many_are_followed() {
+        // 3 brackets: within a limit of 3 whatever their order.
+        assert!(!nests_deeper_than(br#"[{"a":[]}]"#, 3));
+        assert!(nests_deeper_than(br#"[{"a":[]}]"#, 2));
+        // Many brackets, most in strings or siblings: followed, and shallow.
+        let wide = format!("[{}\"{}\"]", "[],".repeat(200), "{[".repeat(200));
+        assert!(!nests_deeper_than(wide.as_bytes(), 3));
+        assert!(nests_deeper_than(wide.as_bytes(), 1));
     }
 
     #[test]
