@@ -57,6 +57,13 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     data
 }
 
+/// The body's `request` as serde_json captures it (other fields are skipped, not checked).
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    request: &'a serde_json::value::RawValue,
+}
+
 #[test]
 fn mutated_reviews_never_panic_the_parser() {
     let dir = workspace_root().join("tests/fixtures/admission/webhook");
@@ -76,12 +83,8 @@ fn mutated_reviews_never_panic_the_parser() {
                 let request: serde_json::Value = serde_json::from_slice(&review.request).unwrap();
                 assert!(request.is_object());
                 // The policies get the request's bytes exactly as they are in the body.
-                let body: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_slice(&input).unwrap();
-                assert_eq!(request, body["request"]);
-                let text = std::str::from_utf8(&input).unwrap();
-                let raw = std::str::from_utf8(&review.request).unwrap();
-                assert!(text.contains(raw));
+                let body: Envelope<'_> = serde_json::from_slice(&input).unwrap();
+                assert_eq!(body.request.get().as_bytes(), &*review.request);
                 let response: serde_json::Value =
                     serde_json::from_slice(&review_response(&review.uid, &Decision::default()))
                         .unwrap();

@@ -1,9 +1,17 @@
 //! Any bytes as an AdmissionReview body: parsing never panics; what it accepts has a non-empty
-//! uid, a request that is JSON no deeper than the limit, and gets a well-formed response.
+//! uid, a request that is JSON no deeper than the limit and exactly the body's `request`, and
+//! gets a well-formed response.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use supsvc_webhook::admission::{Decision, parse_review, review_response};
+
+/// The body's `request` as serde_json captures it (other fields are skipped, not checked).
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    request: &'a serde_json::value::RawValue,
+}
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(review) = parse_review(data) {
@@ -11,6 +19,9 @@ fuzz_target!(|data: &[u8]| {
         let request: serde_json::Value =
             serde_json::from_slice(&review.request).expect("the kept request is valid JSON");
         assert!(request.is_object());
+        // The bytes handed to policies are exactly the body's own `request`.
+        let body: Envelope<'_> = serde_json::from_slice(data).expect("accepted, so readable");
+        assert_eq!(body.request.get().as_bytes(), &*review.request);
         let response = review_response(&review.uid, &Decision::default());
         let response: serde_json::Value =
             serde_json::from_slice(&response).expect("the response is JSON");
