@@ -34,18 +34,9 @@ impl Loaded {
     /// The WebAssembly instructions one evaluation of the request executes: the policy loaded
     /// again on an engine that counts them (wasmtime's fuel), which runs a little slower.
     pub fn instructions(&self, eval: &Evaluation) -> Result<u64> {
-        let host = PolicyHost::new(HostOptions {
-            engine: EngineOptions {
-                count_instructions: true,
-                ..self.engine.clone()
-            },
-            cache_dir: None,
-        })
-        .map_err(|e| {
-            Failure::new(
-                format!("cannot start the policy host: {e:#}"),
-                "check `ulimit -v`",
-            )
+        let host = start_host(EngineOptions {
+            count_instructions: true,
+            ..self.engine.clone()
         })?;
         let policy = host
             .load(self.spec.clone())
@@ -154,16 +145,7 @@ pub fn load(eval: &Evaluation) -> Result<Loaded> {
         max_memory_bytes: EngineOptions::default().max_memory_bytes.max(memory_limit),
         ..EngineOptions::default()
     };
-    let host = PolicyHost::new(HostOptions {
-        engine: engine.clone(),
-        cache_dir: None,
-    })
-    .map_err(|e| {
-        Failure::new(
-            format!("cannot start the policy host: {e:#}"),
-            "the host reserves virtual memory for its instances: check `ulimit -v`",
-        )
-    })?;
+    let host = start_host(engine.clone())?;
     let started = Instant::now();
     let spec = PolicySpec {
         name,
@@ -184,6 +166,20 @@ pub fn load(eval: &Evaluation) -> Result<Loaded> {
         load_time,
         spec,
         engine,
+    })
+}
+
+/// A policy host for one evaluation at a time, with the webhook's engine otherwise.
+fn start_host(engine: EngineOptions) -> Result<PolicyHost> {
+    PolicyHost::new(HostOptions {
+        engine,
+        cache_dir: None,
+    })
+    .map_err(|e| {
+        Failure::new(
+            format!("cannot start the policy host: {e:#}"),
+            "the host reserves virtual memory for its instances: check `ulimit -v`",
+        )
     })
 }
 
