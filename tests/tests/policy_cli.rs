@@ -624,6 +624,21 @@ fn cargo(dir: &Path, args: &[&str]) -> Output {
     output
 }
 
+/// Builds a scaffolded crate for the webhook's target, then checks its module's verdicts.
+fn build_and_check_scaffold(dir: &Path, name: &str) {
+    cargo(
+        dir,
+        &[
+            "build",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--profile",
+            "wasm-release",
+        ],
+    );
+    check_scaffold_verdicts(dir, &built_wasm(name));
+}
+
 fn built_wasm(name: &str) -> String {
     root()
         .join("target/fixture-policies/wasm32-unknown-unknown/wasm-release")
@@ -735,17 +750,7 @@ fn new_scaffolds_a_crate_that_tests_builds_for_wasm_and_runs() {
     let tested = cargo(&dir, &["test"]);
     let report = text(&tested.stdout);
     assert!(report.contains("test result: ok. 4 passed"), "{report}");
-    cargo(
-        &dir,
-        &[
-            "build",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--profile",
-            "wasm-release",
-        ],
-    );
-    check_scaffold_verdicts(&dir, &built_wasm(name));
+    build_and_check_scaffold(&dir, name);
 
     // Not over an existing crate; names cargo would refuse; an SDK path that is not one.
     let again = supsvc(
@@ -838,17 +843,7 @@ fn new_with_the_kubewarden_sdk_builds_for_wasm_and_runs() {
     );
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
     assert!(!manifest.contains("supsvc-policy-sdk"), "{manifest}");
-    cargo(
-        &dir,
-        &[
-            "build",
-            "--target",
-            "wasm32-unknown-unknown",
-            "--profile",
-            "wasm-release",
-        ],
-    );
-    check_scaffold_verdicts(&dir, &built_wasm(name));
+    build_and_check_scaffold(&dir, name);
 }
 
 #[test]
