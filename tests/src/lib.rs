@@ -172,6 +172,7 @@ pub fn policy_wasm(package: &str) -> PathBuf {
     let built = BUILT.get_or_init(Default::default);
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
     if !built.iter().any(|b| b == package) {
+        ensure_wasm_target(supsvc_wasm_target::WASM32_UNKNOWN_UNKNOWN, &root);
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(&root)
@@ -193,4 +194,13 @@ pub fn policy_wasm(package: &str) -> PathBuf {
     target
         .join("wasm32-unknown-unknown/wasm-release")
         .join(format!("{}.wasm", package.replace('-', "_")))
+}
+
+/// Installs `target` for the toolchain that builds in `dir` when it is missing (the tests set up what
+/// they need); where it cannot, fails with the one line that says what is missing and how to install it.
+pub fn ensure_wasm_target(target: &str, dir: &Path) {
+    if let Err(e) = supsvc_wasm_target::ensure(target, dir, supsvc_wasm_target::Install::WithRustup)
+    {
+        panic!("error: {e}");
+    }
 }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use supsvc_tests::{kubectl_path, policy_wasm, workspace_binary};
+use supsvc_tests::{ensure_wasm_target, kubectl_path, policy_wasm, workspace_binary};
+use supsvc_wasm_target::WASM32_UNKNOWN_UNKNOWN;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -626,6 +627,7 @@ fn cargo(dir: &Path, args: &[&str]) -> Output {
 
 /// Builds a scaffolded crate for the webhook's target, then checks its module's verdicts.
 fn build_and_check_scaffold(dir: &Path, name: &str) {
+    ensure_wasm_target(WASM32_UNKNOWN_UNKNOWN, dir);
     cargo(
         dir,
         &[

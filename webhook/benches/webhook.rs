@@ -233,6 +233,7 @@ fn shipped_policies() -> Option<(PathBuf, PathBuf)> {
     {
         return None;
     }
+    common::fixtures::ensure_target(UNKNOWN_UNKNOWN);
     let target_dir = root.join("target/fixture-policies");
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&root)

@@ -6,8 +6,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-pub const UNKNOWN_UNKNOWN: &str = "wasm32-unknown-unknown";
-pub const WASIP1: &str = "wasm32-wasip1";
+pub const UNKNOWN_UNKNOWN: &str = supsvc_wasm_target::WASM32_UNKNOWN_UNKNOWN;
+pub const WASIP1: &str = supsvc_wasm_target::WASM32_WASIP1;
+
+/// Installs `target` where it is missing (the tests set up what they need); where it cannot, fails
+/// with the one line that says what is missing and the command that installs it.
+pub fn ensure_target(target: &str) {
+    if let Err(e) = supsvc_wasm_target::ensure(
+        target,
+        &workspace_root(),
+        supsvc_wasm_target::Install::WithRustup,
+    ) {
+        panic!("error: {e}");
+    }
+}
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -28,6 +40,7 @@ pub fn fixture_policy(crate_name: &str, target: &str) -> PathBuf {
     let _one_build_at_a_time = BUILD
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
+    ensure_target(target);
     let dir = fixture_dir(crate_name);
     let target_dir = workspace_root().join("target/fixture-policies");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

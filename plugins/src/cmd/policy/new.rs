@@ -108,6 +108,15 @@ pub fn run(args: &NewArgs) -> Result<()> {
         dir.display(),
         shell_word(&dir.display().to_string()),
     );
+    // The build above needs the wasm32 target; say so now, with the command, rather than let cargo
+    // fail later with "can't find crate for `core`".
+    if let Err(e) = supsvc_wasm_target::ensure(
+        supsvc_wasm_target::WASM32_UNKNOWN_UNKNOWN,
+        &dir,
+        supsvc_wasm_target::Install::Never,
+    ) {
+        eprintln!("note: {e}");
+    }
     Ok(())
 }
 
