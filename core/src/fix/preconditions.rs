@@ -236,13 +236,33 @@ pub fn check(input: &Input, findings: &[Finding], overrides: Overrides) -> Preco
         ),
     };
 
-    let deadlock = findings.iter().find(|f| f.code == Code::ReconcileDeadlock);
+    let deadlock = findings.iter().any(|f| f.code == Code::ReconcileDeadlock);
+    let waiting = waits_on_failed_children(input);
+    // The children corrected already (e.g. by `override-image`) while the parent still waits out its
+    // backoff: the same fault, nothing else found.
+    let other_fault = findings.iter().any(|f| {
+        f.severity == Severity::Error
+            && matches!(
+                f.code,
+                Code::FetchFailed
+                    | Code::ImmutableFieldChange
+                    | Code::PublicRegistryReference
+                    | Code::AppMissing
+            )
+    });
+    let parent_failing = matches!(
+        crate::carvel::state(parent),
+        crate::carvel::State::ReconcileFailed | crate::carvel::State::Reconciling
+    );
     let kb = check(
         "kb-signature",
-        deadlock.is_some(),
-        match deadlock {
-            Some(_) => "diagnose finds KB 437632's deadlock: the App waits on failed children and the corrected package data is in place".into(),
-            None => "diagnose does not find KB 437632's deadlock".into(),
+        deadlock || (waiting && parent_failing && !other_fault),
+        if deadlock {
+            "diagnose finds KB 437632's deadlock: the App waits on failed children and the corrected package data is in place".into()
+        } else if waiting && parent_failing && !other_fault {
+            "the App still waits on children that failed, and diagnose finds no other fault: the children's data is corrected, the parent has not retried yet".into()
+        } else {
+            "diagnose does not find KB 437632's deadlock".into()
         },
     );
 
@@ -258,7 +278,6 @@ pub fn check(input: &Input, findings: &[Finding], overrides: Overrides) -> Preco
         .filter(|c| c.metadata.labels.contains_key(KB_TRIGGER_LABEL))
         .map(|c| format!("pkgi/{} -n {}", c.metadata.name, c.metadata.ns()))
         .collect();
-    let waiting = waits_on_failed_children(input);
     let unexplained_pause = !pauses.is_empty() && pauses.iter().all(|p| p.reason.is_none());
     // The KB's steps done by hand, on a service that shows what the KB is about (its App waiting on
     // failed children): labels or a pause on any other failure are not the KB's.
