@@ -519,10 +519,12 @@ fn own_fetch(input: &Input, findings: &mut Vec<Finding>) -> bool {
         .filter_map(|a| useful_error(a).map(|m| (app_ref(a), m)))
         .chain(useful_error(parent).map(|m| (pkgi_ref(parent), m)))
         .collect();
-    let Some((object, message, registries)) = sources.iter().find_map(|(o, m)| match kapp::read(m) {
-        Reading::FetchFailed { registries } => Some((o, m, registries)),
-        _ => None,
-    }) else {
+    let Some((object, message, registries)) =
+        sources.iter().find_map(|(o, m)| match kapp::read(m) {
+            Reading::FetchFailed { registries } => Some((o, m, registries)),
+            _ => None,
+        })
+    else {
         return false;
     };
     let mut evidence = vec![error_evidence(object.clone(), message)];

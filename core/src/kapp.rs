@@ -279,7 +279,10 @@ impl KappFailure {
     /// The message a failed child reported: `(Reconcile failed:  (message: <m>))` (kapp < 0.55) or
     /// `(Reconcile failed: message: <m>)` (kapp >= 0.55, `<m>` its `usefulErrorMessage`).
     pub fn child_message(&self) -> Option<&str> {
-        let rest = self.detail.strip_prefix("Finished unsuccessfully")?.trim_start();
+        let rest = self
+            .detail
+            .strip_prefix("Finished unsuccessfully")?
+            .trim_start();
         let inner = if rest.starts_with('(') {
             bracketed(rest, 0)
         } else {

@@ -140,7 +140,10 @@ fn every_text_in_every_layout() {
         }
         let len = case.text.len();
         let mut cut = vec![
-            ("a PackageInstall's description".to_owned(), description(&case.text)),
+            (
+                "a PackageInstall's description".to_owned(),
+                description(&case.text),
+            ),
             (
                 "a PackageInstall's description of the one-line form".to_owned(),
                 description(&kapp::flatten(&case.text)),
@@ -168,7 +171,10 @@ fn every_text_in_every_layout() {
 
 #[test]
 fn the_failed_wait_names_the_child_and_its_message_in_both_kapp_versions() {
-    for case in corpus().iter().filter(|c| c.expect.starts_with("failed-wait")) {
+    for case in corpus()
+        .iter()
+        .filter(|c| c.expect.starts_with("failed-wait"))
+    {
         for text in [case.text.clone(), kapp::flatten(&case.text)] {
             let Reading::FailedWait { failure } = kapp::read(&text) else {
                 panic!("{}", case.file)
@@ -176,11 +182,7 @@ fn the_failed_wait_names_the_child_and_its_message_in_both_kapp_versions() {
             let message = failure.child_message().unwrap_or_default();
             assert!(!message.is_empty(), "{}", case.file);
             assert!(!message.starts_with('('), "{}: {message}", case.file);
-            assert!(
-                !message.starts_with("message:"),
-                "{}: {message}",
-                case.file
-            );
+            assert!(!message.starts_with("message:"), "{}: {message}", case.file);
         }
     }
 }
@@ -205,16 +207,47 @@ impl Gen {
 fn no_text_of_any_length_or_bytes_panics_the_parser() {
     let corpus: Vec<String> = corpus().into_iter().map(|c| c.text).collect();
     let pieces = [
-        "(", ")", "[", "]", "{", "}", ": ", ":\n  ", " (", "/", "waiting on reconcile ", "update ",
-        "packageinstall/x", " (v1)", " namespace: ", "Finished unsuccessfully", "(message: ",
-        "message: ", "API server says: ", " (reason: ", "https://", "lookup ", "...", "\u{fffd}",
-        "é", "\u{1F600}", kapp::TRUNCATED_MARKER, "\n", " ", "",
+        "(",
+        ")",
+        "[",
+        "]",
+        "{",
+        "}",
+        ": ",
+        ":\n  ",
+        " (",
+        "/",
+        "waiting on reconcile ",
+        "update ",
+        "packageinstall/x",
+        " (v1)",
+        " namespace: ",
+        "Finished unsuccessfully",
+        "(message: ",
+        "message: ",
+        "API server says: ",
+        " (reason: ",
+        "https://",
+        "lookup ",
+        "...",
+        "\u{fffd}",
+        "é",
+        "\u{1F600}",
+        kapp::TRUNCATED_MARKER,
+        "\n",
+        " ",
+        "",
     ];
     let mut g = Gen(0x5eed_cafe_f00d_beef);
     let check = |text: &str| {
         let _ = kapp::read(text).summary();
         for f in kapp::parse_failures(text) {
-            let _ = (f.child_message(), f.api_server_says(), f.is_forbidden_change(), f.object());
+            let _ = (
+                f.child_message(),
+                f.api_server_says(),
+                f.is_forbidden_change(),
+                f.object(),
+            );
         }
         let _ = (kapp::registry_hosts(text), kapp::is_truncated(text));
     };
@@ -238,6 +271,10 @@ fn no_text_of_any_length_or_bytes_panics_the_parser() {
     }
     // Very long texts, and very deep brackets.
     check(&"(".repeat(200_000));
-    check(&format!("{}{}", "waiting on reconcile a/b (v1) ".repeat(5_000), ")".repeat(5_000)));
+    check(&format!(
+        "{}{}",
+        "waiting on reconcile a/b (v1) ".repeat(5_000),
+        ")".repeat(5_000)
+    ));
     check(&corpus.join("\n").repeat(200));
 }

@@ -436,5 +436,8 @@ fn an_unknown_text_is_quoted_and_sends_nobody_elsewhere() {
     input.parent.status.useful_error_message = Some(cut.clone());
     input.app.as_mut().unwrap().status.useful_error_message = Some(cut);
     let findings = diagnose(&input, &RegistryPolicy::default());
-    assert!(findings[0].what.contains("kapp-controller cut it"), "{findings:#?}");
+    assert!(
+        findings[0].what.contains("kapp-controller cut it"),
+        "{findings:#?}"
+    );
 }

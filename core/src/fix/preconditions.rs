@@ -57,7 +57,9 @@ impl Pause {
             ),
             (Some(m), None) => format!("set by {m}, time not recorded"),
             (None, Some(t)) => format!("last written at {t}, manager not recorded"),
-            (None, None) => "who set it and when not recorded (no managedFields entry owns it)".into(),
+            (None, None) => {
+                "who set it and when not recorded (no managedFields entry owns it)".into()
+            }
         };
         let why = match &self.reason {
             Some((k, v)) => format!("; reason ({k}): {v:?}"),
@@ -99,7 +101,9 @@ pub fn pause_of(kind: Kind, obj: &impl Reconcilable) -> Option<Pause> {
         object: ObjectRef::of(kind, obj),
         field: format!("spec.{field}"),
         manager: setter.map(|e| e.manager.clone()).filter(|m| !m.is_empty()),
-        operation: setter.map(|e| e.operation.clone()).filter(|o| !o.is_empty()),
+        operation: setter
+            .map(|e| e.operation.clone())
+            .filter(|o| !o.is_empty()),
         time: setter.and_then(|e| e.time.clone()),
         reason: reason_annotation(meta),
     })
@@ -197,9 +201,9 @@ fn waits_on_failed_children(input: &Input) -> bool {
     let messages = std::iter::once(input.parent.reconcile_status())
         .chain(input.app.iter().map(|a| a.reconcile_status()))
         .filter_map(|s| s.useful_error_message.as_deref());
-    messages.flat_map(kapp::parse_failures).any(|f| {
-        f.is_failed_wait() && f.kind == "packageinstall"
-    })
+    messages
+        .flat_map(kapp::parse_failures)
+        .any(|f| f.is_failed_wait() && f.kind == "packageinstall")
 }
 
 /// Decides whether `fix` may act on what diagnose observed and found.
@@ -222,7 +226,10 @@ pub fn check(input: &Input, findings: &[Finding], overrides: Overrides) -> Preco
         Some(Ok(p)) => check(
             "resumable-run",
             true,
-            format!("run {} of `kubectl supsvc fix` stopped after step \"{}\"", p.run, p.step),
+            format!(
+                "run {} of `kubectl supsvc fix` stopped after step \"{}\"",
+                p.run, p.step
+            ),
         ),
         Some(Err(_)) => check(
             "resumable-run",
@@ -270,7 +277,11 @@ pub fn check(input: &Input, findings: &[Finding], overrides: Overrides) -> Preco
     let mut pauses: Vec<Pause> = Vec::new();
     if !resumable {
         pauses.extend(pause_of(Kind::PackageInstall, parent));
-        pauses.extend(input.app.as_ref().and_then(|a| pause_of(Kind::App, a)));
+        // The PackageInstall controller copies the parent's pause onto its App: only an App paused on
+        // its own is a pause of its own.
+        if pauses.is_empty() {
+            pauses.extend(input.app.as_ref().and_then(|a| pause_of(Kind::App, a)));
+        }
     }
     let labelled: Vec<String> = input
         .children
@@ -306,10 +317,15 @@ pub fn check(input: &Input, findings: &[Finding], overrides: Overrides) -> Preco
         && input.children.iter().all(is_reconciled);
     // What the objects showed before they were paused: a pause keeps the conditions.
     let succeeded = |s: &crate::carvel::ReconcileStatus| {
-        s.conditions.iter().any(|c| c.kind == "ReconcileSucceeded" && c.status == "True")
+        s.conditions
+            .iter()
+            .any(|c| c.kind == "ReconcileSucceeded" && c.status == "True")
     };
     let healthy_under_pause = succeeded(parent.reconcile_status())
-        && input.app.as_ref().is_some_and(|a| succeeded(a.reconcile_status()))
+        && input
+            .app
+            .as_ref()
+            .is_some_and(|a| succeeded(a.reconcile_status()))
         && input.children.iter().all(is_reconciled);
     let nothing = check(
         "nothing-to-repair",
@@ -328,7 +344,11 @@ pub fn check(input: &Input, findings: &[Finding], overrides: Overrides) -> Preco
         if pauses.is_empty() {
             "nothing is paused but by fix itself".into()
         } else {
-            pauses.iter().map(Pause::describe).collect::<Vec<_>>().join("; ")
+            pauses
+                .iter()
+                .map(Pause::describe)
+                .collect::<Vec<_>>()
+                .join("; ")
         },
     );
 
@@ -351,7 +371,8 @@ pub fn check(input: &Input, findings: &[Finding], overrides: Overrides) -> Preco
                 named.join("; ")
             ),
             vec![
-                "ask whoever set the pause why; when the hold is over they remove it, or you do:".into(),
+                "ask whoever set the pause why; when the hold is over they remove it, or you do:"
+                    .into(),
                 format!(
                     "kubectl patch {}/{} -n {} --type=merge -p '{{\"spec\":{{\"{}\":null}}}}'",
                     object.resource(),
@@ -359,7 +380,9 @@ pub fn check(input: &Input, findings: &[Finding], overrides: Overrides) -> Preco
                     object.namespace,
                     pauses[0].field.trim_start_matches("spec.")
                 ),
-                format!("or let fix take the pause over and remove it at the end: kubectl supsvc fix {service} {TAKE_OVER_PAUSE_FLAG}"),
+                format!(
+                    "or let fix take the pause over and remove it at the end: kubectl supsvc fix {service} {TAKE_OVER_PAUSE_FLAG}"
+                ),
             ],
             TAKE_OVER_PAUSE_FLAG,
         ));
@@ -383,11 +406,10 @@ pub fn check(input: &Input, findings: &[Finding], overrides: Overrides) -> Preco
             Some(f) => format!("diagnose finds instead: {}", f.what),
             None => "diagnose finds no failure it can name".to_owned(),
         };
-        let mut instead: Vec<String> = errors
-            .first()
-            .map(|f| f.remedy.clone())
-            .unwrap_or_default();
-        instead.push(format!("kubectl supsvc diagnose {service} -n {ns}   # the whole picture"));
+        let mut instead: Vec<String> = errors.first().map(|f| f.remedy.clone()).unwrap_or_default();
+        instead.push(format!(
+            "kubectl supsvc diagnose {service} -n {ns}   # the whole picture"
+        ));
         instead.push(format!(
             "kubectl supsvc fix {service} {FORCE_FLAG}   # only if you know a forced re-reconcile of the children is what is missing"
         ));

@@ -82,7 +82,10 @@ pub fn render_text(report: &Report<'_>) -> String {
     );
     if report.findings.is_empty() {
         out.push_str("No problems found.\n");
-        out.push_str(&render_preconditions(&report.fix_preconditions, report.service));
+        out.push_str(&render_preconditions(
+            &report.fix_preconditions,
+            report.service,
+        ));
         return out;
     }
     for f in report.findings {
@@ -118,7 +121,10 @@ pub fn render_text(report: &Report<'_>) -> String {
         }
     }
     out.push('\n');
-    out.push_str(&render_preconditions(&report.fix_preconditions, report.service));
+    out.push_str(&render_preconditions(
+        &report.fix_preconditions,
+        report.service,
+    ));
     out
 }
 

@@ -61,7 +61,10 @@ pub fn render_preconditions(p: &Preconditions) -> String {
         out.push_str(&format!("Precondition held: {}{detail}.\n", g.as_str()));
     }
     for c in p.checks.iter().filter(|c| !c.held) {
-        out.push_str(&format!("Precondition not held: {}: {}.\n", c.name, c.detail));
+        out.push_str(&format!(
+            "Precondition not held: {}: {}.\n",
+            c.name, c.detail
+        ));
     }
     for pause in &p.foreign_pauses {
         out.push_str(&format!(
@@ -80,7 +83,10 @@ pub fn render_preconditions(p: &Preconditions) -> String {
 /// The failure that refuses a run: why, what to do instead, the flag that overrides it.
 pub fn refusal_failure(service: &str, target: &str, r: &Refusal) -> Failure {
     Failure::new(
-        format!("refusing to fix {service} on {target}, nothing was changed: {}", r.why),
+        format!(
+            "refusing to fix {service} on {target}, nothing was changed: {}",
+            r.why
+        ),
         format!(
             "{}\n  (to override: {})",
             r.instead.join("\n  "),
@@ -438,8 +444,13 @@ pub async fn prepare(carvel: Carvel, namespace: &str, args: &FixArgs) -> Result<
     let service = args.service.as_str();
     // The same observation diagnose makes; the parent first, so that an unknown service is reported
     // with the services there are.
-    let observed =
-        observe::service(&carvel, namespace, service, &args.discovery.domain_namespaces).await?;
+    let observed = observe::service(
+        &carvel,
+        namespace,
+        service,
+        &args.discovery.domain_namespaces,
+    )
+    .await?;
     let obs = observed.observation();
     let run_id = new_run_id();
     let plan = fix::plan(&obs, &run_id).map_err(|e| core_failure(e, namespace))?;

@@ -127,7 +127,10 @@ pub(crate) async fn reconcile(shared: &Shared, key: &Key) -> Result<(), Status> 
     let outcome = fetch_template_deploy(shared, &app)
         .await
         .map_err(|failure| Failure {
-            message: text::truncate_output(&text::friendly_yaml(&failure.message), text::OUTPUT_LIMIT),
+            message: text::truncate_output(
+                &text::friendly_yaml(&failure.message),
+                text::OUTPUT_LIMIT,
+            ),
             ..failure
         });
     let written = write_status(client, gvr::APPS, key, |o| {

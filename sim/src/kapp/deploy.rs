@@ -13,8 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::Shared;
 use super::diff::{self, Op, Readiness};
-use super::text;
 use super::queue::resource_version;
+use super::text;
 use crate::api::{Client, Gvr, Status, UserInfo, WriteOptions, gvr};
 
 /// kapp's default wait timeout.

@@ -97,7 +97,8 @@ pub fn package_install(
             let message = POINTER;
             status["conditions"] =
                 json!([{"type": "ReconcileFailed", "status": "True", "message": message}]);
-            status["friendlyDescription"] = json!(cut_description(&format!("Reconcile failed: {message}")));
+            status["friendlyDescription"] =
+                json!(cut_description(&format!("Reconcile failed: {message}")));
             status["usefulErrorMessage"] = app_status["usefulErrorMessage"].clone();
         }
         Some(app_status) if app_current && has(app_status, "ReconcileSucceeded") => {
@@ -247,7 +248,14 @@ mod tests {
         assert_eq!(status["observedGeneration"], 1);
         assert_eq!(status["conditions"][0]["type"], "ReconcileFailed");
         // Its own failure, cut as friendlyErrMsg cuts: first line, 80 bytes.
-        let own = package_install_failed(&json!({}), 1, &format!("Expected to find at least one version, but did not: {}", "x".repeat(60)));
+        let own = package_install_failed(
+            &json!({}),
+            1,
+            &format!(
+                "Expected to find at least one version, but did not: {}",
+                "x".repeat(60)
+            ),
+        );
         let description = own["friendlyDescription"].as_str().unwrap();
         assert_eq!(description.len(), 80 + "...".len());
         assert!(description.starts_with("Reconcile failed: Expected to find"));

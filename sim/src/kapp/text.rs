@@ -52,8 +52,9 @@ pub fn multi_line(err: &str) -> String {
 /// The first line with its top-level `: X` turned into `:\nX`; `None` when its brackets do not balance.
 fn split_first_line(line: &str) -> Option<String> {
     let bytes = line.as_bytes();
-    let forward =
-        |i: usize, sep: &str| i + sep.len() < bytes.len() && &bytes[i..i + sep.len()] == sep.as_bytes();
+    let forward = |i: usize, sep: &str| {
+        i + sep.len() < bytes.len() && &bytes[i..i + sep.len()] == sep.as_bytes()
+    };
     let backward = |i: usize, sep: &str| {
         i + 1 >= sep.len() && i < bytes.len() && &bytes[i + 1 - sep.len()..=i] == sep.as_bytes()
     };
@@ -99,7 +100,10 @@ fn split_first_line(line: &str) -> Option<String> {
             && line[i..].starts_with(": ")
             && marks.get(k + 1).is_some_and(|m| m.1)
             && marks.get(k + 2).is_some_and(|&(j, r)| {
-                r && line[j..].chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                r && line[j..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_uppercase())
             });
         if is_sep {
             out.push_str(":\n");
@@ -228,8 +232,14 @@ mod tests {
 
     #[test]
     fn descriptions_and_outputs_are_cut_as_kapp_controller_cuts_them() {
-        assert_eq!(friendly_description("Reconcile failed: short"), "Reconcile failed: short");
-        assert_eq!(friendly_description("Reconcile failed: a:\n  B"), "Reconcile failed: a:...");
+        assert_eq!(
+            friendly_description("Reconcile failed: short"),
+            "Reconcile failed: short"
+        );
+        assert_eq!(
+            friendly_description("Reconcile failed: a:\n  B"),
+            "Reconcile failed: a:..."
+        );
         let long = format!("Reconcile failed: {}", "x".repeat(100));
         let cut = friendly_description(&long);
         assert_eq!(cut.len(), 83);

@@ -63,21 +63,31 @@ fn verdict(input: &Input, overrides: Overrides) -> Preconditions {
 }
 
 fn held(p: &Preconditions, name: &str) -> bool {
-    p.checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no check {name}")).held
+    p.checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check {name}"))
+        .held
 }
 
 /// The colleague's pause of r10, as a real API server records it: the reason annotation, and the
 /// managedFields entry of the `kubectl patch` that set `spec.paused`.
 fn paused_with_reason(input: &mut Input) {
-    input.parent = pkgi(NS, SVC, "tkg.vsphere.vmware.com", input.parent.status.clone().into_value(), json!({
-        "annotations": {"supsvc.vmware.com/pause-reason": "holding hotfixed tkg-controller Deployment, ticket OPS-4711"},
-        "managedFields": [
-            {"manager": "kapp-controller", "operation": "Update", "time": "2026-11-01T08:00:00Z", "fieldsType": "FieldsV1",
-             "fieldsV1": {"f:spec": {"f:packageRef": {}}}},
-            {"manager": "kubectl-patch", "operation": "Update", "time": "2026-11-30T09:12:44Z", "fieldsType": "FieldsV1",
-             "fieldsV1": {"f:metadata": {"f:annotations": {}}, "f:spec": {"f:paused": {}}}},
-        ],
-    }));
+    input.parent = pkgi(
+        NS,
+        SVC,
+        "tkg.vsphere.vmware.com",
+        input.parent.status.clone().into_value(),
+        json!({
+            "annotations": {"supsvc.vmware.com/pause-reason": "holding hotfixed tkg-controller Deployment, ticket OPS-4711"},
+            "managedFields": [
+                {"manager": "kapp-controller", "operation": "Update", "time": "2026-11-01T08:00:00Z", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:spec": {"f:packageRef": {}}}},
+                {"manager": "kubectl-patch", "operation": "Update", "time": "2026-11-30T09:12:44Z", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:metadata": {"f:annotations": {}}, "f:spec": {"f:paused": {}}}},
+            ],
+        }),
+    );
     input.parent.spec.paused = true;
 }
 
@@ -102,7 +112,10 @@ fn the_kb_signature_is_a_ground_whatever_the_layout_of_kapps_text() {
     let one_line = kapp::flatten(WAIT);
     input.parent.status.useful_error_message = Some(one_line.clone());
     input.app.as_mut().unwrap().status.useful_error_message = Some(one_line);
-    assert_eq!(verdict(&input, Overrides::default()).ground, Some(Ground::KbSignature));
+    assert_eq!(
+        verdict(&input, Overrides::default()).ground,
+        Some(Ground::KbSignature)
+    );
 }
 
 #[test]
@@ -117,10 +130,20 @@ fn the_parents_own_failing_fetch_is_refused_with_diagnoses_finding_and_the_force
     assert_eq!(refusal.code, RefusalCode::NotTheKb);
     assert_eq!(refusal.override_flag, "--force");
     assert!(refusal.why.contains("harbor.corp.local"), "{}", refusal.why);
-    assert!(refusal.instead.iter().any(|i| i.contains("--force")), "{:?}", refusal.instead);
+    assert!(
+        refusal.instead.iter().any(|i| i.contains("--force")),
+        "{:?}",
+        refusal.instead
+    );
     assert!(!held(&p, "kb-signature"));
     // --force is an explicit override.
-    let forced = verdict(&input, Overrides { force: true, ..Overrides::default() });
+    let forced = verdict(
+        &input,
+        Overrides {
+            force: true,
+            ..Overrides::default()
+        },
+    );
     assert_eq!(forced.ground, Some(Ground::Forced));
     assert!(forced.may_act());
 }
@@ -130,10 +153,16 @@ fn a_run_of_its_own_is_resumed_even_when_nothing_else_holds() {
     let mut input = deadlocked();
     input.parent.status.useful_error_message = Some(PARENT_FETCH.into());
     input.parent.spec.paused = true;
-    input.parent.metadata.annotations.insert(PROGRESS_ANNOTATION.into(), r#"{"run":"r0","step":"paused"}"#.into());
+    input.parent.metadata.annotations.insert(
+        PROGRESS_ANNOTATION.into(),
+        r#"{"run":"r0","step":"paused"}"#.into(),
+    );
     let p = verdict(&input, Overrides::default());
     assert_eq!(p.ground, Some(Ground::ResumableRun));
-    assert!(p.foreign_pauses.is_empty(), "the run's own pause is not foreign");
+    assert!(
+        p.foreign_pauses.is_empty(),
+        "the run's own pause is not foreign"
+    );
 }
 
 #[test]
@@ -150,17 +179,46 @@ fn a_pause_with_a_reason_is_named_and_refused_unless_taken_over() {
     assert_eq!(pause.manager.as_deref(), Some("kubectl-patch"));
     assert_eq!(pause.time.as_deref(), Some("2026-11-30T09:12:44Z"));
     let line = pause.describe();
-    assert!(line.contains("set by kubectl-patch (Update) at 2026-11-30T09:12:44Z"), "{line}");
-    assert!(line.contains("holding hotfixed tkg-controller Deployment"), "{line}");
+    assert!(
+        line.contains("set by kubectl-patch (Update) at 2026-11-30T09:12:44Z"),
+        "{line}"
+    );
+    assert!(
+        line.contains("holding hotfixed tkg-controller Deployment"),
+        "{line}"
+    );
     assert!(refusal.why.contains(&line), "{}", refusal.why);
     assert!(!held(&p, "no-foreign-pause"));
     // Even on the KB's signature a deliberate pause is not taken silently.
     let mut stuck = deadlocked();
     paused_with_reason(&mut stuck);
-    assert_eq!(verdict(&stuck, Overrides::default()).refusal.map(|r| r.code), Some(RefusalCode::ForeignPause));
-    assert_eq!(verdict(&stuck, Overrides { force: true, ..Overrides::default() }).refusal.map(|r| r.code), Some(RefusalCode::ForeignPause), "--force is not the pause's flag");
+    assert_eq!(
+        verdict(&stuck, Overrides::default())
+            .refusal
+            .map(|r| r.code),
+        Some(RefusalCode::ForeignPause)
+    );
+    assert_eq!(
+        verdict(
+            &stuck,
+            Overrides {
+                force: true,
+                ..Overrides::default()
+            }
+        )
+        .refusal
+        .map(|r| r.code),
+        Some(RefusalCode::ForeignPause),
+        "--force is not the pause's flag"
+    );
     // Taken over: fix acts, and the plan still names the pause.
-    let taken = verdict(&input, Overrides { take_over_pause: true, ..Overrides::default() });
+    let taken = verdict(
+        &input,
+        Overrides {
+            take_over_pause: true,
+            ..Overrides::default()
+        },
+    );
     assert_eq!(taken.ground, Some(Ground::PauseTakenOver));
     assert_eq!(taken.foreign_pauses.len(), 1);
 }
@@ -172,7 +230,10 @@ fn a_reasonless_pause_of_a_healthy_service_is_still_someone_elses() {
     let p = verdict(&input, Overrides::default());
     assert_eq!(p.refusal.map(|r| r.code), Some(RefusalCode::ForeignPause));
     let line = p.foreign_pauses[0].describe();
-    assert!(line.contains("not recorded") && line.contains("no reason given"), "{line}");
+    assert!(
+        line.contains("not recorded") && line.contains("no reason given"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -186,16 +247,26 @@ fn a_repair_begun_by_hand_is_completed() {
     assert_eq!(p.foreign_pauses.len(), 1, "the plan still names the pause");
     // The KB's labels on the children, the parent unpaused again (kb-signature may hold too).
     let mut labelled = deadlocked();
-    labelled.children[0].metadata.labels.insert(KB_TRIGGER_LABEL.into(), "true".into());
+    labelled.children[0]
+        .metadata
+        .labels
+        .insert(KB_TRIGGER_LABEL.into(), "true".into());
     let p = verdict(&labelled, Overrides::default());
     assert!(p.may_act());
     assert!(held(&p, "hand-repair"));
-    assert!(p.checks.iter().any(|c| c.name == "hand-repair" && c.detail.contains("pkgi/tkg-controller")));
+    assert!(
+        p.checks
+            .iter()
+            .any(|c| c.name == "hand-repair" && c.detail.contains("pkgi/tkg-controller"))
+    );
     // The KB's labels on a service failing for another reason (r11 tried by hand): still refused.
     labelled.parent.status.useful_error_message = Some(PARENT_FETCH.into());
     labelled.app.as_mut().unwrap().status.useful_error_message = Some(PARENT_FETCH.into());
     let p = verdict(&labelled, Overrides::default());
-    assert_eq!(p.refusal.as_ref().map(|r| r.code), Some(RefusalCode::NotTheKb));
+    assert_eq!(
+        p.refusal.as_ref().map(|r| r.code),
+        Some(RefusalCode::NotTheKb)
+    );
     assert!(!held(&p, "hand-repair"));
 }
 
@@ -210,20 +281,28 @@ fn a_healthy_service_needs_nothing() {
 fn managed_fields_pick_the_latest_writer_of_the_field() {
     let mut input = healthy();
     paused_with_reason(&mut input);
-    input.parent.metadata.managed_fields.push(crate::carvel::ManagedFieldsEntry {
-        manager: "kubectl-edit".into(),
-        operation: "Update".into(),
-        time: Some("2026-11-30T10:00:00Z".into()),
-        subresource: None,
-        fields_v1: json!({"f:spec": {"f:paused": {}}}),
-    });
-    input.parent.metadata.managed_fields.push(crate::carvel::ManagedFieldsEntry {
-        manager: "kapp-controller".into(),
-        operation: "Update".into(),
-        time: Some("2026-11-30T11:00:00Z".into()),
-        subresource: Some("status".into()),
-        fields_v1: json!({"f:status": {}}),
-    });
+    input
+        .parent
+        .metadata
+        .managed_fields
+        .push(crate::carvel::ManagedFieldsEntry {
+            manager: "kubectl-edit".into(),
+            operation: "Update".into(),
+            time: Some("2026-11-30T10:00:00Z".into()),
+            subresource: None,
+            fields_v1: json!({"f:spec": {"f:paused": {}}}),
+        });
+    input
+        .parent
+        .metadata
+        .managed_fields
+        .push(crate::carvel::ManagedFieldsEntry {
+            manager: "kapp-controller".into(),
+            operation: "Update".into(),
+            time: Some("2026-11-30T11:00:00Z".into()),
+            subresource: Some("status".into()),
+            fields_v1: json!({"f:status": {}}),
+        });
     let pause = pause_of(Kind::PackageInstall, &input.parent).unwrap();
     assert_eq!(pause.manager.as_deref(), Some("kubectl-edit"));
     assert_eq!(pause.field, "spec.paused");
