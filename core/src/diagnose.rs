@@ -408,11 +408,9 @@ fn deadlock_and_registries(
         explained |= failing;
         // A child's Package is the parent's to write: while the corrected parent has not deployed,
         // a public reference there is stale, not something to relocate again.
-        let stale = !failing
-            && parent_corrected
-            && !is_reconciled(parent)
-            && !(pkgi.metadata.name == parent.metadata.name
-                && pkgi.metadata.namespace == parent.metadata.namespace);
+        let is_parent = pkgi.metadata.name == parent.metadata.name
+            && pkgi.metadata.namespace == parent.metadata.namespace;
+        let stale = !failing && parent_corrected && !is_reconciled(parent) && !is_parent;
         let first_image = offending[0]
             .value
             .split(' ')

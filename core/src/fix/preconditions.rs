@@ -337,7 +337,8 @@ pub fn check(input: &Input, findings: &[Finding], overrides: Overrides) -> Preco
         },
     );
 
-    let foreign = !resumable && !pauses.is_empty() && !(by_hand && unexplained_pause);
+    let begun_by_hand = by_hand && unexplained_pause;
+    let foreign = !resumable && !pauses.is_empty() && !begun_by_hand;
     check(
         "no-foreign-pause",
         !foreign,
