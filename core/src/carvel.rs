@@ -59,6 +59,43 @@ pub struct Meta {
     pub labels: BTreeMap<String, String>,
     #[serde(deserialize_with = "nullable")]
     pub annotations: BTreeMap<String, String>,
+    /// `metadata.managedFields`: the API server's record of which manager last wrote which fields.
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub managed_fields: Vec<ManagedFieldsEntry>,
+}
+
+/// One entry of `metadata.managedFields` (Server-Side Apply's field ownership, written by the API
+/// server on every write: <https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-management>).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ManagedFieldsEntry {
+    /// The field manager: `kubectl-patch`, `kubectl-edit`, `kapp-controller`, ... (a client's `fieldManager`).
+    #[serde(deserialize_with = "nullable")]
+    pub manager: String,
+    /// `Update` or `Apply`.
+    #[serde(deserialize_with = "nullable")]
+    pub operation: String,
+    /// When the manager last wrote (RFC 3339).
+    pub time: Option<String>,
+    /// `status` when the write went to the status subresource.
+    pub subresource: Option<String>,
+    /// The fields it owns: `{"f:spec": {"f:paused": {}}}`.
+    #[serde(rename = "fieldsV1")]
+    pub fields_v1: Value,
+}
+
+impl ManagedFieldsEntry {
+    /// Whether this manager owns the field at `path` (e.g. `["spec", "paused"]`).
+    pub fn owns(&self, path: &[&str]) -> bool {
+        let mut at = &self.fields_v1;
+        for segment in path {
+            match at.get(format!("f:{segment}")) {
+                Some(next) => at = next,
+                None => return false,
+            }
+        }
+        true
+    }
 }
 
 impl Meta {

@@ -2,10 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::carvel::{App, Package, PackageInstall, Reconcilable, State, package_for, state};
+use crate::carvel::{
+    App, Package, PackageInstall, Reconcilable, State, is_reconciled, package_for, state,
+};
 use crate::fix::{KB_TRIGGER_LABEL, PROGRESS_ANNOTATION, Progress, TRIGGER_LABEL};
 use crate::image::{ImageRef, RegistryPolicy};
-use crate::kapp::parse_failures;
+use crate::kapp::{self, Reading, parse_failures};
 
 /// How bad a finding is. Errors and warnings are problems; infos are not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -26,7 +28,9 @@ pub enum Code {
     PublicRegistryReference,
     /// A change kapp cannot apply because the API server forbids it (StatefulSet spec, PVC shrink).
     ImmutableFieldChange,
-    /// Failing for another reason.
+    /// The service's own fetch fails (vendir/imgpkg cannot pull its bundle): not KB 437632.
+    FetchFailed,
+    /// Failing for a reason supsvc does not recognise; the finding quotes the text.
     ReconcileFailed,
     /// Paused or canceled: kapp-controller does nothing with it.
     Paused,
@@ -165,13 +169,21 @@ pub fn diagnose(input: &Input, policy: &RegistryPolicy) -> Vec<Finding> {
 
     let explained = deadlock_and_registries(input, policy, &mut findings);
     let immutable = immutable_fields(input, &mut findings);
+    let fetch = !explained && !immutable && own_fetch(input, &mut findings);
 
     // Failures nothing above explains.
-    if !explained && !immutable && state(parent) == State::ReconcileFailed {
+    if !explained && !immutable && !fetch && state(parent) == State::ReconcileFailed {
         let mut evidence = Vec::new();
         if let Some(m) = useful_error(parent) {
             evidence.push(error_evidence(pkgi_ref(parent), m));
         }
+        if let Some(app) = &input.app
+            && let Some(m) = useful_error(app)
+            && Some(m) != useful_error(parent)
+        {
+            evidence.push(error_evidence(app_ref(app), m));
+        }
+        let cut = evidence.iter().any(|e| kapp::is_truncated(&e.value));
         for child in input
             .children
             .iter()
@@ -184,14 +196,24 @@ pub fn diagnose(input: &Input, policy: &RegistryPolicy) -> Vec<Finding> {
         findings.push(Finding {
             code: Code::ReconcileFailed,
             severity: Severity::Error,
-            what: format!("{service} fails to reconcile for a reason supsvc does not recognise."),
+            what: format!(
+                "{service} fails to reconcile for a reason supsvc does not recognise: read the text below{}. \
+                 This is not the fault `kubectl supsvc fix` repairs.",
+                if cut {
+                    " (kapp-controller cut it; the whole of it is in the App's status.deploy.stderr or status.fetch.stderr)"
+                } else {
+                    ""
+                }
+            ),
             evidence,
             remedy: vec![
                 format!(
-                    "kubectl get app {service} -n {} -o yaml   # status.usefulErrorMessage",
+                    "kubectl get app {service} -n {} -o yaml   # status.usefulErrorMessage, status.deploy.stderr",
                     parent.metadata.ns()
                 ),
-                format!("kubectl supsvc fix {service}   # if the cause above is already corrected"),
+                format!(
+                    "kubectl supsvc fix {service} --force   # only once the cause is corrected and a forced re-reconcile of the children is what is missing"
+                ),
             ],
         });
     }
@@ -384,6 +406,11 @@ fn deadlock_and_registries(
             c.metadata.name == pkgi.metadata.name && c.metadata.namespace == pkgi.metadata.namespace
         });
         explained |= failing;
+        // A child's Package is the parent's to write: while the corrected parent has not deployed,
+        // a public reference there is stale, not something to relocate again.
+        let is_parent = pkgi.metadata.name == parent.metadata.name
+            && pkgi.metadata.namespace == parent.metadata.namespace;
+        let stale = !failing && parent_corrected && !is_reconciled(parent) && !is_parent;
         let first_image = offending[0]
             .value
             .split(' ')
@@ -392,12 +419,25 @@ fn deadlock_and_registries(
             .to_owned();
         findings.push(Finding {
             code: Code::PublicRegistryReference,
-            severity: if failing { Severity::Error } else { Severity::Warning },
+            severity: if failing {
+                Severity::Error
+            } else if stale {
+                Severity::Info
+            } else {
+                Severity::Warning
+            },
             what: format!(
                 "Package {} (used by {}) fetches from a public registry{}.",
                 package.metadata.name,
                 pkgi_ref(pkgi),
-                if failing { ", and that fetch is failing" } else { "" }
+                if failing {
+                    ", and that fetch is failing"
+                } else if stale {
+                    "; it is stale: the parent's corrected package rewrites it at the parent's next successful deploy, \
+                     so relocate it only if it is still public after that"
+                } else {
+                    ""
+                }
             ),
             evidence: offending,
             remedy: vec![
@@ -434,8 +474,7 @@ fn immutable_fields(input: &Input, findings: &mut Vec<Finding>) -> bool {
     let mut reported = Vec::new();
     for (object, message) in sources {
         for failure in parse_failures(message) {
-            let forbidden =
-                failure.detail.contains("is invalid:") && failure.detail.contains("Forbidden");
+            let forbidden = failure.is_forbidden_change();
             if !forbidden || reported.contains(&(failure.kind.clone(), failure.name.clone())) {
                 continue;
             }
@@ -465,6 +504,62 @@ fn immutable_fields(input: &Input, findings: &mut Vec<Finding>) -> bool {
         }
     }
     any
+}
+
+/// The service's own fetch failing (the parent App cannot pull its bundle): the registry is unreachable,
+/// refuses the pull, or the image is not there. Returns whether found.
+fn own_fetch(input: &Input, findings: &mut Vec<Finding>) -> bool {
+    let parent = &input.parent;
+    let service = parent.metadata.name.as_str();
+    let sources: Vec<(String, &str)> = input
+        .app
+        .iter()
+        .filter_map(|a| useful_error(a).map(|m| (app_ref(a), m)))
+        .chain(useful_error(parent).map(|m| (pkgi_ref(parent), m)))
+        .collect();
+    let Some((object, message, registries)) =
+        sources.iter().find_map(|(o, m)| match kapp::read(m) {
+            Reading::FetchFailed { registries } => Some((o, m, registries)),
+            _ => None,
+        })
+    else {
+        return false;
+    };
+    let mut evidence = vec![error_evidence(object.clone(), message)];
+    if let Some(p) = package_for(parent, &input.packages) {
+        evidence.extend(p.bundle_images().into_iter().map(|o| Evidence {
+            object: package_ref(p),
+            field: o.path,
+            value: o.image,
+        }));
+    }
+    let from = if registries.is_empty() {
+        "its source".to_owned()
+    } else {
+        registries.join(", ")
+    };
+    findings.push(Finding {
+        code: Code::FetchFailed,
+        severity: Severity::Error,
+        what: format!(
+            "{service}'s own fetch fails: the Supervisor cannot pull the service's bundle from {from}. This is not \
+             KB 437632 (which is about the children): labelling or re-reconciling the children cannot help until \
+             the Supervisor can pull from {from}; kapp-controller retries by itself once it can."
+        ),
+        evidence,
+        remedy: vec![
+            format!(
+                "from a Supervisor control plane VM: curl -v https://{}/v2/   # name resolution, firewall, the registry's CA",
+                registries.first().map_or("<registry>", String::as_str)
+            ),
+            "trust the registry's CA and give the Supervisor its credentials (vCenter: Supervisor > Configure > Container Registries / Image Registry)".into(),
+            format!(
+                "or point the Package at a registry the Supervisor reaches: kubectl supsvc override-image -p {} -i <registry>/<repository>:<tag>",
+                package_for(parent, &input.packages).map_or("<package>", |p| p.metadata.name.as_str())
+            ),
+        ],
+    });
+    true
 }
 
 /// Paused objects, trigger labels, an unfinished `fix` run.

@@ -22,6 +22,8 @@ use serde_json::{Value, json};
 
 use crate::carvel::{App, PackageInstall, Reconcilable, is_reconciled};
 
+pub mod preconditions;
+
 /// Annotation on the parent PackageInstall recording a run's id and the last step it completed.
 pub const PROGRESS_ANNOTATION: &str = "supsvc.io/fix-progress";
 /// Label put on every child; its value is the run id, so every run is a change.

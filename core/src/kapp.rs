@@ -191,102 +191,396 @@ pub fn domain_namespaces(children: &[&PackageInstall]) -> Vec<String> {
     ns
 }
 
+// ---------------------------------------------------------------------------------------------
+// kapp's error texts
+//
+// How they are written (the oracle is the real tools, not the simulator):
+// - kapp prints `kapp: Error: ` and its error through go-cli-ui's `MultiLineError`
+//   (github.com/cppforlife/go-cli-ui, errors/multi_line_error.go): on the error's first line, every
+//   `: ` followed by an upper-case letter outside brackets becomes `:` + a line break, and the n-th
+//   piece is indented by 2n spaces; brackets of any kind are kept whole; a first line with unbalanced
+//   brackets is printed as it is.
+// - A failed wait (carvel-dev/kapp pkg/kapp/clusterapply/waiting_changes.go):
+//   `waiting on reconcile <kind>/<name> (<apiVersion>) namespace: <ns>: Finished unsuccessfully (<message>)`,
+//   where a failed App or PackageInstall says `Reconcile failed:  (message: <condition message>)` (kapp
+//   before 0.55, the empty `reason` leaving two spaces) or `Reconcile failed: message: <usefulErrorMessage>`
+//   (pkg/kapp/resourcesmisc/packaging_carvel_dev_v1alpha1_packageinstall.go since 2023).
+// - A refused write nests the API server's answer (pkg/kapp/resources/resources.go):
+//   `update <kind>/<name> (<apiVersion>) namespace: <ns>: Updating resource <same>: API server says: <message> (reason: <Reason>)`.
+// - kapp-controller keeps the stderr as `usefulErrorMessage`, trailing spaces before line breaks removed
+//   (pkg/exec/cmd_run_result.go `WithFriendlyYAMLStrings`); a PackageInstall's `friendlyDescription` is
+//   the first line cut to 80 bytes plus `...` (pkg/reconciler/status.go `friendlyErrMsg`); an output over
+//   1 MiB keeps its tail behind `[output truncated]` (carvel-dev/kapp-controller#1840).
+// - UIs (vCenter) show the text on one line, every line break and indentation a single space.
+//
+// So the parser reads the text as one line (all whitespace runs are one space) and follows the
+// brackets: only what is outside them is kapp's own structure.
+// ---------------------------------------------------------------------------------------------
+
+/// The marker kapp-controller puts before the tail it keeps of an output over its size limit
+/// (carvel-dev/kapp-controller#1840: each status output field cut to 1 MiB, the tail kept).
+pub const TRUNCATED_MARKER: &str = "[output truncated]";
+
+/// The text as one line: every run of whitespace (line breaks and indentation included) one space,
+/// and kapp-controller's truncation marker removed. This is also how vCenter shows it.
+pub fn flatten(text: &str) -> String {
+    let text = text.trim_start();
+    let text = text.strip_prefix(TRUNCATED_MARKER).unwrap_or(text);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Whether kapp-controller cut the text: its truncation marker in front, or `...` at the end of a
+/// description cut to 80 bytes.
+pub fn is_truncated(text: &str) -> bool {
+    let t = text.trim();
+    t.starts_with(TRUNCATED_MARKER) || t.ends_with("...")
+}
+
 /// One failure in a kapp error text: `<op> <kind>/<name> (<apiVersion>) [namespace: <ns>]: <detail>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KappFailure {
-    /// What kapp was doing: `waiting on reconcile`, `update`, `create`, `delete`, ...
+    /// What kapp was doing: `waiting on reconcile`, `waiting on delete`, `update`, `create`, `delete`, ...
     pub op: String,
     /// Lower-case resource kind as kapp prints it, e.g. `packageinstall`, `statefulset`.
     pub kind: String,
     pub name: String,
     pub api_version: String,
+    /// `None` for a cluster-scoped object (`cluster`).
     pub namespace: Option<String>,
-    /// The rest of the line.
+    /// The rest of the failure, on one line, up to the next failure.
     pub detail: String,
+}
+
+/// The content of the bracket opening at byte `open` of `s` (`(`), to its matching `)` or the end.
+fn bracketed(s: &str, open: usize) -> &str {
+    let mut depth = 0usize;
+    for (i, b) in s.bytes().enumerate().skip(open) {
+        match b {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return &s[open + 1..i];
+                }
+            }
+            _ => {}
+        }
+    }
+    &s[(open + 1).min(s.len())..]
 }
 
 impl KappFailure {
     /// `Finished unsuccessfully` of a wait on a child App/PackageInstall.
     pub fn is_failed_wait(&self) -> bool {
-        self.op == "waiting on reconcile" && self.detail.starts_with("Finished unsuccessfully")
+        self.op.starts_with("waiting on") && self.detail.starts_with("Finished unsuccessfully")
     }
 
-    /// The message a failed child reported, from `(Reconcile failed:  (message: <m>))`.
+    /// The message a failed child reported: `(Reconcile failed:  (message: <m>))` (kapp < 0.55) or
+    /// `(Reconcile failed: message: <m>)` (kapp >= 0.55, `<m>` its `usefulErrorMessage`).
     pub fn child_message(&self) -> Option<&str> {
-        let start = self.detail.find("(message: ")? + "(message: ".len();
-        let rest = self.detail[start..].trim_end();
-        // The two parentheses kapp opened around it: `(Reconcile failed:  (message: ...))`.
-        let inner = rest
-            .strip_suffix("))")
-            .or_else(|| rest.strip_suffix(')'))
-            .unwrap_or(rest);
-        Some(inner.trim())
+        let rest = self
+            .detail
+            .strip_prefix("Finished unsuccessfully")?
+            .trim_start();
+        let inner = if rest.starts_with('(') {
+            bracketed(rest, 0)
+        } else {
+            rest
+        }
+        .trim();
+        let inner = ["Reconcile failed:", "Delete failed:"]
+            .iter()
+            .find_map(|p| inner.strip_prefix(p))
+            .unwrap_or(inner)
+            .trim_start();
+        let message = if inner.starts_with("(message:") {
+            bracketed(inner, 0).trim_start_matches("message:")
+        } else {
+            inner.strip_prefix("message:").unwrap_or(inner)
+        };
+        Some(message.trim())
+    }
+
+    /// The API server's answer nested in the failure: `API server says: <message> (reason: <Reason>)`.
+    pub fn api_server_says(&self) -> Option<(&str, Option<&str>)> {
+        const SAYS: &str = "API server says: ";
+        let at = self.detail.find(SAYS)? + SAYS.len();
+        let said = self.detail[at..].trim_end();
+        match said.rfind(" (reason: ") {
+            Some(r) if said.ends_with(')') => Some((
+                said[..r].trim_end(),
+                Some(&said[r + " (reason: ".len()..said.len() - 1]),
+            )),
+            _ => Some((said, None)),
+        }
+    }
+
+    /// A change the API server forbids on an existing object (immutable fields, a StatefulSet's spec,
+    /// a claim shrunk): `... is invalid: ...Forbidden...` or `field is immutable`.
+    pub fn is_forbidden_change(&self) -> bool {
+        self.api_server_says().is_some_and(|(m, reason)| {
+            m.contains("is invalid:")
+                && (m.contains("Forbidden") || m.contains("field is immutable"))
+                && reason.is_none_or(|r| r == "Invalid")
+        })
+    }
+
+    /// `<kind>/<name> -n <ns>` (or without `-n` when cluster-scoped).
+    pub fn object(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{}/{} -n {ns}", self.kind, self.name),
+            None => format!("{}/{}", self.kind, self.name),
+        }
     }
 }
 
-/// Finds the first `<kind>/<name> (<apiVersion>)` in `line` and splits around it.
-fn parse_line(line: &str) -> Option<KappFailure> {
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '+');
-    let mut search = 0;
-    while let Some(rel) = line[search..].find(" (") {
-        let open = search + rel;
-        search = open + 2;
-        let close = match line[open + 2..].find(')') {
-            Some(c) => open + 2 + c,
-            None => break,
-        };
-        let api_version = &line[open + 2..close];
-        if api_version.is_empty()
-            || !api_version
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '-'))
-        {
-            continue;
+/// kapp's apply operations (`applyOpCodeUI`) and waits (`waiting on` + `waitOpCodeUI`), as they
+/// precede an object in its errors; longest first.
+const OPS: &[&str] = &[
+    "waiting on reconcile",
+    "waiting on delete",
+    "waiting on noop",
+    "waiting on ok",
+    "create",
+    "update",
+    "delete",
+    "exists",
+    "noop",
+];
+
+/// An object named in the text: `<kind>/<name> (<apiVersion>)` outside any bracket.
+struct Mention {
+    /// Byte range of `<kind>/<name>`.
+    start: usize,
+    /// Byte just after the `)` closing the apiVersion.
+    end: usize,
+    kind: String,
+    name: String,
+    api_version: String,
+}
+
+fn mentions(flat: &str) -> Vec<Mention> {
+    let bytes = flat.as_bytes();
+    let mut found = Vec::new();
+    let mut depth = 0usize;
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'(' => {
+                if depth == 0
+                    && i > 0
+                    && bytes[i - 1] == b' '
+                    && let Some(m) = mention_at(flat, i)
+                {
+                    found.push(m);
+                }
+                depth += 1;
+            }
+            b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
         }
-        let before = &line[..open];
-        let start = before
-            .char_indices()
-            .rev()
-            .find(|(_, c)| !(is_name_char(*c) || *c == '/'))
-            .map_or(0, |(i, c)| i + c.len_utf8());
-        let Some((kind, name)) = before[start..].split_once('/') else {
-            continue;
-        };
-        if kind.is_empty() || name.is_empty() || name.contains('/') {
-            continue;
+    }
+    found
+}
+
+/// The mention whose apiVersion bracket opens at `open` (preceded by a space), if it is one.
+fn mention_at(flat: &str, open: usize) -> Option<Mention> {
+    let close = open + flat[open..].find(')')?;
+    let api_version = &flat[open + 1..close];
+    if api_version.is_empty()
+        || !api_version
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'/' | b'-'))
+    {
+        return None;
+    }
+    let before = &flat[..open - 1];
+    let start = before.rfind(' ').map_or(0, |i| i + 1);
+    let (kind, name) = before[start..].split_once('/')?;
+    let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '+' | ':');
+    if kind.is_empty()
+        || !kind
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        || name.is_empty()
+        || !name.chars().all(name_ok)
+    {
+        return None;
+    }
+    Some(Mention {
+        start,
+        end: close + 1,
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+        api_version: api_version.to_owned(),
+    })
+}
+
+/// The operation that ends `prefix` (the text before an object), and where it starts.
+fn op_before(prefix: &str) -> Option<(usize, &'static str)> {
+    let p = prefix.trim_end();
+    OPS.iter().find_map(|op| {
+        let at = p.strip_suffix(op).map(str::len)?;
+        // A whole word: at the start, or after a space or a colon.
+        let ok = at == 0 || matches!(p.as_bytes()[at - 1], b' ' | b':');
+        ok.then_some((at, *op))
+    })
+}
+
+/// The failures kapp reports in a text (`usefulErrorMessage`, a condition message, a description),
+/// in any layout: as kapp prints it over several lines, flattened to one line, or truncated. An
+/// object kapp names inside another failure (`Updating resource ...`, a child's own message) is part
+/// of that failure's detail, not a failure of its own.
+pub fn parse_failures(text: &str) -> Vec<KappFailure> {
+    let flat = flatten(text);
+    let mut starts: Vec<(usize, &'static str, Mention)> = Vec::new();
+    let mut last_end = 0;
+    for m in mentions(&flat) {
+        if let Some((at, op)) = op_before(&flat[last_end..m.start]) {
+            starts.push((last_end + at, op, m));
         }
-        let prefix = before[..start].trim_end();
-        let op = prefix
-            .rsplit(": ")
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("Error:")
-            .trim()
-            .to_owned();
-        let mut rest = &line[close + 1..];
+        // An object with no operation before it belongs to the failure before it.
+        last_end = starts.last().map_or(0, |(_, _, s)| s.end);
+    }
+    let mut failures = Vec::with_capacity(starts.len());
+    for (i, (_, op, m)) in starts.iter().enumerate() {
+        let until = starts.get(i + 1).map_or(flat.len(), |(at, _, _)| *at);
+        let mut rest = &flat[m.end.min(until)..until];
         let mut namespace = None;
         if let Some(r) = rest.strip_prefix(" namespace: ") {
             let end = r.find(':').unwrap_or(r.len());
             namespace = Some(r[..end].trim().to_owned());
             rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix(" cluster") {
+            rest = r;
         }
-        let detail = rest.trim_start_matches(':').trim().to_owned();
-        return Some(KappFailure {
-            op,
-            kind: kind.to_owned(),
-            name: name.to_owned(),
-            api_version: api_version.to_owned(),
+        failures.push(KappFailure {
+            op: (*op).to_owned(),
+            kind: m.kind.clone(),
+            name: m.name.clone(),
+            api_version: m.api_version.clone(),
             namespace,
-            detail,
+            detail: rest.trim_start_matches(':').trim().to_owned(),
         });
     }
-    None
+    failures
 }
 
-/// The failures named in a kapp error text (`usefulErrorMessage`), one per line that names an object.
-pub fn parse_failures(text: &str) -> Vec<KappFailure> {
-    text.lines().filter_map(parse_line).collect()
+/// What a kapp / kapp-controller text says, as far as supsvc can tell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reading", rename_all = "kebab-case")]
+pub enum Reading {
+    /// kapp waited on a child App or PackageInstall and it failed (`Finished unsuccessfully`).
+    FailedWait { failure: KappFailure },
+    /// The API server forbids a change kapp made to an existing object (immutable field).
+    ForbiddenChange { failure: KappFailure },
+    /// The API server refused a write for another reason.
+    Refused {
+        failure: KappFailure,
+        reason: Option<String>,
+    },
+    /// The fetch step failed (vendir/imgpkg); `registries` are the hosts the text names.
+    FetchFailed { registries: Vec<String> },
+    /// kapp's wait ran out of time.
+    TimedOut,
+    /// A text supsvc does not recognise.
+    Unknown,
+}
+
+impl Reading {
+    /// A short stable form: `failed-wait packageinstall/x -n ns`, `forbidden-change statefulset/x -n ns`,
+    /// `refused <kind>/<name> -n <ns> (<reason>)`, `fetch-failed <host>,<host>`, `timed-out`, `unknown`.
+    pub fn summary(&self) -> String {
+        match self {
+            Reading::FailedWait { failure } => format!("failed-wait {}", failure.object()),
+            Reading::ForbiddenChange { failure } => {
+                format!("forbidden-change {}", failure.object())
+            }
+            Reading::Refused { failure, reason } => format!(
+                "refused {} ({})",
+                failure.object(),
+                reason.as_deref().unwrap_or("no reason")
+            ),
+            Reading::FetchFailed { registries } if registries.is_empty() => "fetch-failed".into(),
+            Reading::FetchFailed { registries } => {
+                format!("fetch-failed {}", registries.join(","))
+            }
+            Reading::TimedOut => "timed-out".into(),
+            Reading::Unknown => "unknown".into(),
+        }
+    }
+}
+
+/// Registry hosts a fetch error names: URLs (`https://<host>/v2/...`), DNS lookups (`lookup <host>`),
+/// imgpkg's `Working with <host>/<repo>`, vendir's `Fetching image '<host>/<repo>...'`. Sorted, distinct.
+pub fn registry_hosts(text: &str) -> Vec<String> {
+    let flat = flatten(text);
+    let mut hosts: Vec<String> = Vec::new();
+    let clean = |t: &str| -> Option<String> {
+        let t = t.trim_matches(|c: char| matches!(c, '"' | '\'' | '(' | ')' | '[' | ']' | ','));
+        let host = t.split('/').next()?.trim_end_matches([':', '.']);
+        let host = host.rsplit('@').next()?;
+        let valid = !host.is_empty()
+            && (host.contains('.') || host.starts_with("localhost"))
+            && host
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b':'));
+        valid.then(|| host.to_ascii_lowercase())
+    };
+    for scheme in ["https://", "http://"] {
+        for (at, _) in flat.match_indices(scheme) {
+            hosts.extend(clean(&flat[at + scheme.len()..]));
+        }
+    }
+    let words: Vec<&str> = flat.split(' ').collect();
+    for pair in words.windows(2) {
+        let host_follows = matches!(pair[0], "lookup" | "with" | "image" | "bundle");
+        if host_follows && pair[1].contains('/') || pair[0] == "lookup" {
+            hosts.extend(clean(pair[1]));
+        }
+    }
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
+/// Reads a kapp / kapp-controller text in any layout (see the module notes). Never guesses: a text
+/// whose structure is not one of kapp's known failures, or was cut before it, is [`Reading::Unknown`].
+pub fn read(text: &str) -> Reading {
+    let failures = parse_failures(text);
+    if let Some(f) = failures.iter().find(|f| f.is_failed_wait()) {
+        return Reading::FailedWait { failure: f.clone() };
+    }
+    if let Some(f) = failures.iter().find(|f| f.is_forbidden_change()) {
+        return Reading::ForbiddenChange { failure: f.clone() };
+    }
+    if let Some(f) = failures.iter().find(|f| f.api_server_says().is_some()) {
+        let reason = f.api_server_says().and_then(|(_, r)| r).map(str::to_owned);
+        return Reading::Refused {
+            failure: f.clone(),
+            reason,
+        };
+    }
+    let flat = flatten(text);
+    if flat.contains("Timed out waiting after") || flat.contains("timed out waiting after") {
+        return Reading::TimedOut;
+    }
+    // A fetch error is the text's own only when it begins the text: the same words further on are a
+    // child's message quoted by kapp, and a text cut at its head no longer says whose they are.
+    let fetch_heads = [
+        "vendir: Error:",
+        "Error: Syncing directory",
+        "imgpkg: Error:",
+        "Fetching resources:",
+    ];
+    let head_cut = text.trim_start().starts_with(TRUNCATED_MARKER);
+    if failures.is_empty() && !head_cut && fetch_heads.iter().any(|m| flat.starts_with(m)) {
+        return Reading::FetchFailed {
+            registries: registry_hosts(&flat),
+        };
+    }
+    Reading::Unknown
 }
 
 #[cfg(test)]
@@ -451,26 +745,35 @@ mod tests {
     }
 
     #[test]
-    fn parses_the_deadlock_wait_failure() {
+    fn parses_the_deadlock_wait_failure_in_every_layout() {
+        // As kapp prints it (go-cli-ui's MultiLineError breaks before `Finished`), as vCenter shows it.
         let text = "kapp: Error: waiting on reconcile packageinstall/tkg-controller (packaging.carvel.dev/v1alpha1) namespace: svc-tkg-domain-c1234:\n  Finished unsuccessfully (Reconcile failed:  (message: Fetching resources: Error (see .status.usefulErrorMessage for details)))";
-        // kapp prints the whole thing on one line; a wrapped copy is also understood as far as it goes.
         let one_line = text.replace(":\n  ", ": ");
-        let f = parse_failures(&one_line);
+        for layout in [text, one_line.as_str()] {
+            let f = parse_failures(layout);
+            assert_eq!(f.len(), 1, "{layout}");
+            let f = &f[0];
+            assert_eq!(f.op, "waiting on reconcile");
+            assert_eq!(f.kind, "packageinstall");
+            assert_eq!(f.name, "tkg-controller");
+            assert_eq!(f.api_version, "packaging.carvel.dev/v1alpha1");
+            assert_eq!(f.namespace.as_deref(), Some("svc-tkg-domain-c1234"));
+            assert!(f.is_failed_wait());
+            assert_eq!(
+                f.child_message(),
+                Some("Fetching resources: Error (see .status.usefulErrorMessage for details)")
+            );
+        }
+        // kapp >= 0.55 quotes the child's usefulErrorMessage, itself over several lines.
+        let new = "kapp: Error: waiting on reconcile packageinstall/tkg-controller (packaging.carvel.dev/v1alpha1) namespace: svc-tkg-domain-c1234: Finished unsuccessfully (Reconcile failed: message: vendir: Error: Syncing directory '0':\n  Syncing directory '.' with imgpkgBundle contents:\n    Fetching image: Get \"https://projects.registry.vmware.com/v2/\": dial tcp: lookup projects.registry.vmware.com: no such host)";
+        let f = parse_failures(new);
         assert_eq!(f.len(), 1);
-        let f = &f[0];
-        assert_eq!(f.op, "waiting on reconcile");
-        assert_eq!(f.kind, "packageinstall");
-        assert_eq!(f.name, "tkg-controller");
-        assert_eq!(f.api_version, "packaging.carvel.dev/v1alpha1");
-        assert_eq!(f.namespace.as_deref(), Some("svc-tkg-domain-c1234"));
-        assert!(f.is_failed_wait());
-        assert_eq!(
-            f.child_message(),
-            Some("Fetching resources: Error (see .status.usefulErrorMessage for details)")
+        assert!(f[0].is_failed_wait());
+        assert!(
+            f[0].child_message()
+                .unwrap()
+                .starts_with("vendir: Error: Syncing directory '0': Syncing directory '.'")
         );
-        let wrapped = parse_failures(text);
-        assert_eq!(wrapped.len(), 1);
-        assert!(!wrapped[0].is_failed_wait());
     }
 
     #[test]

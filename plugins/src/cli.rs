@@ -160,6 +160,14 @@ pub struct FixArgs {
     /// Fix the service on every context of the kubeconfig, concurrently.
     #[arg(long)]
     pub all_contexts: bool,
+    /// Act although none of fix's preconditions holds (the KB's signature, a run of its own to resume,
+    /// a repair begun by hand): for a fault you know a forced re-reconcile of the children repairs.
+    #[arg(long)]
+    pub force: bool,
+    /// Take over a pause fix did not make (named in the plan with who set it and when) and remove it at
+    /// the end of the run. `-y` alone never does.
+    #[arg(long)]
+    pub take_over_pause: bool,
 }
 
 #[derive(Debug, Args)]

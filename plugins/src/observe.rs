@@ -254,3 +254,58 @@ pub async fn packages(carvel: &Carvel, namespaces: &[String]) -> Result<Vec<Pack
         .map(|v| view(v, Package::from_value))
         .collect()
 }
+
+/// What `diagnose` reads and what `fix` decides its preconditions from: one and the same observation.
+pub struct Observed {
+    /// Parent, App, children and the Packages of their namespaces.
+    pub input: supsvc_core::diagnose::Input,
+    /// Where the children are.
+    pub children: Children,
+    /// The children's namespaces (and any `--domain-namespace`), sorted and distinct.
+    pub domain_namespaces: Vec<String>,
+}
+
+impl Observed {
+    /// The part `fix`'s steps read.
+    pub fn observation(&self) -> Observation {
+        Observation {
+            parent: self.input.parent.clone(),
+            app: self.input.app.clone(),
+            children: self.input.children.clone(),
+        }
+    }
+}
+
+/// Reads a service as `diagnose` does: parent, App, children (from kapp's data unless
+/// `domain_namespaces` names them) and the Packages of the parent's and children's namespaces.
+pub async fn service(
+    carvel: &Carvel,
+    namespace: &str,
+    service: &str,
+    domain_namespaces: &[String],
+) -> Result<Observed> {
+    let parent = parent(carvel, namespace, service).await?;
+    let app = app(carvel, namespace, service).await?;
+    let where_ = locate_children(carvel, app.as_ref(), namespace, domain_namespaces).await?;
+    let children = children(carvel, &where_, &parent).await?;
+    let mut domains: Vec<String> = children
+        .iter()
+        .map(|c| c.metadata.ns().to_owned())
+        .collect();
+    domains.extend(where_.namespaces.iter().cloned());
+    domains.sort();
+    domains.dedup();
+    let mut package_namespaces = domains.clone();
+    package_namespaces.push(namespace.to_owned());
+    let packages = packages(carvel, &package_namespaces).await?;
+    Ok(Observed {
+        input: supsvc_core::diagnose::Input {
+            parent,
+            app,
+            children,
+            packages,
+        },
+        children: where_,
+        domain_namespaces: domains,
+    })
+}

@@ -353,3 +353,91 @@ fn the_deadlock_as_the_cluster_shows_it_stale_child_packages_corrected_parent_pa
             .any(|e| e.value.starts_with(PUBLIC_BUNDLE) && e.value.contains("stale"))
     );
 }
+
+/// The texts as kapp writes them (go-cli-ui's MultiLineError): the wait over two lines, the
+/// StatefulSet refusal nested over five.
+const WAIT_AS_KAPP_WRITES_IT: &str = "kapp: Error: waiting on reconcile packageinstall/tkg-controller (packaging.carvel.dev/v1alpha1) namespace: svc-tkg-domain-c1234:\n  Finished unsuccessfully (Reconcile failed:  (message: Error (see .status.usefulErrorMessage for details)))";
+const STS_AS_KAPP_WRITES_IT: &str = "kapp: Error: update statefulset/harbor-database (apps/v1) namespace: svc-harbor-domain-c8:\n  Updating resource statefulset/harbor-database (apps/v1) namespace: svc-harbor-domain-c8:\n    API server says:\n      StatefulSet.apps \"harbor-database\" is invalid: spec:\n        Forbidden: updates to statefulset spec for fields other than 'replicas', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden (reason: Invalid)";
+
+#[test]
+fn kapps_multi_line_texts_give_the_same_findings_as_one_line() {
+    // r09: the KB deadlock as `kubectl get app -o yaml` shows it, and no advice to relocate children.
+    let mut input = deadlocked(PUBLIC_BUNDLE);
+    for status in [
+        &mut input.parent.status,
+        &mut input.app.as_mut().unwrap().status,
+    ] {
+        status.useful_error_message = Some(WAIT_AS_KAPP_WRITES_IT.into());
+    }
+    let findings = diagnose(&input, &RegistryPolicy::default());
+    assert_eq!(codes(&findings), [Code::ReconcileDeadlock], "{findings:#?}");
+
+    // The lifecycle blog's StatefulSet, nested over several lines.
+    let input = Input {
+        parent: pkgi(
+            NS,
+            "svc-harbor.tanzu.vmware.com",
+            "harbor.tanzu.vmware.com",
+            reconcile("ReconcileFailed", Some(STS_AS_KAPP_WRITES_IT)),
+        ),
+        app: Some(app(reconcile(
+            "ReconcileFailed",
+            Some(STS_AS_KAPP_WRITES_IT),
+        ))),
+        ..Default::default()
+    };
+    let findings = diagnose(&input, &RegistryPolicy::default());
+    assert_eq!(codes(&findings), [Code::ImmutableFieldChange]);
+    assert!(
+        findings[0]
+            .what
+            .contains("statefulset/harbor-database -n svc-harbor-domain-c8")
+    );
+}
+
+#[test]
+fn the_parents_own_failing_fetch_is_named_not_the_kb() {
+    // r11: the parent's Package points at a private registry the Supervisor cannot reach.
+    let fetch = "vendir: Error: Syncing directory '0':\n  Syncing directory '.' with imgpkgBundle contents:\n    Imgpkg: exit status 1 (stderr: imgpkg: Error: Checking if image is bundle:\n  Fetching image:\n    Get \"https://harbor.corp.local/v2/\": dial tcp: lookup harbor.corp.local: i/o timeout\n)";
+    let mut input = deadlocked(PUBLIC_BUNDLE);
+    input.parent.status.useful_error_message = Some(fetch.into());
+    input.app.as_mut().unwrap().status.useful_error_message = Some(fetch.into());
+    let findings = diagnose(&input, &RegistryPolicy::default());
+    assert_eq!(findings[0].code, Code::FetchFailed, "{findings:#?}");
+    assert!(findings[0].what.contains("harbor.corp.local"));
+    assert!(findings[0].what.contains("not KB 437632"));
+    assert!(!codes(&findings).contains(&Code::ReconcileDeadlock));
+    assert!(!codes(&findings).contains(&Code::ReconcileFailed));
+    // The children's stale public references are not advice to relocate them again.
+    assert!(
+        findings
+            .iter()
+            .filter(|f| f.code == Code::PublicRegistryReference)
+            .all(|f| f.severity == Severity::Info),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn an_unknown_text_is_quoted_and_sends_nobody_elsewhere() {
+    let unknown = "kapp: Error: Ownership errors:\n- Resource 'configmap/shared (v1) namespace: x' is already associated with a different app 'other' namespace: x (label 'kapp.k14s.io/app=1')";
+    let mut input = deadlocked(PUBLIC_BUNDLE);
+    input.parent.status.useful_error_message = Some(unknown.into());
+    input.app.as_mut().unwrap().status.useful_error_message = Some(unknown.into());
+    let findings = diagnose(&input, &RegistryPolicy::default());
+    let problems: Vec<&Finding> = findings.iter().filter(|f| f.is_problem()).collect();
+    assert_eq!(problems.len(), 1, "{findings:#?}");
+    assert_eq!(problems[0].code, Code::ReconcileFailed);
+    assert!(problems[0].what.contains("does not recognise"));
+    assert!(problems[0].evidence.iter().any(|e| e.value == unknown));
+    assert!(problems[0].remedy.iter().any(|r| r.contains("--force")));
+    // Cut by kapp-controller: said so.
+    let cut = format!("[output truncated]\n{}", &unknown[40..]);
+    input.parent.status.useful_error_message = Some(cut.clone());
+    input.app.as_mut().unwrap().status.useful_error_message = Some(cut);
+    let findings = diagnose(&input, &RegistryPolicy::default());
+    assert!(
+        findings[0].what.contains("kapp-controller cut it"),
+        "{findings:#?}"
+    );
+}

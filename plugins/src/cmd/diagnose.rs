@@ -1,7 +1,8 @@
 //! `kubectl supsvc diagnose [SERVICE]`: what is wrong, the evidence, what to run.
 
 use serde::Serialize;
-use supsvc_core::diagnose::{Finding, Input, Severity, diagnose};
+use supsvc_core::diagnose::{Finding, Severity, diagnose};
+use supsvc_core::fix::preconditions::{self, Overrides, Preconditions};
 use supsvc_core::image::RegistryPolicy;
 
 use crate::api::Carvel;
@@ -35,6 +36,33 @@ pub struct Report<'a> {
     pub domain_namespaces: Vec<String>,
     pub children: Vec<String>,
     pub findings: &'a [Finding],
+    /// Whether `kubectl supsvc fix` would act here, on which ground, or why it would refuse.
+    pub fix_preconditions: Preconditions,
+}
+
+/// One paragraph: would `fix` act, on which ground, or why not.
+pub fn render_preconditions(p: &Preconditions, service: &str) -> String {
+    let mut out = String::new();
+    match (&p.ground, &p.refusal) {
+        (Some(g), _) => out.push_str(&format!(
+            "kubectl supsvc fix {service}: would act (precondition held: {})\n",
+            g.as_str()
+        )),
+        (None, Some(r)) => out.push_str(&format!(
+            "kubectl supsvc fix {service}: would refuse ({}): {}\n  override: {}\n",
+            serde_json::to_value(r.code)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            r.why,
+            r.override_flag
+        )),
+        (None, None) => {}
+    }
+    for pause in &p.foreign_pauses {
+        out.push_str(&format!("  existing pause: {}\n", pause.describe()));
+    }
+    out
 }
 
 /// The human report.
@@ -54,6 +82,10 @@ pub fn render_text(report: &Report<'_>) -> String {
     );
     if report.findings.is_empty() {
         out.push_str("No problems found.\n");
+        out.push_str(&render_preconditions(
+            &report.fix_preconditions,
+            report.service,
+        ));
         return out;
     }
     for f in report.findings {
@@ -88,38 +120,27 @@ pub fn render_text(report: &Report<'_>) -> String {
             }
         }
     }
+    out.push('\n');
+    out.push_str(&render_preconditions(
+        &report.fix_preconditions,
+        report.service,
+    ));
     out
 }
 
 pub async fn run(carvel: &Carvel, namespace: &str, args: &DiagnoseArgs) -> Result<()> {
     let policy = policy(args)?;
-    let parent = observe::parent(carvel, namespace, &args.service).await?;
-    let app = observe::app(carvel, namespace, &args.service).await?;
-    let where_ = observe::locate_children(
+    let observed = observe::service(
         carvel,
-        app.as_ref(),
         namespace,
+        &args.service,
         &args.discovery.domain_namespaces,
     )
     .await?;
-    let children = observe::children(carvel, &where_, &parent).await?;
-    let mut domain_namespaces: Vec<String> = children
-        .iter()
-        .map(|c| c.metadata.ns().to_owned())
-        .collect();
-    domain_namespaces.extend(where_.namespaces.iter().cloned());
-    domain_namespaces.sort();
-    domain_namespaces.dedup();
-    let mut package_namespaces = domain_namespaces.clone();
-    package_namespaces.push(namespace.to_owned());
-    let packages = observe::packages(carvel, &package_namespaces).await?;
-    let input = Input {
-        parent,
-        app,
-        children,
-        packages,
-    };
+    let input = observed.input;
+    let domain_namespaces = observed.domain_namespaces;
     let findings = diagnose(&input, &policy);
+    let fix_preconditions = preconditions::check(&input, &findings, Overrides::default());
     let report = Report {
         service: &args.service,
         namespace,
@@ -132,6 +153,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &DiagnoseArgs) -> Resul
             .map(|c| format!("{}/{}", c.metadata.ns(), c.metadata.name))
             .collect(),
         findings: &findings,
+        fix_preconditions,
     };
     match args.output {
         Some(format) => print!("{}", render(format, &report)?),
@@ -175,16 +197,27 @@ mod tests {
             domain_namespaces: vec!["dom".into()],
             children: vec!["dom/x".into()],
             findings: &findings,
+            fix_preconditions: Preconditions {
+                ground: Some(preconditions::Ground::KbSignature),
+                checks: Vec::new(),
+                foreign_pauses: Vec::new(),
+                refusal: None,
+            },
         };
         let text = render_text(&report);
         assert!(text.starts_with("Service a in b on cluster \"c\" (context \"d\"): 1 child PackageInstall(s) in dom\n"), "{text}");
         assert!(text.contains("ERROR [reconcile-deadlock] stuck\n"));
         assert!(text.contains("    pkgi/a -n b  status.usefulErrorMessage: line1 line2\n"));
         assert!(text.contains("  run:\n    kubectl supsvc fix a\n"));
+        assert!(
+            text.ends_with("kubectl supsvc fix a: would act (precondition held: kb-signature)\n"),
+            "{text}"
+        );
         let clean = Report {
             findings: &[],
+            fix_preconditions: report.fix_preconditions.clone(),
             ..report
         };
-        assert!(render_text(&clean).ends_with("No problems found.\n"));
+        assert!(render_text(&clean).contains("No problems found.\n"));
     }
 }

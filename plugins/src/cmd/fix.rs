@@ -11,7 +11,10 @@ use std::time::Duration;
 use futures::future::try_join_all;
 use serde::Serialize;
 use supsvc_core::carvel::{self, Reconcilable, State};
+use supsvc_core::diagnose::diagnose;
+use supsvc_core::fix::preconditions::{self, Overrides, Preconditions, Refusal};
 use supsvc_core::fix::{self, Decision, FixError, Observation, Plan, PlanItem, RunId, Step};
+use supsvc_core::image::RegistryPolicy;
 use tokio::time::Instant;
 
 use crate::api::Carvel;
@@ -45,9 +48,63 @@ fn core_failure(e: FixError, namespace: &str) -> Failure {
     Failure::new(e.to_string(), hint)
 }
 
+/// The preconditions as printed with the plan: the one that held, every pause fix did not make.
+pub fn render_preconditions(p: &Preconditions) -> String {
+    let mut out = String::new();
+    if let Some(g) = p.ground {
+        let detail = p
+            .checks
+            .iter()
+            .find(|c| c.name == g.as_str())
+            .map(|c| format!(": {}", c.detail))
+            .unwrap_or_default();
+        out.push_str(&format!("Precondition held: {}{detail}.\n", g.as_str()));
+    }
+    for c in p.checks.iter().filter(|c| !c.held) {
+        out.push_str(&format!(
+            "Precondition not held: {}: {}.\n",
+            c.name, c.detail
+        ));
+    }
+    for pause in &p.foreign_pauses {
+        out.push_str(&format!(
+            "Existing pause, not made by fix: {}.{}\n",
+            pause.describe(),
+            if p.refusal.is_none() {
+                " This run takes it over and removes it at its end."
+            } else {
+                ""
+            }
+        ));
+    }
+    out
+}
+
+/// The failure that refuses a run: why, what to do instead, the flag that overrides it.
+pub fn refusal_failure(service: &str, target: &str, r: &Refusal) -> Failure {
+    Failure::new(
+        format!(
+            "refusing to fix {service} on {target}, nothing was changed: {}",
+            r.why
+        ),
+        format!(
+            "{}\n  (to override: {})",
+            r.instead.join("\n  "),
+            r.override_flag
+        ),
+    )
+}
+
 /// The plan as printed before asking.
-pub fn render_plan(plan: &Plan, service: &str, target: &str, children: usize) -> String {
+pub fn render_plan(
+    plan: &Plan,
+    preconditions: &Preconditions,
+    service: &str,
+    target: &str,
+    children: usize,
+) -> String {
     let mut out = format!("Plan for {service} on {target}, {children} child PackageInstall(s):\n");
+    out.push_str(&render_preconditions(preconditions));
     if let Some(r) = &plan.resumed {
         out.push_str(&format!(
             "Resuming run {} of an earlier `kubectl supsvc fix`, which stopped after step \"{}\".\n",
@@ -78,6 +135,8 @@ struct PlanOutput<'a> {
     server: &'a str,
     #[serde(flatten)]
     plan: &'a Plan,
+    /// Which precondition held, or why fix refuses.
+    preconditions: &'a Preconditions,
 }
 
 /// Asks `Continue? [yN]:`; anything but y/yes is no.
@@ -349,6 +408,7 @@ pub struct Prepared {
     children: Children,
     obs: Observation,
     plan: Plan,
+    preconditions: Preconditions,
     run_id: RunId,
 }
 
@@ -361,9 +421,17 @@ impl Prepared {
         )
     }
 
+    fn refusal(&self, service: &str) -> Option<Failure> {
+        self.preconditions
+            .refusal
+            .as_ref()
+            .map(|r| refusal_failure(service, &self.carvel.cluster.describe(), r))
+    }
+
     fn plan_text(&self, service: &str) -> String {
         render_plan(
             &self.plan,
+            &self.preconditions,
             service,
             &self.carvel.cluster.describe(),
             self.obs.children.len(),
@@ -374,24 +442,33 @@ impl Prepared {
 /// Reads the service, finds its children and plans the run.
 pub async fn prepare(carvel: Carvel, namespace: &str, args: &FixArgs) -> Result<Prepared> {
     let service = args.service.as_str();
-    // The parent first: an unknown service is reported with the services there are.
-    observe::parent(&carvel, namespace, service).await?;
-    let app = observe::app(&carvel, namespace, service).await?;
-    let children = observe::locate_children(
+    // The same observation diagnose makes; the parent first, so that an unknown service is reported
+    // with the services there are.
+    let observed = observe::service(
         &carvel,
-        app.as_ref(),
         namespace,
+        service,
         &args.discovery.domain_namespaces,
     )
     .await?;
-    let obs = observe::observation(&carvel, namespace, service, &children).await?;
+    let obs = observed.observation();
     let run_id = new_run_id();
     let plan = fix::plan(&obs, &run_id).map_err(|e| core_failure(e, namespace))?;
+    let findings = diagnose(&observed.input, &RegistryPolicy::default());
+    let preconditions = preconditions::check(
+        &observed.input,
+        &findings,
+        Overrides {
+            force: args.force,
+            take_over_pause: args.take_over_pause,
+        },
+    );
     Ok(Prepared {
         carvel,
-        children,
+        children: observed.children,
         obs,
         plan,
+        preconditions,
         run_id,
     })
 }
@@ -511,9 +588,19 @@ pub async fn run(carvel: Carvel, namespace: &str, args: &FixArgs) -> Result<()> 
             context: &cluster.context,
             server: &cluster.server,
             plan: &p.plan,
+            preconditions: &p.preconditions,
         };
         print!("{}", render(format, &out)?);
-        return Ok(());
+        return p.refusal(service).map_or(Ok(()), Err);
+    }
+    if let Some(refusal) = p.refusal(service) {
+        // Before any write: say what was found and which precondition failed.
+        print!(
+            "Plan for {service} on {}: none.\n{}",
+            p.carvel.cluster.describe(),
+            render_preconditions(&p.preconditions)
+        );
+        return Err(refusal);
     }
     print!("{}", p.plan_text(service));
     if p.obs.children.is_empty() {
@@ -637,6 +724,18 @@ pub async fn run_fleet(
                 cluster,
                 result: Ok("healthy: nothing to do".into()),
             }),
+            // Reported, not acted on: a pause someone else made stays, a fault fix does not repair is named.
+            Ok(p) if p.refusal(service).is_some() => {
+                print!(
+                    "[{context}] {service}: fix refuses.\n{}",
+                    render_preconditions(&p.preconditions)
+                );
+                rows.push(FleetRow {
+                    context,
+                    cluster,
+                    result: Err(p.refusal(service).unwrap_or_else(|| Failure::new("", ""))),
+                });
+            }
             Ok(p) => {
                 print!("{}", p.plan_text(service));
                 todo.push((context, cluster, p));
@@ -705,13 +804,20 @@ mod tests {
     fn plan_names_target_and_every_write() {
         let o = obs();
         let plan = fix::plan(&o, &RunId::new("r1").unwrap()).unwrap();
+        let held = Preconditions {
+            ground: Some(preconditions::Ground::KbSignature),
+            checks: Vec::new(),
+            foreign_pauses: Vec::new(),
+            refusal: None,
+        };
         let text = render_plan(
             &plan,
+            &held,
             "svc",
             "cluster \"c\" (context \"ctx\", https://h)",
             1,
         );
-        assert!(text.starts_with("Plan for svc on cluster \"c\" (context \"ctx\", https://h), 1 child PackageInstall(s):\n"), "{text}");
+        assert!(text.starts_with("Plan for svc on cluster \"c\" (context \"ctx\", https://h), 1 child PackageInstall(s):\nPrecondition held: kb-signature.\n"), "{text}");
         assert!(text.contains("  1. pause pkgi/svc -n ns and record run r1\n       kubectl patch packageinstall.packaging.carvel.dev/svc -n ns --type=merge -p '"));
         assert!(text.contains("  2. wait until app/svc -n ns shows Canceled/paused"));
         assert_eq!(text.matches("kubectl patch").count(), plan.writes().count());
@@ -725,7 +831,13 @@ mod tests {
             "{\"run\":\"r0\",\"step\":\"unpaused\"}".into(),
         );
         let plan = fix::plan(&o, &RunId::new("r1").unwrap()).unwrap();
-        let text = render_plan(&plan, "svc", "x", 1);
+        let resumable = Preconditions {
+            ground: Some(preconditions::Ground::ResumableRun),
+            checks: Vec::new(),
+            foreign_pauses: Vec::new(),
+            refusal: None,
+        };
+        let text = render_plan(&plan, &resumable, "svc", "x", 1);
         assert!(text.contains("Resuming run r0 of an earlier `kubectl supsvc fix`, which stopped after step \"unpaused\"."), "{text}");
     }
 

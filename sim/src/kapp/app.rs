@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::queue::{Handler, Key, key_of};
 use super::status::{self, Step};
-use super::{Shared, deploy, now_rfc3339, template, write_status};
+use super::{Shared, deploy, now_rfc3339, template, text, write_status};
 use crate::api::{ListOptions, Status, WatchEvent, gvr};
 
 /// Apps created by hand default to a 30s sync period.
@@ -123,7 +123,16 @@ pub(crate) async fn reconcile(shared: &Shared, key: &Key) -> Result<(), Status> 
         status::reconciling(&o["status"], generation)
     })
     .await?;
-    let outcome = fetch_template_deploy(shared, &app).await;
+    // What kapp-controller stores of a failed step's stderr (WithFriendlyYAMLStrings, the 1 MiB cut).
+    let outcome = fetch_template_deploy(shared, &app)
+        .await
+        .map_err(|failure| Failure {
+            message: text::truncate_output(
+                &text::friendly_yaml(&failure.message),
+                text::OUTPUT_LIMIT,
+            ),
+            ..failure
+        });
     let written = write_status(client, gvr::APPS, key, |o| {
         let mut current = o["status"].clone();
         // A pause or spec change during the deploy is the next reconcile's business.
@@ -204,8 +213,10 @@ async fn fetch_template_deploy(shared: &Shared, app: &Value) -> Result<deploy::R
         };
         let fetched = shared.registry.fetch(image).map_err(|e| Failure {
             step: Step::Fetch,
+            // vendir's error, quoting imgpkg's stderr, each multi-lined by go-cli-ui (carvel-dev/kapp-controller
+            // debugging docs show this shape in a PackageRepository's status).
             message: format!(
-                "vendir: Error: Syncing directory '0':\n  Syncing directory '.' with imgpkgBundle contents:\n    Fetching image:\n      Error while preparing a transport to talk with the registry:\n        Unable to create round tripper:\n          {e}\n"
+                "vendir: Error: Syncing directory '0':\n  Syncing directory '.' with imgpkgBundle contents:\n    Imgpkg: exit status 1 (stderr: imgpkg: Error: Checking if image is bundle:\n  Fetching image:\n    Error while preparing a transport to talk with the registry:\n      Unable to create round tripper:\n        {e}\n)\n"
             ),
         })?;
         template::merge_values(&mut values, &fetched.values);

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::Shared;
 use super::diff::{self, Op, Readiness};
 use super::queue::resource_version;
+use super::text;
 use crate::api::{Client, Gvr, Status, UserInfo, WriteOptions, gvr};
 
 /// kapp's default wait timeout.
@@ -103,11 +104,11 @@ pub(crate) async fn deploy(
     let mut changes = Vec::with_capacity(manifests.len());
     for manifest in &manifests {
         let (gvr, namespaced) = resource_of(manifest).ok_or_else(|| {
-            format!(
-                "kapp: Error: Expected to find kind '{}' in API resources (apiVersion '{}')",
+            text::kapp_error(&format!(
+                "Expected to find kind '{}' in API resources (apiVersion '{}')",
                 manifest["kind"].as_str().unwrap_or_default(),
                 manifest["apiVersion"].as_str().unwrap_or_default()
-            )
+            ))
         })?;
         let desired = diff::with_ownership(manifest, &label_value, &default_namespace, namespaced);
         let namespace = desired["metadata"]["namespace"]
@@ -121,11 +122,11 @@ pub(crate) async fn deploy(
             Ok(live) => Some(live),
             Err(e) if e.is_not_found() => None,
             Err(e) => {
-                return Err(format!(
-                    "kapp: Error: Getting {}: {}",
+                return Err(text::kapp_error(&format!(
+                    "Getting {}: {}",
                     diff::describe(&desired),
                     e.message
-                ));
+                )));
             }
         };
         let op = diff::op(&desired, live.as_ref());
@@ -226,16 +227,18 @@ pub(crate) async fn deploy(
     })
 }
 
-/// `kapp: Error: update statefulset/harbor-database (apps/v1) namespace: …: Updating resource …: API server says: … (reason: Invalid)`
+/// `kapp: Error: update statefulset/harbor-database (apps/v1) namespace: …:` then, each on its own
+/// indented line, `Updating resource …:`, `API server says:`, the API server's message (itself broken
+/// before every `: ` and an upper-case letter) and `(reason: Invalid)`: go-cli-ui's MultiLineError.
 fn apply_error(op: Op, described: &str, error: &Status) -> String {
     let (verb, gerund) = match op {
         Op::Update => ("update", "Updating"),
         _ => ("create", "Creating"),
     };
-    format!(
-        "kapp: Error: {verb} {described}: {gerund} resource {described}: API server says: {} (reason: {})",
+    text::kapp_error(&format!(
+        "{verb} {described}: {gerund} resource {described}: API server says: {} (reason: {})",
         error.message, error.reason
-    )
+    ))
 }
 
 /// Waits until every change is done-and-successful; the first failure ends the deploy.
@@ -262,19 +265,19 @@ async fn wait_all(
                 .get(change.gvr, change.namespace.as_deref(), name)
                 .await
                 .map_err(|e| {
-                    format!(
-                        "kapp: Error: waiting on reconcile {}: {}",
+                    text::kapp_error(&format!(
+                        "waiting on reconcile {}: {}",
                         diff::describe(&change.desired),
                         e.message
-                    )
+                    ))
                 })?;
             match diff::readiness(&live) {
                 Readiness::Succeeded => {}
                 Readiness::Failed(message) => {
-                    return Err(format!(
-                        "kapp: Error: waiting on reconcile {}: Finished unsuccessfully ({message})",
+                    return Err(text::kapp_error(&format!(
+                        "waiting on reconcile {}: Finished unsuccessfully ({message})",
                         diff::describe(&live)
-                    ));
+                    )));
                 }
                 Readiness::InProgress(_) => still.push(change),
             }
@@ -284,10 +287,10 @@ async fn wait_all(
         }
         if Instant::now() >= deadline {
             let names: Vec<String> = still.iter().map(|c| diff::describe(&c.desired)).collect();
-            return Err(format!(
-                "kapp: Error: Timed out waiting after 15m0s for resources: [{}]",
+            return Err(text::kapp_error(&format!(
+                "Timed out waiting after 15m0s for resources: [{}]",
                 names.join(", ")
-            ));
+            )));
         }
         remaining = still;
         tokio::time::sleep(interval).await;
@@ -322,10 +325,10 @@ async fn record_app(
             {
                 Ok(_) => Ok(()),
                 Err(e) if e.code == 409 => Ok(()),
-                Err(e) => Err(format!("kapp: Error: Creating app: {}", e.message)),
+                Err(e) => Err(text::kapp_error(&format!("Creating app: {}", e.message))),
             }
         }
-        Err(e) => Err(format!("kapp: Error: Getting app: {}", e.message)),
+        Err(e) => Err(text::kapp_error(&format!("Getting app: {}", e.message))),
     }
 }
 
@@ -378,7 +381,14 @@ mod tests {
             "statefulset/harbor-database (apps/v1) namespace: svc-harbor-domain-c8",
             &error,
         );
-        assert!(text.starts_with("kapp: Error: update statefulset/harbor-database (apps/v1) namespace: svc-harbor-domain-c8: Updating resource statefulset/harbor-database (apps/v1) namespace: svc-harbor-domain-c8: API server says: StatefulSet.apps \"harbor-database\" is invalid"));
-        assert!(text.ends_with("(reason: Invalid)"));
+        // As kapp prints it: nested, one piece per line, each indented two more spaces.
+        assert_eq!(
+            text,
+            "kapp: Error: update statefulset/harbor-database (apps/v1) namespace: svc-harbor-domain-c8:\n  \
+             Updating resource statefulset/harbor-database (apps/v1) namespace: svc-harbor-domain-c8:\n    \
+             API server says:\n      \
+             StatefulSet.apps \"harbor-database\" is invalid: spec:\n        \
+             Forbidden: updates to statefulset spec for fields other than 'replicas', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden (reason: Invalid)"
+        );
     }
 }

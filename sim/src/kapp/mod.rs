@@ -13,6 +13,7 @@ pub mod queue;
 pub mod registry;
 pub mod status;
 pub mod template;
+pub mod text;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};

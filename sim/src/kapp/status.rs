@@ -70,9 +70,11 @@ fn counter(status: &Value, field: &str) -> i64 {
     status[field].as_i64().unwrap_or(0)
 }
 
-/// A PackageInstall's status: the App's conditions and messages copied over (descriptions of failures
-/// cut to 80 characters as kapp-controller cuts them), `Reconciling` while the App has not yet
-/// observed its generation, and the PackageInstall's own generation observed.
+/// A PackageInstall's status as kapp-controller's PackageInstall controller writes it
+/// (pkg/packageinstall/packageinstall.go): `Reconciling` while the App reconciles or has not observed its
+/// generation; `ReconcileSucceeded` with the App; when the App failed, the App's `usefulErrorMessage`
+/// and a `ReconcileFailed` condition that only points at it (`Error (see .status.usefulErrorMessage for
+/// details)`), the description that pointer's `friendlyErrMsg`; its own generation observed.
 pub fn package_install(
     previous: &Value,
     app: Option<&Value>,
@@ -91,7 +93,21 @@ pub fn package_install(
     let app_current =
         app.is_some_and(|a| a["metadata"]["generation"] == a["status"]["observedGeneration"]);
     match app_status {
-        Some(app_status) if app_current => {
+        Some(app_status) if app_current && has(app_status, "ReconcileFailed") => {
+            let message = POINTER;
+            status["conditions"] =
+                json!([{"type": "ReconcileFailed", "status": "True", "message": message}]);
+            status["friendlyDescription"] =
+                json!(cut_description(&format!("Reconcile failed: {message}")));
+            status["usefulErrorMessage"] = app_status["usefulErrorMessage"].clone();
+        }
+        Some(app_status) if app_current && has(app_status, "ReconcileSucceeded") => {
+            status["conditions"] = json!([{"type": "ReconcileSucceeded", "status": "True"}]);
+            status["friendlyDescription"] = json!("Reconcile succeeded");
+            status["usefulErrorMessage"] = app_status["usefulErrorMessage"].clone();
+        }
+        Some(app_status) if app_current && !has(app_status, "Reconciling") => {
+            // Paused, deleting, or not yet reconciled: the App's own words.
             status["conditions"] = app_status["conditions"].clone();
             let description = app_status["friendlyDescription"].as_str().unwrap_or("");
             status["friendlyDescription"] = json!(cut_description(description));
@@ -120,12 +136,20 @@ pub fn package_install_failed(previous: &Value, generation: i64, message: &str) 
     status
 }
 
+/// What a PackageInstall says when its App failed: a pointer to `usefulErrorMessage`.
+const POINTER: &str = "Error (see .status.usefulErrorMessage for details)";
+
+fn has(status: &Value, condition: &str) -> bool {
+    status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == condition && c["status"] == "True")
+}
+
+/// kapp-controller's `friendlyErrMsg`: first line, 80 bytes.
 fn cut_description(description: &str) -> String {
-    if description.chars().count() <= 80 {
-        return description.to_string();
-    }
-    let cut: String = description.chars().take(80).collect();
-    format!("{cut}...")
+    super::text::friendly_description(description)
 }
 
 /// When an App that is neither paused nor forced next has to reconcile, counted from its last attempt.
@@ -206,17 +230,35 @@ mod tests {
     }
 
     #[test]
-    fn a_package_install_copies_its_apps_status_and_cuts_long_descriptions() {
-        let app = json!({"metadata": {"generation": 3}, "status": failed(&json!({"observedGeneration": 3}), Step::Fetch, "vendir: Error")});
+    fn a_package_install_points_at_its_apps_error_and_cuts_long_descriptions() {
+        let app = json!({"metadata": {"generation": 3}, "status": failed(&json!({"observedGeneration": 3}), Step::Fetch, "vendir: Error: Syncing directory '0':\n  Syncing")});
         let status = package_install(&json!({}), Some(&app), 1, "3.5.1");
-        let description = status["friendlyDescription"].as_str().unwrap();
         assert_eq!(
-            description,
-            "Reconcile failed: Fetching resources: Error (see .status.usefulErrorMessage for ..."
+            status["friendlyDescription"],
+            "Reconcile failed: Error (see .status.usefulErrorMessage for details)"
         );
-        assert_eq!(description.chars().count(), 80 + "...".len());
+        assert_eq!(
+            status["conditions"][0]["message"],
+            "Error (see .status.usefulErrorMessage for details)"
+        );
+        assert_eq!(
+            status["usefulErrorMessage"],
+            "vendir: Error: Syncing directory '0':\n  Syncing"
+        );
         assert_eq!(status["observedGeneration"], 1);
         assert_eq!(status["conditions"][0]["type"], "ReconcileFailed");
+        // Its own failure, cut as friendlyErrMsg cuts: first line, 80 bytes.
+        let own = package_install_failed(
+            &json!({}),
+            1,
+            &format!(
+                "Expected to find at least one version, but did not: {}",
+                "x".repeat(60)
+            ),
+        );
+        let description = own["friendlyDescription"].as_str().unwrap();
+        assert_eq!(description.len(), 80 + "...".len());
+        assert!(description.starts_with("Reconcile failed: Expected to find"));
     }
 
     #[test]
