@@ -73,11 +73,7 @@ fn parses_value_and_format() {
     ];
     for (text, nanos, format) in cases {
         let got = q(text);
-        assert_eq!(
-            (got.nanos(), got.format()),
-            (*nanos, *format),
-            "{text}"
-        );
+        assert_eq!((got.nanos(), got.format()), (*nanos, *format), "{text}");
     }
 }
 
@@ -197,10 +193,22 @@ fn compares_by_value_whatever_the_format() {
 fn exact_arithmetic() {
     // What floats get wrong: 0.1 + 0.2 is exactly 0.3.
     assert_eq!(q("100m").checked_add(q("200m")), Some(q("300m")));
-    assert_eq!(q("1Gi").checked_sub(q("512Mi")).unwrap().canonical(), "512Mi");
-    assert_eq!(q("1Ei").checked_mul(1024).unwrap().canonical(), "1180591620717411303424");
-    assert_eq!(q("1Ei").checked_mul(1024).unwrap().nanos(), (1i128 << 70) * N);
-    assert_eq!(Quantity::from_units(16, DecimalSI).checked_mul(1_000_000), Some(q("16M")));
+    assert_eq!(
+        q("1Gi").checked_sub(q("512Mi")).unwrap().canonical(),
+        "512Mi"
+    );
+    assert_eq!(
+        q("1Ei").checked_mul(1024).unwrap().canonical(),
+        "1180591620717411303424"
+    );
+    assert_eq!(
+        q("1Ei").checked_mul(1024).unwrap().nanos(),
+        (1i128 << 70) * N
+    );
+    assert_eq!(
+        Quantity::from_units(16, DecimalSI).checked_mul(1_000_000),
+        Some(q("16M"))
+    );
     assert_eq!(q("170E").checked_mul(i64::MAX), None);
     assert_eq!(q("1.5").units_ceil(), 2);
     assert_eq!(q("-1.5").units_ceil(), -1);

@@ -352,8 +352,14 @@ fn quantities() {
     assert_ne!(parse_quantity("9223372036854775809"), parse_quantity("8Ei"));
     for (field, want) in [
         ("spec.resources.requests.storage", true),
-        ("spec.volumeClaimTemplates[0].spec.resources.requests.storage", true),
-        ("spec.template.spec.containers[0].resources.limits.memory", true),
+        (
+            "spec.volumeClaimTemplates[0].spec.resources.requests.storage",
+            true,
+        ),
+        (
+            "spec.template.spec.containers[0].resources.limits.memory",
+            true,
+        ),
         ("spec.template.spec.volumes[0].emptyDir.sizeLimit", true),
         ("spec.storageClassName", false),
         ("spec.replicas", false),
@@ -650,14 +656,31 @@ fn refusals_explain_why_and_what_to_do() {
 #[test]
 fn the_same_quantity_is_no_change() {
     let field = "spec.volumeClaimTemplates[0].spec.resources.requests.storage";
-    let v = judge("StatefulSet", "ns", "harbor-database", field, "2Gi", Some("2048Mi"));
+    let v = judge(
+        "StatefulSet",
+        "ns",
+        "harbor-database",
+        field,
+        "2Gi",
+        Some("2048Mi"),
+    );
     let Verdict::Allowed { note } = v else {
         panic!("allowed: {v:?}")
     };
-    assert!(note.contains("same quantity") && note.contains("keeps 2Gi"), "{note}");
+    assert!(
+        note.contains("same quantity") && note.contains("keeps 2Gi"),
+        "{note}"
+    );
     // Outside the quantity fields, equal numbers in other spellings are still a change.
     assert!(matches!(
-        judge("StatefulSet", "ns", "db", "spec.serviceName", "1", Some("1.0")),
+        judge(
+            "StatefulSet",
+            "ns",
+            "db",
+            "spec.serviceName",
+            "1",
+            Some("1.0")
+        ),
         Verdict::Refused { .. }
     ));
 }

@@ -117,19 +117,20 @@ fn eq(a: &Value, b: &Value, quantity: bool) -> bool {
         return x == y;
     }
     match (a, b) {
-        (Value::Object(x), Value::Object(y)) => x
-            .keys()
-            .chain(y.keys())
-            .all(|k| match (x.get(k), y.get(k)) {
-                (Some(v), Some(w)) => {
-                    if RESOURCE_LISTS.contains(&k.as_str()) {
-                        resource_list_eq(v, w)
-                    } else {
-                        eq(v, w, k == "sizeLimit")
+        (Value::Object(x), Value::Object(y)) => {
+            x.keys()
+                .chain(y.keys())
+                .all(|k| match (x.get(k), y.get(k)) {
+                    (Some(v), Some(w)) => {
+                        if RESOURCE_LISTS.contains(&k.as_str()) {
+                            resource_list_eq(v, w)
+                        } else {
+                            eq(v, w, k == "sizeLimit")
+                        }
                     }
-                }
-                (v, w) => is_nil(v) && is_nil(w),
-            }),
+                    (v, w) => is_nil(v) && is_nil(w),
+                })
+        }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(v, w)| eq(v, w, false))
         }
@@ -140,10 +141,12 @@ fn eq(a: &Value, b: &Value, quantity: bool) -> bool {
 fn resource_list_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
-            x.keys().chain(y.keys()).all(|k| match (x.get(k), y.get(k)) {
-                (Some(v), Some(w)) => eq(v, w, true),
-                _ => false,
-            })
+            x.keys()
+                .chain(y.keys())
+                .all(|k| match (x.get(k), y.get(k)) {
+                    (Some(v), Some(w)) => eq(v, w, true),
+                    _ => false,
+                })
         }
         _ => eq(a, b, false),
     }
@@ -163,19 +166,55 @@ mod tests {
                 "extra": extra})
         };
         let cases = [
-            (sts(json!("2Gi"), json!(null)), sts(json!("2048Mi"), json!(null)), true),
-            (sts(json!("2Gi"), json!(null)), sts(json!(2147483648u64), json!(null)), true),
-            (sts(json!("2Gi"), json!(null)), sts(json!("2G"), json!(null)), false),
-            (sts(json!("2Gi"), json!(null)), sts(json!("2147483649"), json!(null)), false),
+            (
+                sts(json!("2Gi"), json!(null)),
+                sts(json!("2048Mi"), json!(null)),
+                true,
+            ),
+            (
+                sts(json!("2Gi"), json!(null)),
+                sts(json!(2147483648u64), json!(null)),
+                true,
+            ),
+            (
+                sts(json!("2Gi"), json!(null)),
+                sts(json!("2G"), json!(null)),
+                false,
+            ),
+            (
+                sts(json!("2Gi"), json!(null)),
+                sts(json!("2147483649"), json!(null)),
+                false,
+            ),
             // nil and empty are one value; absent too.
-            (sts(json!("2Gi"), json!([])), sts(json!("2Gi"), json!({})), true),
-            (sts(json!("2Gi"), json!("")), sts(json!("2Gi"), json!(null)), false),
+            (
+                sts(json!("2Gi"), json!([])),
+                sts(json!("2Gi"), json!({})),
+                true,
+            ),
+            (
+                sts(json!("2Gi"), json!("")),
+                sts(json!("2Gi"), json!(null)),
+                false,
+            ),
             // Outside quantity fields, equal numbers in other spellings differ.
             (json!({"name": "1"}), json!({"name": "1.0"}), false),
-            (json!({"sizeLimit": "1Gi"}), json!({"sizeLimit": "1024Mi"}), true),
+            (
+                json!({"sizeLimit": "1Gi"}),
+                json!({"sizeLimit": "1024Mi"}),
+                true,
+            ),
             // A resource present on one side only is a difference.
-            (json!({"limits": {"cpu": "1"}}), json!({"limits": {"cpu": "1", "memory": "1Gi"}}), false),
-            (json!({"limits": {"cpu": "1"}}), json!({"limits": {"cpu": "1000m"}}), true),
+            (
+                json!({"limits": {"cpu": "1"}}),
+                json!({"limits": {"cpu": "1", "memory": "1Gi"}}),
+                false,
+            ),
+            (
+                json!({"limits": {"cpu": "1"}}),
+                json!({"limits": {"cpu": "1000m"}}),
+                true,
+            ),
         ];
         for (a, b, want) in cases {
             assert_eq!(semantic_eq(&a, &b), want, "{a} vs {b}");

@@ -282,7 +282,12 @@ mod tests {
                 {"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": size}}}}]}})
         };
         let old_claim = claim("2Gi");
-        for (size, ok) in [("2048Mi", true), ("2147483648", true), ("2G", false), ("3Gi", false)] {
+        for (size, ok) in [
+            ("2048Mi", true),
+            ("2147483648", true),
+            ("2G", false),
+            ("3Gi", false),
+        ] {
             let errs = validate_update(sts, &old_claim, &claim(size));
             assert_eq!(errs.is_empty(), ok, "2Gi -> {size}: {errs:?}");
         }
