@@ -324,6 +324,7 @@ pub fn prefer_token_file(kubeconfig: &mut Kubeconfig, readable: impl Fn(&Path) -
 /// # Errors
 /// No current context, one that is not in the kubeconfig (kubectl: `current-context must exist in order
 /// to minify`), or a context whose cluster or user is not (`cannot locate user x`).
+#[cfg(test)]
 pub fn minify(kubeconfig: &Kubeconfig, context: Option<&str>) -> Result<serde_json::Value, String> {
     let name = context
         .or(kubeconfig.current_context.as_deref())
