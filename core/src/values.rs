@@ -23,6 +23,8 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::quantity::Quantity;
+
 /// What a masked value reads as.
 pub const MASK: &str = "***";
 /// What a masked value that changed reads as, before and after (kubectl diff's wording for Secrets).
@@ -580,36 +582,36 @@ fn check(schema: &Value, v: &Value, path: &mut Path, sensitive: bool, out: &mut 
     }
 }
 
-/// A Kubernetes quantity in base units (`55Gi`, `500M`, `1.5Ti`, `100m`, `1e3`); `None` if it is not one.
-pub fn parse_quantity(s: &str) -> Option<f64> {
+/// A Kubernetes quantity as the API server reads it ([`Quantity`]: `55Gi`, `500M`, `1.5Ti`, `100m`, `1e3`),
+/// surrounding spaces trimmed as its JSON decoder trims them; `None` for any other text, and for text
+/// without a digit (`Gi`, `m`, `E`), which Go reads as zero but which in a values file is a word, not a size.
+pub fn parse_quantity(s: &str) -> Option<Quantity> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
-    let (number, suffix) = s.split_at(split);
-    if number.is_empty() || number == "." {
+    if !s.bytes().any(|b| b.is_ascii_digit()) {
         return None;
     }
-    let n: f64 = number.parse().ok()?;
-    let scale = match suffix {
-        "" => 1.0,
-        "Ki" => 1024f64,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        e if e.starts_with(['e', 'E']) => 10f64.powi(e[1..].parse::<i32>().ok()?),
-        _ => return None,
-    };
-    Some(n * scale)
+    Quantity::parse(s).ok()
+}
+
+/// The keys whose values are quantities in the Kubernetes API: the entries of a resource list
+/// (`requests`, `limits`, `capacity`, `allocatable`, `hard`, `used`, `overhead`) and `sizeLimit`.
+const QUANTITY_LISTS: [&str; 7] = [
+    "requests",
+    "limits",
+    "capacity",
+    "allocatable",
+    "hard",
+    "used",
+    "overhead",
+];
+
+/// Whether a dotted field path (`spec.volumeClaimTemplates[0].spec.resources.requests.storage`) is a
+/// quantity field of the Kubernetes API, which the API server compares by value.
+pub fn is_quantity_field(field: &str) -> bool {
+    let mut segments = field.rsplit('.');
+    let last = segments.next().unwrap_or_default();
+    let parent = segments.next().unwrap_or_default();
+    last == "sizeLimit" || QUANTITY_LISTS.contains(&parent)
 }
 
 /// A scalar as text, for comparing a value with a live field.
@@ -755,6 +757,19 @@ pub fn judge(
         };
     };
     let rest = field.strip_prefix("spec.").unwrap_or(field);
+    if is_quantity_field(field)
+        && let (Some(l), Some(n)) = (parse_quantity(live), parse_quantity(new))
+        && l == n
+    {
+        // apiequality.Semantic.DeepEqual compares quantities with Cmp: the update changes nothing the
+        // API server restricts, and it stores the canonical form.
+        return Verdict::Allowed {
+            note: format!(
+                "{new} is the same quantity as {live}: the API server compares quantities by value, so it accepts the update and keeps {}",
+                l.canonical()
+            ),
+        };
+    }
     match kind {
         "PersistentVolumeClaim" if rest == "resources.requests.storage" => {
             match (parse_quantity(live), parse_quantity(new)) {

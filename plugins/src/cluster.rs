@@ -1,15 +1,13 @@
 //! Which cluster, as whom: the kubeconfig as kubectl finds it, the flags applied, a client.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use crate::cli::Global;
 use crate::error::{Failure, Result, chain};
-
-/// The standard admin kubeconfig of a Supervisor control plane VM.
-pub const ADMIN_KUBECONFIG: &str = "/etc/kubernetes/admin.conf";
+use crate::kubeconfig::{self, ADMIN_KUBECONFIG, Fallback, LoadError, Precedence};
 
 /// A connected cluster and how it was named, for plans and messages.
 #[derive(Clone)]
@@ -32,60 +30,9 @@ impl Cluster {
     }
 }
 
-/// Where the kubeconfig is read from, in kubectl's order, plus a Supervisor's admin kubeconfig.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Flag(PathBuf),
-    /// `KUBECONFIG`, possibly several files (merged).
-    Env(String),
-    Home(PathBuf),
-    Admin(PathBuf),
-}
-
-impl Source {
-    /// Picks the source from the flag, the environment and which files exist.
-    pub fn choose(
-        flag: Option<&Path>,
-        env: Option<&str>,
-        home: Option<PathBuf>,
-        exists: impl Fn(&Path) -> bool,
-    ) -> Option<Source> {
-        if let Some(p) = flag {
-            return Some(Source::Flag(p.to_owned()));
-        }
-        if let Some(e) = env.filter(|e| !e.trim().is_empty()) {
-            return Some(Source::Env(e.to_owned()));
-        }
-        if let Some(h) = home.filter(|h| exists(h)) {
-            return Some(Source::Home(h));
-        }
-        let admin = PathBuf::from(ADMIN_KUBECONFIG);
-        exists(&admin).then_some(Source::Admin(admin))
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Source::Flag(p) | Source::Home(p) | Source::Admin(p) => p.display().to_string(),
-            Source::Env(e) => format!("KUBECONFIG={e}"),
-        }
-    }
-
-    fn read(&self) -> std::result::Result<Kubeconfig, KubeconfigError> {
-        match self {
-            Source::Flag(p) | Source::Home(p) | Source::Admin(p) => Kubeconfig::read_from(p),
-            // kube merges the files of KUBECONFIG as kubectl does.
-            Source::Env(_) => Kubeconfig::read(),
-        }
-    }
-}
-
-fn bad_kubeconfig(source: &Source, err: &dyn std::error::Error) -> Failure {
+fn bad_kubeconfig(source: &str, err: &dyn std::error::Error) -> Failure {
     Failure::new(
-        format!(
-            "cannot use the kubeconfig {}: {}",
-            source.describe(),
-            chain(err)
-        ),
+        format!("cannot use the kubeconfig {source}: {}", chain(err)),
         "check the file (`kubectl config view`), or pass another one with --kubeconfig",
     )
 }
@@ -93,21 +40,69 @@ fn bad_kubeconfig(source: &Source, err: &dyn std::error::Error) -> Failure {
 /// The kubeconfig as read, and where from.
 pub struct Loaded {
     kubeconfig: Kubeconfig,
-    source: Source,
+    /// For messages: the file, the `KUBECONFIG` list, `in-cluster ...`.
+    source: String,
 }
 
-/// Reads the kubeconfig from the flag, `KUBECONFIG`, `~/.kube/config` or `/etc/kubernetes/admin.conf`.
+/// Reads the kubeconfig as kubectl does (the rules are in [`crate::kubeconfig`]): `--kubeconfig`, else the
+/// files of `KUBECONFIG` (missing ones skipped), else `~/.kube/config`; when they give nothing, the pod's
+/// service account, then `/etc/kubernetes/admin.conf`.
 pub fn load(global: &Global) -> Result<Loaded> {
     let home = std::env::home_dir().map(|h| h.join(".kube").join("config"));
-    let env = std::env::var("KUBECONFIG").ok();
-    let source = Source::choose(global.kubeconfig.as_deref(), env.as_deref(), home, Path::exists).ok_or_else(|| {
-        Failure::new(
-            "no kubeconfig found: none given, KUBECONFIG unset, no ~/.kube/config and no /etc/kubernetes/admin.conf",
-            "pass --kubeconfig PATH, or log in first (`kubectl vsphere login --server <supervisor>`)",
-        )
+    let env = std::env::var_os("KUBECONFIG");
+    let precedence = Precedence::choose(global.kubeconfig.as_deref(), env.as_deref(), home);
+    let merged = kubeconfig::load_files(&precedence).map_err(|e| match e {
+        LoadError::ExplicitMissing(p) => Failure::new(
+            format!("the kubeconfig {} given with --kubeconfig does not exist", p.display()),
+            "check the path (kubectl refuses it too); without --kubeconfig, KUBECONFIG or ~/.kube/config is read",
+        ),
+        LoadError::Bad { file, why } => Failure::new(
+            format!("cannot use the kubeconfig {}: {why}", file.display()),
+            "fix or remove the file (`kubectl config view` shows the same error), or pass another one with --kubeconfig",
+        ),
     })?;
-    let kubeconfig = source.read().map_err(|e| bad_kubeconfig(&source, &e))?;
-    Ok(Loaded { kubeconfig, source })
+    let explicit = matches!(precedence, Precedence::Explicit(_));
+    let (mut config, source) = if explicit || !merged.is_empty() {
+        (merged.kubeconfig, precedence.describe())
+    } else {
+        let var = |k: &str| std::env::var(k).ok();
+        match kubeconfig::fallback(
+            var("KUBERNETES_SERVICE_HOST").as_deref(),
+            var("KUBERNETES_SERVICE_PORT").as_deref(),
+            Path::exists,
+        ) {
+            Some(Fallback::InCluster { host, port }) => {
+                let namespace = std::fs::read_to_string(kubeconfig::IN_CLUSTER_NAMESPACE).ok();
+                (
+                    kubeconfig::in_cluster_kubeconfig(&host, &port, namespace),
+                    "in-cluster (the pod's service account)".to_owned(),
+                )
+            }
+            Some(Fallback::Admin(path)) => {
+                let source = path.display().to_string();
+                let config =
+                    Kubeconfig::read_from(&path).map_err(|e| bad_kubeconfig(&source, &e))?;
+                (config, source)
+            }
+            None => {
+                let looked = match &precedence {
+                    Precedence::Env { list, .. } => format!("no file of KUBECONFIG={list} exists"),
+                    _ => "KUBECONFIG unset, no ~/.kube/config".to_owned(),
+                };
+                return Err(Failure::new(
+                    format!(
+                        "no kubeconfig found: none given, {looked}, not in a pod and no {ADMIN_KUBECONFIG}"
+                    ),
+                    "pass --kubeconfig PATH, or log in first (`kubectl vsphere login --server <supervisor>`)",
+                ));
+            }
+        }
+    };
+    kubeconfig::prefer_token_file(&mut config, |p| std::fs::File::open(p).is_ok());
+    Ok(Loaded {
+        kubeconfig: config,
+        source,
+    })
 }
 
 impl Loaded {
@@ -130,10 +125,7 @@ impl Loaded {
         }
         let current = self.kubeconfig.current_context.clone().ok_or_else(|| {
             Failure::usage(
-                format!(
-                    "the kubeconfig {} has no current context",
-                    self.source.describe()
-                ),
+                format!("the kubeconfig {} has no current context", self.source),
                 "pass --context NAME (`kubectl config get-contexts` lists them)",
             )
         })?;
@@ -149,7 +141,7 @@ impl Loaded {
             return Err(Failure::usage(
                 format!(
                     "context \"{context}\" is not in the kubeconfig {}",
-                    source.describe()
+                    source.clone()
                 ),
                 format!(
                     "use one of: {}",
@@ -202,7 +194,7 @@ impl Loaded {
             context: context.to_owned(),
             cluster: cluster_name,
             server,
-            source: source.describe(),
+            source: source.clone(),
         })
     }
 }
@@ -217,40 +209,5 @@ pub async fn connect(global: &Global) -> Result<Cluster> {
             "only `fix` works on several contexts at once",
             "pass a single --context for this command",
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kubeconfig_source_order() {
-        let home = Some(PathBuf::from("/home/u/.kube/config"));
-        let all = |_: &Path| true;
-        let none = |_: &Path| false;
-        let only_admin = |p: &Path| p == Path::new(ADMIN_KUBECONFIG);
-        let flag = Path::new("/tmp/k");
-        assert_eq!(
-            Source::choose(Some(flag), Some("/a:/b"), home.clone(), all),
-            Some(Source::Flag(flag.into()))
-        );
-        assert_eq!(
-            Source::choose(None, Some("/a:/b"), home.clone(), all),
-            Some(Source::Env("/a:/b".into()))
-        );
-        assert_eq!(
-            Source::choose(None, Some(""), home.clone(), all),
-            Some(Source::Home(home.clone().unwrap()))
-        );
-        assert_eq!(
-            Source::choose(None, None, home.clone(), only_admin),
-            Some(Source::Admin(ADMIN_KUBECONFIG.into()))
-        );
-        assert_eq!(Source::choose(None, None, home, none), None);
-        assert_eq!(
-            Source::choose(None, None, None, only_admin),
-            Some(Source::Admin(ADMIN_KUBECONFIG.into()))
-        );
     }
 }

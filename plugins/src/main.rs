@@ -9,6 +9,7 @@ mod cluster;
 mod cmd;
 mod complete;
 mod error;
+mod kubeconfig;
 mod observe;
 mod output;
 mod progress;

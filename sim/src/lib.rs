@@ -9,6 +9,7 @@ pub mod http;
 pub mod kapp;
 pub mod kubeconfig;
 pub mod scenario;
+pub mod serviceaccounts;
 pub mod simulator;
 pub mod tls;
 pub mod workloads;

@@ -119,6 +119,7 @@ impl Simulator {
             },
         );
         crate::workloads::start(Arc::clone(&api));
+        crate::serviceaccounts::start(Arc::clone(&api));
 
         let simulator = Simulator {
             api,

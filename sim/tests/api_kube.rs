@@ -690,3 +690,68 @@ async fn unknown_tokens_are_401_and_viewers_get_the_real_403() {
     assert_eq!((e.code, e.reason.as_str()), (401, "Unauthorized"));
     let _: Value = json!(null);
 }
+
+/// Polls `get` until it finds the object (or fails after a few seconds).
+async fn appears<K>(api: &Api<K>, name: &str) -> K
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    for _ in 0..200 {
+        if let Ok(Some(found)) = api.get_opt(name).await {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{name} did not appear");
+}
+
+/// The ServiceAccount controller, as a client sees it: every namespace, existing or new, has a `default`
+/// ServiceAccount, and a deleted one comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_namespace_gets_a_default_service_account() {
+    use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+    let sim = Sim::start().await;
+    supsvc_sim::serviceaccounts::start(std::sync::Arc::clone(&sim.api));
+    let client = kube_client(&sim, "admin").await;
+
+    // The namespace that existed before the controller started.
+    let existing: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+    let sa = appears(&existing, "default").await;
+    assert_eq!(sa.metadata.namespace.as_deref(), Some("default"));
+
+    // A namespace created through kube-rs.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "team-a"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let team: Api<ServiceAccount> = Api::namespaced(client.clone(), "team-a");
+    let first = appears(&team, "default").await;
+    assert_eq!(
+        team.list(&ListParams::default()).await.unwrap().items.len(),
+        1
+    );
+
+    // Deleted: created again, a new object.
+    team.delete("default", &DeleteParams::default())
+        .await
+        .unwrap();
+    let again = appears(&team, "default").await;
+    assert_ne!(again.metadata.uid, first.metadata.uid);
+
+    // Accounts of other names are left alone.
+    team.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "builder"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    team.delete("builder", &DeleteParams::default())
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(team.get_opt("builder").await.unwrap().is_none());
+}

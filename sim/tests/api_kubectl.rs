@@ -682,3 +682,49 @@ async fn auth_can_i_and_whoami_answer_from_the_simulators_authorizer() {
     let who: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(who["status"]["userInfo"]["username"], "viewer");
 }
+
+/// kube-controller-manager's ServiceAccount controller, as kubectl sees it: `kubectl create namespace`
+/// is followed by a `default` ServiceAccount there, and `kubectl delete sa default` by a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_namespace_has_a_default_service_account() {
+    let sim = Sim::start().await;
+    supsvc_sim::serviceaccounts::start(std::sync::Arc::clone(&sim.api));
+    ok(&sim.kubectl(&["create", "namespace", "team-b"]).await);
+    let uid = |out: &str| {
+        serde_json::from_str::<Value>(out).unwrap()["metadata"]["uid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let mut first = None;
+    for _ in 0..200 {
+        let out = sim
+            .kubectl(&["get", "sa", "default", "-n", "team-b", "-o", "json"])
+            .await;
+        if out.status.success() {
+            first = Some(uid(&stdout(&out)));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = first.expect("the default ServiceAccount appears in team-b");
+    let names = ok(&sim
+        .kubectl(&["get", "sa", "-n", "team-b", "-o", "name"])
+        .await);
+    assert_eq!(names.trim(), "serviceaccount/default");
+    ok(&sim
+        .kubectl(&["delete", "sa", "default", "-n", "team-b"])
+        .await);
+    let mut again = None;
+    for _ in 0..200 {
+        let out = sim
+            .kubectl(&["get", "sa", "default", "-n", "team-b", "-o", "json"])
+            .await;
+        if out.status.success() {
+            again = Some(uid(&stdout(&out)));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_ne!(again.expect("created again"), first);
+}

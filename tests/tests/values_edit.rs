@@ -828,3 +828,64 @@ async fn a_service_without_values_gets_a_secret_as_kctrl_makes_it() {
     ));
     sup.sim.stop().await;
 }
+
+/// Field case r12: the database volume's size in another spelling (`2048Mi` for the live template's `2Gi`)
+/// is the same quantity. The API server compares quantities by value (Semantic.DeepEqual in
+/// ValidateStatefulSetUpdate), so the pre-flight lets it through with a note and the simulator accepts
+/// kapp's update of the StatefulSet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_size_in_another_unit_is_accepted() {
+    let sup = Supervisor::start("harbor", TIME_SCALE).await;
+    let template_size = |sts: &Value| {
+        sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let before = sup.get(gvr::STATEFUL_SETS, DOMAIN, "harbor-database").await;
+    assert_eq!(template_size(&before), "2Gi");
+    // (The Package's schema takes Mi, Gi or Ti only: `^[0-9]+(Mi|Gi|Ti)$`.)
+    for (via, size) in [(Via::Kubectl, "2048Mi"), (Via::Binary, "2Gi")] {
+        let run = supsvc(
+            &sup,
+            via,
+            &[
+                "values-edit",
+                "svc-harbor",
+                "--set",
+                &format!("persistence.persistentVolumeClaim.database.size={size}"),
+            ],
+            &[],
+        )
+        .await;
+        assert_eq!(run.code, 0, "{size}: {}", run.all());
+        assert!(!run.all().contains("refused"), "{}", run.all());
+        assert!(
+            run.stdout.contains("the same quantity as"),
+            "{size}: {}",
+            run.stdout
+        );
+        assert!(run.stdout.contains("Reconcile succeeded"), "{}", run.stdout);
+        assert!(harbor_reconciled(&sup).await);
+        assert!(description(&sup).contains("Reconcile succeeded"));
+        assert!(
+            decoded(&secret(&sup, SECRET).await, "values.yaml").contains(&format!("size: {size}"))
+        );
+    }
+    // A different size is still refused.
+    let run = supsvc(
+        &sup,
+        Via::Binary,
+        &[
+            "values-edit",
+            "svc-harbor",
+            "--set",
+            "persistence.persistentVolumeClaim.database.size=3Gi",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains(STATEFULSET_MESSAGE), "{}", run.stderr);
+    sup.sim.stop().await;
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use supsvc_core::quantity::Quantity;
 
 use crate::host::PolicySpec;
 use crate::rules::Rule;
@@ -63,7 +64,7 @@ pub struct PolicyConfig {
     /// Milliseconds one evaluation may run.
     #[serde(default = "default_timeout_ms")]
     pub timeout: u64,
-    /// Bytes of linear memory, as a number or a quantity (`16Mi`, `64MiB`, `512Ki`).
+    /// Bytes of linear memory, as a number or a Kubernetes quantity (`16Mi`, `512Ki`; `16M` is 16·10^6).
     #[serde(default)]
     pub memory_limit: Option<MemoryQuantity>,
     #[serde(default)]
@@ -108,30 +109,50 @@ fn empty_settings() -> serde_json::Value {
     serde_json::json!({})
 }
 
-/// `16Mi`, `16MiB`, `16M` (as Mi), `512Ki`, `1Gi`, `1048576` -> bytes.
+/// A memory size read as Kubernetes reads a quantity (supsvc-core's [`Quantity`], the rules of
+/// k8s.io/apimachinery `resource.ParseQuantity`), in bytes: `16Mi` is 16·2^20, `16M` is 16·10^6 (not
+/// 16 MiB), `512Ki`, `1Gi`, `1048576`, `1e6`.
+///
+/// # Errors
+/// Text that is not a quantity (with a suggestion for the usual non-Kubernetes spellings: `16MiB`,
+/// `16MB`, `16K`), a fraction of a byte, a negative size, or one larger than the address space.
 pub fn parse_memory_quantity(text: &str) -> Result<usize, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: usize = number.parse().map_err(|_| {
-        format!("memory limit {text:?} is not a number with an optional unit (Ki, Mi, Gi)")
-    })?;
-    let multiplier = match unit.trim() {
-        "" => 1,
-        "Ki" | "KiB" | "K" | "KB" => 1 << 10,
-        "Mi" | "MiB" | "M" | "MB" => 1 << 20,
-        "Gi" | "GiB" | "G" | "GB" => 1 << 30,
-        other => {
-            return Err(format!(
-                "memory limit {text:?} has an unknown unit {other:?} (use Ki, Mi or Gi)"
-            ));
+    if !text.bytes().any(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "memory limit {text:?} is not a number with an optional unit (a Kubernetes quantity: 64Mi, 512Ki, 1Gi)"
+        ));
+    }
+    let quantity = Quantity::parse(text).map_err(|e| {
+        let digits = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(digits);
+        let instead = match unit {
+            "KiB" | "K" => Some(format!("{number}Ki")),
+            "MiB" => Some(format!("{number}Mi")),
+            "GiB" => Some(format!("{number}Gi")),
+            "KB" | "kB" => Some(format!("{number}k (10^3 bytes) or {number}Ki (2^10)")),
+            "MB" => Some(format!("{number}M (10^6 bytes) or {number}Mi (2^20)")),
+            "GB" => Some(format!("{number}G (10^9 bytes) or {number}Gi (2^30)")),
+            _ => None,
+        };
+        match instead {
+            Some(instead) => format!(
+                "memory limit {text:?} is not a Kubernetes quantity: write {instead}"
+            ),
+            None => format!(
+                "memory limit {text:?} has an unknown unit {unit:?} ({e}; use Ki, Mi, Gi for powers of 1024, k, M, G for powers of 1000)"
+            ),
         }
-    };
-    number
-        .checked_mul(multiplier)
-        .ok_or_else(|| format!("memory limit {text:?} is too large"))
+    })?;
+    let bytes = quantity.units_exact().ok_or_else(|| {
+        format!("memory limit {text:?} is not a whole number of bytes ({quantity})")
+    })?;
+    if bytes < 0 {
+        return Err(format!("memory limit {text:?} is negative"));
+    }
+    usize::try_from(bytes).map_err(|_| format!("memory limit {text:?} is too large"))
 }
 
 impl PolicyConfig {
@@ -231,10 +252,20 @@ mod tests {
         let cases = [
             ("1048576", Ok(1 << 20)),
             ("16Mi", Ok(16 << 20)),
-            ("16MiB", Ok(16 << 20)),
+            // As Kubernetes reads it: M is 10^6, not 2^20.
+            ("16M", Ok(16_000_000)),
             ("512Ki", Ok(512 << 10)),
             ("1Gi", Ok(1 << 30)),
+            ("0.5Gi", Ok(512 << 20)),
+            ("1e6", Ok(1_000_000)),
+            ("64k", Ok(64_000)),
+            (" 16Mi ", Ok(16 << 20)),
+            ("16MiB", Err("write 16Mi")),
+            ("16K", Err("write 16Ki")),
+            ("16MB", Err("write 16M (10^6 bytes) or 16Mi")),
             ("16Qi", Err("unknown unit")),
+            ("1.5", Err("whole number of bytes")),
+            ("-1Mi", Err("negative")),
             ("Mi", Err("not a number")),
             ("", Err("not a number")),
         ];

@@ -327,22 +327,44 @@ fn schema_validation_table() {
 
 #[test]
 fn quantities() {
-    let gi = 1024f64.powi(3);
+    let q = |s: &str| Quantity::parse(s).unwrap();
     for (s, want) in [
-        ("55Gi", Some(55.0 * gi)),
-        ("59055800320", Some(55.0 * gi)),
-        ("1.5Gi", Some(1.5 * gi)),
-        ("500M", Some(5e8)),
-        ("1k", Some(1e3)),
-        ("100m", Some(0.1)),
-        ("1e3", Some(1e3)),
-        ("1Ti", Some(1024.0 * gi)),
+        ("55Gi", Some(q("55Gi"))),
+        ("59055800320", Some(q("55Gi"))),
+        ("56320Mi", Some(q("55Gi"))),
+        ("1.5Gi", Some(q("1536Mi"))),
+        ("500M", Some(q("500000000"))),
+        ("100m", Some(q("0.1"))),
+        ("1e3", Some(q("1k"))),
+        (" 2Gi ", Some(q("2048Mi"))),
+        // Not quantities in a values file: Kubernetes spellings only, and at least one digit.
         ("GB", None),
         ("60GB", None),
+        ("16MiB", None),
+        ("Gi", None),
+        ("E", None),
         ("", None),
         ("ReadWriteOnce", None),
     ] {
         assert_eq!(parse_quantity(s), want, "{s}");
+    }
+    // Exact where a float is not: 2^63 + 1 bytes is not 2^63.
+    assert_ne!(parse_quantity("9223372036854775809"), parse_quantity("8Ei"));
+    for (field, want) in [
+        ("spec.resources.requests.storage", true),
+        (
+            "spec.volumeClaimTemplates[0].spec.resources.requests.storage",
+            true,
+        ),
+        (
+            "spec.template.spec.containers[0].resources.limits.memory",
+            true,
+        ),
+        ("spec.template.spec.volumes[0].emptyDir.sizeLimit", true),
+        ("spec.storageClassName", false),
+        ("spec.replicas", false),
+    ] {
+        assert_eq!(is_quantity_field(field), want, "{field}");
     }
 }
 
@@ -435,6 +457,27 @@ fn preflight_table() {
                 pvc.clone(),
                 "spec.resources.requests.storage".into(),
                 false,
+            )],
+        ),
+        // r12: the StatefulSet's claim template, the same quantity written differently: allowed (the API
+        // server compares quantities by value).
+        (
+            with("database.size", json!("2048Mi")),
+            vec![(
+                format!("{db}.size"),
+                sts.clone(),
+                "spec.volumeClaimTemplates[0].spec.resources.requests.storage".into(),
+                false,
+            )],
+        ),
+        // Almost the same is not the same: one byte more is a change the API server refuses.
+        (
+            with("database.size", json!("2147483649")),
+            vec![(
+                format!("{db}.size"),
+                sts.clone(),
+                "spec.volumeClaimTemplates[0].spec.resources.requests.storage".into(),
+                true,
             )],
         ),
         // The PVC's storage class: immutable.
@@ -606,6 +649,38 @@ fn refusals_explain_why_and_what_to_do() {
     }
     assert!(!matches!(
         judge("Deployment", "ns", "d", "spec.selector.x", "a", Some("b")),
+        Verdict::Refused { .. }
+    ));
+}
+
+#[test]
+fn the_same_quantity_is_no_change() {
+    let field = "spec.volumeClaimTemplates[0].spec.resources.requests.storage";
+    let v = judge(
+        "StatefulSet",
+        "ns",
+        "harbor-database",
+        field,
+        "2Gi",
+        Some("2048Mi"),
+    );
+    let Verdict::Allowed { note } = v else {
+        panic!("allowed: {v:?}")
+    };
+    assert!(
+        note.contains("same quantity") && note.contains("keeps 2Gi"),
+        "{note}"
+    );
+    // Outside the quantity fields, equal numbers in other spellings are still a change.
+    assert!(matches!(
+        judge(
+            "StatefulSet",
+            "ns",
+            "db",
+            "spec.serviceName",
+            "1",
+            Some("1.0")
+        ),
         Verdict::Refused { .. }
     ));
 }

@@ -1,4 +1,10 @@
-//! Resource quantities (`10Gi`, `500M`, `1.5Ti`), compared exactly as the API server compares them.
+//! Resource quantities (`10Gi`, `500M`, `1.5Ti`), compared exactly as the API server compares them, and
+//! the API server's semantic equality of objects that hold them ([`semantic_eq`]).
+//!
+//! The simulator keeps its own parser rather than using supsvc-core's: it is the independent oracle the
+//! plugin's pre-flight is tested against, so the two must not share a mistake.
+
+use serde_json::Value;
 
 /// A quantity in nano-units: exact for every suffix the API accepts up to `Ei`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -67,10 +73,154 @@ impl Quantity {
     }
 }
 
+/// The keys of a resource list (`ResourceList`, a map of resource name to quantity) in the core API.
+const RESOURCE_LISTS: [&str; 7] = [
+    "requests",
+    "limits",
+    "capacity",
+    "allocatable",
+    "hard",
+    "used",
+    "overhead",
+];
+
+/// A JSON leaf as a quantity: Kubernetes decodes a quantity from a string or a number.
+fn leaf_quantity(v: &Value) -> Option<Quantity> {
+    match v {
+        Value::String(s) => Quantity::parse(s),
+        Value::Number(n) => Quantity::parse(&n.to_string()),
+        _ => None,
+    }
+}
+
+/// Absent, `null`, `[]` and `{}` are one value to Go: a nil or empty slice, map or pointer.
+fn is_nil(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::Array(a)) => a.is_empty(),
+        Some(Value::Object(m)) => m.is_empty(),
+        _ => false,
+    }
+}
+
+/// `apiequality.Semantic.DeepEqual` on JSON objects of the core kinds
+/// (k8s.io/apimachinery/pkg/api/equality/semantic.go): quantities are equal when their values are
+/// (`a.Cmp(b) == 0`: `2Gi` and `2048Mi`), and nil and empty slices and maps are equal
+/// (third_party/forked/golang/reflect/deep_equal.go). Quantities are the values of a resource list and
+/// `sizeLimit`.
+pub fn semantic_eq(a: &Value, b: &Value) -> bool {
+    eq(a, b, false)
+}
+
+fn eq(a: &Value, b: &Value, quantity: bool) -> bool {
+    if quantity && let (Some(x), Some(y)) = (leaf_quantity(a), leaf_quantity(b)) {
+        return x == y;
+    }
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            x.keys()
+                .chain(y.keys())
+                .all(|k| match (x.get(k), y.get(k)) {
+                    (Some(v), Some(w)) => {
+                        if RESOURCE_LISTS.contains(&k.as_str()) {
+                            resource_list_eq(v, w)
+                        } else {
+                            eq(v, w, k == "sizeLimit")
+                        }
+                    }
+                    (v, w) => is_nil(v) && is_nil(w),
+                })
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| eq(v, w, false))
+        }
+        _ => a == b || (is_nil(Some(a)) && is_nil(Some(b))),
+    }
+}
+
+fn resource_list_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            x.keys()
+                .chain(y.keys())
+                .all(|k| match (x.get(k), y.get(k)) {
+                    (Some(v), Some(w)) => eq(v, w, true),
+                    _ => false,
+                })
+        }
+        _ => eq(a, b, false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::cmp::Ordering;
+
+    #[test]
+    fn semantic_equality() {
+        let sts = |size: Value, extra: Value| {
+            json!({"serviceName": "db", "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}}}],
+                "extra": extra})
+        };
+        let cases = [
+            (
+                sts(json!("2Gi"), json!(null)),
+                sts(json!("2048Mi"), json!(null)),
+                true,
+            ),
+            (
+                sts(json!("2Gi"), json!(null)),
+                sts(json!(2147483648u64), json!(null)),
+                true,
+            ),
+            (
+                sts(json!("2Gi"), json!(null)),
+                sts(json!("2G"), json!(null)),
+                false,
+            ),
+            (
+                sts(json!("2Gi"), json!(null)),
+                sts(json!("2147483649"), json!(null)),
+                false,
+            ),
+            // nil and empty are one value; absent too.
+            (
+                sts(json!("2Gi"), json!([])),
+                sts(json!("2Gi"), json!({})),
+                true,
+            ),
+            (
+                sts(json!("2Gi"), json!("")),
+                sts(json!("2Gi"), json!(null)),
+                false,
+            ),
+            // Outside quantity fields, equal numbers in other spellings differ.
+            (json!({"name": "1"}), json!({"name": "1.0"}), false),
+            (
+                json!({"sizeLimit": "1Gi"}),
+                json!({"sizeLimit": "1024Mi"}),
+                true,
+            ),
+            // A resource present on one side only is a difference.
+            (
+                json!({"limits": {"cpu": "1"}}),
+                json!({"limits": {"cpu": "1", "memory": "1Gi"}}),
+                false,
+            ),
+            (
+                json!({"limits": {"cpu": "1"}}),
+                json!({"limits": {"cpu": "1000m"}}),
+                true,
+            ),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(semantic_eq(&a, &b), want, "{a} vs {b}");
+            assert_eq!(semantic_eq(&b, &a), want, "{b} vs {a}");
+        }
+    }
 
     #[test]
     fn compares_across_suffixes() {

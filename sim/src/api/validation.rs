@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::gvr;
-use super::quantity::Quantity;
+use super::quantity::{Quantity, semantic_eq};
 use super::registry::ResourceType;
 use super::status::FieldError;
 
@@ -173,7 +173,12 @@ fn spec_without(object: &Value, keys: &[&str]) -> Map<String, Value> {
 }
 
 fn statefulset_update(old: &Value, new: &Value) -> Vec<FieldError> {
-    if spec_without(old, STS_UPDATABLE) == spec_without(new, STS_UPDATABLE) {
+    // ValidateStatefulSetUpdate compares the rest of the spec with apiequality.Semantic.DeepEqual, which
+    // compares quantities by value: a claim template of 2048Mi is the 2Gi one.
+    if semantic_eq(
+        &Value::Object(spec_without(old, STS_UPDATABLE)),
+        &Value::Object(spec_without(new, STS_UPDATABLE)),
+    ) {
         Vec::new()
     } else {
         vec![FieldError::forbidden("spec", STS_FORBIDDEN)]
@@ -213,7 +218,7 @@ fn pvc_update(old: &Value, new: &Value) -> Vec<FieldError> {
             spec.remove("volumeAttributesClassName");
         }
     }
-    if old_spec != new_spec {
+    if !semantic_eq(&Value::Object(old_spec), &Value::Object(new_spec)) {
         errors.push(FieldError::forbidden("spec", PVC_IMMUTABLE));
     }
     if let (Some(o), Some(n)) = (storage_of(old), storage_of(new))
@@ -271,6 +276,21 @@ mod tests {
                 false,
             ),
         ];
+        // r12: the claim template's size in another spelling is the same quantity (Semantic.DeepEqual).
+        let claim = |size: &str| {
+            json!({"spec": {"replicas": 1, "serviceName": "a", "template": {}, "volumeClaimTemplates": [
+                {"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": size}}}}]}})
+        };
+        let old_claim = claim("2Gi");
+        for (size, ok) in [
+            ("2048Mi", true),
+            ("2147483648", true),
+            ("2G", false),
+            ("3Gi", false),
+        ] {
+            let errs = validate_update(sts, &old_claim, &claim(size));
+            assert_eq!(errs.is_empty(), ok, "2Gi -> {size}: {errs:?}");
+        }
         for (new, ok) in cases {
             let errs = validate_update(sts, &old, &new);
             assert_eq!(errs.is_empty(), ok, "{new}");
