@@ -10,5 +10,6 @@ pub mod fix;
 pub mod guard;
 pub mod image;
 pub mod kapp;
+pub mod registries;
 pub mod relocation;
 pub mod values;
