@@ -323,10 +323,15 @@ impl RegistryPattern {
     /// Whether a location is in what this pattern names: `authority` is `host` or `host:port`,
     /// `path` the repository (or a URL's path without its leading `/`).
     pub fn matches_location(&self, authority: &str, path: &str) -> bool {
+        let (host, port) = split_port(authority);
+        self.matches_parts(registries::canonical_host(host), port, path)
+    }
+
+    /// [`Self::matches_location`] with the host already canonical ([`registries::canonical_host`])
+    /// and split from its port: a list canonicalises once for all its patterns.
+    fn matches_parts(&self, host: &str, port: Option<&str>, path: &str) -> bool {
         // Compared as ASCII bytes, case-insensitively, without allocating: this runs for every
         // image against every pattern of the list.
-        let (host, port) = split_port(authority);
-        let host = registries::canonical_host(host);
         let pattern = &self.raw[self.host.clone()];
         let host_ok = if self.wildcard {
             // `*.docker.io` names Docker Hub too: `registry-1.docker.io` is one of its names.
@@ -517,9 +522,11 @@ impl RegistryPolicy {
     /// [`RegistryPolicy::classify`] for a location that is not an image: a URL's `host[:port]` and
     /// path (without its leading `/`).
     pub fn classify_location(&self, authority: &str, path: &str) -> Verdict {
+        let (host, port) = split_port(authority);
+        let host = registries::canonical_host(host);
         match self {
             RegistryPolicy::DenyList(deny) => {
-                match deny.iter().find(|p| p.matches_location(authority, path)) {
+                match deny.iter().find(|p| p.matches_parts(host, port, path)) {
                     Some(p) => Verdict::Public {
                         pattern: p.raw.to_string(),
                     },
@@ -527,7 +534,7 @@ impl RegistryPolicy {
                 }
             }
             RegistryPolicy::AllowList(allow) => {
-                if allow.iter().any(|p| p.matches_location(authority, path)) {
+                if allow.iter().any(|p| p.matches_parts(host, port, path)) {
                     Verdict::Private
                 } else {
                     Verdict::NotAllowed
