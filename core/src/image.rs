@@ -296,7 +296,8 @@ impl RegistryPattern {
         RegistryPattern {
             raw: Cow::Borrowed(s),
             wildcard,
-            hub: !wildcard && registries::is_docker_hub(s),
+            // The built-in lists name Docker Hub as `docker.io` only (registries.rs checks it).
+            hub: s == registries::DOCKER_HUB,
             host: if wildcard { 2 } else { 0 }..s.len(),
             port: None,
             repository_prefix: None,

@@ -306,6 +306,12 @@ mod tests {
                 assert!(e.source.starts_with("https://"), "{}", e.pattern);
                 assert!(!e.operator.is_empty(), "{}", e.pattern);
                 assert!(seen.insert(e.pattern), "{} listed twice", e.pattern);
+                // RegistryPattern::known_host takes `docker.io` as the one name of Docker Hub.
+                assert!(
+                    !is_docker_hub(e.pattern) || e.pattern == DOCKER_HUB,
+                    "{}: write docker.io",
+                    e.pattern
+                );
             }
         }
     }
