@@ -479,6 +479,190 @@ pub fn since<R: Reconcilable + ?Sized>(obj: &R) -> Option<&str> {
         .or(obj.meta().creation_timestamp.as_deref())
 }
 
+/// What one kapp-controller fetch pulls, and from where. The fetch kinds are kapp-controller's
+/// `AppFetch` (carvel-dev/kapp-controller `pkg/apis/kappctrl/v1alpha1/types_fetch.go`): `inline`,
+/// `image`, `http`, `git`, `helmChart`, `imgpkgBundle`; a PackageRepository's fetch has all but
+/// `inline` and `helmChart` (`pkg/apis/packaging/v1alpha1/package_repository.go`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchSource {
+    /// A pull from an OCI registry: `imgpkgBundle.image`, `image.url`, or a `helmChart` whose
+    /// `repository.url` is `oci://host/path` (helm pulls the chart `host/path/<name>`).
+    Registry {
+        /// Dotted JSON path of the field, e.g. `spec.fetch[0].helmChart.repository.url`.
+        path: String,
+        /// The field's value as written.
+        written: String,
+        /// The image reference pulled: the value itself, or `host/path/<name>` for a Helm chart.
+        reference: String,
+    },
+    /// A download from a URL: `http.url`, `git.url` (`https://`, `ssh://` or `git@host:path`), or a
+    /// `helmChart` repository over HTTP(S).
+    Url {
+        path: String,
+        written: String,
+        /// `host` or `host:port`; `None` when the value is not a URL.
+        authority: Option<String>,
+        /// The URL's path without its leading `/`.
+        url_path: String,
+    },
+}
+
+impl FetchSource {
+    /// The JSON path of the field.
+    pub fn path(&self) -> &str {
+        match self {
+            FetchSource::Registry { path, .. } | FetchSource::Url { path, .. } => path,
+        }
+    }
+
+    /// The field's value as written.
+    pub fn written(&self) -> &str {
+        match self {
+            FetchSource::Registry { written, .. } | FetchSource::Url { written, .. } => written,
+        }
+    }
+}
+
+/// Every field [`fetch_sources_of`] reads, as dotted paths for a policy's decoder.
+pub const FETCH_FIELDS: &[&str] = &[
+    "spec.template.spec.fetch.imgpkgBundle.image",
+    "spec.template.spec.fetch.image.url",
+    "spec.template.spec.fetch.http.url",
+    "spec.template.spec.fetch.git.url",
+    "spec.template.spec.fetch.helmChart.name",
+    "spec.template.spec.fetch.helmChart.repository.url",
+    "spec.fetch.imgpkgBundle.image",
+    "spec.fetch.image.url",
+    "spec.fetch.http.url",
+    "spec.fetch.git.url",
+    "spec.fetch.helmChart.name",
+    "spec.fetch.helmChart.repository.url",
+];
+
+/// Every source the fetches of a Carvel object pull from, for an object of the given API group and
+/// kind: Package (`spec.template.spec.fetch[]`), App (`spec.fetch[]`) and PackageRepository (its one
+/// `spec.fetch`). Other kinds, and fetches with nothing to pull (`inline`), have none.
+pub fn fetch_sources_of(group: &str, kind: &str, object: &Value) -> Vec<FetchSource> {
+    let list = |pointer: &str, base: &str| -> Vec<FetchSource> {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .flat_map(|(i, f)| fetch_sources(f, &format!("{base}[{i}]")))
+            .collect()
+    };
+    match (group, kind) {
+        ("data.packaging.carvel.dev", "Package") => {
+            list("/spec/template/spec/fetch", "spec.template.spec.fetch")
+        }
+        ("kappctrl.k14s.io", "App") => list("/spec/fetch", "spec.fetch"),
+        ("packaging.carvel.dev", "PackageRepository") => object
+            .pointer("/spec/fetch")
+            .map(|f| fetch_sources(f, "spec.fetch"))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// The sources of one fetch entry; `base` is its JSON path.
+pub fn fetch_sources(fetch: &Value, base: &str) -> Vec<FetchSource> {
+    let text = |source: &str, field: &str| fetch.get(source)?.get(field)?.as_str();
+    let mut out = Vec::new();
+    for (source, field) in [("imgpkgBundle", "image"), ("image", "url")] {
+        if let Some(image) = text(source, field) {
+            out.push(FetchSource::Registry {
+                path: format!("{base}.{source}.{field}"),
+                written: image.to_owned(),
+                reference: image.to_owned(),
+            });
+        }
+    }
+    for source in ["http", "git"] {
+        if let Some(url) = text(source, "url") {
+            out.push(url_source(format!("{base}.{source}.url"), url));
+        }
+    }
+    let chart = fetch.get("helmChart");
+    if let Some(url) = chart
+        .and_then(|c| c.pointer("/repository/url"))
+        .and_then(Value::as_str)
+    {
+        let path = format!("{base}.helmChart.repository.url");
+        match strip_scheme(url, "oci") {
+            Some(rest) => {
+                let name = chart
+                    .and_then(|c| c.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let repo = rest.trim_end_matches('/');
+                out.push(FetchSource::Registry {
+                    path,
+                    written: url.to_owned(),
+                    reference: if name.is_empty() {
+                        repo.to_owned()
+                    } else {
+                        format!("{repo}/{name}")
+                    },
+                });
+            }
+            None => out.push(url_source(path, url)),
+        }
+    }
+    out
+}
+
+/// `rest` of `scheme://rest`, the scheme compared case-insensitively.
+fn strip_scheme<'a>(url: &'a str, scheme: &str) -> Option<&'a str> {
+    let (s, rest) = url.split_once("://")?;
+    s.eq_ignore_ascii_case(scheme).then_some(rest)
+}
+
+fn url_source(path: String, url: &str) -> FetchSource {
+    let (authority, url_path) = match split_url(url) {
+        Some((a, p)) => (Some(a.to_ascii_lowercase()), p.to_owned()),
+        None => (None, String::new()),
+    };
+    FetchSource::Url {
+        path,
+        written: url.to_owned(),
+        authority,
+        url_path,
+    }
+}
+
+/// The authority (`host` or `host:port`, without user info) and the path (without its leading `/`,
+/// query or fragment) of `scheme://[user@]host[:port][/path]` or git's `[user@]host:path`; `None`
+/// for anything else.
+pub fn split_url(url: &str) -> Option<(&str, &str)> {
+    let url = url.trim();
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if scheme.is_empty()
+            || !scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+')
+        {
+            return None;
+        }
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..end];
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        let path = rest[end..].trim_start_matches('/');
+        let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+        return (!authority.is_empty()).then_some((authority, path));
+    }
+    // scp-like git: `git@github.com:org/repo.git`.
+    let (authority, path) = url.split_once(':')?;
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let ok = !host.is_empty()
+        && !authority.contains('/')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    ok.then_some((host, path.trim_start_matches('/')))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,5 +865,92 @@ mod tests {
     fn state_display() {
         assert_eq!(State::ReconcileSucceeded.to_string(), "Reconcile succeeded");
         assert_eq!(State::Paused.to_string(), "Paused");
+    }
+
+    #[test]
+    fn every_fetch_kind_that_pulls_is_a_source() {
+        let fetch = json!([
+            {"imgpkgBundle": {"image": "projects.registry.vmware.com/tkg/bundle:1"}},
+            {"image": {"url": "harbor.corp/img:1"}},
+            {"helmChart": {"name": "redis", "version": "19.6.4", "repository": {"url": "oci://registry-1.docker.io/bitnamicharts/"}}},
+            {"helmChart": {"name": "nginx", "repository": {"url": "https://charts.bitnami.com/bitnami"}}},
+            {"http": {"url": "https://raw.githubusercontent.com/org/repo/main/config.yaml"}},
+            {"git": {"url": "git@github.com:org/repo.git", "ref": "origin/main"}},
+            {"git": {"url": "ssh://git@git.corp:2222/team/repo"}},
+            {"git": {"url": "not a url"}},
+            {"inline": {"paths": {"a.yml": "x"}}}
+        ]);
+        let app = json!({"spec": {"fetch": fetch}});
+        let got = fetch_sources_of("kappctrl.k14s.io", "App", &app);
+        let registry = |path: &str, written: &str, reference: &str| FetchSource::Registry {
+            path: path.into(),
+            written: written.into(),
+            reference: reference.into(),
+        };
+        let url =
+            |path: &str, written: &str, authority: Option<&str>, url_path: &str| FetchSource::Url {
+                path: path.into(),
+                written: written.into(),
+                authority: authority.map(Into::into),
+                url_path: url_path.into(),
+            };
+        assert_eq!(
+            got,
+            vec![
+                registry(
+                    "spec.fetch[0].imgpkgBundle.image",
+                    "projects.registry.vmware.com/tkg/bundle:1",
+                    "projects.registry.vmware.com/tkg/bundle:1"
+                ),
+                registry(
+                    "spec.fetch[1].image.url",
+                    "harbor.corp/img:1",
+                    "harbor.corp/img:1"
+                ),
+                registry(
+                    "spec.fetch[2].helmChart.repository.url",
+                    "oci://registry-1.docker.io/bitnamicharts/",
+                    "registry-1.docker.io/bitnamicharts/redis"
+                ),
+                url(
+                    "spec.fetch[3].helmChart.repository.url",
+                    "https://charts.bitnami.com/bitnami",
+                    Some("charts.bitnami.com"),
+                    "bitnami"
+                ),
+                url(
+                    "spec.fetch[4].http.url",
+                    "https://raw.githubusercontent.com/org/repo/main/config.yaml",
+                    Some("raw.githubusercontent.com"),
+                    "org/repo/main/config.yaml"
+                ),
+                url(
+                    "spec.fetch[5].git.url",
+                    "git@github.com:org/repo.git",
+                    Some("github.com"),
+                    "org/repo.git"
+                ),
+                url(
+                    "spec.fetch[6].git.url",
+                    "ssh://git@git.corp:2222/team/repo",
+                    Some("git.corp:2222"),
+                    "team/repo"
+                ),
+                url("spec.fetch[7].git.url", "not a url", None, ""),
+            ]
+        );
+        // The same fetch in a Package and (one entry) in a PackageRepository; other kinds have none.
+        let package = json!({"spec": {"template": {"spec": {"fetch": fetch}}}});
+        assert_eq!(
+            fetch_sources_of("data.packaging.carvel.dev", "Package", &package).len(),
+            8
+        );
+        let repo = json!({"spec": {"fetch": {"git": {"url": "https://github.com/org/repo"}}}});
+        assert_eq!(
+            fetch_sources_of("packaging.carvel.dev", "PackageRepository", &repo)[0].path(),
+            "spec.fetch.git.url"
+        );
+        assert!(fetch_sources_of("packaging.carvel.dev", "Package", &package).is_empty());
+        assert!(fetch_sources_of("", "ConfigMap", &app).is_empty());
     }
 }

@@ -16,8 +16,10 @@ use container_image_dist_ref::ImgRef;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::registries::{self, DOCKER_HUB_HOSTS};
+
 /// The registry a reference without one resolves to.
-const DEFAULT_REGISTRY: &str = "docker.io";
+const DEFAULT_REGISTRY: &str = registries::DOCKER_HUB;
 
 /// An image reference, normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,9 +57,13 @@ impl ImageRef {
         let path = parsed.path().to_str();
         // The grammar leaves open whether a first component is a registry; the runtime's rule
         // (distribution's splitDockerDomain) decides: `library/nginx` is a path on docker.io.
+        // Every name of Docker Hub (`index.docker.io`, `registry-1.docker.io`, ...) is `docker.io`,
+        // as distribution's normalisation makes `index.docker.io` one.
         let (registry, path) = match parsed.domain().map(|d| d.to_str()) {
-            Some("index.docker.io") => (DEFAULT_REGISTRY.to_owned(), path.to_owned()),
-            Some(first) if is_registry(first) => (first.to_owned(), path.to_owned()),
+            Some(first) if is_registry(first) => (
+                registries::canonical_host(first).to_owned(),
+                path.to_owned(),
+            ),
             Some(first) => (DEFAULT_REGISTRY.to_owned(), format!("{first}/{path}")),
             None => (DEFAULT_REGISTRY.to_owned(), path.to_owned()),
         };
@@ -84,7 +90,8 @@ impl ImageRef {
         })
     }
 
-    /// The registry as the runtime contacts it, with its port if any (`index.docker.io` is `docker.io`).
+    /// The registry as the runtime contacts it, with its port if any (every name of Docker Hub,
+    /// e.g. `index.docker.io` or `registry.hub.docker.com`, is `docker.io`).
     pub fn registry(&self) -> &str {
         &self.registry
     }
@@ -177,6 +184,8 @@ fn split_port(registry: &str) -> (&str, Option<&str>) {
 pub struct RegistryPattern {
     raw: Cow<'static, str>,
     wildcard: bool,
+    /// The host is one of Docker Hub's names: it matches Docker Hub under any of them.
+    hub: bool,
     /// Byte ranges in `raw`: the host (without `*.` and port), the port, the repository prefix
     /// (without a trailing `/`).
     host: Range<usize>,
@@ -195,6 +204,7 @@ pub struct PatternError {
 /// Where the parts of a pattern are, or why it is not one.
 struct PatternParts {
     wildcard: bool,
+    hub: bool,
     host: Range<usize>,
     port: Option<Range<usize>>,
     repository_prefix: Option<Range<usize>>,
@@ -256,6 +266,7 @@ impl PatternParts {
         }
         Ok(PatternParts {
             wildcard,
+            hub: !wildcard && registries::is_docker_hub(&s[host.clone()]),
             host,
             port,
             repository_prefix,
@@ -266,6 +277,7 @@ impl PatternParts {
         RegistryPattern {
             raw,
             wildcard: self.wildcard,
+            hub: self.hub,
             host: self.host,
             port: self.port,
             repository_prefix: self.repository_prefix,
@@ -284,6 +296,8 @@ impl RegistryPattern {
         RegistryPattern {
             raw: Cow::Borrowed(s),
             wildcard,
+            // The built-in lists name Docker Hub as `docker.io` only (registries.rs checks it).
+            hub: s == registries::DOCKER_HUB,
             host: if wildcard { 2 } else { 0 }..s.len(),
             port: None,
             repository_prefix: None,
@@ -301,34 +315,118 @@ impl RegistryPattern {
     }
 
     /// Whether an image is in the registry (and repository prefix) this pattern names.
-    /// A pattern without port matches every port of its host.
+    /// A pattern without port matches every port of its host; a pattern naming Docker Hub under
+    /// any of its names matches Docker Hub under any of them.
     pub fn matches(&self, image: &ImageRef) -> bool {
+        self.matches_location(image.registry(), image.repository())
+    }
+
+    /// Whether a location is in what this pattern names: `authority` is `host` or `host:port`,
+    /// `path` the repository (or a URL's path without its leading `/`).
+    pub fn matches_location(&self, authority: &str, path: &str) -> bool {
+        let (host, port) = split_port(authority);
+        self.matches_parts(registries::canonical_host(host), port, path)
+    }
+
+    /// [`Self::matches_location`] with the host already canonical ([`registries::canonical_host`])
+    /// and split from its port: a list canonicalises once for all its patterns.
+    fn matches_parts(&self, host: &str, port: Option<&str>, path: &str) -> bool {
         // Compared as ASCII bytes, case-insensitively, without allocating: this runs for every
         // image against every pattern of the list.
-        let (host, port) = split_port(image.registry());
-        let (host, pattern) = (host.as_bytes(), self.raw[self.host.clone()].as_bytes());
+        let pattern = &self.raw[self.host.clone()];
         let host_ok = if self.wildcard {
-            // `*.example.com` matches `a.example.com`, not `example.com` nor `aexample.com`.
-            host.len() >= pattern.len() + 2
-                && host[host.len() - pattern.len()..].eq_ignore_ascii_case(pattern)
-                && host[host.len() - pattern.len() - 1] == b'.'
+            // `*.docker.io` names Docker Hub too: `registry-1.docker.io` is one of its names.
+            wildcard_matches(pattern, host)
+                || (host == registries::DOCKER_HUB
+                    && DOCKER_HUB_HOSTS
+                        .iter()
+                        .any(|h| wildcard_matches(pattern, h)))
+        } else if self.hub {
+            host == registries::DOCKER_HUB
         } else {
             host.eq_ignore_ascii_case(pattern)
         };
         let part = |range: &Option<Range<usize>>| range.clone().map(|r| &self.raw[r]);
         let port_ok = self.port.is_none() || part(&self.port) == port;
         let repo_ok = part(&self.repository_prefix).is_none_or(|prefix| {
-            image
-                .repository()
-                .strip_prefix(prefix)
+            path.strip_prefix(prefix)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
         });
         host_ok && port_ok && repo_ok
     }
 
+    /// Why this pattern can never match anything a Supervisor pulls, or `None`. Such an entry in a
+    /// policy's settings is a mistake (a misspelt name of Docker Hub, a port on Docker Hub, an
+    /// upper-case repository) that would silently leave a registry unguarded, so settings
+    /// validation refuses it.
+    pub fn never_matches(&self) -> Option<String> {
+        let host = &self.raw[self.host.clone()];
+        let lower = host.to_ascii_lowercase();
+        let hub_names = DOCKER_HUB_HOSTS.join(", ");
+        if self.hub && self.port.is_some() {
+            return Some(format!(
+                "Docker Hub is named without a port; write {}",
+                registries::DOCKER_HUB
+            ));
+        }
+        if !self.wildcard && !self.hub {
+            if let Some(near) = DOCKER_HUB_HOSTS
+                .iter()
+                .find(|h| edit_distance(&lower, h) <= 2)
+            {
+                return Some(format!(
+                    "{host} looks like a misspelling of {near}, a name of Docker Hub (those are {hub_names})"
+                ));
+            }
+            let under_docker = ["docker.io", "docker.com"]
+                .iter()
+                .any(|d| lower == *d || lower.ends_with(&format!(".{d}")));
+            if under_docker {
+                return Some(format!(
+                    "{host} is not a name of Docker Hub's registry (those are {hub_names}); write docker.io"
+                ));
+            }
+        }
+        if self.wildcard && lower.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Some("an IP address has no sub-domains: drop the `*.`".into());
+        }
+        if let Some(prefix) = &self.repository_prefix
+            && self.raw[prefix.clone()]
+                .bytes()
+                .any(|b| b.is_ascii_uppercase())
+        {
+            return Some("repository names are lower-case: this path never matches".into());
+        }
+        None
+    }
+
     pub fn as_str(&self) -> &str {
         &self.raw
     }
+}
+
+/// `*.example.com` (given as `example.com`) matches `a.example.com`, not `example.com` nor
+/// `aexample.com`; ASCII case-insensitive.
+fn wildcard_matches(domain: &str, host: &str) -> bool {
+    let (host, domain) = (host.as_bytes(), domain.as_bytes());
+    host.len() >= domain.len() + 2
+        && host[host.len() - domain.len()..].eq_ignore_ascii_case(domain)
+        && host[host.len() - domain.len() - 1] == b'.'
+}
+
+/// Levenshtein distance over bytes (host names are ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 impl TryFrom<String> for RegistryPattern {
@@ -350,23 +448,11 @@ impl fmt::Display for RegistryPattern {
     }
 }
 
-/// Public registries an air-gapped Supervisor cannot reach: the default deny-list.
-pub const DEFAULT_PUBLIC_REGISTRIES: &[&str] = &[
-    "docker.io",
-    "*.docker.io",
-    "projects.registry.vmware.com",
-    "gcr.io",
-    "*.gcr.io",
-    "k8s.gcr.io",
-    "ghcr.io",
-    "quay.io",
-    "registry.k8s.io",
-    "public.ecr.aws",
-    "mcr.microsoft.com",
-    "registry.gitlab.com",
-    "docker.elastic.co",
-    "nvcr.io",
-];
+/// Public registries an air-gapped Supervisor cannot reach: the default deny-list, the patterns of
+/// [`registries::PUBLIC_REGISTRIES`] (where each comes from is documented there).
+pub fn default_public_registries() -> impl Iterator<Item = &'static str> {
+    registries::PUBLIC_REGISTRIES.iter().map(|e| e.pattern)
+}
 
 /// Which registries count as public: everything on a deny-list, or everything off an allow-list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -381,9 +467,8 @@ pub enum RegistryPolicy {
 impl Default for RegistryPolicy {
     fn default() -> Self {
         RegistryPolicy::DenyList(
-            DEFAULT_PUBLIC_REGISTRIES
-                .iter()
-                .map(|p| RegistryPattern::known_host(p))
+            default_public_registries()
+                .map(RegistryPattern::known_host)
                 .collect(),
         )
     }
@@ -410,6 +495,17 @@ impl Verdict {
 }
 
 impl RegistryPolicy {
+    /// The default deny-list of public source hosts (`http`, `git` and Helm repository fetches):
+    /// [`registries::PUBLIC_SOURCE_HOSTS`].
+    pub fn default_source_hosts() -> Self {
+        RegistryPolicy::DenyList(
+            registries::PUBLIC_SOURCE_HOSTS
+                .iter()
+                .map(|e| RegistryPattern::known_host(e.pattern))
+                .collect(),
+        )
+    }
+
     /// A deny-list from pattern strings.
     pub fn deny(patterns: &[&str]) -> Result<Self, PatternError> {
         Ok(RegistryPolicy::DenyList(parse_patterns(patterns)?))
@@ -421,15 +517,25 @@ impl RegistryPolicy {
     }
 
     pub fn classify(&self, image: &ImageRef) -> Verdict {
+        self.classify_location(image.registry(), image.repository())
+    }
+
+    /// [`RegistryPolicy::classify`] for a location that is not an image: a URL's `host[:port]` and
+    /// path (without its leading `/`).
+    pub fn classify_location(&self, authority: &str, path: &str) -> Verdict {
+        let (host, port) = split_port(authority);
+        let host = registries::canonical_host(host);
         match self {
-            RegistryPolicy::DenyList(deny) => match deny.iter().find(|p| p.matches(image)) {
-                Some(p) => Verdict::Public {
-                    pattern: p.raw.to_string(),
-                },
-                None => Verdict::Private,
-            },
+            RegistryPolicy::DenyList(deny) => {
+                match deny.iter().find(|p| p.matches_parts(host, port, path)) {
+                    Some(p) => Verdict::Public {
+                        pattern: p.raw.to_string(),
+                    },
+                    None => Verdict::Private,
+                }
+            }
             RegistryPolicy::AllowList(allow) => {
-                if allow.iter().any(|p| p.matches(image)) {
+                if allow.iter().any(|p| p.matches_parts(host, port, path)) {
                     Verdict::Private
                 } else {
                     Verdict::NotAllowed
@@ -499,11 +605,15 @@ pub const IMAGE_FIELDS: &[&str] = &[
     // App (a list) and PackageRepository (one fetch)
     "spec.fetch.imgpkgBundle.image",
     "spec.fetch.image.url",
+    // EphemeralContainers (pods/ephemeralcontainers before Kubernetes 1.23)
+    "ephemeralContainers.image",
 ];
 
 /// Every image reference in an object, with its JSON path, for the kinds that name images:
 /// Pods and every pod-template kind (containers, initContainers, ephemeralContainers), and the
-/// Carvel Package, App and PackageRepository fetches. Other kinds have none.
+/// Carvel Package, App and PackageRepository fetches. Other kinds have none. The kind is the
+/// object's own `apiVersion` and `kind`; an admission guard, which is told the kind by the request,
+/// uses [`find_images_of`].
 pub fn find_images(object: &Value) -> Vec<ImageOccurrence> {
     let api_version = object
         .get("apiVersion")
@@ -514,6 +624,13 @@ pub fn find_images(object: &Value) -> Vec<ImageOccurrence> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    find_images_of(group, kind, object)
+}
+
+/// [`find_images`] for an object of the given API group and kind, whatever the object says it is
+/// (an AdmissionRequest names the kind in `request.kind`; the object may carry no `apiVersion`).
+/// `("", "EphemeralContainers")` is the body of `pods/ephemeralcontainers` before Kubernetes 1.23.
+pub fn find_images_of(group: &str, kind: &str, object: &Value) -> Vec<ImageOccurrence> {
     if let Some(path) = pod_spec_path(group, kind) {
         let mut spec = Some(object);
         for key in path {
@@ -521,14 +638,17 @@ pub fn find_images(object: &Value) -> Vec<ImageOccurrence> {
         }
         return spec.map_or_else(Vec::new, |s| pod_spec_images(s, &path.join(".")));
     }
-    let items = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
+    fn items(v: Option<&Value>) -> &[Value] {
+        v.and_then(Value::as_array).map_or(&[][..], Vec::as_slice)
+    }
     match (group, kind) {
+        ("", "EphemeralContainers") => pod_spec_images(object, ""),
         ("data.packaging.carvel.dev", "Package") => fetch_images(
-            &items(object.pointer("/spec/template/spec/fetch")),
+            items(object.pointer("/spec/template/spec/fetch")),
             "spec.template.spec.fetch",
         ),
         ("kappctrl.k14s.io", "App") => {
-            fetch_images(&items(object.pointer("/spec/fetch")), "spec.fetch")
+            fetch_images(items(object.pointer("/spec/fetch")), "spec.fetch")
         }
         ("packaging.carvel.dev", "PackageRepository") => object
             .pointer("/spec/fetch")
@@ -546,8 +666,9 @@ fn pod_spec_images(spec: &Value, base: &str) -> Vec<ImageOccurrence> {
         };
         for (i, c) in containers.iter().enumerate() {
             if let Some(image) = c.get("image").and_then(Value::as_str) {
+                let dot = if base.is_empty() { "" } else { "." };
                 found.push(ImageOccurrence {
-                    path: format!("{base}.{list}[{i}].image"),
+                    path: format!("{base}{dot}{list}[{i}].image"),
                     image: image.to_owned(),
                 });
             }
@@ -812,14 +933,36 @@ mod tests {
             (
                 "registry-1.docker.io/library/nginx",
                 &deny,
-                public("*.docker.io"),
+                public("docker.io"),
+            ),
+            (
+                "registry.hub.docker.com/library/node:20-alpine",
+                &deny,
+                public("docker.io"),
+            ),
+            (
+                "projects.packages.broadcom.com/vsphere/supervisor/harbor-service:2.14.2",
+                &deny,
+                public("*.packages.broadcom.com"),
+            ),
+            (
+                "us-docker.pkg.dev/google-samples/containers/gke/hello-app:1.0",
+                &deny,
+                public("*.pkg.dev"),
+            ),
+            // A private ECR is an organisation's own registry (see registries.rs).
+            (
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1",
+                &deny,
+                Verdict::Private,
             ),
             (
                 "projects.registry.vmware.com/tkg/x:1",
                 &deny,
                 public("projects.registry.vmware.com"),
             ),
-            ("k8s.gcr.io/pause:3.9", &deny, public("*.gcr.io")),
+            ("k8s.gcr.io/pause:3.9", &deny, public("k8s.gcr.io")),
+            ("us.gcr.io/p/a:1", &deny, public("*.gcr.io")),
             (
                 "registry.k8s.io/pause:3.9",
                 &deny,
@@ -845,11 +988,101 @@ mod tests {
     }
 
     #[test]
+    fn every_name_of_docker_hub_is_docker_hub_in_images_and_in_settings() {
+        let names = crate::registries::DOCKER_HUB_HOSTS;
+        for image_host in names {
+            let image = ImageRef::parse(&format!("{image_host}/library/node:20-alpine")).unwrap();
+            assert_eq!(image.to_string(), "docker.io/library/node:20-alpine");
+            let bare = ImageRef::parse(&format!("{image_host}/node")).unwrap();
+            assert_eq!(bare.to_string(), "docker.io/library/node:latest");
+            for pattern_host in names {
+                for pattern in [pattern_host.to_string(), pattern_host.to_ascii_uppercase()] {
+                    let p = RegistryPattern::parse(&pattern).unwrap();
+                    assert!(p.matches(&image), "{pattern} vs {image_host}");
+                    assert!(p.never_matches().is_none(), "{pattern}");
+                }
+            }
+            // With a port the reference keeps its host, and the patterns still see Docker Hub.
+            let ported = ImageRef::parse(&format!("{image_host}:443/library/node")).unwrap();
+            assert!(
+                RegistryPattern::parse("docker.io")
+                    .unwrap()
+                    .matches(&ported)
+            );
+        }
+        for wildcard in ["*.docker.io", "*.docker.com", "*.hub.docker.com"] {
+            let p = RegistryPattern::parse(wildcard).unwrap();
+            assert!(p.matches(&ImageRef::parse("nginx").unwrap()), "{wildcard}");
+        }
+        assert!(
+            !RegistryPattern::parse("docker.io")
+                .unwrap()
+                .matches(&ImageRef::parse("quay.io/docker.io/x").unwrap())
+        );
+        let allow = RegistryPolicy::allow(&["registry-1.docker.io/bitnami"]).unwrap();
+        assert_eq!(
+            allow.classify(&ImageRef::parse("bitnami/redis:7").unwrap()),
+            Verdict::Private
+        );
+    }
+
+    #[test]
+    fn entries_that_can_never_match_say_why() {
+        let never = |p: &str| RegistryPattern::parse(p).unwrap().never_matches();
+        for (pattern, reason) in [
+            (
+                "regsitry-1.docker.io",
+                "misspelling of registry-1.docker.io",
+            ),
+            ("dokcer.io", "misspelling of docker.io"),
+            ("hub.docker.io", "misspelling of hub.docker.com"),
+            ("index.docker.com", "misspelling of index.docker.io"),
+            ("docker.com", "misspelling of docker.io"),
+            ("mirror.docker.io", "not a name of Docker Hub's registry"),
+            ("docker.io:443", "without a port"),
+            ("*.10.0.0.1", "no sub-domains"),
+            ("harbor.corp/TKG", "lower-case"),
+        ] {
+            let why = never(pattern).unwrap_or_else(|| panic!("{pattern} can match?"));
+            assert!(why.contains(reason), "{pattern}: {why}");
+        }
+        for fine in [
+            "docker.io",
+            "registry.hub.docker.com",
+            "*.docker.io",
+            "harbor.corp.local",
+            "docker.corp.local",
+            "my-docker-mirror.example.com",
+            "quay.io",
+            "10.0.0.1:5000",
+            "harbor.corp/tkg",
+        ] {
+            assert_eq!(never(fine), None, "{fine}");
+        }
+    }
+
+    #[test]
+    fn the_kind_can_be_given_instead_of_read_from_the_object() {
+        // A Pod object without apiVersion and kind (admission names the kind in the request).
+        let bare = json!({"spec": {"containers": [{"name": "a", "image": "nginx"}]}});
+        assert!(find_images(&bare).is_empty());
+        let found = find_images_of("", "Pod", &bare);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path, "spec.containers[0].image");
+        // pods/ephemeralcontainers before Kubernetes 1.23: an EphemeralContainers object.
+        let legacy = json!({"ephemeralContainers": [{"name": "debugger", "image": "busybox"}]});
+        let found = find_images_of("", "EphemeralContainers", &legacy);
+        assert_eq!(found[0].path, "ephemeralContainers[0].image");
+        assert_eq!(found[0].image, "busybox");
+    }
+
+    #[test]
     fn default_deny_list_is_what_parsing_the_built_in_patterns_gives() {
         // The built-in patterns skip the checks: they must pass them, and mean the same.
         assert_eq!(
             RegistryPolicy::default(),
-            RegistryPolicy::deny(DEFAULT_PUBLIC_REGISTRIES).expect("valid built-in patterns")
+            RegistryPolicy::deny(&default_public_registries().collect::<Vec<_>>())
+                .expect("valid built-in patterns")
         );
     }
 

@@ -111,6 +111,31 @@ pub fn ownership_from_maps<K: AsRef<str> + Ord, V: AsRef<str>>(
     })
 }
 
+/// Whether kapp applies this object itself, and for which kapp app: THE answer to "does kapp own it?"
+/// for the storage guard, `diagnose` and `values-edit`, so they cannot contradict each other.
+///
+/// kapp stamps what it applies with the `kapp.k14s.io/app` label AND the `kapp.k14s.io/identity`
+/// annotation (carvel-dev/kapp `pkg/kapp/resources/identity_annotation.go`), on the object's own
+/// metadata only. It also labels the templates inside (pod templates, a StatefulSet's
+/// `volumeClaimTemplates`), so what a controller stamps from them (the claims
+/// `<template>-<statefulset>-<ordinal>`, pods) carries the label but never the annotation: kapp never
+/// applies, diffs or reverts those, and changing them directly is not drift. `None` for them, for
+/// kapp's record ConfigMap, and for objects without kapp's marks.
+pub fn owned_by_kapp(object: &Value) -> Option<Ownership> {
+    owned_by_kapp_maps(
+        &string_map(object, "labels").collect(),
+        &string_map(object, "annotations").collect(),
+    )
+}
+
+/// [`owned_by_kapp`] over already-read label and annotation maps.
+pub fn owned_by_kapp_maps<K: AsRef<str> + Ord, V: AsRef<str>>(
+    labels: &BTreeMap<K, V>,
+    annotations: &BTreeMap<K, V>,
+) -> Option<Ownership> {
+    ownership_from_maps(labels, annotations).filter(|o| o.identity.is_some())
+}
+
 /// Whether a ConfigMap is kapp's record of an app (`<app>.app`, labelled `kapp.k14s.io/is-app`).
 pub fn is_app_record(configmap: &Value) -> bool {
     label(configmap, LABEL_IS_APP).is_some()

@@ -11,5 +11,6 @@ pub mod guard;
 pub mod image;
 pub mod kapp;
 pub mod quantity;
+pub mod registries;
 pub mod relocation;
 pub mod values;

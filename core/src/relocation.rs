@@ -36,11 +36,8 @@ fn normalise_prefix(side: &str) -> Result<String, String> {
         return Err("a wildcard cannot be rewritten: name the registry".into());
     }
     let (host, rest) = side.split_once('/').unwrap_or((side, ""));
-    let host = host.to_ascii_lowercase();
-    let host = match host.as_str() {
-        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_owned(),
-        _ => host,
-    };
+    // Every name of Docker Hub is docker.io, as references are normalised.
+    let host = crate::registries::canonical_host(&host.to_ascii_lowercase()).to_owned();
     let rest = rest.trim_end_matches('/');
     Ok(if rest.is_empty() {
         host

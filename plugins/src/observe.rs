@@ -203,8 +203,12 @@ pub async fn children(
         .collect::<Result<_>>()?;
     let mut found: Vec<PackageInstall> =
         match where_.selector.as_deref().and_then(LabelSelector::parse) {
+            // The children kapp applied (kapp::owned_by_kapp, the guard's own rule).
             Some(sel) => kapp::children(&sel, parent, &all)
                 .into_iter()
+                .filter(|c| {
+                    kapp::owned_by_kapp_maps(&c.metadata.labels, &c.metadata.annotations).is_some()
+                })
                 .cloned()
                 .collect(),
             None => all

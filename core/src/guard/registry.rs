@@ -1,56 +1,308 @@
-//! The public-registry guard: no Pod, pod template or Carvel fetch may pull from a public registry.
-//! An air-gapped Supervisor cannot reach one, and a package that does is the start of the KB's deadlock.
+//! The public-registry guard: no Pod, pod template or Carvel fetch may pull from a public registry
+//! or download from a public host. An air-gapped Supervisor cannot reach one, and a package that
+//! does is the start of the KB's deadlock.
+//!
+//! The kind is the request's (`request.kind`, as the API server names what it sends), never the
+//! object's own `apiVersion`/`kind`, which a client may leave out.
 
 use serde::{Deserialize, Serialize};
 
 use super::{Decision, Request};
-use crate::image::{self, Offense, RegistryPattern, RegistryPolicy, Verdict};
+use crate::carvel::{self, FetchSource};
+use crate::image::{self, ImageRef, RegistryPattern, RegistryPolicy, Verdict};
+
+/// Every field of `object` and `oldObject` [`decide`] reads (dotted paths for a policy's decoder):
+/// the Pod specs of every pod-template kind and the Carvel fetches.
+pub const OBJECT_FIELDS: &[&str] = &[
+    // Pod
+    "spec.initContainers.image",
+    "spec.containers.image",
+    "spec.ephemeralContainers.image",
+    // PodTemplate
+    "template.spec.initContainers.image",
+    "template.spec.containers.image",
+    "template.spec.ephemeralContainers.image",
+    // the workload kinds and ReplicationController
+    "spec.template.spec.initContainers.image",
+    "spec.template.spec.containers.image",
+    "spec.template.spec.ephemeralContainers.image",
+    // CronJob
+    "spec.jobTemplate.spec.template.spec.initContainers.image",
+    "spec.jobTemplate.spec.template.spec.containers.image",
+    "spec.jobTemplate.spec.template.spec.ephemeralContainers.image",
+    // EphemeralContainers (pods/ephemeralcontainers before Kubernetes 1.23)
+    "ephemeralContainers.image",
+    // Package, App and PackageRepository fetches (carvel::FETCH_FIELDS)
+    "spec.template.spec.fetch.imgpkgBundle.image",
+    "spec.template.spec.fetch.image.url",
+    "spec.template.spec.fetch.http.url",
+    "spec.template.spec.fetch.git.url",
+    "spec.template.spec.fetch.helmChart.name",
+    "spec.template.spec.fetch.helmChart.repository.url",
+    "spec.fetch.imgpkgBundle.image",
+    "spec.fetch.image.url",
+    "spec.fetch.http.url",
+    "spec.fetch.git.url",
+    "spec.fetch.helmChart.name",
+    "spec.fetch.helmChart.repository.url",
+];
 
 /// Settings of the registry guard.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegistryGuardSettings {
     /// The private registries; any other is refused (recommended for air-gapped Supervisors).
-    /// Patterns: `registry.example.com`, `*.example.com`, `registry.example.com:5000`.
+    /// Patterns: `registry.example.com`, `*.example.com`, `registry.example.com:5000`,
+    /// `registry.example.com/project`. Any name of Docker Hub means Docker Hub.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_registries: Option<Vec<String>>,
-    /// The public registries, refused; any other is allowed. Default: the well-known public ones.
+    /// The public registries, refused; any other is allowed. Default: the well-known public ones
+    /// ([`crate::registries::PUBLIC_REGISTRIES`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub denied_registries: Option<Vec<String>>,
+    /// The hosts `http`, `git` and Helm repository fetches may download from; any other is refused.
+    /// Same patterns (`git.example.com`, `*.example.com`, `github.example.com/org`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// The public hosts such fetches may not download from. Default: the well-known public ones
+    /// ([`crate::registries::PUBLIC_SOURCE_HOSTS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied_hosts: Option<Vec<String>>,
     /// Namespaces the guard does not check.
     #[serde(default)]
     pub exempt_namespaces: Vec<String>,
 }
 
+fn list_policy(
+    noun: &str,
+    (allow_field, allow): (&str, &Option<Vec<String>>),
+    (deny_field, deny): (&str, &Option<Vec<String>>),
+    default: fn() -> RegistryPolicy,
+) -> Result<RegistryPolicy, String> {
+    let parse = |field: &str, patterns: &[String]| -> Result<Vec<RegistryPattern>, String> {
+        patterns
+            .iter()
+            .map(|p| {
+                RegistryPattern::parse(p)
+                    .map_err(|e| format!("{field}: invalid {noun} pattern {p:?}: {}", e.reason))
+            })
+            .collect()
+    };
+    match (allow, deny) {
+        (Some(_), Some(_)) => Err(format!(
+            "set {allow_field} (an allow-list) or {deny_field} (a deny-list), not both"
+        )),
+        (Some(allow), None) if allow.is_empty() => Err(format!(
+            "{allow_field} is empty: everything would be refused"
+        )),
+        (Some(allow), None) => Ok(RegistryPolicy::AllowList(parse(allow_field, allow)?)),
+        (None, Some(deny)) => Ok(RegistryPolicy::DenyList(parse(deny_field, deny)?)),
+        (None, None) => Ok(default()),
+    }
+}
+
 impl RegistryGuardSettings {
-    /// The registry policy these settings describe, or what is wrong with them.
+    /// The registry policy these settings describe (images, bundles, OCI Helm charts), or what is
+    /// wrong with them.
     pub fn policy(&self) -> Result<RegistryPolicy, String> {
-        let parse = |field: &str, patterns: &[String]| -> Result<Vec<RegistryPattern>, String> {
-            patterns
-                .iter()
-                .map(|p| {
-                    RegistryPattern::parse(p).map_err(|e| {
-                        format!("{field}: invalid registry pattern {p:?}: {}", e.reason)
-                    })
-                })
-                .collect()
-        };
-        match (&self.allowed_registries, &self.denied_registries) {
-            (Some(_), Some(_)) => Err(
-                "set allowedRegistries (an allow-list) or deniedRegistries (a deny-list), not both"
-                    .into(),
-            ),
-            (Some(allow), None) if allow.is_empty() => {
-                Err("allowedRegistries is empty: every image would be refused".into())
+        list_policy(
+            "registry",
+            ("allowedRegistries", &self.allowed_registries),
+            ("deniedRegistries", &self.denied_registries),
+            RegistryPolicy::default,
+        )
+    }
+
+    /// The policy for the hosts of `http`, `git` and Helm repository fetches.
+    pub fn host_policy(&self) -> Result<RegistryPolicy, String> {
+        list_policy(
+            "host",
+            ("allowedHosts", &self.allowed_hosts),
+            ("deniedHosts", &self.denied_hosts),
+            RegistryPolicy::default_source_hosts,
+        )
+    }
+
+    /// Everything wrong with the settings, as the policy refuses them when it loads: what
+    /// [`Self::policy`] and [`Self::host_policy`] refuse, and every entry that can never match
+    /// (a misspelt name of Docker Hub, a port on Docker Hub, a namespace that cannot exist), each
+    /// with the entry and the reason.
+    pub fn validate(&self) -> Result<(), String> {
+        self.policy()?;
+        self.host_policy()?;
+        let mut problems = Vec::new();
+        for (field, list) in [
+            ("allowedRegistries", &self.allowed_registries),
+            ("deniedRegistries", &self.denied_registries),
+            ("allowedHosts", &self.allowed_hosts),
+            ("deniedHosts", &self.denied_hosts),
+        ] {
+            for entry in list.iter().flatten() {
+                if let Some(reason) = RegistryPattern::parse(entry)
+                    .ok()
+                    .and_then(|p| p.never_matches())
+                {
+                    problems.push(format!("{field}: {entry:?} can never match: {reason}"));
+                }
             }
-            (Some(allow), None) => Ok(RegistryPolicy::AllowList(parse(
-                "allowedRegistries",
-                allow,
-            )?)),
-            (None, Some(deny)) => Ok(RegistryPolicy::DenyList(parse("deniedRegistries", deny)?)),
-            (None, None) => Ok(RegistryPolicy::default()),
+        }
+        for ns in &self.exempt_namespaces {
+            let label_ok = !ns.is_empty()
+                && ns.len() <= 63
+                && ns
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !ns.starts_with('-')
+                && !ns.ends_with('-');
+            if !label_ok {
+                problems.push(format!(
+                    "exemptNamespaces: {ns:?} can never match: a namespace name is a DNS label (lower-case letters, digits and '-', at most 63)"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
         }
     }
+}
+
+/// One reference the guard refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Offense {
+    path: String,
+    written: String,
+    what: What,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum What {
+    /// An image (or bundle) reference, normalised, refused by the registry policy.
+    Image {
+        normalized: String,
+        registry: String,
+        verdict: Verdict,
+    },
+    /// A Helm chart pulled from an OCI registry the registry policy refuses.
+    Chart {
+        reference: String,
+        registry: String,
+        verdict: Verdict,
+    },
+    /// A download from a host the host policy refuses.
+    Host { host: String, verdict: Verdict },
+    /// Not an image reference (a runtime could not pull it either).
+    BadImage(String),
+    /// Not a URL.
+    BadUrl,
+}
+
+impl Offense {
+    /// Where it pulls from, for a warning.
+    fn origin(&self) -> &str {
+        match &self.what {
+            What::Image { registry, .. } | What::Chart { registry, .. } => registry,
+            What::Host { host, .. } => host,
+            What::BadImage(_) | What::BadUrl => "an unparsable reference",
+        }
+    }
+}
+
+/// The references of an object the policies refuse; the kind is the request's.
+fn offenses(
+    group: &str,
+    kind: &str,
+    object: &serde_json::Value,
+    policy: &RegistryPolicy,
+    hosts: &mut Option<Result<RegistryPolicy, String>>,
+    settings: &RegistryGuardSettings,
+) -> Vec<Offense> {
+    let image_offense =
+        |path: String, written: String, reference: &str, chart: bool| match ImageRef::parse(
+            reference,
+        ) {
+            Ok(image) => {
+                let verdict = policy.classify(&image);
+                let registry = image.registry().to_owned();
+                verdict.is_refused().then(|| Offense {
+                    path,
+                    written,
+                    what: if chart {
+                        What::Chart {
+                            reference: format!("{}/{}", image.registry(), image.repository()),
+                            registry,
+                            verdict,
+                        }
+                    } else {
+                        What::Image {
+                            normalized: image.to_string(),
+                            registry,
+                            verdict,
+                        }
+                    },
+                })
+            }
+            Err(e) => Some(Offense {
+                path,
+                written,
+                what: What::BadImage(e.reason),
+            }),
+        };
+    let mut out: Vec<Offense> = image::find_images_of(group, kind, object)
+        .into_iter()
+        .filter_map(|o| {
+            let reference = o.image.clone();
+            image_offense(o.path, o.image, &reference, false)
+        })
+        .collect();
+    for source in carvel::fetch_sources_of(group, kind, object) {
+        match source {
+            FetchSource::Registry {
+                path,
+                written,
+                reference,
+            } => {
+                let chart = path.ends_with(".helmChart.repository.url");
+                // Images and bundles were found above; only charts are new here.
+                if chart && let Some(o) = image_offense(path, written, &reference, true) {
+                    out.push(o);
+                }
+            }
+            FetchSource::Url {
+                path,
+                written,
+                authority,
+                url_path,
+            } => {
+                let Some(authority) = authority else {
+                    out.push(Offense {
+                        path,
+                        written,
+                        what: What::BadUrl,
+                    });
+                    continue;
+                };
+                let hosts = hosts.get_or_insert_with(|| settings.host_policy());
+                let verdict = match hosts {
+                    Ok(hosts) => hosts.classify_location(&authority, &url_path),
+                    // Settings were checked at load; misconfigured, nothing passes.
+                    Err(_) => Verdict::NotAllowed,
+                };
+                if verdict.is_refused() {
+                    out.push(Offense {
+                        path,
+                        written,
+                        what: What::Host {
+                            host: authority,
+                            verdict,
+                        },
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The guard's decision on one request; `policy` is [`RegistryGuardSettings::policy`].
@@ -69,16 +321,25 @@ pub fn decide(
     {
         return Decision::Allow;
     }
-    let offenses = image::offending_images(request.object, policy);
-    if offenses.is_empty() {
+    let mut hosts = None;
+    let (group, kind) = (request.group, request.kind);
+    let found = offenses(group, kind, request.object, policy, &mut hosts, settings);
+    if found.is_empty() {
         return Decision::Allow;
     }
     // An update does not have to fix what was already there, but may not add to it.
-    let existing = image::offending_images(request.old_object, policy);
-    let (old, new): (Vec<Offense>, Vec<Offense>) = offenses.into_iter().partition(|o| {
+    let existing = offenses(
+        group,
+        kind,
+        request.old_object,
+        policy,
+        &mut hosts,
+        settings,
+    );
+    let (old, new): (Vec<Offense>, Vec<Offense>) = found.into_iter().partition(|o| {
         existing
             .iter()
-            .any(|e| e.path == o.path && e.image == o.image)
+            .any(|e| e.path == o.path && e.written == o.written)
     });
     if new.is_empty() {
         let warnings = old
@@ -87,8 +348,8 @@ pub fn decide(
                 format!(
                     "{} already pulls from {} ({}); relocate it",
                     o.path,
-                    registry_of(o),
-                    o.image
+                    o.origin(),
+                    o.written
                 )
             })
             .collect();
@@ -102,16 +363,16 @@ pub fn decide(
     }
 }
 
-fn registry_of(offense: &Offense) -> &str {
-    offense
-        .registry
-        .as_deref()
-        .unwrap_or("an unparsable reference")
+fn judged(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Public { pattern } => format!("public: {pattern}"),
+        _ => "not allowed".into(),
+    }
 }
 
 fn message(request: &Request<'_>, offenses: &[Offense], policy: &RegistryPolicy) -> String {
     let which = match policy {
-        RegistryPolicy::AllowList(_) => "not on the allowed registries",
+        RegistryPolicy::AllowList(_) => "not on the allowed registries or hosts",
         RegistryPolicy::DenyList(_) => "public",
     };
     let mut lines = vec![format!(
@@ -122,25 +383,37 @@ fn message(request: &Request<'_>, offenses: &[Offense], policy: &RegistryPolicy)
         offenses.len()
     )];
     for offense in offenses {
-        let detail = match (&offense.normalized, &offense.verdict, &offense.error) {
-            (Some(normalized), Some(Verdict::Public { pattern }), _) => {
-                format!(
-                    "resolves to {normalized}, registry {} (public: {pattern})",
-                    registry_of(offense)
-                )
-            }
-            (Some(normalized), _, _) => format!(
-                "resolves to {normalized}, registry {} (not allowed)",
-                registry_of(offense)
+        let detail = match &offense.what {
+            What::Image {
+                normalized,
+                registry,
+                verdict,
+            } => format!(
+                "resolves to {normalized}, registry {registry} ({})",
+                judged(verdict)
             ),
-            (None, _, Some(error)) => format!("is not a valid image reference: {error}"),
-            _ => "is refused".into(),
+            What::Chart {
+                reference,
+                registry,
+                verdict,
+            } => format!(
+                "is the OCI Helm chart {reference}, registry {registry} ({})",
+                judged(verdict)
+            ),
+            What::Host { host, verdict } => {
+                format!("downloads from host {host} ({})", judged(verdict))
+            }
+            What::BadImage(error) => format!("is not a valid image reference: {error}"),
+            What::BadUrl => "is not a URL (scheme://host/path or git's user@host:path)".into(),
         };
-        lines.push(format!("- {}: {:?} {detail}", offense.path, offense.image));
+        lines.push(format!(
+            "- {}: {:?} {detail}",
+            offense.path, offense.written
+        ));
     }
     let carvel = matches!(request.kind, "Package" | "App" | "PackageRepository");
     lines.push(if carvel {
-        "Relocate the bundle with every nested image: imgpkg copy -b <bundle> --to-repo <private-registry>/<repository>; then point the package at the copy: kubectl supsvc override-image -p <package> -i <relocated-bundle>".into()
+        "Relocate the bundle with every nested image: imgpkg copy -b <bundle> --to-repo <private-registry>/<repository>; then point the package at the copy: kubectl supsvc override-image -p <package> -i <relocated-bundle> (Helm charts: helm pull, then helm push to the private registry; git and http sources: mirror them on a private host)".into()
     } else {
         "Relocate the image into your private registry (imgpkg copy -i <image> --to-repo <private-registry>/<repository>) and reference the copy".into()
     });
@@ -160,7 +433,7 @@ mod tests {
         settings: &RegistryGuardSettings,
         policy: &RegistryPolicy,
     ) -> Decision {
-        super::super::decide_checking_projection(request, image::IMAGE_FIELDS, |r| {
+        super::super::decide_checking_projection(request, OBJECT_FIELDS, |r| {
             super::decide(r, settings, policy)
         })
     }
@@ -378,6 +651,153 @@ mod tests {
             message.contains("is not a valid image reference"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn the_kind_is_the_requests_and_every_fetch_that_pulls_counts() {
+        let deny = RegistryGuardSettings::default();
+        // A Pod object without apiVersion and kind: judged as the Pod the request says it is.
+        let bare = json!({"spec": {"containers": [{"name": "a", "image": "nginx"}]}});
+        assert!(decide_on("CREATE", ("", "Pod"), &bare, &Value::Null, &deny).is_denied());
+        // kubectl debug: the Pod with a new ephemeral container, subresource ephemeralcontainers.
+        let old = pod(&["harbor.corp/app:1"]);
+        let mut debugged = old.clone();
+        debugged["spec"]["ephemeralContainers"] =
+            json!([{"name": "debugger", "image": "busybox:1.36"}]);
+        let policy = deny.policy().unwrap();
+        let request = Request {
+            operation: "UPDATE",
+            group: "",
+            kind: "Pod",
+            sub_resource: "ephemeralcontainers",
+            namespace: "default",
+            name: "web",
+            username: "alice",
+            groups: &[],
+            object: &debugged,
+            old_object: &old,
+        };
+        let Decision::Deny { message } = decide(&request, &deny, &policy) else {
+            panic!("a public debug image is denied")
+        };
+        assert!(
+            message.contains("spec.ephemeralContainers[0].image: \"busybox:1.36\""),
+            "{message}"
+        );
+        let app = |fetch: Value| json!({"spec": {"fetch": fetch}});
+        let cases = [
+            (
+                json!([{"helmChart": {"name": "redis", "repository": {"url": "oci://registry-1.docker.io/bitnamicharts"}}}]),
+                true,
+            ),
+            (
+                json!([{"helmChart": {"name": "redis", "repository": {"url": "oci://harbor.corp/charts"}}}]),
+                false,
+            ),
+            (
+                json!([{"helmChart": {"name": "nginx", "repository": {"url": "https://charts.bitnami.com/bitnami"}}}]),
+                true,
+            ),
+            (
+                json!([{"git": {"url": "git@github.com:org/repo.git"}}]),
+                true,
+            ),
+            (
+                json!([{"http": {"url": "https://raw.githubusercontent.com/o/r/main/a.yml"}}]),
+                true,
+            ),
+            (
+                json!([{"http": {"url": "https://artifacts.corp/a.tgz"}}]),
+                false,
+            ),
+            (json!([{"git": {"url": "not a url"}}]), true),
+            (json!([{"inline": {"paths": {"a.yml": "x"}}}]), false),
+        ];
+        for (fetch, denied) in cases {
+            assert_eq!(
+                decide_on(
+                    "CREATE",
+                    ("kappctrl.k14s.io", "App"),
+                    &app(fetch.clone()),
+                    &Value::Null,
+                    &deny
+                )
+                .is_denied(),
+                denied,
+                "{fetch}"
+            );
+        }
+        // Settings decide the hosts: an allow-list refuses every other host.
+        let hosts = RegistryGuardSettings {
+            allowed_hosts: Some(vec!["artifacts.corp".into()]),
+            ..Default::default()
+        };
+        let private = app(json!([{"http": {"url": "https://artifacts.corp/a.tgz"}}]));
+        let other = app(json!([{"git": {"url": "https://git.example.org/r"}}]));
+        assert!(
+            !decide_on(
+                "CREATE",
+                ("kappctrl.k14s.io", "App"),
+                &private,
+                &Value::Null,
+                &hosts
+            )
+            .is_denied()
+        );
+        assert!(
+            decide_on(
+                "CREATE",
+                ("kappctrl.k14s.io", "App"),
+                &other,
+                &Value::Null,
+                &hosts
+            )
+            .is_denied()
+        );
+        // A PackageRepository's one fetch.
+        let repo = json!({"spec": {"fetch": {"imgpkgBundle": {"image": "projects.packages.broadcom.com/vsphere/supervisor/packages:1"}}}});
+        assert!(
+            decide_on(
+                "CREATE",
+                ("packaging.carvel.dev", "PackageRepository"),
+                &repo,
+                &Value::Null,
+                &deny
+            )
+            .is_denied()
+        );
+    }
+
+    #[test]
+    fn entries_that_can_never_match_are_refused_with_the_entry_and_the_reason() {
+        let settings: RegistryGuardSettings = serde_json::from_value(json!({
+            "deniedRegistries": ["regsitry-1.docker.io", "quay.io"],
+            "deniedHosts": ["github.com"],
+            "exemptNamespaces": ["Kube-System"]
+        }))
+        .unwrap();
+        let error = settings.validate().unwrap_err();
+        assert!(
+            error.contains("deniedRegistries: \"regsitry-1.docker.io\" can never match: regsitry-1.docker.io looks like a misspelling of registry-1.docker.io"),
+            "{error}"
+        );
+        assert!(
+            error.contains("exemptNamespaces: \"Kube-System\" can never match"),
+            "{error}"
+        );
+        assert!(
+            !error.contains("quay.io") && !error.contains("github.com"),
+            "{error}"
+        );
+        let bad_host: RegistryGuardSettings =
+            serde_json::from_value(json!({"allowedHosts": ["https://github.com"]})).unwrap();
+        assert!(
+            bad_host
+                .validate()
+                .unwrap_err()
+                .starts_with("allowedHosts: invalid host pattern"),
+        );
+        assert!(RegistryGuardSettings::default().validate().is_ok());
     }
 
     #[test]

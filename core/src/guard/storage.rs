@@ -16,7 +16,12 @@ pub const BREAK_GLASS_ANNOTATION: &str = "supsvc.vmware.com/break-glass";
 pub const BREAK_GLASS_AUDIT: &str = "supsvc.vmware.com/break-glass";
 
 /// Every field of `object` and `oldObject` [`decide`] reads (dotted paths for a policy's decoder).
-pub const OBJECT_FIELDS: &[&str] = &["metadata.labels", "metadata.annotations", "spec"];
+pub const OBJECT_FIELDS: &[&str] = &[
+    "metadata.labels",
+    "metadata.annotations",
+    "metadata.ownerReferences",
+    "spec",
+];
 
 /// Settings of the storage guard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,11 +98,8 @@ pub fn decide(request: &Request<'_>, settings: &StorageGuardSettings) -> Decisio
     {
         return Decision::Allow;
     }
-    // Ownership is read from the object as it is, so stripping kapp's labels in the same request
+    // Ownership is read from the object as it is, so stripping kapp's marks in the same request
     // does not slip past the guard.
-    let Some(ownership) = kapp::ownership(request.old_object) else {
-        return Decision::Allow;
-    };
     let changes = if request.operation == "UPDATE" {
         let changes = changed_paths(&request.old_object["spec"], &request.object["spec"], "spec");
         if changes.is_empty() {
@@ -106,6 +108,9 @@ pub fn decide(request: &Request<'_>, settings: &StorageGuardSettings) -> Decisio
         changes
     } else {
         Vec::new()
+    };
+    let Some(ownership) = kapp::owned_by_kapp(request.old_object) else {
+        return stamped_claim_warning(request, &changes);
     };
     let allowed = settings
         .deployers
@@ -172,6 +177,71 @@ pub fn decide(request: &Request<'_>, settings: &StorageGuardSettings) -> Decisio
         message.push_str(". The break-glass annotation is honoured only for the groups in the policy's breakGlassGroups setting");
     }
     Decision::Deny { message }
+}
+
+/// A claim the StatefulSet controller stamped from a kapp-deployed `volumeClaimTemplate` carries
+/// kapp's app label (copied from the template) but kapp never applies it: growing it directly is the
+/// standard way to grow a StatefulSet's storage, and what `values-edit` advises. Allowed, with a
+/// warning naming the StatefulSet; anything else kapp does not apply is allowed silently.
+fn stamped_claim_warning(request: &Request<'_>, changes: &[String]) -> Decision {
+    let claim = request.kind == "PersistentVolumeClaim";
+    if !claim || kapp::ownership(request.old_object).is_none() {
+        return Decision::Allow;
+    }
+    let statefulset = statefulset_of_claim(request.old_object, request.name);
+    let what = if request.operation == "DELETE" {
+        "deleting it loses its data: the StatefulSet creates an empty claim again for the pod"
+            .into()
+    } else {
+        format!(
+            "this change ({}) is yours to keep: the StatefulSet's volumeClaimTemplates still say the old size, so claims of new replicas get that",
+            describe_changes(changes)
+        )
+    };
+    Decision::AllowWithWarnings {
+        warnings: vec![format!(
+            "PersistentVolumeClaim {}/{} is not applied by kapp: the StatefulSet controller created it from a volumeClaimTemplate of {statefulset} (kapp deployed that StatefulSet; the claim only copies its labels); {what}",
+            request.namespace, request.name
+        )],
+        audit_annotations: Vec::new(),
+    }
+}
+
+/// The StatefulSet a claim belongs to, for a message: its owner reference when it has one (a
+/// `persistentVolumeClaimRetentionPolicy` sets it), else the candidates its name allows. The
+/// controller names claims `<template>-<statefulset>-<ordinal>` (kubernetes
+/// `pkg/controller/statefulset/stateful_set_utils.go`, getPersistentVolumeClaimName), and the
+/// template name may itself contain `-`.
+fn statefulset_of_claim(claim: &Value, name: &str) -> String {
+    let owner = claim["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|o| o["kind"] == "StatefulSet")
+        .and_then(|o| o["name"].as_str());
+    if let Some(owner) = owner {
+        return format!("StatefulSet {owner}");
+    }
+    let Some((stem, ordinal)) = name.rsplit_once('-') else {
+        return "its StatefulSet".into();
+    };
+    if ordinal.is_empty() || !ordinal.bytes().all(|b| b.is_ascii_digit()) {
+        return "its StatefulSet".into();
+    }
+    let candidates: Vec<&str> = stem
+        .match_indices('-')
+        .map(|(i, _)| &stem[i + 1..])
+        .filter(|c| !c.is_empty())
+        .collect();
+    match candidates.as_slice() {
+        [] => "its StatefulSet".into(),
+        [one] => format!("StatefulSet {one}"),
+        // Which split is right depends on the template's name, which the claim does not carry.
+        [rest @ .., last] => format!(
+            "StatefulSet {} or {last} (the one that exists; claims are named <template>-<statefulset>-<ordinal>)",
+            rest.join(", ")
+        ),
+    }
 }
 
 /// The Supervisor Service of a domain namespace: `svc-harbor-domain-c8` belongs to `svc-harbor`.
@@ -243,15 +313,20 @@ mod tests {
     const HUMAN: &str = "kubernetes-admin";
     const HARBOR_SA: &str = "system:serviceaccount:vmware-system-supervisor-services:svc-harbor-sa";
 
+    const IDENTITY: &str = "v1;svc-harbor-domain-c8//PersistentVolumeClaim/harbor-registry;v1";
+
     fn pvc(storage: &str, managed: bool) -> Value {
-        let labels = if managed {
-            json!({"kapp.k14s.io/app": "1234", "kapp.k14s.io/association": "v1.ab"})
+        let (labels, annotations) = if managed {
+            (
+                json!({"kapp.k14s.io/app": "1234", "kapp.k14s.io/association": "v1.ab"}),
+                json!({"kapp.k14s.io/identity": IDENTITY}),
+            )
         } else {
-            json!({})
+            (json!({}), json!({}))
         };
         json!({
             "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": {"name": "harbor-registry", "namespace": "svc-harbor-domain-c8", "labels": labels},
+            "metadata": {"name": "harbor-registry", "namespace": "svc-harbor-domain-c8", "labels": labels, "annotations": annotations},
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}}}
         })
     }
@@ -294,7 +369,8 @@ mod tests {
         let mut stripped = pvc("60Gi", false);
         stripped["metadata"]["labels"] = json!({});
         let sts = |size: &str| {
-            json!({"kind": "StatefulSet", "metadata": {"labels": {"kapp.k14s.io/app": "1234"}},
+            json!({"kind": "StatefulSet", "metadata": {"labels": {"kapp.k14s.io/app": "1234"},
+                   "annotations": {"kapp.k14s.io/identity": "v1;svc-harbor-domain-c8/apps/StatefulSet/harbor-database;apps/v1"}},
                    "spec": {"replicas": 1, "volumeClaimTemplates": [{"spec": {"resources": {"requests": {"storage": size}}}}]}})
         };
         let cases = [
@@ -554,6 +630,104 @@ mod tests {
                 .starts_with("breakGlassGroups")
         );
         assert!(StorageGuardSettings::default().validate().is_ok());
+    }
+
+    /// r07: a claim the StatefulSet controller stamped from a kapp-deployed template: kapp's app label
+    /// (copied from the template), no identity annotation.
+    fn stamped_claim(storage: &str, owner: Option<&str>) -> Value {
+        let mut claim = json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "database-data-harbor-database-0", "namespace": "svc-harbor-domain-c8",
+                         "labels": {"app": "harbor", "component": "database",
+                                    "kapp.k14s.io/app": "1713170000000000001", "kapp.k14s.io/association": "v1.9b1e7a"},
+                         "annotations": {"pv.kubernetes.io/bind-completed": "yes"}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": storage}}}
+        });
+        if let Some(owner) = owner {
+            claim["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": owner, "uid": "u"}]);
+        }
+        claim
+    }
+
+    fn claim_request<'a>(
+        operation: &'a str,
+        old: &'a Value,
+        new: &'a Value,
+        groups: &'a [String],
+    ) -> Request<'a> {
+        Request {
+            operation,
+            group: "",
+            kind: "PersistentVolumeClaim",
+            sub_resource: "",
+            namespace: "svc-harbor-domain-c8",
+            name: "database-data-harbor-database-0",
+            username: HUMAN,
+            groups,
+            object: new,
+            old_object: old,
+        }
+    }
+
+    #[test]
+    fn a_claim_stamped_from_a_kapp_deployed_template_may_grow_with_a_warning_naming_the_statefulset()
+     {
+        let groups = vec!["system:masters".to_string()];
+        let settings = StorageGuardSettings::default();
+        for (owner, named) in [
+            (None, "harbor-database"),
+            (Some("harbor-database"), "StatefulSet harbor-database"),
+        ] {
+            let (old, new) = (stamped_claim("2Gi", owner), stamped_claim("5Gi", owner));
+            match decide(&claim_request("UPDATE", &old, &new, &groups), &settings) {
+                Decision::AllowWithWarnings { warnings, .. } => {
+                    assert!(warnings[0].contains("not applied by kapp"), "{warnings:?}");
+                    assert!(warnings[0].contains(named), "{warnings:?}");
+                    assert!(
+                        warnings[0].contains("spec.resources.requests.storage"),
+                        "{warnings:?}"
+                    );
+                }
+                other => panic!("a stamped claim may grow, got {other:?}"),
+            }
+        }
+        // Its labels only: nothing to say.
+        let (old, mut new) = (stamped_claim("2Gi", None), stamped_claim("2Gi", None));
+        new["metadata"]["labels"]["team"] = json!("db");
+        assert_eq!(
+            decide(&claim_request("UPDATE", &old, &new, &groups), &settings),
+            Decision::Allow
+        );
+        // The same claim as kapp applies it (identity annotation): denied, as before.
+        let mut applied = stamped_claim("2Gi", None);
+        applied["metadata"]["annotations"]["kapp.k14s.io/identity"] = json!(
+            "v1;svc-harbor-domain-c8//PersistentVolumeClaim/database-data-harbor-database-0;v1"
+        );
+        let mut grown = applied.clone();
+        grown["spec"]["resources"]["requests"]["storage"] = json!("5Gi");
+        assert!(
+            decide(
+                &claim_request("UPDATE", &applied, &grown, &groups),
+                &settings
+            )
+            .is_denied()
+        );
+    }
+
+    #[test]
+    fn the_statefulset_of_a_claim_is_read_from_its_owner_or_its_name() {
+        let claim = json!({});
+        assert_eq!(
+            statefulset_of_claim(&claim, "data-web-0"),
+            "StatefulSet web"
+        );
+        let named = statefulset_of_claim(&claim, "database-data-harbor-database-0");
+        assert!(
+            named.starts_with("StatefulSet data-harbor-database, harbor-database or database"),
+            "{named}"
+        );
+        assert_eq!(statefulset_of_claim(&claim, "scratch"), "its StatefulSet");
+        assert_eq!(statefulset_of_claim(&claim, "a-b-x"), "its StatefulSet");
     }
 
     #[test]

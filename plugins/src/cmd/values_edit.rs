@@ -311,6 +311,11 @@ async fn live_objects(carvel: &Carvel, app: Option<&App>) -> Result<(Vec<Value>,
                 .list(&resource, ns.as_deref(), Some(&selector))
                 .await?
             {
+                // What kapp applies, not what a controller stamped from it (a StatefulSet's claims
+                // carry the app label too): kapp::owned_by_kapp, as the storage guard decides.
+                if kapp::owned_by_kapp(&o).is_none() {
+                    continue;
+                }
                 o["apiVersion"] = json!(api_version);
                 o["kind"] = json!(kind);
                 live.push(o);

@@ -10,7 +10,9 @@ use supsvc_policy_sdk::{AdmissionRequest, Operation, Verdict, accept, reject};
 /// The HTTP code of a denial, as the API server passes it on.
 pub const DENIED: u16 = 403;
 
-/// Runs `decide` on the core view of `request`.
+/// Runs `decide` on the core view of `request`. The kind is the request's `kind` (what the API
+/// server sends, after any conversion), else its `requestKind`; never the object's own
+/// `apiVersion`/`kind`, which a client may leave out.
 pub fn with_request<T>(request: &AdmissionRequest, decide: impl FnOnce(&Request<'_>) -> T) -> T {
     let operation = match request.operation {
         Operation::Create => "CREATE",
@@ -18,10 +20,14 @@ pub fn with_request<T>(request: &AdmissionRequest, decide: impl FnOnce(&Request<
         Operation::Delete => "DELETE",
         Operation::Connect => "CONNECT",
     };
+    let kind = match &request.request_kind {
+        Some(requested) if request.kind.kind.is_empty() => requested,
+        _ => &request.kind,
+    };
     let view = Request {
         operation,
-        group: &request.kind.group,
-        kind: &request.kind.kind,
+        group: &kind.group,
+        kind: &kind.kind,
         sub_resource: request.sub_resource(),
         namespace: &request.namespace,
         name: &request.name,

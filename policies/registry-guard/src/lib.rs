@@ -1,14 +1,14 @@
 //! Admission policy: no Pod, pod template or Carvel fetch (Package, App, PackageRepository) may pull an
-//! image from a public registry. Decisions: [`supsvc_core::guard::registry`].
+//! image, bundle or Helm chart from a public registry, or download from a public host. Decisions: [`supsvc_core::guard::registry`].
 
-use supsvc_core::guard::registry::{RegistryGuardSettings, decide};
+use supsvc_core::guard::registry::{OBJECT_FIELDS, RegistryGuardSettings, decide};
 use supsvc_policy_sdk::{Policy, ValidationRequest, Verdict, reject};
 
 pub struct RegistryGuard;
 
 impl Policy for RegistryGuard {
     type Settings = RegistryGuardSettings;
-    const OBJECT_FIELDS: Option<&'static [&'static str]> = Some(supsvc_core::image::IMAGE_FIELDS);
+    const OBJECT_FIELDS: Option<&'static [&'static str]> = Some(OBJECT_FIELDS);
 
     fn validate(request: &ValidationRequest<RegistryGuardSettings>) -> Verdict {
         // Settings were checked at load; a policy that cannot build its registry policy refuses.
@@ -23,7 +23,7 @@ impl Policy for RegistryGuard {
     }
 
     fn validate_settings(settings: &RegistryGuardSettings) -> Result<(), String> {
-        settings.policy().map(|_| ())
+        settings.validate()
     }
 }
 

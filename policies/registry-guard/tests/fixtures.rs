@@ -15,5 +15,12 @@ fn bad_settings_are_refused_by_validate_settings() {
         r#"{"allowedRegistries": []}"#,
         r#"{"deniedRegistries": ["bad pattern!"]}"#,
         r#"{"allowedRegistries": ["a.example.com"], "deniedRegistries": ["docker.io"]}"#,
+        // Entries that can never match: refused at load, not ignored.
+        r#"{"deniedRegistries": ["regsitry-1.docker.io"]}"#,
+        r#"{"allowedRegistries": ["hub.docker.io"]}"#,
+        r#"{"deniedRegistries": ["docker.io:443"]}"#,
+        r#"{"deniedHosts": ["https://github.com"]}"#,
+        r#"{"allowedHosts": []}"#,
+        r#"{"exemptNamespaces": ["Kube-System"]}"#,
     ]);
 }
