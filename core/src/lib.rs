@@ -12,3 +12,4 @@ pub mod image;
 pub mod kapp;
 pub mod relocation;
 pub mod values;
+pub mod vcenter;

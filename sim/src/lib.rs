@@ -11,6 +11,7 @@ pub mod kubeconfig;
 pub mod scenario;
 pub mod simulator;
 pub mod tls;
+pub mod vcenter;
 pub mod workloads;
 
 pub use simulator::{SimOptions, Simulator};
