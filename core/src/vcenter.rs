@@ -179,6 +179,51 @@ pub fn service_id(package_install: &str) -> &str {
         .unwrap_or(package_install)
 }
 
+/// The host of a URL: `https://10.0.0.5:6443/x` → `10.0.0.5`, `https://[::1]:6443` → `::1`.
+pub fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let authority = authority
+        .rsplit_once('@')
+        .map(|(_, a)| a)
+        .unwrap_or(authority);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+/// Which of vCenter's Supervisors (or clusters) is the kubeconfig's: the one whose endpoints (as
+/// `clusters/{c}` `api_server_cluster_endpoint`/`api_servers`, or summaries `APIEndpoint`, report
+/// them) hold the kubeconfig server's host; the only one when none reports an endpoint.
+pub fn choose_target(host: &str, candidates: &[(String, Vec<String>)]) -> Result<String, String> {
+    let matching: Vec<&String> = candidates
+        .iter()
+        .filter(|(_, endpoints)| endpoints.iter().any(|e| url_host(e) == host))
+        .map(|(id, _)| id)
+        .collect();
+    match (matching.as_slice(), candidates) {
+        ([one], _) => Ok((*one).clone()),
+        ([], [(only, endpoints)]) if endpoints.is_empty() => Ok(only.clone()),
+        ([], []) => Err("vCenter reports no Supervisor".to_owned()),
+        ([], _) => Err(format!(
+            "none of vCenter's Supervisors ({}) serves the kubeconfig's API server {host}",
+            candidates
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        (many, _) => Err(format!(
+            "several of vCenter's Supervisors serve {host}: {}",
+            many.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 /// `config_status` of an install record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -913,6 +958,25 @@ mod tests {
         assert!(matches!(next_step(&busy), Step::Refuse(_)));
         busy.allow_error = true;
         assert_eq!(next_step(&busy), Step::Reread);
+    }
+
+    #[test]
+    fn the_kubeconfigs_supervisor_is_found_by_its_endpoint() {
+        assert_eq!(url_host("https://10.0.0.5:6443/x"), "10.0.0.5");
+        assert_eq!(url_host("https://[::1]:6443"), "::1");
+        assert_eq!(url_host("10.0.0.5"), "10.0.0.5");
+        let c = |id: &str, e: &[&str]| (id.to_owned(), e.iter().map(|s| s.to_string()).collect());
+        let two = [c("domain-c8", &["10.0.0.5"]), c("domain-c9", &["10.0.1.5"])];
+        assert_eq!(choose_target("10.0.1.5", &two), Ok("domain-c9".into()));
+        assert!(
+            choose_target("10.9.9.9", &two)
+                .unwrap_err()
+                .contains("domain-c8, domain-c9")
+        );
+        assert_eq!(choose_target("h", &[c("s-1", &[])]), Ok("s-1".into()));
+        assert!(choose_target("h", &[]).is_err());
+        let same = [c("a", &["h"]), c("b", &["https://h:6443"])];
+        assert!(choose_target("h", &same).unwrap_err().contains("several"));
     }
 
     #[test]

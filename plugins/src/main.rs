@@ -13,6 +13,7 @@ mod observe;
 mod output;
 mod progress;
 mod transport;
+mod vcenter;
 
 use std::process::ExitCode;
 
