@@ -705,6 +705,156 @@ pub fn explain(status: u16, error: &VapiError) -> String {
     }
 }
 
+/// What `upgrade SERVICE --to VERSION` observed, for [`next_upgrade_step`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UpgradeFacts {
+    pub to: String,
+    /// The catalog service's state; `None` when vCenter does not know the service.
+    pub service_activated: Option<bool>,
+    /// The catalog's versions and whether each is ACTIVATED.
+    pub versions: Vec<(String, bool)>,
+    /// A definition file was given (`--definition`), so a missing version can be registered.
+    pub has_definition: bool,
+    /// The install record on this Supervisor.
+    pub record: Option<Snapshot>,
+    /// vCenter has a precheck (8.0.3+, Supervisor routes) and it has not run yet (`None`), or its
+    /// outcome: `Ok(())` COMPATIBLE, `Err(messages)` INCOMPATIBLE.
+    pub precheck_supported: bool,
+    pub precheck: Option<Result<(), String>>,
+    pub written: bool,
+    /// The record after the write, as last polled, and its messages.
+    pub after: Option<Snapshot>,
+    pub after_messages: Vec<String>,
+}
+
+/// The next step of an upgrade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpgradeStep {
+    Refuse(String),
+    /// Nothing to do: the version is installed.
+    AlreadyThere,
+    /// `POST /supervisor-services?action=checkContent`, then `POST …/{id}/versions`.
+    Register,
+    Precheck,
+    Put {
+        version: String,
+    },
+    Poll,
+    Done,
+    Failed(String),
+}
+
+/// Decides an upgrade's next step: refuses an unknown or deactivated service, a change in flight, a
+/// downgrade (the lifecycle is forward-only), a missing version without a definition, a deactivated
+/// version, an INCOMPATIBLE precheck — all before any write.
+pub fn next_upgrade_step(f: &UpgradeFacts) -> UpgradeStep {
+    let Some(activated) = f.service_activated else {
+        return UpgradeStep::Refuse("vCenter does not know this Supervisor Service".into());
+    };
+    if !activated {
+        return UpgradeStep::Refuse(
+            "the service is DEACTIVATED in vCenter: a deactivated service takes no installs or upgrades"
+                .into(),
+        );
+    }
+    let Some(record) = &f.record else {
+        return UpgradeStep::Refuse("the service is not installed on this Supervisor".into());
+    };
+    if f.written {
+        let Some(after) = &f.after else {
+            return UpgradeStep::Poll;
+        };
+        return match after.config_status {
+            ConfigStatus::Error => UpgradeStep::Failed(f.after_messages.join("; ")),
+            ConfigStatus::Configured
+                if after.desired_version == f.to
+                    && after.current_version.as_deref() == Some(f.to.as_str()) =>
+            {
+                UpgradeStep::Done
+            }
+            ConfigStatus::Removing => UpgradeStep::Failed("the service is being removed".into()),
+            _ => UpgradeStep::Poll,
+        };
+    }
+    let as_record = InstallRecord {
+        desired_version: record.desired_version.clone(),
+        current_version: record.current_version.clone(),
+        config_status: record.config_status,
+        messages: Vec::new(),
+        service_namespace: None,
+        display_name: None,
+        yaml_service_config: None,
+    };
+    if let Some(why) = in_flight(&as_record, false) {
+        return UpgradeStep::Refuse(why);
+    }
+    let current = record.current_version.as_deref().unwrap_or_default();
+    match compare_versions(&f.to, current) {
+        Ordering::Equal => return UpgradeStep::AlreadyThere,
+        Ordering::Less => {
+            return UpgradeStep::Refuse(format!(
+                "{} is older than the installed {current}: Supervisor Services upgrade forward only",
+                f.to
+            ));
+        }
+        Ordering::Greater => {}
+    }
+    match f.versions.iter().find(|(v, _)| *v == f.to) {
+        None if f.has_definition => return UpgradeStep::Register,
+        None => {
+            return UpgradeStep::Refuse(format!(
+                "version {} is not registered in vCenter; give its definition with --definition FILE",
+                f.to
+            ));
+        }
+        Some((_, false)) => {
+            return UpgradeStep::Refuse(format!(
+                "version {} is DEACTIVATED in vCenter; activate it first",
+                f.to
+            ));
+        }
+        Some((_, true)) => {}
+    }
+    if f.precheck_supported {
+        match &f.precheck {
+            None => return UpgradeStep::Precheck,
+            Some(Err(messages)) => {
+                return UpgradeStep::Refuse(format!(
+                    "vCenter's precheck says {} is INCOMPATIBLE: {messages}",
+                    f.to
+                ));
+            }
+            Some(Ok(())) => {}
+        }
+    }
+    UpgradeStep::Put {
+        version: f.to.clone(),
+    }
+}
+
+/// What to do about a failed configure or upgrade, from vCenter's or kapp-controller's message
+/// (known problems: KB 403681 image pulls in an air-gapped site; KB 437632 stuck child PackageInstalls).
+pub fn failure_hint(message: &str) -> &'static str {
+    let m = message.to_ascii_lowercase();
+    if [
+        "manifest_unknown",
+        "vendir",
+        "imgpkg",
+        "pull",
+        "no such host",
+        "i/o timeout",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
+    {
+        "the bundle's images are pulled from a registry the Supervisor cannot reach: relocate them and point the Package at the copy (`kubectl supsvc override-image`)"
+    } else if m.contains("reconciling") || m.contains("packageinstall") {
+        "child PackageInstalls are stuck: `kubectl supsvc diagnose` then `kubectl supsvc fix`"
+    } else {
+        "`kubectl supsvc diagnose` explains the state"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -977,6 +1127,97 @@ mod tests {
         assert!(choose_target("h", &[]).is_err());
         let same = [c("a", &["h"]), c("b", &["https://h:6443"])];
         assert!(choose_target("h", &same).unwrap_err().contains("several"));
+    }
+
+    #[test]
+    fn upgrades_are_refused_before_any_write() {
+        let idle = snap(ConfigStatus::Configured, "2.9.1", "YQ==");
+        let facts = |f: &dyn Fn(&mut UpgradeFacts)| {
+            let mut u = UpgradeFacts {
+                to: "2.10.0".into(),
+                service_activated: Some(true),
+                versions: vec![("2.9.1".into(), true), ("2.10.0".into(), true)],
+                record: Some(idle.clone()),
+                ..Default::default()
+            };
+            f(&mut u);
+            next_upgrade_step(&u)
+        };
+        let refused = |step: UpgradeStep, word: &str| {
+            assert!(
+                matches!(&step, UpgradeStep::Refuse(w) if w.contains(word)),
+                "{step:?} vs {word}"
+            )
+        };
+        assert_eq!(
+            facts(&|_| {}),
+            UpgradeStep::Put {
+                version: "2.10.0".into()
+            }
+        );
+        refused(facts(&|u| u.service_activated = None), "does not know");
+        refused(facts(&|u| u.service_activated = Some(false)), "DEACTIVATED");
+        refused(facts(&|u| u.record = None), "not installed");
+        refused(facts(&|u| u.to = "2.8.0".into()), "forward only");
+        assert_eq!(facts(&|u| u.to = "2.9.1".into()), UpgradeStep::AlreadyThere);
+        refused(facts(&|u| u.to = "3.0.0".into()), "--definition");
+        assert_eq!(
+            facts(&|u| {
+                u.to = "3.0.0".into();
+                u.has_definition = true
+            }),
+            UpgradeStep::Register
+        );
+        refused(facts(&|u| u.versions[1].1 = false), "activate it first");
+        refused(
+            facts(&|u| u.record = Some(snap(ConfigStatus::Configuring, "2.9.1", "YQ=="))),
+            "in flight",
+        );
+        assert_eq!(
+            facts(&|u| u.precheck_supported = true),
+            UpgradeStep::Precheck
+        );
+        refused(
+            facts(&|u| {
+                u.precheck_supported = true;
+                u.precheck = Some(Err("needs 3 control plane nodes".into()))
+            }),
+            "INCOMPATIBLE: needs 3 control plane nodes",
+        );
+        assert_eq!(
+            facts(&|u| {
+                u.precheck_supported = true;
+                u.precheck = Some(Ok(()))
+            }),
+            UpgradeStep::Put {
+                version: "2.10.0".into()
+            }
+        );
+        assert_eq!(facts(&|u| u.written = true), UpgradeStep::Poll);
+        assert_eq!(
+            facts(&|u| {
+                u.written = true;
+                u.after = Some(snap(ConfigStatus::Configured, "2.10.0", "YQ=="))
+            }),
+            UpgradeStep::Done
+        );
+        assert!(matches!(
+            facts(&|u| {
+                u.written = true;
+                u.after = Some(snap(ConfigStatus::Error, "2.10.0", "YQ=="));
+                u.after_messages = vec!["vendir: MANIFEST_UNKNOWN".into()]
+            }),
+            UpgradeStep::Failed(m) if m.contains("MANIFEST_UNKNOWN")
+        ));
+    }
+
+    #[test]
+    fn failures_map_to_what_to_run() {
+        assert!(
+            failure_hint("Fetching resources: vendir: MANIFEST_UNKNOWN").contains("override-image")
+        );
+        assert!(failure_hint("child PackageInstall tkg-controller Reconciling").contains("fix"));
+        assert!(failure_hint("something else").contains("diagnose"));
     }
 
     #[test]

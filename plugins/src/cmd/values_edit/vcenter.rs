@@ -67,12 +67,6 @@ pub(super) async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs)
             "give https://<vcenter host>",
         ));
     };
-    if args.rollback {
-        return Err(Failure::usage(
-            "--rollback restores the Supervisor's previous values Secret, which vCenter would put back",
-            "with --vcenter, give the previous values with -f FILE (values-edit prints them before writing)",
-        ));
-    }
     let stdin_values = args
         .values_file
         .as_deref()
@@ -177,7 +171,21 @@ async fn edit(
     };
     target.old_values = operator.clone();
     let mut edit_file = None;
-    let checked = match non_interactive_text(carvel, &target, args).await? {
+    let given = if args.rollback {
+        let path = undo_path(&service_id)?;
+        Some(std::fs::read_to_string(&path).map_err(|e| {
+            Failure::new(
+                format!(
+                    "no previous config of {service_id} to roll back to: cannot read {}: {e}",
+                    path.display()
+                ),
+                "--rollback --vcenter restores the config a values-edit --vcenter replaced from this machine; none was made here yet",
+            )
+        })?)
+    } else {
+        non_interactive_text(carvel, &target, args).await?
+    };
+    let checked = match given {
         Some(text) => {
             let edited = super::parse_values(&text).map_err(|e| invalid(&target, &[e]))?;
             // A platform key may be left out or kept, not changed.
@@ -298,6 +306,14 @@ async fn edit(
         }
     };
 
+    // The config replaced, kept locally first: --rollback restores it.
+    let undo = undo_path(&service_id)?;
+    save_undo(&undo, &stored_text)?;
+    progress.line(&format!(
+        "saved vCenter's current config of {service_id} to {} (--rollback restores it)",
+        undo.display()
+    ));
+
     // 5. The whole spec: the installed version and the whole config.
     let config_text = yaml(&merged.config);
     let body = core_vc::set_spec(&version, &encode(&config_text));
@@ -402,6 +418,63 @@ async fn edit(
         }
         tokio::time::sleep(args.poll_interval).await;
     }
+}
+
+/// Where the config a `values-edit --vcenter` replaced is kept: `$SUPSVC_UNDO_DIR`, else
+/// `$XDG_STATE_HOME/supsvc/values-undo`, else `~/.local/state/supsvc/values-undo`; one file per service.
+fn undo_path(service_id: &str) -> Result<std::path::PathBuf> {
+    let dir = std::env::var_os("SUPSVC_UNDO_DIR")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_STATE_HOME")
+                .filter(|d| !d.is_empty())
+                .map(|d| std::path::PathBuf::from(d).join("supsvc/values-undo"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|d| !d.is_empty())
+                .map(|h| std::path::PathBuf::from(h).join(".local/state/supsvc/values-undo"))
+        })
+        .ok_or_else(|| {
+            Failure::new(
+                "no place for the undo file: neither SUPSVC_UNDO_DIR, XDG_STATE_HOME nor HOME is set",
+                "set SUPSVC_UNDO_DIR to a directory of your own",
+            )
+        })?;
+    let name: String = service_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-+".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(dir.join(format!("{name}.yaml")))
+}
+
+/// Writes the undo file (mode 0600: the config may hold passwords); nothing is sent before it is kept.
+fn save_undo(path: &std::path::Path, text: &str) -> Result<()> {
+    let fail = |e: std::io::Error| {
+        Failure::new(
+            format!(
+                "cannot keep the undo file {}: {e}; nothing was written",
+                path.display()
+            ),
+            "set SUPSVC_UNDO_DIR to a writable directory",
+        )
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(fail)?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(fail)
 }
 
 /// The warning of a values-edit without --vcenter.
