@@ -14,3 +14,4 @@ pub mod quantity;
 pub mod registries;
 pub mod relocation;
 pub mod values;
+pub mod vcenter;

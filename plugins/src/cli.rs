@@ -253,6 +253,45 @@ pub struct ValuesEditArgs {
     /// How often to read the service while waiting.
     #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION", hide = true)]
     pub poll_interval: Duration,
+    #[command(flatten)]
+    pub vcenter: VcenterArgs,
+}
+
+/// Where a Supervisor Service's desired state lives: vCenter. The password is never a flag (it would
+/// show in `ps`): SUPSVC_VCENTER_PASSWORD, --vcenter-password-stdin, or a prompt.
+#[derive(Debug, Clone, Args)]
+pub struct VcenterArgs {
+    /// Edit the values where they persist: vCenter's stored config of the service (https://HOST).
+    #[arg(long, env = "SUPSVC_VCENTER", value_name = "URL")]
+    pub vcenter: Option<String>,
+    /// The vCenter user.
+    #[arg(
+        long,
+        env = "SUPSVC_VCENTER_USER",
+        default_value = "administrator@vsphere.local",
+        value_name = "USER"
+    )]
+    pub vcenter_user: String,
+    /// Read the vCenter password from stdin (else SUPSVC_VCENTER_PASSWORD, else a prompt).
+    #[arg(long)]
+    pub vcenter_password_stdin: bool,
+    /// Trust only this CA (PEM) for vCenter's certificate (default: the system's trust store).
+    #[arg(
+        long,
+        env = "SUPSVC_VCENTER_CA_FILE",
+        value_name = "PATH",
+        conflicts_with = "vcenter_insecure"
+    )]
+    pub vcenter_ca_file: Option<PathBuf>,
+    /// Do not verify vCenter's certificate (only where you accept the risk).
+    #[arg(long)]
+    pub vcenter_insecure: bool,
+    /// The Supervisor's vSphere cluster (domain-cN), for 7.0.3/8.x (default: the one serving the kubeconfig's API server).
+    #[arg(long, value_name = "MOID")]
+    pub vcenter_cluster: Option<String>,
+    /// The Supervisor ID, for 9.x (default: the one serving the kubeconfig's API server).
+    #[arg(long, value_name = "ID")]
+    pub vcenter_supervisor: Option<String>,
 }
 
 #[derive(Debug, Args)]

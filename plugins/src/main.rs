@@ -14,6 +14,7 @@ mod observe;
 mod output;
 mod progress;
 mod transport;
+mod vcenter;
 
 use std::process::ExitCode;
 

@@ -12,6 +12,7 @@ pub mod scenario;
 pub mod serviceaccounts;
 pub mod simulator;
 pub mod tls;
+pub mod vcenter;
 pub mod workloads;
 
 pub use simulator::{SimOptions, Simulator};

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use supsvc_sim::scenario::Scenario;
+use supsvc_sim::vcenter::{Release, VcenterOptions};
 use supsvc_sim::{SimOptions, Simulator};
 
 #[derive(Parser)]
@@ -35,6 +36,11 @@ enum Command {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
+        /// Also serve a simulated vCenter of this version (7.0.3, 8.0.3, 9.0.0, 9.1.0) joined to the
+        /// Supervisor; its URL and credentials go to `vcenter.env` and its CA to `vcenter-ca.pem`
+        /// beside the kubeconfig (`set -a; . ./vcenter.env` sets what `values-edit --vcenter` reads).
+        #[arg(long, value_name = "VERSION", num_args = 0..=1, default_missing_value = "8.0.3")]
+        vcenter: Option<String>,
     },
     /// List the built-in scenarios.
     Scenarios,
@@ -73,7 +79,8 @@ fn main() -> ExitCode {
             kubeconfig,
             time_scale,
             listen,
-        } => block_on(serve(scenario, kubeconfig, time_scale, listen)),
+            vcenter,
+        } => block_on(serve(scenario, kubeconfig, time_scale, listen, vcenter)),
         Command::Demo {
             kubectl,
             time_scale,
@@ -103,6 +110,7 @@ async fn serve(
     kubeconfig: PathBuf,
     time_scale: f64,
     listen: SocketAddr,
+    vcenter: Option<String>,
 ) -> anyhow::Result<()> {
     let options = SimOptions {
         scenario: scenario.clone(),
@@ -117,7 +125,44 @@ async fn serve(
         kubeconfig.display(),
         simulator.start_time().as_millis()
     );
+    let vcenter = match vcenter {
+        Some(version) => {
+            let release = Release::parse(&version).ok_or_else(|| {
+                anyhow::anyhow!("--vcenter {version:?}: expected a version such as 8.0.3 or 9.1.0")
+            })?;
+            let vc = simulator
+                .start_vcenter(VcenterOptions {
+                    release,
+                    ..Default::default()
+                })
+                .await?;
+            let dir = kubeconfig
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let ca_file = dir.join("vcenter-ca.pem");
+            std::fs::write(&ca_file, &vc.ca_pem)?;
+            let env_file = dir.join("vcenter.env");
+            std::fs::write(&env_file, vc.env_file(&ca_file))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o600))?;
+            }
+            println!(
+                "supsvc-sim: vCenter {version} at {} (credentials {}, CA {})",
+                vc.url,
+                env_file.display(),
+                ca_file.display()
+            );
+            Some(vc)
+        }
+        None => None,
+    };
     shutdown_signal().await;
+    if let Some(vc) = vcenter {
+        vc.shutdown();
+    }
     simulator.stop().await;
     Ok(())
 }

@@ -255,6 +255,17 @@ impl Simulator {
         self.kapp.hold().await
     }
 
+    /// Starts a simulated vCenter joined to this Supervisor (see [`crate::vcenter`]): its catalog and
+    /// install records taken from the Supervisor, its clusters and summaries reporting this API server's
+    /// host as the Supervisor's endpoint.
+    pub async fn start_vcenter(
+        &self,
+        mut options: crate::vcenter::VcenterOptions,
+    ) -> anyhow::Result<crate::vcenter::Vcenter> {
+        options.endpoint = self.server.addr.ip().to_string();
+        crate::vcenter::Vcenter::start(Arc::clone(&self.api), options).await
+    }
+
     /// Stops serving.
     pub async fn stop(self) {
         self.server.shutdown();

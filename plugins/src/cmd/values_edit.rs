@@ -30,6 +30,8 @@ use crate::output::{clock, render, truncate};
 
 use super::objects::{self, create, replace, unified_diff, yaml};
 
+mod vcenter;
+
 /// The key kctrl writes values under.
 pub const VALUES_KEY: &str = "values.yaml";
 /// The Secret keeping the values in use before the last values-edit: `<values secret>-previous`.
@@ -61,6 +63,7 @@ impl Progress {
 }
 
 /// The values Secret of a service, as read.
+#[derive(Clone)]
 struct Target {
     service: String,
     namespace: String,
@@ -940,6 +943,12 @@ fn ask(question: &str) -> bool {
 }
 
 pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Result<()> {
+    if args.vcenter.vcenter.is_some() {
+        return vcenter::run(carvel, namespace, args).await;
+    }
+    if args.dry_run == DryRun::None {
+        eprintln!("{}", vcenter::not_persistent_warning(&args.service));
+    }
     let target = read_target(carvel, namespace, args).await?;
     let mut edit_file: Option<PathBuf> = None;
     let checked = match non_interactive_text(carvel, &target, args).await? {

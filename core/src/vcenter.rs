@@ -1,0 +1,1294 @@
+//! Decisions about a Supervisor Service as vCenter keeps it, as pure functions.
+//!
+//! A Supervisor Service's desired state lives in vCenter (the vSphere Automation API, `/api/vcenter/
+//! namespace-management/...`): its `desired_version` and its `yaml_service_config` (base64 YAML). A
+//! change written only to the Supervisor's values Secret is replaced by vCenter's copy at the next
+//! configure or upgrade, so `values-edit --vcenter` writes vCenter's record instead. This module decides:
+//!
+//! - which route family a vCenter serves ([`Flavour`], from `GET /api/appliance/system/version`);
+//! - which keys of the stored config the platform added and must be kept ([`platform_keys`],
+//!   [`merge_edit`]);
+//! - whether the Supervisor's Secret drifted from vCenter's copy ([`drift`]);
+//! - whether a change is in flight ([`in_flight`]), and the write protocol's next step ([`next_step`]);
+//! - how to order service versions ([`compare_versions`]) and what a vAPI error means ([`explain`]).
+//!
+//! Sources (the vSphere Automation API bindings, PyPI `vmware-vcenter` 9.1.1.0,
+//! `com/vmware/vcenter/namespace_management/supervisor_services_client.py` and `supervisors_client.py`):
+//! `SetSpec` replaces the whole spec ("applied in entirety"), `version` is required; `config_status` is
+//! one of `CONFIGURING`, `REMOVING`, `CONFIGURED`, `ERROR`; `desired_version != current_version` means a
+//! change is in progress; the cluster routes exist from API 7.0.3.0 and are deprecated in 9.0.0.0, where
+//! the Supervisor routes arrive; `yaml_service_config` arrives in 8.0.0.1.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::values::{self, Change};
+
+/// The prefix of every Supervisor Services route.
+pub const NAMESPACE_MANAGEMENT: &str = "/api/vcenter/namespace-management";
+/// The header carrying the session token (vSphere Automation API `session.json` securityDefinitions).
+pub const SESSION_HEADER: &str = "vmware-api-session-id";
+/// The key vCenter adds to a service's stored config (seen on 9.1: `namespace: svc-<name>-<suffix>`).
+pub const NAMESPACE_KEY: &str = "namespace";
+
+/// A vCenter version, `major.minor.patch[.build]` as `/api/appliance/system/version` gives it in `version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VcVersion {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl VcVersion {
+    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
+        VcVersion {
+            major,
+            minor,
+            patch,
+        }
+    }
+
+    /// Parses `8.0.3`, `8.0.3.00400` or `9.1.0.0`; anything after the third number is ignored.
+    pub fn parse(text: &str) -> Option<VcVersion> {
+        let mut parts = text.trim().split('.');
+        let mut number = || parts.next()?.trim().parse::<u32>().ok();
+        let major = number()?;
+        let minor = number()?;
+        let patch = number().unwrap_or(0);
+        Some(VcVersion::new(major, minor, patch))
+    }
+}
+
+impl fmt::Display for VcVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// Which routes install records live under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Flavour {
+    /// 7.0.3 and 8.x: `/clusters/{cluster}/supervisor-services/...`, the list a bare array.
+    Cluster,
+    /// 9.0 and later: `/supervisors/{supervisor}/supervisor-services/...`, the list wrapped in
+    /// `{"supervisor_services": [...]}`.
+    Supervisor,
+}
+
+/// What a vCenter of a version can do with Supervisor Services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capabilities {
+    pub flavour: Flavour,
+    /// `yaml_service_config` exists (8.0.0.1+); before, only the `service_config` string map.
+    pub yaml_config: bool,
+    /// The compatibility precheck of a target version (8.0.3.0+, Supervisor routes only).
+    pub precheck: bool,
+    /// `must_be_installed` on a service (8.0.3.0+).
+    pub must_be_installed: bool,
+    /// `APIEndpoint` in `supervisors/summaries` (9.1.0.0+).
+    pub summaries_endpoint: bool,
+}
+
+/// Why a vCenter cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    #[error("vCenter reports version {0:?}, which is not a version number")]
+    Unparsable(String),
+    #[error(
+        "vCenter {0} has no Supervisor Services API (it arrived in vSphere 7.0 Update 3); upgrade vCenter"
+    )]
+    TooOld(VcVersion),
+}
+
+/// The capabilities of a vCenter from its `version` (source: §1.6 of the notes, the API version each
+/// route and field arrived in).
+pub fn capabilities(version: &str) -> Result<Capabilities, VersionError> {
+    let v = VcVersion::parse(version).ok_or_else(|| VersionError::Unparsable(version.into()))?;
+    if v < VcVersion::new(7, 0, 3) {
+        return Err(VersionError::TooOld(v));
+    }
+    let nine = v >= VcVersion::new(9, 0, 0);
+    Ok(Capabilities {
+        flavour: if nine {
+            Flavour::Supervisor
+        } else {
+            Flavour::Cluster
+        },
+        yaml_config: v >= VcVersion::new(8, 0, 0),
+        precheck: v >= VcVersion::new(8, 0, 3),
+        must_be_installed: v >= VcVersion::new(8, 0, 3),
+        summaries_endpoint: v >= VcVersion::new(9, 1, 0),
+    })
+}
+
+/// The route of a service's install record: `…/clusters/{id}/supervisor-services/{service}` or
+/// `…/supervisors/{id}/supervisor-services/{service}`; `service` `None` is the collection.
+pub fn install_path(flavour: Flavour, target: &str, service: Option<&str>) -> String {
+    let family = match flavour {
+        Flavour::Cluster => "clusters",
+        Flavour::Supervisor => "supervisors",
+    };
+    let mut path = format!(
+        "{NAMESPACE_MANAGEMENT}/{family}/{}/supervisor-services",
+        segment(target)
+    );
+    if let Some(service) = service {
+        path.push('/');
+        path.push_str(&segment(service));
+    }
+    path
+}
+
+/// The route of a catalog service, or one of its versions.
+pub fn catalog_path(service: &str, version: Option<&str>) -> String {
+    let mut path = format!(
+        "{NAMESPACE_MANAGEMENT}/supervisor-services/{}",
+        segment(service)
+    );
+    if let Some(version) = version {
+        path.push_str("/versions/");
+        path.push_str(&segment(version));
+    }
+    path
+}
+
+/// Percent-encodes what a path segment cannot hold (`+` of `2.9.1+vmware.1` stays: it is legal in a path).
+pub fn segment(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~+:@!$&'()*,;=".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The service ID (`harbor.tanzu.vmware.com`) of a Supervisor Service's PackageInstall name
+/// (`svc-harbor.tanzu.vmware.com`): vCenter names the PackageInstall `svc-<service id>`.
+pub fn service_id(package_install: &str) -> &str {
+    package_install
+        .strip_prefix("svc-")
+        .filter(|id| id.contains('.'))
+        .unwrap_or(package_install)
+}
+
+/// The host of a URL: `https://10.0.0.5:6443/x` → `10.0.0.5`, `https://[::1]:6443` → `::1`.
+pub fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let authority = authority
+        .rsplit_once('@')
+        .map(|(_, a)| a)
+        .unwrap_or(authority);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+/// Which of vCenter's Supervisors (or clusters) is the kubeconfig's: the one whose endpoints (as
+/// `clusters/{c}` `api_server_cluster_endpoint`/`api_servers`, or summaries `APIEndpoint`, report
+/// them) hold the kubeconfig server's host; the only one when none reports an endpoint.
+pub fn choose_target(host: &str, candidates: &[(String, Vec<String>)]) -> Result<String, String> {
+    let matching: Vec<&String> = candidates
+        .iter()
+        .filter(|(_, endpoints)| endpoints.iter().any(|e| url_host(e) == host))
+        .map(|(id, _)| id)
+        .collect();
+    match (matching.as_slice(), candidates) {
+        ([one], _) => Ok((*one).clone()),
+        ([], [(only, endpoints)]) if endpoints.is_empty() => Ok(only.clone()),
+        ([], []) => Err("vCenter reports no Supervisor".to_owned()),
+        ([], _) => Err(format!(
+            "none of vCenter's Supervisors ({}) serves the kubeconfig's API server {host}",
+            candidates
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        (many, _) => Err(format!(
+            "several of vCenter's Supervisors serve {host}: {}",
+            many.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// `config_status` of an install record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConfigStatus {
+    Configuring,
+    Removing,
+    Configured,
+    Error,
+}
+
+impl fmt::Display for ConfigStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigStatus::Configuring => "CONFIGURING",
+            ConfigStatus::Removing => "REMOVING",
+            ConfigStatus::Configured => "CONFIGURED",
+            ConfigStatus::Error => "ERROR",
+        })
+    }
+}
+
+/// A localizable message (`{id, default_message, args}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalizableMessage {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub default_message: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// One of an install record's `messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordMessage {
+    /// `INFO`, `WARNING` or `ERROR`.
+    pub severity: String,
+    #[serde(default)]
+    pub details: Option<LocalizableMessage>,
+}
+
+/// `GET …/supervisor-services/{id}` on a cluster or a Supervisor (the `Info` structure). Unknown
+/// fields are ignored, optional ones optional.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallRecord {
+    pub desired_version: String,
+    #[serde(default)]
+    pub current_version: Option<String>,
+    pub config_status: ConfigStatus,
+    #[serde(default)]
+    pub messages: Vec<RecordMessage>,
+    #[serde(default)]
+    pub service_namespace: Option<String>,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Base64 of the YAML config; absent when none was ever set.
+    #[serde(default)]
+    pub yaml_service_config: Option<String>,
+}
+
+impl InstallRecord {
+    /// The messages as lines: `ERROR: Reason: ReconcileFailed. Message: ...`.
+    pub fn message_lines(&self) -> Vec<String> {
+        self.messages
+            .iter()
+            .map(|m| {
+                format!(
+                    "{}: {}",
+                    m.severity,
+                    m.details
+                        .as_ref()
+                        .map(|d| d.default_message.as_str())
+                        .unwrap_or("")
+                )
+            })
+            .collect()
+    }
+}
+
+/// Why a change must not start now, or `None` when the record is idle.
+///
+/// `CONFIGURING`/`REMOVING`, or `desired_version != current_version`, is a change in flight; `ERROR`
+/// is refused unless `allow_error` (a values fix is often the cure of an ERROR).
+pub fn in_flight(record: &InstallRecord, allow_error: bool) -> Option<String> {
+    match record.config_status {
+        ConfigStatus::Configuring | ConfigStatus::Removing => {
+            return Some(format!(
+                "vCenter reports config_status {} (desired version {}, current {}): a change is in flight",
+                record.config_status,
+                record.desired_version,
+                record.current_version.as_deref().unwrap_or("none")
+            ));
+        }
+        ConfigStatus::Error if !allow_error => {
+            let detail = record.message_lines().join("; ");
+            return Some(format!(
+                "vCenter reports config_status ERROR{}",
+                if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({detail})")
+                }
+            ));
+        }
+        _ => {}
+    }
+    match &record.current_version {
+        Some(current) if *current == record.desired_version => None,
+        Some(current) => Some(format!(
+            "vCenter is moving the service from version {current} to {}: a change is in flight",
+            record.desired_version
+        )),
+        None => Some(format!(
+            "vCenter has not finished installing version {} yet",
+            record.desired_version
+        )),
+    }
+}
+
+/// Keys of vCenter's stored config that the platform added, not the operator: the top-level keys the
+/// version's `valuesSchema` does not declare, plus `namespace` (vCenter writes the service namespace
+/// there). Without a schema (or one declaring no properties) only `namespace`.
+pub fn platform_keys(stored: &Value, schema: Option<&Value>) -> Vec<String> {
+    let declared = schema
+        .and_then(|s| s["properties"].as_object())
+        .filter(|p| !p.is_empty());
+    let mut keys: Vec<String> = stored
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys())
+        .filter(|k| match declared {
+            Some(props) => !props.contains_key(*k),
+            None => *k == NAMESPACE_KEY,
+        })
+        .cloned()
+        .collect();
+    if stored.get(NAMESPACE_KEY).is_some() && !keys.iter().any(|k| k == NAMESPACE_KEY) {
+        keys.push(NAMESPACE_KEY.to_owned());
+    }
+    keys.sort();
+    keys
+}
+
+/// The operator's part of a config: `config` without the platform keys (what the schema checks and
+/// the editor shows).
+pub fn operator_view(config: &Value, platform: &[String]) -> Value {
+    match config {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !platform.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        Value::Null => Value::Object(Map::new()),
+        other => other.clone(),
+    }
+}
+
+/// An edited config merged back with the platform's keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    /// What to send as `yaml_service_config`: the operator's keys and the platform's.
+    pub config: Value,
+    /// Platform keys the edit left out, put back from the stored config.
+    pub restored: Vec<String>,
+}
+
+/// Why an edit cannot be merged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    #[error(
+        "the edit changes {key}, which vCenter set (the platform owns it): it would be replaced or break the service"
+    )]
+    PlatformKeyChanged { key: String },
+    #[error("the values must be a YAML map of keys")]
+    NotAMap,
+}
+
+/// Merges an edit (a whole operator config, with or without the platform keys) with the stored config:
+/// platform keys the edit leaves out are restored; a platform key the edit changes is refused.
+pub fn merge_edit(
+    stored: &Value,
+    edited: &Value,
+    platform: &[String],
+) -> Result<Merged, MergeError> {
+    let mut out = match edited {
+        Value::Object(m) => m.clone(),
+        Value::Null => Map::new(),
+        _ => return Err(MergeError::NotAMap),
+    };
+    let mut restored = Vec::new();
+    for key in platform {
+        let Some(kept) = stored.get(key) else {
+            continue;
+        };
+        match out.get(key) {
+            Some(v) if v == kept => {}
+            Some(_) => return Err(MergeError::PlatformKeyChanged { key: key.clone() }),
+            None => {
+                out.insert(key.clone(), kept.clone());
+                restored.push(key.clone());
+            }
+        }
+    }
+    Ok(Merged {
+        config: Value::Object(out),
+        restored,
+    })
+}
+
+/// Where the Supervisor's values Secret differs from vCenter's copy: `old` is vCenter's value, `new`
+/// the Secret's (a direct edit of the Secret, which the next configure or upgrade from vCenter undoes).
+pub fn drift(vcenter: &Value, secret: &Value) -> Vec<Change> {
+    let normal = |v: &Value| match v {
+        Value::Null => Value::Object(Map::new()),
+        other => other.clone(),
+    };
+    values::changes(&normal(vcenter), &normal(secret))
+}
+
+/// What the write protocol observed of the record at one read: enough to tell whether it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub desired_version: String,
+    pub current_version: Option<String>,
+    pub config_status: ConfigStatus,
+    /// `yaml_service_config` as read (base64), compared byte for byte.
+    pub yaml_service_config: Option<String>,
+}
+
+impl From<&InstallRecord> for Snapshot {
+    fn from(r: &InstallRecord) -> Self {
+        Snapshot {
+            desired_version: r.desired_version.clone(),
+            current_version: r.current_version.clone(),
+            config_status: r.config_status,
+            yaml_service_config: r.yaml_service_config.clone(),
+        }
+    }
+}
+
+/// How the Supervisor's PackageInstall stands after the write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Supervisor {
+    /// Not reconciled since the write yet.
+    Pending,
+    /// `ReconcileSucceeded` for a generation after the write.
+    Succeeded,
+    /// `ReconcileFailed`, with kapp-controller's `usefulErrorMessage`.
+    Failed(String),
+}
+
+/// The progress of one `values-edit --vcenter` write, recorded as it goes (the plan is resumable:
+/// [`next_step`] decides from this alone).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WriteProgress {
+    /// The record at the first read (what the edit was made against).
+    pub read: Option<Snapshot>,
+    /// Whether a change in flight may be ignored because its status is ERROR (`--force`).
+    pub allow_error: bool,
+    /// The record read again right before writing.
+    pub reread: Option<Snapshot>,
+    /// The PUT was answered 2xx.
+    pub written: bool,
+    /// The record after the write, as last polled.
+    pub after: Option<Snapshot>,
+    /// The messages of that record.
+    pub after_messages: Vec<String>,
+    /// The PackageInstall after the write, as last polled.
+    pub supervisor: Option<Supervisor>,
+}
+
+/// The next step of the write protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// `GET` the install record.
+    Read,
+    /// Stop before writing: the record is busy.
+    Refuse(String),
+    /// `GET` it again right before writing.
+    Reread,
+    /// Stop before writing: someone changed it since it was read (no lost update).
+    Abort(String),
+    /// `PUT` the whole spec: `version` (the installed one, unchanged) and the config.
+    Put { version: String },
+    /// `GET` the record until `config_status` leaves `CONFIGURING`.
+    PollVcenter,
+    /// Read the PackageInstall until it reconciled for a generation after the write.
+    PollSupervisor,
+    /// vCenter and the Supervisor both took the change.
+    Done,
+    /// The change was written but did not apply; the messages say why.
+    Failed(String),
+}
+
+/// Decides the next step of a write from what has been done and observed.
+pub fn next_step(p: &WriteProgress) -> Step {
+    let Some(read) = &p.read else {
+        return Step::Read;
+    };
+    if !p.written {
+        let record = InstallRecord {
+            desired_version: read.desired_version.clone(),
+            current_version: read.current_version.clone(),
+            config_status: read.config_status,
+            messages: Vec::new(),
+            service_namespace: None,
+            display_name: None,
+            yaml_service_config: None,
+        };
+        if let Some(why) = in_flight(&record, p.allow_error) {
+            return Step::Refuse(why);
+        }
+        let Some(reread) = &p.reread else {
+            return Step::Reread;
+        };
+        if reread != read {
+            let what = if reread.desired_version != read.desired_version {
+                format!(
+                    "its desired version changed from {} to {}",
+                    read.desired_version, reread.desired_version
+                )
+            } else if reread.yaml_service_config != read.yaml_service_config {
+                "its yaml_service_config changed".to_owned()
+            } else {
+                format!(
+                    "its config_status changed from {} to {}",
+                    read.config_status, reread.config_status
+                )
+            };
+            return Step::Abort(format!(
+                "the service changed in vCenter while you edited it: {what}"
+            ));
+        }
+        return Step::Put {
+            version: read.desired_version.clone(),
+        };
+    }
+    match &p.after {
+        None => Step::PollVcenter,
+        Some(after) => match after.config_status {
+            ConfigStatus::Configuring => Step::PollVcenter,
+            ConfigStatus::Removing => {
+                Step::Failed("vCenter is removing the service: someone uninstalled it".into())
+            }
+            ConfigStatus::Error => Step::Failed(if p.after_messages.is_empty() {
+                "vCenter reports config_status ERROR".to_owned()
+            } else {
+                format!(
+                    "vCenter reports config_status ERROR: {}",
+                    p.after_messages.join("; ")
+                )
+            }),
+            ConfigStatus::Configured => match &p.supervisor {
+                Some(Supervisor::Succeeded) => Step::Done,
+                Some(Supervisor::Failed(m)) => Step::Failed(format!(
+                    "the Supervisor's PackageInstall failed to reconcile: {m}"
+                )),
+                None | Some(Supervisor::Pending) => Step::PollSupervisor,
+            },
+        },
+    }
+}
+
+/// The `SetSpec` body of a `PUT`: the whole spec, `version` always (the notes, §1.7: a values-only
+/// change sends the installed version again) and the full config, never `service_config` beside it.
+pub fn set_spec(version: &str, yaml_service_config_b64: &str) -> Value {
+    serde_json::json!({"version": version, "yaml_service_config": yaml_service_config_b64})
+}
+
+/// Orders Supervisor Service versions (`2.9.1+vmware.1`, `3.0.0`, `v1.2`): dotted numbers compared as
+/// numbers, then a pre-release (`-rc.1`) before its release, then the build metadata (`+vmware.2` after
+/// `+vmware.1`; vCenter registers each as its own version).
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    fn split(v: &str) -> (Vec<Part<'_>>, Option<Vec<Part<'_>>>, Vec<Part<'_>>) {
+        let v = v.trim().trim_start_matches('v');
+        let (v, build) = v.split_once('+').unwrap_or((v, ""));
+        let (core, pre) = match v.split_once('-') {
+            Some((c, p)) => (c, Some(p)),
+            None => (v, None),
+        };
+        (parts(core), pre.map(parts), parts(build))
+    }
+    let (ca, pa, ba) = split(a);
+    let (cb, pb, bb) = split(b);
+    cmp_parts(&ca, &cb)
+        .then_with(|| match (&pa, &pb) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(x), Some(y)) => cmp_parts(x, y),
+        })
+        .then_with(|| cmp_parts(&ba, &bb))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Part<'a> {
+    Number(u64),
+    Text(&'a str),
+}
+
+fn parts(s: &str) -> Vec<Part<'_>> {
+    s.split('.')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.parse::<u64>() {
+            Ok(n) => Part::Number(n),
+            Err(_) => Part::Text(p),
+        })
+        .collect()
+}
+
+fn cmp_parts(a: &[Part<'_>], b: &[Part<'_>]) -> Ordering {
+    for i in 0..a.len().max(b.len()) {
+        let o = match (a.get(i), b.get(i)) {
+            (Some(Part::Number(x)), Some(Part::Number(y))) => x.cmp(y),
+            (Some(Part::Number(_)), Some(Part::Text(_))) => Ordering::Less,
+            (Some(Part::Text(_)), Some(Part::Number(_))) => Ordering::Greater,
+            (Some(Part::Text(x)), Some(Part::Text(y))) => x.cmp(y),
+            (Some(Part::Number(0)), None) | (None, Some(Part::Number(0))) => Ordering::Equal,
+            (Some(_), None) => Ordering::Greater,
+            (None, Some(_)) => Ordering::Less,
+            (None, None) => Ordering::Equal,
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// A vAPI error body: `{"error_type": "NOT_FOUND", "messages": [{id, default_message, args}], "data"?}`
+/// (vSphere Automation API `vapi.json`, `VapiStdErrors*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VapiError {
+    #[serde(default)]
+    pub error_type: String,
+    #[serde(default)]
+    pub messages: Vec<LocalizableMessage>,
+}
+
+impl VapiError {
+    /// The messages joined, or the error type when there are none.
+    pub fn text(&self) -> String {
+        let text: Vec<&str> = self
+            .messages
+            .iter()
+            .map(|m| m.default_message.as_str())
+            .filter(|m| !m.is_empty())
+            .collect();
+        if text.is_empty() {
+            self.error_type.clone()
+        } else {
+            text.join("; ")
+        }
+    }
+}
+
+/// What to tell the operator about an HTTP error from vCenter: a hint naming what to do. `doing` is
+/// the request (`PUT …/supervisor-services/x`).
+pub fn explain(status: u16, error: &VapiError) -> String {
+    match (status, error.error_type.as_str()) {
+        (401, _) | (_, "UNAUTHENTICATED") => {
+            "vCenter refused the credentials: check --vcenter-user and the password (SUPSVC_VCENTER_PASSWORD, --vcenter-password-stdin or the prompt)".into()
+        }
+        (403, _) | (_, "UNAUTHORIZED") => {
+            "the vCenter user lacks the privilege (SupervisorServices.Manage / SupervisorServices.Install on the Supervisor); use an administrator, or for a Core service, change it through vCenter's own lifecycle".into()
+        }
+        (404, _) | (_, "NOT_FOUND") => {
+            "check the service ID (kubectl supsvc status lists the services; the ID is the PackageInstall name without svc-) and --vcenter-cluster/--vcenter-supervisor".into()
+        }
+        (_, "NOT_ALLOWED_IN_CURRENT_STATE") => {
+            "the service, version or install record is not in a state that allows this; wait for the change in flight to finish (kubectl supsvc status) and run again".into()
+        }
+        (_, "INVALID_ARGUMENT") => "vCenter refused the request as invalid; check the values".into(),
+        (500..=599, _) => {
+            "vCenter failed to apply the change; nothing was changed on the Supervisor by supsvc: look at the task in the vSphere Client (Workload Management) and run again".into()
+        }
+        _ => "see vCenter's message above".into(),
+    }
+}
+
+/// What `upgrade SERVICE --to VERSION` observed, for [`next_upgrade_step`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UpgradeFacts {
+    pub to: String,
+    /// The catalog service's state; `None` when vCenter does not know the service.
+    pub service_activated: Option<bool>,
+    /// The catalog's versions and whether each is ACTIVATED.
+    pub versions: Vec<(String, bool)>,
+    /// A definition file was given (`--definition`), so a missing version can be registered.
+    pub has_definition: bool,
+    /// The install record on this Supervisor.
+    pub record: Option<Snapshot>,
+    /// vCenter has a precheck (8.0.3+, Supervisor routes) and it has not run yet (`None`), or its
+    /// outcome: `Ok(())` COMPATIBLE, `Err(messages)` INCOMPATIBLE.
+    pub precheck_supported: bool,
+    pub precheck: Option<Result<(), String>>,
+    pub written: bool,
+    /// The record after the write, as last polled, and its messages.
+    pub after: Option<Snapshot>,
+    pub after_messages: Vec<String>,
+}
+
+/// The next step of an upgrade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpgradeStep {
+    Refuse(String),
+    /// Nothing to do: the version is installed.
+    AlreadyThere,
+    /// `POST /supervisor-services?action=checkContent`, then `POST …/{id}/versions`.
+    Register,
+    Precheck,
+    Put {
+        version: String,
+    },
+    Poll,
+    Done,
+    Failed(String),
+}
+
+/// Decides an upgrade's next step: refuses an unknown or deactivated service, a change in flight, a
+/// downgrade (the lifecycle is forward-only), a missing version without a definition, a deactivated
+/// version, an INCOMPATIBLE precheck — all before any write.
+pub fn next_upgrade_step(f: &UpgradeFacts) -> UpgradeStep {
+    let Some(activated) = f.service_activated else {
+        return UpgradeStep::Refuse("vCenter does not know this Supervisor Service".into());
+    };
+    if !activated {
+        return UpgradeStep::Refuse(
+            "the service is DEACTIVATED in vCenter: a deactivated service takes no installs or upgrades"
+                .into(),
+        );
+    }
+    let Some(record) = &f.record else {
+        return UpgradeStep::Refuse("the service is not installed on this Supervisor".into());
+    };
+    if f.written {
+        let Some(after) = &f.after else {
+            return UpgradeStep::Poll;
+        };
+        return match after.config_status {
+            ConfigStatus::Error => UpgradeStep::Failed(f.after_messages.join("; ")),
+            ConfigStatus::Configured
+                if after.desired_version == f.to
+                    && after.current_version.as_deref() == Some(f.to.as_str()) =>
+            {
+                UpgradeStep::Done
+            }
+            ConfigStatus::Removing => UpgradeStep::Failed("the service is being removed".into()),
+            _ => UpgradeStep::Poll,
+        };
+    }
+    let as_record = InstallRecord {
+        desired_version: record.desired_version.clone(),
+        current_version: record.current_version.clone(),
+        config_status: record.config_status,
+        messages: Vec::new(),
+        service_namespace: None,
+        display_name: None,
+        yaml_service_config: None,
+    };
+    if let Some(why) = in_flight(&as_record, false) {
+        return UpgradeStep::Refuse(why);
+    }
+    let current = record.current_version.as_deref().unwrap_or_default();
+    match compare_versions(&f.to, current) {
+        Ordering::Equal => return UpgradeStep::AlreadyThere,
+        Ordering::Less => {
+            return UpgradeStep::Refuse(format!(
+                "{} is older than the installed {current}: Supervisor Services upgrade forward only",
+                f.to
+            ));
+        }
+        Ordering::Greater => {}
+    }
+    match f.versions.iter().find(|(v, _)| *v == f.to) {
+        None if f.has_definition => return UpgradeStep::Register,
+        None => {
+            return UpgradeStep::Refuse(format!(
+                "version {} is not registered in vCenter; give its definition with --definition FILE",
+                f.to
+            ));
+        }
+        Some((_, false)) => {
+            return UpgradeStep::Refuse(format!(
+                "version {} is DEACTIVATED in vCenter; activate it first",
+                f.to
+            ));
+        }
+        Some((_, true)) => {}
+    }
+    if f.precheck_supported {
+        match &f.precheck {
+            None => return UpgradeStep::Precheck,
+            Some(Err(messages)) => {
+                return UpgradeStep::Refuse(format!(
+                    "vCenter's precheck says {} is INCOMPATIBLE: {messages}",
+                    f.to
+                ));
+            }
+            Some(Ok(())) => {}
+        }
+    }
+    UpgradeStep::Put {
+        version: f.to.clone(),
+    }
+}
+
+/// What to do about a failed configure or upgrade, from vCenter's or kapp-controller's message
+/// (known problems: KB 403681 image pulls in an air-gapped site; KB 437632 stuck child PackageInstalls).
+pub fn failure_hint(message: &str) -> &'static str {
+    let m = message.to_ascii_lowercase();
+    if [
+        "manifest_unknown",
+        "vendir",
+        "imgpkg",
+        "pull",
+        "no such host",
+        "i/o timeout",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
+    {
+        "the bundle's images are pulled from a registry the Supervisor cannot reach: relocate them and point the Package at the copy (`kubectl supsvc override-image`)"
+    } else if m.contains("reconciling") || m.contains("packageinstall") {
+        "child PackageInstalls are stuck: `kubectl supsvc diagnose` then `kubectl supsvc fix`"
+    } else {
+        "`kubectl supsvc diagnose` explains the state"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn versions_of_vcenter_choose_the_routes() {
+        let cases = [
+            ("7.0.3", Some((Flavour::Cluster, false, false))),
+            ("7.0.3.01700", Some((Flavour::Cluster, false, false))),
+            ("8.0.0.10200", Some((Flavour::Cluster, true, false))),
+            ("8.0.3.00400", Some((Flavour::Cluster, true, true))),
+            ("9.0.0.0", Some((Flavour::Supervisor, true, true))),
+            ("9.1.0", Some((Flavour::Supervisor, true, true))),
+            ("7.0.2", None),
+            ("6.7.0", None),
+        ];
+        for (version, want) in cases {
+            let got = capabilities(version)
+                .ok()
+                .map(|c| (c.flavour, c.yaml_config, c.precheck));
+            assert_eq!(got, want, "{version}");
+        }
+        assert!(capabilities("9.1.0").unwrap().summaries_endpoint);
+        assert!(!capabilities("9.0.0").unwrap().summaries_endpoint);
+        assert_eq!(
+            capabilities("latest"),
+            Err(VersionError::Unparsable("latest".into()))
+        );
+        assert!(
+            capabilities("7.0.2")
+                .unwrap_err()
+                .to_string()
+                .contains("upgrade vCenter")
+        );
+    }
+
+    #[test]
+    fn paths_of_each_flavour() {
+        assert_eq!(
+            install_path(
+                Flavour::Cluster,
+                "domain-c8",
+                Some("harbor.tanzu.vmware.com")
+            ),
+            "/api/vcenter/namespace-management/clusters/domain-c8/supervisor-services/harbor.tanzu.vmware.com"
+        );
+        assert_eq!(
+            install_path(Flavour::Supervisor, "sup 1", None),
+            "/api/vcenter/namespace-management/supervisors/sup%201/supervisor-services"
+        );
+        assert_eq!(
+            catalog_path("harbor.tanzu.vmware.com", Some("2.9.1+vmware.1")),
+            "/api/vcenter/namespace-management/supervisor-services/harbor.tanzu.vmware.com/versions/2.9.1+vmware.1"
+        );
+        assert_eq!(
+            service_id("svc-harbor.tanzu.vmware.com"),
+            "harbor.tanzu.vmware.com"
+        );
+        assert_eq!(
+            service_id("harbor.tanzu.vmware.com"),
+            "harbor.tanzu.vmware.com"
+        );
+        assert_eq!(service_id("svc-tkg"), "svc-tkg");
+    }
+
+    fn record(status: ConfigStatus, desired: &str, current: Option<&str>) -> InstallRecord {
+        InstallRecord {
+            desired_version: desired.into(),
+            current_version: current.map(Into::into),
+            config_status: status,
+            messages: vec![],
+            service_namespace: None,
+            display_name: None,
+            yaml_service_config: None,
+        }
+    }
+
+    #[test]
+    fn a_change_in_flight_is_refused() {
+        use ConfigStatus::*;
+        let cases = [
+            (Configured, "1", Some("1"), false, None),
+            (Configuring, "1", Some("1"), false, Some("in flight")),
+            (Removing, "1", Some("1"), true, Some("REMOVING")),
+            (
+                Configured,
+                "2",
+                Some("1"),
+                false,
+                Some("from version 1 to 2"),
+            ),
+            (
+                Configured,
+                "1",
+                None,
+                false,
+                Some("not finished installing"),
+            ),
+            (Error, "1", Some("1"), false, Some("ERROR")),
+            (Error, "1", Some("1"), true, None),
+        ];
+        for (status, desired, current, allow, want) in cases {
+            let got = in_flight(&record(status, desired, current), allow);
+            match want {
+                None => assert_eq!(got, None, "{status} {desired} {current:?}"),
+                Some(w) => assert!(got.as_deref().unwrap_or("").contains(w), "{got:?} vs {w}"),
+            }
+        }
+    }
+
+    #[test]
+    fn platform_keys_are_what_the_schema_does_not_declare() {
+        let schema = json!({"type": "object", "properties": {"hostname": {}, "persistence": {}}});
+        let stored = json!({"hostname": "h", "namespace": "svc-x", "persistence": {}, "vpc": "v"});
+        assert_eq!(platform_keys(&stored, Some(&schema)), ["namespace", "vpc"]);
+        assert_eq!(platform_keys(&stored, None), ["namespace"]);
+        // A schema that declares namespace itself: still the platform's (vCenter writes it).
+        let schema = json!({"properties": {"namespace": {}, "hostname": {}}});
+        assert_eq!(
+            platform_keys(&stored, Some(&schema)),
+            ["namespace", "persistence", "vpc"]
+        );
+        assert!(platform_keys(&json!({}), None).is_empty());
+        assert!(platform_keys(&Value::Null, Some(&schema)).is_empty());
+        assert_eq!(
+            operator_view(&stored, &["namespace".into(), "vpc".into()]),
+            json!({"hostname": "h", "persistence": {}})
+        );
+    }
+
+    #[test]
+    fn an_edit_keeps_the_platform_keys() {
+        let stored = json!({"namespace": "svc-harbor-domain-c8", "size": "55Gi"});
+        let platform = vec!["namespace".to_owned()];
+        let cases: [(Value, Result<(Value, Vec<&str>), MergeError>); 5] = [
+            // Left out: put back.
+            (
+                json!({"size": "60Gi"}),
+                Ok((
+                    json!({"namespace": "svc-harbor-domain-c8", "size": "60Gi"}),
+                    vec!["namespace"],
+                )),
+            ),
+            // Kept as is.
+            (
+                json!({"namespace": "svc-harbor-domain-c8", "size": "60Gi"}),
+                Ok((
+                    json!({"namespace": "svc-harbor-domain-c8", "size": "60Gi"}),
+                    vec![],
+                )),
+            ),
+            // Changed: refused.
+            (
+                json!({"namespace": "mine", "size": "60Gi"}),
+                Err(MergeError::PlatformKeyChanged {
+                    key: "namespace".into(),
+                }),
+            ),
+            (
+                Value::Null,
+                Ok((
+                    json!({"namespace": "svc-harbor-domain-c8"}),
+                    vec!["namespace"],
+                )),
+            ),
+            (json!(["a"]), Err(MergeError::NotAMap)),
+        ];
+        for (edited, want) in cases {
+            let got = merge_edit(&stored, &edited, &platform).map(|m| (m.config, m.restored));
+            let want = want.map(|(c, r)| (c, r.into_iter().map(String::from).collect::<Vec<_>>()));
+            assert_eq!(got, want, "{edited}");
+        }
+        // A platform key vCenter does not hold is not invented.
+        let got = merge_edit(&json!({}), &json!({"a": 1}), &platform).unwrap();
+        assert_eq!(got.config, json!({"a": 1}));
+    }
+
+    #[test]
+    fn drift_names_what_the_secret_changed() {
+        let vc = json!({"namespace": "n", "persistence": {"size": "55Gi"}});
+        let secret = json!({"namespace": "n", "persistence": {"size": "70Gi"}});
+        let d = drift(&vc, &secret);
+        assert_eq!(d.len(), 1);
+        assert_eq!(values::dotted(&d[0].path), "persistence.size");
+        assert_eq!(
+            (d[0].old.clone(), d[0].new.clone()),
+            (Some(json!("55Gi")), Some(json!("70Gi")))
+        );
+        assert!(drift(&vc, &vc).is_empty());
+        assert!(drift(&Value::Null, &json!({})).is_empty());
+    }
+
+    fn snap(status: ConfigStatus, desired: &str, config: &str) -> Snapshot {
+        Snapshot {
+            desired_version: desired.into(),
+            current_version: Some(desired.into()),
+            config_status: status,
+            yaml_service_config: Some(config.into()),
+        }
+    }
+
+    #[test]
+    fn the_write_plan_decides_from_progress() {
+        use ConfigStatus::*;
+        let idle = snap(Configured, "2.9.1", "YQ==");
+        let mut p = WriteProgress::default();
+        assert_eq!(next_step(&p), Step::Read);
+        p.read = Some(idle.clone());
+        assert_eq!(next_step(&p), Step::Reread);
+        // Someone changed it meanwhile: no lost update.
+        p.reread = Some(snap(Configured, "2.9.1", "Yg=="));
+        assert!(
+            matches!(next_step(&p), Step::Abort(w) if w.contains("yaml_service_config changed"))
+        );
+        p.reread = Some(snap(Configured, "2.10.0", "YQ=="));
+        assert!(matches!(next_step(&p), Step::Abort(w) if w.contains("from 2.9.1 to 2.10.0")));
+        p.reread = Some(snap(Configuring, "2.9.1", "YQ=="));
+        assert!(matches!(next_step(&p), Step::Abort(w) if w.contains("config_status changed")));
+        p.reread = Some(idle.clone());
+        assert_eq!(
+            next_step(&p),
+            Step::Put {
+                version: "2.9.1".into()
+            }
+        );
+        p.written = true;
+        assert_eq!(next_step(&p), Step::PollVcenter);
+        p.after = Some(snap(Configuring, "2.9.1", "Yg=="));
+        assert_eq!(next_step(&p), Step::PollVcenter);
+        p.after = Some(snap(Configured, "2.9.1", "Yg=="));
+        assert_eq!(next_step(&p), Step::PollSupervisor);
+        p.supervisor = Some(Supervisor::Pending);
+        assert_eq!(next_step(&p), Step::PollSupervisor);
+        p.supervisor = Some(Supervisor::Succeeded);
+        assert_eq!(next_step(&p), Step::Done);
+        p.supervisor = Some(Supervisor::Failed("forbidden".into()));
+        assert!(matches!(next_step(&p), Step::Failed(m) if m.contains("forbidden")));
+        p.after = Some(snap(Error, "2.9.1", "Yg=="));
+        p.after_messages = vec!["ERROR: Reason: ReconcileFailed.".into()];
+        assert!(matches!(next_step(&p), Step::Failed(m) if m.contains("ReconcileFailed")));
+
+        // A busy record is refused before the re-read.
+        let mut busy = WriteProgress {
+            read: Some(snap(Configuring, "2.9.1", "YQ==")),
+            ..Default::default()
+        };
+        assert!(matches!(next_step(&busy), Step::Refuse(w) if w.contains("in flight")));
+        busy.read = Some(snap(Error, "2.9.1", "YQ=="));
+        assert!(matches!(next_step(&busy), Step::Refuse(_)));
+        busy.allow_error = true;
+        assert_eq!(next_step(&busy), Step::Reread);
+    }
+
+    #[test]
+    fn the_kubeconfigs_supervisor_is_found_by_its_endpoint() {
+        assert_eq!(url_host("https://10.0.0.5:6443/x"), "10.0.0.5");
+        assert_eq!(url_host("https://[::1]:6443"), "::1");
+        assert_eq!(url_host("10.0.0.5"), "10.0.0.5");
+        let c = |id: &str, e: &[&str]| (id.to_owned(), e.iter().map(|s| s.to_string()).collect());
+        let two = [c("domain-c8", &["10.0.0.5"]), c("domain-c9", &["10.0.1.5"])];
+        assert_eq!(choose_target("10.0.1.5", &two), Ok("domain-c9".into()));
+        assert!(
+            choose_target("10.9.9.9", &two)
+                .unwrap_err()
+                .contains("domain-c8, domain-c9")
+        );
+        assert_eq!(choose_target("h", &[c("s-1", &[])]), Ok("s-1".into()));
+        assert!(choose_target("h", &[]).is_err());
+        let same = [c("a", &["h"]), c("b", &["https://h:6443"])];
+        assert!(choose_target("h", &same).unwrap_err().contains("several"));
+    }
+
+    #[test]
+    fn upgrades_are_refused_before_any_write() {
+        let idle = snap(ConfigStatus::Configured, "2.9.1", "YQ==");
+        let facts = |f: &dyn Fn(&mut UpgradeFacts)| {
+            let mut u = UpgradeFacts {
+                to: "2.10.0".into(),
+                service_activated: Some(true),
+                versions: vec![("2.9.1".into(), true), ("2.10.0".into(), true)],
+                record: Some(idle.clone()),
+                ..Default::default()
+            };
+            f(&mut u);
+            next_upgrade_step(&u)
+        };
+        let refused = |step: UpgradeStep, word: &str| {
+            assert!(
+                matches!(&step, UpgradeStep::Refuse(w) if w.contains(word)),
+                "{step:?} vs {word}"
+            )
+        };
+        assert_eq!(
+            facts(&|_| {}),
+            UpgradeStep::Put {
+                version: "2.10.0".into()
+            }
+        );
+        refused(facts(&|u| u.service_activated = None), "does not know");
+        refused(facts(&|u| u.service_activated = Some(false)), "DEACTIVATED");
+        refused(facts(&|u| u.record = None), "not installed");
+        refused(facts(&|u| u.to = "2.8.0".into()), "forward only");
+        assert_eq!(facts(&|u| u.to = "2.9.1".into()), UpgradeStep::AlreadyThere);
+        refused(facts(&|u| u.to = "3.0.0".into()), "--definition");
+        assert_eq!(
+            facts(&|u| {
+                u.to = "3.0.0".into();
+                u.has_definition = true
+            }),
+            UpgradeStep::Register
+        );
+        refused(facts(&|u| u.versions[1].1 = false), "activate it first");
+        refused(
+            facts(&|u| u.record = Some(snap(ConfigStatus::Configuring, "2.9.1", "YQ=="))),
+            "in flight",
+        );
+        assert_eq!(
+            facts(&|u| u.precheck_supported = true),
+            UpgradeStep::Precheck
+        );
+        refused(
+            facts(&|u| {
+                u.precheck_supported = true;
+                u.precheck = Some(Err("needs 3 control plane nodes".into()))
+            }),
+            "INCOMPATIBLE: needs 3 control plane nodes",
+        );
+        assert_eq!(
+            facts(&|u| {
+                u.precheck_supported = true;
+                u.precheck = Some(Ok(()))
+            }),
+            UpgradeStep::Put {
+                version: "2.10.0".into()
+            }
+        );
+        assert_eq!(facts(&|u| u.written = true), UpgradeStep::Poll);
+        assert_eq!(
+            facts(&|u| {
+                u.written = true;
+                u.after = Some(snap(ConfigStatus::Configured, "2.10.0", "YQ=="))
+            }),
+            UpgradeStep::Done
+        );
+        assert!(matches!(
+            facts(&|u| {
+                u.written = true;
+                u.after = Some(snap(ConfigStatus::Error, "2.10.0", "YQ=="));
+                u.after_messages = vec!["vendir: MANIFEST_UNKNOWN".into()]
+            }),
+            UpgradeStep::Failed(m) if m.contains("MANIFEST_UNKNOWN")
+        ));
+    }
+
+    #[test]
+    fn failures_map_to_what_to_run() {
+        assert!(
+            failure_hint("Fetching resources: vendir: MANIFEST_UNKNOWN").contains("override-image")
+        );
+        assert!(failure_hint("child PackageInstall tkg-controller Reconciling").contains("fix"));
+        assert!(failure_hint("something else").contains("diagnose"));
+    }
+
+    #[test]
+    fn set_spec_always_carries_the_version() {
+        assert_eq!(
+            set_spec("2.9.1+vmware.1", "YQ=="),
+            json!({"version": "2.9.1+vmware.1", "yaml_service_config": "YQ=="})
+        );
+    }
+
+    #[test]
+    fn versions_are_ordered_as_numbers() {
+        use Ordering::*;
+        let cases = [
+            ("2.9.1", "2.10.0", Less),
+            ("2.9.1+vmware.1", "2.9.1+vmware.2", Less),
+            ("2.9.1+vmware.1", "2.9.1+vmware.1", Equal),
+            ("3.0.0", "3.0.0-rc.1", Greater),
+            ("v1.2", "1.2.0", Equal),
+            ("1.10.0", "1.9.9", Greater),
+            ("1.0.0-rc.2", "1.0.0-rc.10", Less),
+            ("0.4.1", "0.4.1+vmware.1", Less),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(compare_versions(a, b), want, "{a} vs {b}");
+            assert_eq!(compare_versions(b, a), want.reverse(), "{b} vs {a}");
+        }
+    }
+
+    #[test]
+    fn vapi_errors_are_explained() {
+        let e: VapiError = serde_json::from_value(json!({
+            "error_type": "NOT_FOUND",
+            "messages": [{"id": "x", "default_message": "Supervisor Service nope not found.", "args": ["nope"]}]
+        }))
+        .unwrap();
+        assert_eq!(e.text(), "Supervisor Service nope not found.");
+        let cases = [
+            (401, "UNAUTHENTICATED", "password"),
+            (403, "UNAUTHORIZED", "privilege"),
+            (404, "NOT_FOUND", "service ID"),
+            (400, "NOT_ALLOWED_IN_CURRENT_STATE", "wait"),
+            (400, "INVALID_ARGUMENT", "invalid"),
+            (500, "ERROR", "vSphere Client"),
+        ];
+        for (status, kind, hint) in cases {
+            let e = VapiError {
+                error_type: kind.into(),
+                messages: vec![],
+            };
+            assert!(explain(status, &e).contains(hint), "{status} {kind}");
+            assert_eq!(e.text(), kind);
+        }
+    }
+
+    #[test]
+    fn install_records_parse_tolerantly() {
+        let r: InstallRecord = serde_json::from_value(json!({
+            "desired_version": "0.4.1", "current_version": "0.4.1", "config_status": "CONFIGURED",
+            "messages": [{"severity": "INFO", "details": {"id": "a", "default_message": "Reason: ReconcileSucceeded. Message: Reconcile succeeded.", "args": []}, "type": "COMPATIBILITY"}],
+            "service_namespace": "svc-x", "display_name": "X", "prefix": "x", "yaml_service_config": "bmFtZXNwYWNlOiBzdmMteAo="
+        }))
+        .unwrap();
+        assert_eq!(r.config_status, ConfigStatus::Configured);
+        assert_eq!(
+            r.message_lines(),
+            ["INFO: Reason: ReconcileSucceeded. Message: Reconcile succeeded."]
+        );
+        let bare: InstallRecord =
+            serde_json::from_value(json!({"desired_version": "1", "config_status": "CONFIGURING"}))
+                .unwrap();
+        assert_eq!(bare.current_version, None);
+    }
+}

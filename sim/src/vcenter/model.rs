@@ -1,0 +1,952 @@
+//! vCenter's state for Supervisor Services and its rules: the catalog (services and versions with
+//! `ACTIVATED`/`DEACTIVATED` states), the install records of one Supervisor (cluster form for 7.0.3 and
+//! 8.x, Supervisor form for 9.x), and the vAPI error bodies vCenter answers with.
+//!
+//! Routes and fields: the vSphere Automation API (`/api` flavour) as the notes record it from the 9.1
+//! bindings (`vmware-vcenter` 9.1.1.0, `supervisor_services_client.py`, `supervisors_client.py`) and the
+//! 7.0.3 Swagger; where no source settled a detail (error message ids of these operations), the ids
+//! here are written in vCenter's style and say so.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+/// A version of vCenter as `GET /api/appliance/system/version` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Release {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl Release {
+    pub const V7_0_3: Release = Release::new(7, 0, 3);
+    pub const V8_0_3: Release = Release::new(8, 0, 3);
+    pub const V9_0_0: Release = Release::new(9, 0, 0);
+    pub const V9_1_0: Release = Release::new(9, 1, 0);
+
+    pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
+        Release {
+            major,
+            minor,
+            patch,
+        }
+    }
+
+    /// `7.0.3`, `8.0.3` or `9.1.0`, with or without a build suffix.
+    pub fn parse(text: &str) -> Option<Release> {
+        let mut parts = text.split('.').map(|p| p.parse::<u32>().ok());
+        Some(Release::new(
+            parts.next()??,
+            parts.next()??,
+            parts.next().flatten().unwrap_or(0),
+        ))
+    }
+
+    /// The `version` field: vCenter reports a fourth, five-digit update number (`8.0.3.00400`).
+    pub fn version_string(self) -> String {
+        format!("{}.{}.{}.00400", self.major, self.minor, self.patch)
+    }
+
+    /// `yaml_service_config` exists from API 8.0.0.1.
+    pub fn yaml_config(self) -> bool {
+        self >= Release::new(8, 0, 0)
+    }
+
+    /// The `/supervisors/{s}/supervisor-services` routes exist from 9.0.0.0.
+    pub fn supervisor_routes(self) -> bool {
+        self >= Release::V9_0_0
+    }
+
+    /// `must_be_installed` and the precheck from 8.0.3.0.
+    pub fn v803(self) -> bool {
+        self >= Release::V8_0_3
+    }
+}
+
+/// `ACTIVATED` or `DEACTIVATED`.
+pub fn state_name(activated: bool) -> &'static str {
+    if activated {
+        "ACTIVATED"
+    } else {
+        "DEACTIVATED"
+    }
+}
+
+/// One version of a catalog service.
+#[derive(Clone, Debug)]
+pub struct CatalogVersion {
+    pub display_name: String,
+    pub activated: bool,
+    /// Base64 of the registered YAML.
+    pub content: String,
+    pub registered_by_default: bool,
+}
+
+/// A service of the catalog.
+#[derive(Clone, Debug)]
+pub struct CatalogService {
+    pub display_name: String,
+    pub description: String,
+    pub activated: bool,
+    /// A Core service (e.g. `tkg.vsphere.vmware.com`): 403 to activate/deactivate/delete.
+    pub must_be_installed: bool,
+    pub versions: BTreeMap<String, CatalogVersion>,
+}
+
+/// A service on the Supervisor (the install record).
+#[derive(Clone, Debug)]
+pub struct Install {
+    pub desired_version: String,
+    pub current_version: Option<String>,
+    /// `CONFIGURING`, `REMOVING`, `CONFIGURED` or `ERROR`.
+    pub config_status: &'static str,
+    /// `(severity, message)`.
+    pub messages: Vec<(String, String)>,
+    pub service_namespace: String,
+    /// The stored config, YAML text (vCenter's copy, platform keys included).
+    pub config: String,
+    /// The PackageInstall's generation the last write must be reconciled at, once written.
+    pub awaiting_generation: Option<i64>,
+}
+
+/// The whole state.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    pub services: BTreeMap<String, CatalogService>,
+    pub installs: BTreeMap<String, Install>,
+}
+
+/// An HTTP answer: status and JSON body (`None`: no body, e.g. 204).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Option<Value>,
+}
+
+impl Answer {
+    pub fn ok(body: Value) -> Answer {
+        Answer {
+            status: 200,
+            body: Some(body),
+        }
+    }
+
+    pub fn no_content() -> Answer {
+        Answer {
+            status: 204,
+            body: None,
+        }
+    }
+}
+
+/// A vAPI error: `{"error_type": ..., "messages": [{"args", "default_message", "id"}]}` with the status
+/// the operations document for it (400 NotAllowedInCurrentState/InvalidArgument/AlreadyExists, 401
+/// Unauthenticated, 403 Unauthorized, 404 NotFound, 500 Error).
+pub fn vapi_error(error_type: &str, id: &str, message: &str, args: &[&str]) -> Answer {
+    let status = match error_type {
+        "UNAUTHENTICATED" => 401,
+        "UNAUTHORIZED" => 403,
+        "NOT_FOUND" => 404,
+        "ERROR" | "INTERNAL_SERVER_ERROR" => 500,
+        "SERVICE_UNAVAILABLE" => 503,
+        _ => 400,
+    };
+    Answer {
+        status,
+        body: Some(json!({
+            "error_type": error_type,
+            "messages": [{"args": args, "default_message": message, "id": id}],
+        })),
+    }
+}
+
+/// 401 for a request without a valid session.
+pub fn unauthenticated() -> Answer {
+    vapi_error(
+        "UNAUTHENTICATED",
+        "com.vmware.vapi.endpoint.method.authentication.required",
+        "Authentication required.",
+        &[],
+    )
+}
+
+fn service_not_found(id: &str) -> Answer {
+    vapi_error(
+        "NOT_FOUND",
+        "vcenter.wcp.appplatform.supervisorservice.notfound",
+        &format!("Supervisor Service {id} could not be found."),
+        &[id],
+    )
+}
+
+fn version_not_found(id: &str, version: &str) -> Answer {
+    vapi_error(
+        "NOT_FOUND",
+        "vcenter.wcp.appplatform.supervisorservice.version.notfound",
+        &format!("Supervisor Service {id} version {version} could not be found."),
+        &[id, version],
+    )
+}
+
+fn not_installed(id: &str, target: &str) -> Answer {
+    vapi_error(
+        "NOT_FOUND",
+        "vcenter.wcp.appplatform.supervisorservice.cluster.notfound",
+        &format!("Supervisor Service {id} is not installed on {target}."),
+        &[id, target],
+    )
+}
+
+/// The 403 a Core service answers (LAB1's wording).
+fn core_service() -> Answer {
+    vapi_error(
+        "UNAUTHORIZED",
+        "vcenter.wcp.appplatform.supervisorservice.core.unauthorized",
+        "Core services are managed by vCenter, it's not allowed to create, activate, deactivate, delete or update display name / description of a Core service.",
+        &[],
+    )
+}
+
+/// A route that does not exist on this release (or at all).
+pub fn no_route(path: &str) -> Answer {
+    vapi_error(
+        "NOT_FOUND",
+        "com.vmware.vapi.rest.httpNotFound",
+        &format!("Not found: {path}"),
+        &[path],
+    )
+}
+
+/// What a request asks the Supervisor side to do after the model changed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Write the values Secret from vCenter's copy and point the PackageInstall at the version.
+    Apply {
+        service: String,
+        version: String,
+        config: String,
+    },
+    /// Remove the PackageInstall and its values Secret.
+    Remove { service: String },
+}
+
+/// A parsed request.
+pub struct Request<'a> {
+    pub method: &'a str,
+    /// Path segments after `/api/vcenter/namespace-management/`, percent-decoded.
+    pub segments: Vec<String>,
+    /// `?action=...`.
+    pub action: Option<String>,
+    pub body: Option<&'a Value>,
+}
+
+impl Model {
+    /// Answers a `namespace-management` request. `target` is the cluster MoID or Supervisor ID this
+    /// vCenter knows; `release` decides which routes and fields exist.
+    pub fn handle(
+        &mut self,
+        release: Release,
+        cluster: &str,
+        supervisor: &str,
+        req: &Request<'_>,
+    ) -> (Answer, Vec<Effect>) {
+        let seg: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+        let none = Vec::new;
+        match (req.method, seg.as_slice()) {
+            ("GET", ["supervisor-services"]) => (self.list_services(), none()),
+            ("GET", ["supervisor-services", id]) => (self.get_service(release, id), none()),
+            ("PATCH", ["supervisor-services", id]) => {
+                (self.set_service_state(id, req.action.as_deref()), none())
+            }
+            ("GET", ["supervisor-services", id, "versions"]) => (self.list_versions(id), none()),
+            ("GET", ["supervisor-services", id, "versions", v]) => {
+                (self.get_version(release, id, v), none())
+            }
+            ("PATCH", ["supervisor-services", id, "versions", v]) => {
+                (self.set_version_state(id, v, req.action.as_deref()), none())
+            }
+            ("GET", ["clusters"]) => (
+                Answer::ok(json!([{
+                    "cluster": cluster, "cluster_name": "cluster-1",
+                    "config_status": "RUNNING", "kubernetes_status": "READY"
+                }])),
+                none(),
+            ),
+            ("GET", ["supervisors", "summaries"]) if release >= Release::new(8, 0, 0) => {
+                (Answer::ok(json!(null)), none()) // filled in by the server: needs the endpoint
+            }
+            (_, ["clusters", c, "supervisor-services", rest @ ..]) => {
+                if *c != cluster {
+                    return (
+                        vapi_error(
+                            "NOT_FOUND",
+                            "vcenter.wcp.cluster.notfound",
+                            &format!("Cluster {c} could not be found."),
+                            &[c],
+                        ),
+                        none(),
+                    );
+                }
+                self.installs_route(release, false, c, rest, req)
+            }
+            (_, ["supervisors", s, "supervisor-services", rest @ ..])
+                if release.supervisor_routes() =>
+            {
+                if *s != supervisor {
+                    return (
+                        vapi_error(
+                            "NOT_FOUND",
+                            "vcenter.wcp.supervisor.notfound",
+                            &format!("Supervisor {s} could not be found."),
+                            &[s],
+                        ),
+                        none(),
+                    );
+                }
+                self.installs_route(release, true, s, rest, req)
+            }
+            _ => (
+                no_route(&format!(
+                    "/api/vcenter/namespace-management/{}",
+                    req.segments.join("/")
+                )),
+                none(),
+            ),
+        }
+    }
+
+    fn list_services(&self) -> Answer {
+        Answer::ok(Value::Array(
+            self.services
+                .iter()
+                .map(|(id, s)| {
+                    json!({"supervisor_service": id, "display_name": s.display_name, "state": state_name(s.activated)})
+                })
+                .collect(),
+        ))
+    }
+
+    fn get_service(&self, release: Release, id: &str) -> Answer {
+        let Some(s) = self.services.get(id) else {
+            return service_not_found(id);
+        };
+        let mut info = json!({
+            "display_name": s.display_name,
+            "state": state_name(s.activated),
+            "description": s.description,
+        });
+        if release.v803() {
+            info["must_be_installed"] = json!(s.must_be_installed);
+            info["has_default_versions_registered"] =
+                json!(s.versions.values().any(|v| v.registered_by_default));
+        }
+        Answer::ok(info)
+    }
+
+    fn set_service_state(&mut self, id: &str, action: Option<&str>) -> Answer {
+        let Some(s) = self.services.get_mut(id) else {
+            return service_not_found(id);
+        };
+        let activate = match action {
+            Some("activate") => true,
+            Some("deactivate") => false,
+            _ => {
+                return vapi_error(
+                    "INVALID_ARGUMENT",
+                    "vapi.bindings.method.invalid.action",
+                    "expected ?action=activate or ?action=deactivate",
+                    &[],
+                );
+            }
+        };
+        if s.must_be_installed {
+            return core_service();
+        }
+        if s.activated == activate {
+            return vapi_error(
+                "NOT_ALLOWED_IN_CURRENT_STATE",
+                "vcenter.wcp.appplatform.supervisorservice.state",
+                &format!(
+                    "Supervisor Service {id} is already in state {}.",
+                    state_name(activate)
+                ),
+                &[id],
+            );
+        }
+        s.activated = activate;
+        Answer::no_content()
+    }
+
+    fn list_versions(&self, id: &str) -> Answer {
+        let Some(s) = self.services.get(id) else {
+            return service_not_found(id);
+        };
+        Answer::ok(Value::Array(
+            s.versions
+                .iter()
+                .map(|(v, info)| {
+                    json!({"version": v, "display_name": info.display_name, "state": state_name(info.activated)})
+                })
+                .collect(),
+        ))
+    }
+
+    fn get_version(&self, release: Release, id: &str, version: &str) -> Answer {
+        let Some(s) = self.services.get(id) else {
+            return service_not_found(id);
+        };
+        let Some(v) = s.versions.get(version) else {
+            return version_not_found(id, version);
+        };
+        let mut info = json!({
+            "display_name": v.display_name,
+            "content_type": if release.yaml_config() { "CARVEL_APPS_YAML" } else { "VSPHERE_APPS_YAML" },
+            "content": v.content,
+            "trust_verified": true,
+            "state": state_name(v.activated),
+        });
+        if release.v803() {
+            info["registered_by_default"] = json!(v.registered_by_default);
+        }
+        Answer::ok(info)
+    }
+
+    fn set_version_state(&mut self, id: &str, version: &str, action: Option<&str>) -> Answer {
+        let Some(s) = self.services.get_mut(id) else {
+            return service_not_found(id);
+        };
+        let core = s.must_be_installed;
+        let service_activated = s.activated;
+        let activated_count = s.versions.values().filter(|v| v.activated).count();
+        let Some(v) = s.versions.get_mut(version) else {
+            return version_not_found(id, version);
+        };
+        let activate = match action {
+            Some("activate") => true,
+            Some("deactivate") => false,
+            _ => {
+                return vapi_error(
+                    "INVALID_ARGUMENT",
+                    "vapi.bindings.method.invalid.action",
+                    "expected ?action=activate or ?action=deactivate",
+                    &[],
+                );
+            }
+        };
+        if core && v.registered_by_default {
+            return core_service();
+        }
+        if v.activated == activate {
+            return vapi_error(
+                "NOT_ALLOWED_IN_CURRENT_STATE",
+                "vcenter.wcp.appplatform.supervisorservice.version.state",
+                &format!(
+                    "Supervisor Service {id} version {version} is already in state {}.",
+                    state_name(activate)
+                ),
+                &[id, version],
+            );
+        }
+        if !activate && service_activated && activated_count == 1 {
+            return vapi_error(
+                "NOT_ALLOWED_IN_CURRENT_STATE",
+                "vcenter.wcp.appplatform.supervisorservice.version.last",
+                &format!(
+                    "Cannot deactivate the last activated version {version} of the activated Supervisor Service {id}."
+                ),
+                &[id, version],
+            );
+        }
+        v.activated = activate;
+        Answer::no_content()
+    }
+
+    fn installs_route(
+        &mut self,
+        release: Release,
+        wrapped: bool,
+        target: &str,
+        rest: &[&str],
+        req: &Request<'_>,
+    ) -> (Answer, Vec<Effect>) {
+        let none = Vec::new;
+        match (req.method, rest) {
+            ("GET", []) => {
+                let items: Vec<Value> = self
+                    .installs
+                    .iter()
+                    .map(|(id, i)| {
+                        let mut s = json!({"supervisor_service": id, "desired_version": i.desired_version, "config_status": i.config_status});
+                        if let Some(c) = &i.current_version {
+                            s["current_version"] = json!(c);
+                        }
+                        s
+                    })
+                    .collect();
+                let body = if wrapped {
+                    json!({"supervisor_services": items})
+                } else {
+                    Value::Array(items)
+                };
+                (Answer::ok(body), none())
+            }
+            ("GET", [id]) => (self.get_install(release, wrapped, target, id), none()),
+            ("POST", []) => self.create_install(release, wrapped, req.body),
+            ("PUT", [id]) => self.set_install(release, wrapped, target, id, req.body),
+            ("DELETE", [id]) => match self.installs.get_mut(*id) {
+                None => (not_installed(id, target), none()),
+                Some(i) => {
+                    i.config_status = "REMOVING";
+                    i.awaiting_generation = None;
+                    (
+                        Answer::no_content(),
+                        vec![Effect::Remove {
+                            service: id.to_string(),
+                        }],
+                    )
+                }
+            },
+            _ => (
+                no_route(&format!(
+                    "/api/vcenter/namespace-management/{}",
+                    req.segments.join("/")
+                )),
+                none(),
+            ),
+        }
+    }
+
+    fn get_install(&self, release: Release, wrapped: bool, target: &str, id: &str) -> Answer {
+        let Some(i) = self.installs.get(id) else {
+            return not_installed(id, target);
+        };
+        let display = self
+            .services
+            .get(id)
+            .map(|s| s.display_name.clone())
+            .unwrap_or_else(|| id.to_string());
+        let mut info = json!({
+            "desired_version": i.desired_version,
+            "config_status": i.config_status,
+            "messages": i.messages.iter().map(|(severity, message)| json!({
+                "severity": severity,
+                "details": {"id": "vcenter.wcp.appplatform.supervisorservice.status", "default_message": message, "args": []}
+            })).collect::<Vec<_>>(),
+            "display_name": display,
+            "service_namespace": i.service_namespace,
+        });
+        if let Some(c) = &i.current_version {
+            info["current_version"] = json!(c);
+        }
+        if release.yaml_config() || wrapped {
+            info["yaml_service_config"] = json!(b64(&i.config));
+        }
+        Answer::ok(info)
+    }
+
+    /// Checks a body's config fields; returns the YAML config text.
+    fn config_of(release: Release, wrapped: bool, body: &Value) -> Result<Option<String>, Answer> {
+        if body.get("service_config").is_some() && wrapped {
+            return Err(vapi_error(
+                "INVALID_ARGUMENT",
+                "vapi.bindings.typeconverter.unexpected.field",
+                "Unexpected field service_config in the Supervisor form of SetSpec.",
+                &["service_config"],
+            ));
+        }
+        if body.get("service_config").is_some() && body.get("yaml_service_config").is_some() {
+            return Err(vapi_error(
+                "INVALID_ARGUMENT",
+                "vcenter.wcp.appplatform.supervisorservice.config.both",
+                "Only one of service_config and yaml_service_config may be set.",
+                &[],
+            ));
+        }
+        let Some(yaml) = body.get("yaml_service_config") else {
+            return Ok(None);
+        };
+        if !release.yaml_config() {
+            return Err(vapi_error(
+                "INVALID_ARGUMENT",
+                "vapi.bindings.typeconverter.unexpected.field",
+                "Unexpected field yaml_service_config (it arrived in vSphere API 8.0.0.1).",
+                &["yaml_service_config"],
+            ));
+        }
+        let text = yaml.as_str().and_then(unb64).ok_or_else(|| {
+            vapi_error(
+                "INVALID_ARGUMENT",
+                "vcenter.wcp.appplatform.supervisorservice.config.base64",
+                "yaml_service_config is not base64-encoded.",
+                &[],
+            )
+        })?;
+        if serde_saphyr::from_str::<Value>(&text).is_err() {
+            return Err(vapi_error(
+                "INVALID_ARGUMENT",
+                "vcenter.wcp.appplatform.supervisorservice.config.yaml",
+                "yaml_service_config is not valid YAML.",
+                &[],
+            ));
+        }
+        Ok(Some(text))
+    }
+
+    fn version_usable(&self, id: &str, version: &str) -> Result<(), Answer> {
+        let Some(s) = self.services.get(id) else {
+            return Err(service_not_found(id));
+        };
+        let Some(v) = s.versions.get(version) else {
+            return Err(version_not_found(id, version));
+        };
+        if !v.activated {
+            return Err(vapi_error(
+                "NOT_ALLOWED_IN_CURRENT_STATE",
+                "vcenter.wcp.appplatform.supervisorservice.version.deactivated",
+                &format!("Supervisor Service {id} version {version} is DEACTIVATED."),
+                &[id, version],
+            ));
+        }
+        Ok(())
+    }
+
+    fn create_install(
+        &mut self,
+        release: Release,
+        wrapped: bool,
+        body: Option<&Value>,
+    ) -> (Answer, Vec<Effect>) {
+        let Some(body) = body else {
+            return (missing_body(), Vec::new());
+        };
+        let (Some(id), Some(version)) = (
+            body["supervisor_service"].as_str(),
+            body["version"].as_str(),
+        ) else {
+            return (
+                vapi_error(
+                    "INVALID_ARGUMENT",
+                    "vapi.bindings.typeconverter.missing.field",
+                    "supervisor_service and version are required.",
+                    &[],
+                ),
+                Vec::new(),
+            );
+        };
+        if let Err(e) = self.version_usable(id, version) {
+            return (e, Vec::new());
+        }
+        if self.services.get(id).is_some_and(|s| !s.activated) {
+            return (
+                vapi_error(
+                    "NOT_ALLOWED_IN_CURRENT_STATE",
+                    "vcenter.wcp.appplatform.supervisorservice.deactivated",
+                    &format!("Supervisor Service {id} is DEACTIVATED."),
+                    &[id],
+                ),
+                Vec::new(),
+            );
+        }
+        if self.installs.contains_key(id) {
+            return (
+                vapi_error(
+                    "ALREADY_EXISTS",
+                    "vcenter.wcp.appplatform.supervisorservice.cluster.exists",
+                    &format!("Supervisor Service {id} is already installed."),
+                    &[id],
+                ),
+                Vec::new(),
+            );
+        }
+        let config = match Self::config_of(release, wrapped, body) {
+            Ok(c) => c.unwrap_or_default(),
+            Err(e) => return (e, Vec::new()),
+        };
+        let namespace = format!("svc-{}", id.split('.').next().unwrap_or(id));
+        self.installs.insert(
+            id.to_string(),
+            Install {
+                desired_version: version.to_string(),
+                current_version: None,
+                config_status: "CONFIGURING",
+                messages: Vec::new(),
+                service_namespace: namespace,
+                config: config.clone(),
+                awaiting_generation: None,
+            },
+        );
+        (
+            Answer::no_content(),
+            vec![Effect::Apply {
+                service: id.to_string(),
+                version: version.to_string(),
+                config,
+            }],
+        )
+    }
+
+    fn set_install(
+        &mut self,
+        release: Release,
+        wrapped: bool,
+        target: &str,
+        id: &str,
+        body: Option<&Value>,
+    ) -> (Answer, Vec<Effect>) {
+        let Some(body) = body else {
+            return (missing_body(), Vec::new());
+        };
+        if !self.installs.contains_key(id) {
+            return (not_installed(id, target), Vec::new());
+        }
+        let Some(version) = body["version"].as_str() else {
+            return (
+                vapi_error(
+                    "INVALID_ARGUMENT",
+                    "vapi.bindings.typeconverter.missing.field",
+                    "version is required: SetSpec replaces the whole spec.",
+                    &["version"],
+                ),
+                Vec::new(),
+            );
+        };
+        if let Err(e) = self.version_usable(id, version) {
+            return (e, Vec::new());
+        }
+        // The whole spec is replaced: a SetSpec without a config clears it.
+        let config = match Self::config_of(release, wrapped, body) {
+            Ok(c) => c.unwrap_or_default(),
+            Err(e) => return (e, Vec::new()),
+        };
+        let Some(install) = self.installs.get_mut(id) else {
+            return (not_installed(id, target), Vec::new());
+        };
+        if install.config_status == "REMOVING" {
+            return (
+                vapi_error(
+                    "NOT_ALLOWED_IN_CURRENT_STATE",
+                    "vcenter.wcp.appplatform.supervisorservice.removing",
+                    &format!("Supervisor Service {id} is being removed."),
+                    &[id],
+                ),
+                Vec::new(),
+            );
+        }
+        install.desired_version = version.to_string();
+        install.config = config.clone();
+        install.config_status = "CONFIGURING";
+        install.awaiting_generation = None;
+        (
+            Answer::no_content(),
+            vec![Effect::Apply {
+                service: id.to_string(),
+                version: version.to_string(),
+                config,
+            }],
+        )
+    }
+}
+
+fn missing_body() -> Answer {
+    vapi_error(
+        "INVALID_ARGUMENT",
+        "vapi.bindings.typeconverter.missing.body",
+        "The request needs a JSON body.",
+        &[],
+    )
+}
+
+/// Base64 (standard alphabet, padded), as the API carries YAML.
+pub fn b64(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// Decodes [`b64`]; `None` when it is not base64 of UTF-8.
+pub fn unb64(text: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model() -> Model {
+        let mut m = Model::default();
+        let mut versions = BTreeMap::new();
+        versions.insert(
+            "1.0.0".to_string(),
+            CatalogVersion {
+                display_name: "x 1.0.0".into(),
+                activated: true,
+                content: b64("a: 1"),
+                registered_by_default: false,
+            },
+        );
+        m.services.insert(
+            "x.example.com".into(),
+            CatalogService {
+                display_name: "x".into(),
+                description: String::new(),
+                activated: true,
+                must_be_installed: false,
+                versions,
+            },
+        );
+        m
+    }
+
+    fn req<'a>(method: &'a str, path: &str, body: Option<&'a Value>) -> Request<'a> {
+        let (path, action) = match path.split_once("?action=") {
+            Some((p, a)) => (p, Some(a.to_string())),
+            None => (path, None),
+        };
+        Request {
+            method,
+            segments: path.split('/').map(String::from).collect(),
+            action,
+            body,
+        }
+    }
+
+    #[test]
+    fn install_then_set_replaces_the_whole_spec() {
+        let mut m = model();
+        let body = json!({"supervisor_service": "x.example.com", "version": "1.0.0", "yaml_service_config": b64("a: 1\n")});
+        let (a, e) = m.handle(
+            Release::V8_0_3,
+            "domain-c8",
+            "s",
+            &req(
+                "POST",
+                "clusters/domain-c8/supervisor-services",
+                Some(&body),
+            ),
+        );
+        assert_eq!(a.status, 204);
+        assert_eq!(e.len(), 1);
+        // A SetSpec without version is refused.
+        let (a, _) = m.handle(
+            Release::V8_0_3,
+            "domain-c8",
+            "s",
+            &req(
+                "PUT",
+                "clusters/domain-c8/supervisor-services/x.example.com",
+                Some(&json!({})),
+            ),
+        );
+        assert_eq!(a.status, 400);
+        // Without a config, the config is cleared.
+        let (a, _) = m.handle(
+            Release::V8_0_3,
+            "domain-c8",
+            "s",
+            &req(
+                "PUT",
+                "clusters/domain-c8/supervisor-services/x.example.com",
+                Some(&json!({"version": "1.0.0"})),
+            ),
+        );
+        assert_eq!(a.status, 204);
+        assert_eq!(m.installs["x.example.com"].config, "");
+    }
+
+    #[test]
+    fn routes_follow_the_release() {
+        let mut m = model();
+        let (a, _) = m.handle(
+            Release::V8_0_3,
+            "domain-c8",
+            "s",
+            &req("GET", "supervisors/s/supervisor-services", None),
+        );
+        assert_eq!(a.status, 404);
+        let (a, _) = m.handle(
+            Release::V9_1_0,
+            "domain-c8",
+            "s",
+            &req("GET", "supervisors/s/supervisor-services", None),
+        );
+        assert_eq!(a.body, Some(json!({"supervisor_services": []})));
+        let (a, _) = m.handle(
+            Release::V7_0_3,
+            "domain-c8",
+            "s",
+            &req("GET", "clusters/domain-c8/supervisor-services", None),
+        );
+        assert_eq!(a.body, Some(json!([])));
+        let body = json!({"supervisor_service": "x.example.com", "version": "1.0.0", "yaml_service_config": b64("a: 1")});
+        let (a, _) = m.handle(
+            Release::V7_0_3,
+            "domain-c8",
+            "s",
+            &req(
+                "POST",
+                "clusters/domain-c8/supervisor-services",
+                Some(&body),
+            ),
+        );
+        assert_eq!(a.status, 400);
+        assert_eq!(a.body.unwrap()["error_type"], "INVALID_ARGUMENT");
+    }
+
+    #[test]
+    fn catalog_state_rules() {
+        let mut m = model();
+        let r = |m: &mut Model, method: &str, path: &str| {
+            m.handle(Release::V8_0_3, "c", "s", &req(method, path, None))
+                .0
+        };
+        // The last activated version of an activated service cannot be deactivated.
+        let a = r(
+            &mut m,
+            "PATCH",
+            "supervisor-services/x.example.com/versions/1.0.0?action=deactivate",
+        );
+        assert_eq!(
+            (a.status, a.body.unwrap()["error_type"].clone()),
+            (400, json!("NOT_ALLOWED_IN_CURRENT_STATE"))
+        );
+        assert_eq!(
+            r(
+                &mut m,
+                "PATCH",
+                "supervisor-services/x.example.com?action=deactivate"
+            )
+            .status,
+            204
+        );
+        assert_eq!(
+            r(
+                &mut m,
+                "PATCH",
+                "supervisor-services/x.example.com?action=deactivate"
+            )
+            .status,
+            400
+        );
+        m.services
+            .get_mut("x.example.com")
+            .unwrap()
+            .must_be_installed = true;
+        let a = r(
+            &mut m,
+            "PATCH",
+            "supervisor-services/x.example.com?action=activate",
+        );
+        assert_eq!(a.status, 403);
+        assert!(
+            a.body.unwrap()["messages"][0]["default_message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Core services are managed by vCenter")
+        );
+        assert_eq!(r(&mut m, "GET", "supervisor-services/nope").status, 404);
+    }
+}
