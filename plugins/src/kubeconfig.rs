@@ -103,7 +103,7 @@ impl Precedence {
 pub enum FileRead {
     /// It does not exist: skipped (an explicit `--kubeconfig` excepted).
     Missing,
-    Read(Kubeconfig),
+    Read(Box<Kubeconfig>),
     /// Unreadable or not a kubeconfig: the load fails with this message.
     Failed(String),
 }
@@ -111,7 +111,7 @@ pub enum FileRead {
 /// Reads one file with kube (relative paths resolved against the file's directory).
 pub fn read_file(path: &Path) -> FileRead {
     match Kubeconfig::read_from(path) {
-        Ok(k) => FileRead::Read(k),
+        Ok(k) => FileRead::Read(Box::new(k)),
         Err(KubeconfigError::ReadConfig(e, _)) if e.kind() == std::io::ErrorKind::NotFound => {
             FileRead::Missing
         }
@@ -186,7 +186,7 @@ pub fn merge(files: Vec<(PathBuf, FileRead)>, explicit: bool) -> Result<Merged, 
                 continue;
             }
             FileRead::Failed(why) => return Err(LoadError::Bad { file, why }),
-            FileRead::Read(k) => k,
+            FileRead::Read(k) => *k,
         };
         let dup = duplicate(next.clusters.iter().map(|c| &c.name))
             .map(|n| ("cluster", n))

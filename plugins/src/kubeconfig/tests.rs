@@ -54,7 +54,7 @@ fn merge_decisions() {
     let dup = kc(
         "clusters:\n- name: c\n  cluster: {server: https://1}\n- name: c\n  cluster: {server: https://2}\n",
     );
-    let read = |k: &Kubeconfig| FileRead::Read(k.clone());
+    let read = |k: &Kubeconfig| FileRead::Read(Box::new(k.clone()));
     let p = PathBuf::from;
 
     let m = merge(
@@ -257,7 +257,9 @@ fn loads_as_kubectl_does() {
     std::fs::create_dir_all(d.join("sub")).unwrap();
     std::fs::write(d.join("sub/b"), B).unwrap();
     let ok = |ctx: &str, server: &str| Some((ctx.to_owned(), server.to_owned()));
-    let cases: &[(&str, &str, Option<(String, String)>)] = &[
+    /// (what, KUBECONFIG, the context and server kubectl resolves, or None when it refuses)
+    type Case<'a> = (&'a str, &'a str, Option<(String, String)>);
+    let cases: &[Case] = &[
         (
             "missing first file",
             "{d}/nope:{d}/a",
