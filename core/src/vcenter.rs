@@ -991,7 +991,9 @@ mod tests {
     fn an_edit_keeps_the_platform_keys() {
         let stored = json!({"namespace": "svc-harbor-domain-c8", "size": "55Gi"});
         let platform = vec!["namespace".to_owned()];
-        let cases: [(Value, Result<(Value, Vec<&str>), MergeError>); 5] = [
+        /// (the edited config, the merged config and the keys put back, or why the edit is refused)
+        type Case<'a> = (Value, Result<(Value, Vec<&'a str>), MergeError>);
+        let cases: [Case; 5] = [
             // Left out: put back.
             (
                 json!({"size": "60Gi"}),
