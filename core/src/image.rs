@@ -989,7 +989,7 @@ mod tests {
 
     #[test]
     fn every_name_of_docker_hub_is_docker_hub_in_images_and_in_settings() {
-        let names = crate::registries::DOCKER_HUB_HOSTS;
+        let names = DOCKER_HUB_HOSTS;
         for image_host in names {
             let image = ImageRef::parse(&format!("{image_host}/library/node:20-alpine")).unwrap();
             assert_eq!(image.to_string(), "docker.io/library/node:20-alpine");
