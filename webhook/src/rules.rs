@@ -67,6 +67,26 @@ impl Rule {
         {
             problems.push(format!("scope {scope:?} is not Cluster, Namespaced or *"));
         }
+        // A Carvel resource listed beside Carvel groups that do not serve it matches nothing: the
+        // shipped configuration once paired `packages` with packaging.carvel.dev, so no Package
+        // ever reached the guard.
+        let any_group = self.api_groups.iter().any(|g| g == "*");
+        let carvel_rule = self
+            .api_groups
+            .iter()
+            .any(|g| CARVEL_RESOURCES.iter().any(|(_, group)| g == group));
+        if carvel_rule && !any_group {
+            for resource in &self.resources {
+                let name = resource.split('/').next().unwrap_or_default();
+                if let Some((_, group)) = CARVEL_RESOURCES.iter().find(|(r, _)| *r == name)
+                    && !self.api_groups.iter().any(|g| g == group)
+                {
+                    problems.push(format!(
+                        "resource {resource:?} is served by API group {group}, which the rule's apiGroups do not list: add it, or the rule never matches {name}"
+                    ));
+                }
+            }
+        }
         problems
     }
 
@@ -83,14 +103,28 @@ impl Rule {
             && self.scope_matches(request)
     }
 
+    /// As kube-apiserver: a Namespace is cluster-scoped although its requests carry its own name as
+    /// namespace (`staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/rules/rules.go`).
     fn scope_matches(&self, request: &RequestAttributes) -> bool {
+        let namespace_object =
+            request.group.is_empty() && request.version == "v1" && request.resource == "namespaces";
         match self.scope.as_deref() {
-            Some("Cluster") => request.namespace.is_empty(),
-            Some("Namespaced") => !request.namespace.is_empty(),
+            Some("Cluster") => namespace_object || request.namespace.is_empty(),
+            Some("Namespaced") => !namespace_object && !request.namespace.is_empty(),
             _ => true,
         }
     }
 }
+
+/// The Carvel resources and the API group that serves each (carvel-dev/kapp-controller
+/// `pkg/apis/{kappctrl,packaging}/v1alpha1` and `pkg/apiserver/apis/datapackaging/v1alpha1`).
+const CARVEL_RESOURCES: &[(&str, &str)] = &[
+    ("apps", "kappctrl.k14s.io"),
+    ("packageinstalls", "packaging.carvel.dev"),
+    ("packagerepositories", "packaging.carvel.dev"),
+    ("packages", "data.packaging.carvel.dev"),
+    ("packagemetadatas", "data.packaging.carvel.dev"),
+];
 
 /// `pods` matches the resource itself, never a subresource, as Kubernetes does.
 fn resource_matches(pattern: &str, request: &RequestAttributes) -> bool {
@@ -205,6 +239,17 @@ mod tests {
                 request("UPDATE", "", "pvc", "scale"),
                 false,
             ),
+            // What kubectl debug sends: `pods` alone does not match it.
+            (
+                rule(&["UPDATE"], &[""], &["pods"]),
+                request("UPDATE", "", "pods", "ephemeralcontainers"),
+                false,
+            ),
+            (
+                rule(&["UPDATE"], &[""], &["pods", "pods/ephemeralcontainers"]),
+                request("UPDATE", "", "pods", "ephemeralcontainers"),
+                true,
+            ),
         ];
         for (rule, request, expected) in cases {
             assert_eq!(rule.matches(&request), expected, "{rule:?} vs {request:?}");
@@ -220,6 +265,42 @@ mod tests {
         assert!(!namespaced.matches(&cluster_request));
         assert!(namespaced.matches(&request("CREATE", "", "pods", "")));
         assert!(any_rule_matches(&[], &cluster_request));
+    }
+
+    #[test]
+    fn a_namespace_is_cluster_scoped_as_in_kubernetes() {
+        let mut cluster = rule(&["*"], &["*"], &["*"]);
+        cluster.scope = Some("Cluster".into());
+        let mut namespaced = cluster.clone();
+        namespaced.scope = Some("Namespaced".into());
+        // A Namespace's own requests carry its name as namespace.
+        let ns = request("CREATE", "", "namespaces", "");
+        assert!(cluster.matches(&ns));
+        assert!(!namespaced.matches(&ns));
+    }
+
+    #[test]
+    fn a_carvel_resource_beside_the_wrong_carvel_group_is_a_problem() {
+        // The shipped rule of old: Packages are data.packaging.carvel.dev.
+        let wrong = rule(
+            &["CREATE"],
+            &["", "apps", "packaging.carvel.dev", "kappctrl.k14s.io"],
+            &["pods", "packages", "apps", "packagerepositories"],
+        );
+        let problems = wrong.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("\"packages\" is served by API group data.packaging.carvel.dev"),
+            "{problems:?}"
+        );
+        for fine in [
+            rule(&["CREATE"], &["data.packaging.carvel.dev"], &["packages"]),
+            rule(&["CREATE"], &["*"], &["packages"]),
+            // Not a Carvel rule: a CRD of another group may be called `apps`.
+            rule(&["CREATE"], &["example.com"], &["apps"]),
+        ] {
+            assert!(fine.problems().is_empty(), "{fine:?}");
+        }
     }
 
     #[test]
