@@ -991,7 +991,8 @@ mod tests {
     fn an_edit_keeps_the_platform_keys() {
         let stored = json!({"namespace": "svc-harbor-domain-c8", "size": "55Gi"});
         let platform = vec!["namespace".to_owned()];
-        let cases: [(Value, Result<(Value, Vec<&str>), MergeError>); 5] = [
+        type Want = Result<(Value, Vec<&'static str>), MergeError>;
+        let cases: [(Value, Want); 5] = [
             // Left out: put back.
             (
                 json!({"size": "60Gi"}),
