@@ -500,7 +500,15 @@ async fn bad_input_is_refused_clearly_with_nothing_written() {
     std::fs::write(&sup_ca, s.sup.sim.ca().pem()).unwrap();
     let not_yaml = s.sup.dir.path().join("bad.yaml");
     std::fs::write(&not_yaml, "persistence: [\n").unwrap();
-    let cases: Vec<(&str, Vec<&str>, Vec<(&str, &str)>, &str, &str)> = vec![
+    /// What, the arguments, the environment, the error, the hint.
+    type Case<'a> = (
+        &'a str,
+        Vec<&'a str>,
+        Vec<(&'a str, &'a str)>,
+        &'a str,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "wrong password",
             vec![PKGI, "--vcenter", &url, "--set", &set],
