@@ -204,3 +204,14 @@ pub fn ensure_wasm_target(target: &str, dir: &Path) {
         panic!("error: {e}");
     }
 }
+
+/// A kapp text as UIs such as vCenter show it: kapp writes its errors over several indented lines
+/// (go-cli-ui's MultiLineError breaks `: ` before a capital into a new line); this joins them back
+/// with single spaces, so a test can look for an API server's message whole.
+pub fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

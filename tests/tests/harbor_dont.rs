@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use supsvc_sim::api::{Patch, WriteOptions, gvr};
-use supsvc_tests::{SERVICES_NAMESPACE, Supervisor, eventually, reconciled};
+use supsvc_tests::{SERVICES_NAMESPACE, Supervisor, eventually, one_line, reconciled};
 
 const HARBOR: &str = "svc-harbor.tanzu.vmware.com";
 const DOMAIN: &str = "svc-harbor-domain-c8";
@@ -99,7 +99,7 @@ async fn a_direct_pvc_edit_succeeds_and_breaks_the_next_deploy() {
         ),
         "{message}"
     );
-    assert!(message.contains(SHRINK_MESSAGE), "{message}");
+    assert!(one_line(&message).contains(SHRINK_MESSAGE), "{message}");
     let table = supervisor.kubectl_ok(&["get", "app", HARBOR, "-n", SERVICES_NAMESPACE]);
     assert!(
         table.contains("Reconcile failed: Deploying: Error"),
@@ -176,7 +176,7 @@ async fn a_values_change_to_the_database_volume_fails_with_the_blogs_statefulset
         "{message}"
     );
     assert!(
-        message.contains(STATEFULSET_MESSAGE) && message.ends_with("(reason: Invalid)"),
+        one_line(&message).contains(STATEFULSET_MESSAGE) && message.ends_with("(reason: Invalid)"),
         "{message}"
     );
     supervisor.sim.stop().await;

@@ -946,9 +946,6 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
     if args.vcenter.vcenter.is_some() {
         return vcenter::run(carvel, namespace, args).await;
     }
-    if args.dry_run == DryRun::None {
-        eprintln!("{}", vcenter::not_persistent_warning(&args.service));
-    }
     let target = read_target(carvel, namespace, args).await?;
     let mut edit_file: Option<PathBuf> = None;
     let checked = match non_interactive_text(carvel, &target, args).await? {
@@ -966,6 +963,10 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
             }
         },
     };
+    // Said once there is a valid change to write: bad input gets its error alone.
+    if args.dry_run == DryRun::None {
+        eprintln!("{}", vcenter::not_persistent_warning(&target.service));
+    }
     let keep_file = |f: Failure| match &edit_file {
         Some(path) => Failure {
             what: format!("{}\n{}", f.what, kept(path)),
