@@ -947,6 +947,11 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
         return vcenter::run(carvel, namespace, args).await;
     }
     let target = read_target(carvel, namespace, args).await?;
+    // Said before any check, so it stands beside whatever the checks refuse: the values that persist
+    // are vCenter's.
+    if args.dry_run == DryRun::None {
+        eprintln!("{}", vcenter::not_persistent_warning(&target.service));
+    }
     let mut edit_file: Option<PathBuf> = None;
     let checked = match non_interactive_text(carvel, &target, args).await? {
         Some(text) => target
@@ -963,10 +968,6 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
             }
         },
     };
-    // Said once there is a valid change to write: bad input gets its error alone.
-    if args.dry_run == DryRun::None {
-        eprintln!("{}", vcenter::not_persistent_warning(&target.service));
-    }
     let keep_file = |f: Failure| match &edit_file {
         Some(path) => Failure {
             what: format!("{}\n{}", f.what, kept(path)),
