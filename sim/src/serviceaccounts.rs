@@ -63,18 +63,23 @@ async fn sync_namespace(client: &Client, namespace: &Value) {
 }
 
 /// Starts the controller.
-pub fn start(api: Arc<ApiServer>) {
+///
+/// Every handler first passes `gate` (read), so a hold on it (its write side) stills them.
+pub fn start(api: Arc<ApiServer>, gate: Arc<tokio::sync::RwLock<()>>) {
     let client = api.client(UserInfo::service_account(
         "kube-system",
         "service-account-controller",
     ));
     let on_namespace = client.clone();
+    let namespace_gate = Arc::clone(&gate);
     let _ = Informer::spawn(
         client.clone(),
         gvr::NAMESPACES,
         Arc::new(move |event| {
             let client = on_namespace.clone();
+            let gate = Arc::clone(&namespace_gate);
             async move {
+                let _pass = gate.read().await;
                 if let WatchEvent::Added(ns) | WatchEvent::Modified(ns) = event {
                     sync_namespace(&client, &ns).await;
                 }
@@ -88,7 +93,9 @@ pub fn start(api: Arc<ApiServer>) {
         gvr::SERVICE_ACCOUNTS,
         Arc::new(move |event| {
             let client = on_account.clone();
+            let gate = Arc::clone(&gate);
             async move {
+                let _pass = gate.read().await;
                 if let WatchEvent::Deleted(sa) = event
                     && sa["metadata"]["name"] == DEFAULT
                     && let Some(ns) = sa["metadata"]["namespace"].as_str()

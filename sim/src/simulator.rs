@@ -118,8 +118,9 @@ impl Simulator {
                 time_scale: options.time_scale,
             },
         );
-        crate::workloads::start(Arc::clone(&api));
-        crate::serviceaccounts::start(Arc::clone(&api));
+        // The rest of the control plane is held still with kapp-controller (`hold_controllers`).
+        crate::workloads::start(Arc::clone(&api), kapp.gate());
+        crate::serviceaccounts::start(Arc::clone(&api), kapp.gate());
 
         let simulator = Simulator {
             api,

@@ -37,18 +37,23 @@ pub fn workload_status(workload: &Value) -> Value {
 }
 
 /// Starts the controllers.
-pub fn start(api: Arc<ApiServer>) {
+///
+/// Every handler first passes `gate` (read), so a hold on it (its write side) stills them.
+pub fn start(api: Arc<ApiServer>, gate: Arc<tokio::sync::RwLock<()>>) {
     let controller = api.client(UserInfo::service_account(
         "kube-system",
         "persistent-volume-binder",
     ));
     let pvc_client = controller.clone();
+    let pvc_gate = Arc::clone(&gate);
     let _ = Informer::spawn(
         controller.clone(),
         gvr::PERSISTENT_VOLUME_CLAIMS,
         Arc::new(move |event| {
             let client = pvc_client.clone();
+            let gate = Arc::clone(&pvc_gate);
             async move {
+                let _pass = gate.read().await;
                 if let WatchEvent::Added(pvc) | WatchEvent::Modified(pvc) = event {
                     reconcile_pvc(&client, pvc).await;
                 }
@@ -58,12 +63,15 @@ pub fn start(api: Arc<ApiServer>) {
     );
     for resource in [gvr::DEPLOYMENTS, gvr::STATEFUL_SETS] {
         let client = controller.clone();
+        let gate = Arc::clone(&gate);
         let _ = Informer::spawn(
             controller.clone(),
             resource,
             Arc::new(move |event| {
                 let client = client.clone();
+                let gate = Arc::clone(&gate);
                 async move {
+                    let _pass = gate.read().await;
                     if let WatchEvent::Added(o) | WatchEvent::Modified(o) = event {
                         let status = workload_status(&o);
                         if o["status"] != status {

@@ -711,7 +711,7 @@ where
 async fn every_namespace_gets_a_default_service_account() {
     use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
     let sim = Sim::start().await;
-    supsvc_sim::serviceaccounts::start(std::sync::Arc::clone(&sim.api));
+    supsvc_sim::serviceaccounts::start(std::sync::Arc::clone(&sim.api), std::sync::Arc::default());
     let client = kube_client(&sim, "admin").await;
 
     // The namespace that existed before the controller started.

@@ -688,7 +688,7 @@ async fn auth_can_i_and_whoami_answer_from_the_simulators_authorizer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_namespace_has_a_default_service_account() {
     let sim = Sim::start().await;
-    supsvc_sim::serviceaccounts::start(std::sync::Arc::clone(&sim.api));
+    supsvc_sim::serviceaccounts::start(std::sync::Arc::clone(&sim.api), std::sync::Arc::default());
     ok(&sim.kubectl(&["create", "namespace", "team-b"]).await);
     let uid = |out: &str| {
         serde_json::from_str::<Value>(out).unwrap()["metadata"]["uid"]

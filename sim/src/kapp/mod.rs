@@ -191,6 +191,12 @@ impl KappController {
         }
     }
 
+    /// The gate [`KappController::hold`] closes: the simulator's other controllers pass it too, so a
+    /// hold stills every writer of the simulated control plane, not only kapp-controller.
+    pub fn gate(&self) -> Arc<tokio::sync::RwLock<()>> {
+        Arc::clone(&self.shared.gate)
+    }
+
     /// Waits until both controllers have nothing queued or running. Timers may still be pending.
     pub async fn idle(&self) {
         loop {
