@@ -178,6 +178,42 @@ impl Carvel {
     }
 }
 
+/// Follows the objects of one kind in a namespace as client-go's reflector does (LIST, then WATCH
+/// from its resourceVersion, re-listing after a gap such as `410 Gone`, retried with kube's default
+/// backoff): after each change it yields every object held now, as JSON. The stream never ends by
+/// itself; an error item is a failed attempt that will be retried.
+pub fn follow(
+    carvel: &Carvel,
+    resource: &ApiResource,
+    namespace: &str,
+) -> impl futures::Stream<Item = std::result::Result<Vec<Value>, kube::runtime::watcher::Error>>
++ Send
++ use<> {
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, reflector, watcher};
+
+    let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
+    let store = writer.as_reader();
+    let events = watcher(
+        carvel.api(resource, Some(namespace)),
+        watcher::Config::default(),
+    )
+    .default_backoff();
+    reflector(writer, events).filter_map(move |event| {
+        let item = match event {
+            // Mid-relist the store still holds the previous list: wait for its end.
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => None,
+            Ok(_) => Some(Ok(store
+                .state()
+                .iter()
+                .map(|o| to_value(o.as_ref().clone()))
+                .collect())),
+            Err(e) => Some(Err(e)),
+        };
+        std::future::ready(item)
+    })
+}
+
 fn to_value(o: DynamicObject) -> Value {
     serde_json::to_value(o).unwrap_or(Value::Null)
 }

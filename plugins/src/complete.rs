@@ -51,9 +51,9 @@ pub fn words(args: &[OsString]) -> Option<Vec<OsString>> {
 pub fn run(words: Vec<OsString>) -> ExitCode {
     let (lines, directive) = complete(words, services_from_cluster);
     for line in lines {
-        println!("{line}");
+        outln!("{line}");
     }
-    println!(":{directive}");
+    outln!(":{directive}");
     ExitCode::SUCCESS
 }
 

@@ -39,6 +39,17 @@ impl Failure {
         }
     }
 
+    /// Ctrl-C during something that only reads (a watch): nothing went wrong, nothing to report;
+    /// exit 130 as a shell reports a command ended by SIGINT. `main` prints nothing for it.
+    pub fn interrupted_quietly() -> Self {
+        Failure::new("", "").with_exit(Exit::Interrupted)
+    }
+
+    /// Whether there is nothing to print ([`Failure::interrupted_quietly`]).
+    pub fn is_quiet(&self) -> bool {
+        self.what.is_empty()
+    }
+
     pub fn with_exit(mut self, exit: Exit) -> Self {
         self.exit = exit;
         self

@@ -3,6 +3,9 @@
 //! Runs as a kubectl plugin (`kubectl supsvc ...`) or standalone, e.g. on a Supervisor control plane
 //! VM over SSH with `/etc/kubernetes/admin.conf`.
 
+// First, so its `out!`/`outln!`/`errln!` macros are in scope in every module below.
+#[macro_use]
+mod output;
 mod api;
 mod cli;
 mod cluster;
@@ -11,7 +14,6 @@ mod complete;
 mod error;
 mod kubeconfig;
 mod observe;
-mod output;
 mod progress;
 mod transport;
 mod vcenter;
@@ -117,14 +119,16 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start: {e}\nhint: check the process limits");
+            errln!("error: cannot start: {e}\nhint: check the process limits");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("{failure}");
+            if !failure.is_quiet() {
+                errln!("{failure}");
+            }
             ExitCode::from(failure.exit as u8)
         }
     }

@@ -1,9 +1,81 @@
-//! Data output (`-o json|yaml`), tables, times.
+//! Data output (`-o json|yaml`), tables, times, and the one way this program writes to stdout and
+//! stderr and asks a question.
+//!
+//! `println!`/`print!` panic when stdout is a closed pipe (`kubectl supsvc completion bash | head -1`).
+//! [`out!`]/[`outln!`] (and [`errln!`] for stderr) write through [`write_stdout`] instead: once the
+//! reader has gone, output stops quietly and the command goes on to its normal end, so a `fix` whose
+//! pipe closes still unpauses what it paused; a watch ([`stdout_closed`]) ends. This is ripgrep's rule
+//! (a closed pipe is a quiet end), without exiting from the middle of a change. Clippy refuses
+//! `println!`/`print!`/`eprintln!`/`eprint!` in this crate (`plugins/clippy.toml`).
+
+use std::fmt;
+use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
 use crate::cli::Output;
 use crate::error::{Failure, Result};
+
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes to stdout like `print!`, flushed; once a write has failed (the reader closed the pipe, the
+/// disk is full), nothing more is written and [`stdout_closed`] is true. Never panics.
+pub fn write_stdout(args: fmt::Arguments<'_>) {
+    write_to(&mut std::io::stdout().lock(), &STDOUT_CLOSED, args);
+}
+
+/// Writes to stderr like `eprint!`, with the same rule as [`write_stdout`].
+pub fn write_stderr(args: fmt::Arguments<'_>) {
+    write_to(&mut std::io::stderr().lock(), &STDERR_CLOSED, args);
+}
+
+fn write_to(out: &mut dyn Write, closed: &AtomicBool, args: fmt::Arguments<'_>) {
+    if closed.load(Ordering::Relaxed) {
+        return;
+    }
+    if out.write_fmt(args).and_then(|()| out.flush()).is_err() {
+        closed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Whether stdout's reader has gone (a write failed): a command that would print forever
+/// (`status -w`) ends.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// Asks `question [yN]: ` on stdout and reads one line of stdin; `y` or `yes` (any case) is yes,
+/// anything else, an empty line, end of input or a read error is no.
+pub fn confirm(question: &str) -> bool {
+    write_stdout(format_args!("{question} [yN]: "));
+    let mut answer = String::new();
+    match std::io::stdin().lock().read_line(&mut answer) {
+        Ok(_) => is_yes(&answer),
+        Err(_) => false,
+    }
+}
+
+fn is_yes(answer: &str) -> bool {
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// `print!` that never panics: see [`write_stdout`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::output::write_stdout(format_args!($($arg)*)) };
+}
+
+/// `println!` that never panics: see [`write_stdout`].
+macro_rules! outln {
+    () => { $crate::output::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `eprintln!` that never panics: see [`write_stderr`].
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::output::write_stderr(format_args!("{}\n", format_args!($($arg)*))) };
+}
 
 /// Renders data as JSON (pretty) or YAML (serde-saphyr).
 pub fn render<T: Serialize>(format: Output, data: &T) -> Result<String> {
@@ -88,6 +160,55 @@ pub fn clock() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer whose reader has gone, as stdout is under `| head -1` once head has exited.
+    struct ClosedPipe;
+
+    impl Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_stops_output_quietly() {
+        let closed = AtomicBool::new(false);
+        write_to(&mut ClosedPipe, &closed, format_args!("first line\n"));
+        assert!(
+            closed.load(Ordering::Relaxed),
+            "the failed write is remembered"
+        );
+        let mut after = Vec::new();
+        write_to(&mut after, &closed, format_args!("second line\n"));
+        assert!(
+            after.is_empty(),
+            "nothing is written once the reader has gone"
+        );
+
+        let open = AtomicBool::new(false);
+        let mut out = Vec::new();
+        write_to(&mut out, &open, format_args!("{} {}\n", "a", 1));
+        assert_eq!(out, b"a 1\n");
+        assert!(!open.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn only_y_or_yes_is_yes() {
+        for (answer, yes) in [
+            ("y\n", true),
+            ("YES\n", true),
+            (" yes \r\n", true),
+            ("\n", false),
+            ("", false),
+            ("n\n", false),
+            ("yep\n", false),
+        ] {
+            assert_eq!(is_yes(answer), yes, "{answer:?}");
+        }
+    }
 
     #[test]
     fn tables_align() {

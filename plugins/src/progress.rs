@@ -43,7 +43,7 @@ impl Progress {
     pub fn plain(&self, text: &str) {
         match &self.spinner {
             Some(pb) => pb.println(format!("{}{text}", self.prefix)),
-            None => println!("{}{text}", self.prefix),
+            None => outln!("{}{text}", self.prefix),
         }
     }
 
@@ -52,7 +52,7 @@ impl Progress {
         let line = format!("{}{} {text}", self.prefix, clock());
         match &self.spinner {
             Some(pb) => pb.println(line),
-            None => println!("{line}"),
+            None => outln!("{line}"),
         }
     }
 

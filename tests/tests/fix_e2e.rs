@@ -733,10 +733,18 @@ async fn status_watch_prints_a_line_for_each_change_until_stopped() {
         .status()
         .expect("kill runs");
     assert!(stopped.success());
+    let mut stderr = watch.stderr.take().expect("stderr");
     let ended = tokio::task::spawn_blocking(move || watch.wait())
         .await
         .expect("joined")
         .expect("waited");
-    assert!(!ended.success(), "interrupted: {ended:?}");
+    assert_eq!(
+        ended.code(),
+        Some(130),
+        "interrupted, as a shell reports SIGINT: {ended:?}"
+    );
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut err).expect("stderr");
+    assert!(err.is_empty(), "Ctrl-C ends a watch quietly: {err}");
     reader.join().expect("reader");
 }

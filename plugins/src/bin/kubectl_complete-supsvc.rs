@@ -4,6 +4,7 @@
 //! release archive), else the first `kubectl-supsvc` on PATH. The plugin answers in cobra's
 //! `__complete` format.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
@@ -27,7 +28,9 @@ fn plugin() -> Option<PathBuf> {
 
 fn main() -> ExitCode {
     let Some(plugin) = plugin() else {
-        eprintln!(
+        // A failed write to stderr has nowhere to be reported: ignored, never a panic.
+        let _ = writeln!(
+            std::io::stderr(),
             "error: {PLUGIN} is neither beside kubectl_complete-supsvc nor on PATH\n\
              hint: install the plugin (cargo install --path plugins, or kubectl krew install supsvc)"
         );
@@ -45,7 +48,8 @@ fn main() -> ExitCode {
         Ok(status) => return ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1)),
         Err(e) => e,
     };
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "error: cannot run {}: {failure}\nhint: check that it is executable",
         plugin.display()
     );

@@ -14,7 +14,10 @@ pub fn generate(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
 }
 
 pub fn run(args: &CompletionArgs) {
-    generate(args.shell, &mut std::io::stdout());
+    // Rendered first: clap_complete panics when its writer fails (a closed pipe).
+    let mut script = Vec::new();
+    generate(args.shell, &mut script);
+    out!("{}", String::from_utf8_lossy(&script));
 }
 
 #[cfg(test)]

@@ -31,13 +31,13 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
     simulator
         .write_kubeconfig(&kubeconfig)
         .map_err(|e| Failure::new(format!("{e:#}"), "check $TMPDIR"))?;
-    println!(
+    outln!(
         "A simulated Supervisor is running at {} (scenario {}: {}).",
         simulator.url(),
         args.scenario,
         simulator.scenario().description
     );
-    println!(
+    outln!(
         "Everything below is the real kubectl, with KUBECONFIG={}\n",
         kubeconfig.display()
     );
@@ -53,7 +53,7 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
     ];
     let mut failed = Vec::new();
     for (i, step) in steps.into_iter().enumerate() {
-        println!("$ kubectl {}", step.join(" "));
+        outln!("$ kubectl {}", step.join(" "));
         let status = Command::new(&kubectl)
             .args(step)
             .env("KUBECONFIG", &kubeconfig)
@@ -71,11 +71,11 @@ pub async fn run(args: &DemoArgs) -> Result<()> {
         if !status.success() && !finds_the_problem {
             failed.push(step.join(" "));
         }
-        println!();
+        outln!();
     }
     simulator.stop().await;
     if failed.is_empty() {
-        println!("Done: the simulated Supervisor was repaired by `kubectl supsvc fix`.");
+        outln!("Done: the simulated Supervisor was repaired by `kubectl supsvc fix`.");
         Ok(())
     } else {
         Err(Failure::new(

@@ -156,8 +156,8 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &DiagnoseArgs) -> Resul
         fix_preconditions,
     };
     match args.output {
-        Some(format) => print!("{}", render(format, &report)?),
-        None => print!("{}", render_text(&report)),
+        Some(format) => out!("{}", render(format, &report)?),
+        None => out!("{}", render_text(&report)),
     }
     let problems = findings.iter().filter(|f| f.is_problem()).count();
     if problems > 0 {

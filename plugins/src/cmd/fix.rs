@@ -5,7 +5,6 @@
 //! unpaused before the process exits.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write as _};
 use std::time::Duration;
 
 use futures::future::try_join_all;
@@ -137,17 +136,6 @@ struct PlanOutput<'a> {
     plan: &'a Plan,
     /// Which precondition held, or why fix refuses.
     preconditions: &'a Preconditions,
-}
-
-/// Asks `Continue? [yN]:`; anything but y/yes is no.
-fn confirm() -> bool {
-    print!("Continue? [yN]: ");
-    let _ = std::io::stdout().flush();
-    let mut answer = String::new();
-    match std::io::stdin().lock().read_line(&mut answer) {
-        Ok(_) => matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"),
-        Err(_) => false,
-    }
 }
 
 /// The state and description of each object, to print a line only when one changes.
@@ -575,7 +563,7 @@ pub async fn run(carvel: Carvel, namespace: &str, args: &FixArgs) -> Result<()> 
     let service = args.service.as_str();
     let p = prepare(carvel, namespace, args).await?;
     if p.plan.is_empty() {
-        println!("{}", p.healthy_line(service));
+        outln!("{}", p.healthy_line(service));
         return Ok(());
     }
     if args.dry_run == DryRun::Client
@@ -590,46 +578,46 @@ pub async fn run(carvel: Carvel, namespace: &str, args: &FixArgs) -> Result<()> 
             plan: &p.plan,
             preconditions: &p.preconditions,
         };
-        print!("{}", render(format, &out)?);
+        out!("{}", render(format, &out)?);
         return p.refusal(service).map_or(Ok(()), Err);
     }
     if let Some(refusal) = p.refusal(service) {
         // Before any write: say what was found and which precondition failed.
-        print!(
+        out!(
             "Plan for {service} on {}: none.\n{}",
             p.carvel.cluster.describe(),
             render_preconditions(&p.preconditions)
         );
         return Err(refusal);
     }
-    print!("{}", p.plan_text(service));
+    out!("{}", p.plan_text(service));
     if p.obs.children.is_empty() {
-        eprintln!(
+        errln!(
             "warning: no child PackageInstalls found from the App's kapp data; if {service} has children, name their namespace with --domain-namespace"
         );
     }
     match args.dry_run {
         DryRun::Client => {
-            println!("Dry run (client): nothing was sent.");
+            outln!("Dry run (client): nothing was sent.");
             return Ok(());
         }
         DryRun::Server => {
             server_dry_run(&p, &Progress::plain_lines("")).await?;
-            println!(
+            outln!(
                 "Dry run (server): every write was accepted by the server with dryRun=All; nothing was changed."
             );
             return Ok(());
         }
         DryRun::None => {}
     }
-    if !args.yes && !confirm() {
+    if !args.yes && !crate::output::confirm("Continue?") {
         return Err(Failure::new(
             "cancelled: nothing was changed",
             "answer y to go ahead, or pass -y",
         ));
     }
     let summary = execute(&p, namespace, args, &Progress::new()).await?;
-    println!("{summary}");
+    outln!("{summary}");
     Ok(())
 }
 
@@ -726,7 +714,7 @@ pub async fn run_fleet(
             }),
             // Reported, not acted on: a pause someone else made stays, a fault fix does not repair is named.
             Ok(p) if p.refusal(service).is_some() => {
-                print!(
+                out!(
                     "[{context}] {service}: fix refuses.\n{}",
                     render_preconditions(&p.preconditions)
                 );
@@ -737,12 +725,16 @@ pub async fn run_fleet(
                 });
             }
             Ok(p) => {
-                print!("{}", p.plan_text(service));
+                out!("{}", p.plan_text(service));
                 todo.push((context, cluster, p));
             }
         }
     }
-    if !todo.is_empty() && args.dry_run == DryRun::None && !args.yes && !confirm() {
+    if !todo.is_empty()
+        && args.dry_run == DryRun::None
+        && !args.yes
+        && !crate::output::confirm("Continue?")
+    {
         return Err(Failure::new(
             "cancelled: nothing was changed",
             "answer y to go ahead, or pass -y",
@@ -768,7 +760,7 @@ pub async fn run_fleet(
     }
     rows.sort_by(|a, b| a.context.cmp(&b.context));
     let (table, failure) = fleet_summary(&rows);
-    print!(
+    out!(
         "\nSummary for {service} on {} Supervisor(s):\n{table}",
         rows.len()
     );

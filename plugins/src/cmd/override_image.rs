@@ -239,14 +239,14 @@ async fn then_fix(carvel: &Carvel, changed: &[Value], args: &OverrideImageArgs) 
             Some(s) => {
                 services.insert(s);
             }
-            None => eprintln!(
+            None => errln!(
                 "warning: no Supervisor Service found that owns Package {}; nothing to fix for it",
                 name_of(p)
             ),
         }
     }
     for (namespace, service) in services {
-        println!("Running `kubectl supsvc fix {service} -n {namespace}`:");
+        outln!("Running `kubectl supsvc fix {service} -n {namespace}`:");
         let fix = fix_args(&service, args.timeout)?;
         run_fix(carvel, &namespace, &fix).await?;
     }
@@ -320,7 +320,7 @@ fn print_diff(before: &Value, after: &Value, namespace: &str) {
         &format!("{PACKAGE_RESOURCE}/{name} -n {namespace} (live)"),
         &format!("{PACKAGE_RESOURCE}/{name} -n {namespace} (new)"),
     );
-    print!("{d}");
+    out!("{d}");
 }
 
 fn finish(
@@ -329,8 +329,8 @@ fn finish(
     summary: impl FnOnce(&Outcome) -> String,
 ) -> Result<()> {
     match args.output {
-        Some(format) => print!("{}", render(format, &out)?),
-        None => println!("{}", summary(&out)),
+        Some(format) => out!("{}", render(format, &out)?),
+        None => outln!("{}", summary(&out)),
     }
     Ok(())
 }
@@ -413,7 +413,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &OverrideImageArgs) -> 
     check_public(&[&target], args.allow_public)?;
     let warnings = registry_warnings(&all, name, &[&target]);
     for w in &warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     let rewrite = Rewrite {
         path: bundle.path.clone(),
@@ -531,7 +531,7 @@ async fn registry_map(carvel: &Carvel, namespace: &str, args: &OverrideImageArgs
         ));
     }
     for w in &warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     if args.output.is_none() {
         for (before, after, _) in &changes {

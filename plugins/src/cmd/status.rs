@@ -1,14 +1,13 @@
 //! `kubectl supsvc status`: every Supervisor Service, its package, version and state.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Serialize;
 use supsvc_core::carvel::{self, App, PackageInstall};
 
 use crate::api::{self, Carvel};
 use crate::cli::StatusArgs;
-use crate::error::Result;
+use crate::error::{Failure, Result};
 use crate::output::{self, age, render, seconds_since, table, truncate};
 
 /// One row of `status`.
@@ -86,12 +85,7 @@ pub fn render_table(rows: &[Row], now: jiff::Timestamp) -> String {
     )
 }
 
-async fn read(carvel: &Carvel, namespace: &str) -> Result<Vec<Row>> {
-    let (pkgi_resource, app_resource) = (api::packageinstalls(), api::apps());
-    let (pkgis, apps) = futures::try_join!(
-        carvel.list(&pkgi_resource, Some(namespace), None),
-        carvel.list(&app_resource, Some(namespace), None),
-    )?;
+fn rows_of(pkgis: &[serde_json::Value], apps: &[serde_json::Value]) -> Vec<Row> {
     let pkgis: Vec<PackageInstall> = pkgis
         .iter()
         .filter_map(|v| PackageInstall::from_value(v).ok())
@@ -100,55 +94,150 @@ async fn read(carvel: &Carvel, namespace: &str) -> Result<Vec<Row>> {
         .iter()
         .filter_map(|v| App::from_value(v).ok())
         .collect();
-    Ok(rows(&pkgis, &apps))
+    rows(&pkgis, &apps)
+}
+
+async fn read(carvel: &Carvel, namespace: &str) -> Result<Vec<Row>> {
+    let (pkgi_resource, app_resource) = (api::packageinstalls(), api::apps());
+    let (pkgis, apps) = futures::try_join!(
+        carvel.list(&pkgi_resource, Some(namespace), None),
+        carvel.list(&app_resource, Some(namespace), None),
+    )?;
+    Ok(rows_of(&pkgis, &apps))
+}
+
+/// The rows of `next` that are new or differ from `before` in what `status -w` shows.
+fn changed(before: &[Row], next: &[Row]) -> Vec<Row> {
+    next.iter()
+        .filter(|r| {
+            !before.iter().any(|o| {
+                o.name == r.name
+                    && o.state == r.state
+                    && o.description == r.description
+                    && o.version == r.version
+            })
+        })
+        .cloned()
+        .collect()
 }
 
 pub async fn run(carvel: &Carvel, namespace: &str, args: &StatusArgs) -> Result<()> {
-    let mut rows = read(carvel, namespace).await?;
+    let rows = read(carvel, namespace).await?;
     match args.output {
-        Some(format) => print!("{}", render(format, &rows)?),
+        Some(format) => out!("{}", render(format, &rows)?),
         None if rows.is_empty() => {
-            eprintln!("No Supervisor Services (PackageInstalls) in namespace {namespace}.")
+            errln!("No Supervisor Services (PackageInstalls) in namespace {namespace}.")
         }
-        None => print!("{}", render_table(&rows, jiff::Timestamp::now())),
+        None => out!("{}", render_table(&rows, jiff::Timestamp::now())),
     }
-    if !args.watch {
-        return Ok(());
+    if args.watch {
+        watch(carvel, namespace, args, rows).await?;
     }
-    // Follow changes: print each row that changed (kubectl get -w style), polling.
-    loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let next = read(carvel, namespace).await?;
-        let changed: Vec<Row> = next
-            .iter()
-            .filter(|r| {
-                !rows.iter().any(|o| {
-                    o.name == r.name
-                        && o.state == r.state
-                        && o.description == r.description
-                        && o.version == r.version
-                })
-            })
-            .cloned()
-            .collect();
-        for row in &changed {
+    Ok(())
+}
+
+/// `status -w`: a line for each row that changes, as `kubectl get -w` prints, driven by watches of
+/// the PackageInstalls and Apps (no polling). Ends on Ctrl-C (exit 130, quietly, as kubectl's watch
+/// does) or when stdout's reader has gone.
+async fn watch(
+    carvel: &Carvel,
+    namespace: &str,
+    args: &StatusArgs,
+    mut rows: Vec<Row>,
+) -> Result<()> {
+    use futures::StreamExt;
+
+    enum Update {
+        PackageInstalls(Vec<serde_json::Value>),
+        Apps(Vec<serde_json::Value>),
+    }
+    let pkgis = api::follow(carvel, &api::packageinstalls(), namespace)
+        .map(|r| r.map(Update::PackageInstalls));
+    let apps = api::follow(carvel, &api::apps(), namespace).map(|r| r.map(Update::Apps));
+    let mut updates = std::pin::pin!(futures::stream::select(pkgis, apps));
+    let (mut held_pkgis, mut held_apps) = (None, None);
+    let mut last_error: Option<String> = None;
+    let interrupted = tokio::signal::ctrl_c();
+    let mut interrupted = std::pin::pin!(interrupted);
+    while !output::stdout_closed() {
+        let update = tokio::select! {
+            _ = &mut interrupted => return Err(Failure::interrupted_quietly()),
+            update = updates.next() => update,
+        };
+        match update {
+            None => return Ok(()),
+            Some(Err(e)) => {
+                // Retried with backoff; said once per distinct error, not on every attempt.
+                let text = crate::error::chain(&e);
+                if last_error.as_deref() != Some(text.as_str()) {
+                    errln!("warning: watch interrupted, retrying: {text}");
+                    last_error = Some(text);
+                }
+                continue;
+            }
+            Some(Ok(Update::PackageInstalls(list))) => held_pkgis = Some(list),
+            Some(Ok(Update::Apps(list))) => held_apps = Some(list),
+        }
+        last_error = None;
+        let (Some(pkgis), Some(apps)) = (&held_pkgis, &held_apps) else {
+            continue;
+        };
+        let next = rows_of(pkgis, apps);
+        for row in changed(&rows, &next) {
             match args.output {
-                Some(format) => print!("{}", render(format, row)?),
-                None => println!(
+                Some(format) => out!("{}", render(format, &row)?),
+                None => outln!(
                     "{} {}",
                     output::clock(),
-                    cells(row, jiff::Timestamp::now()).join("   ")
+                    cells(&row, jiff::Timestamp::now()).join("   ")
                 ),
             }
         }
         rows = next;
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn row(name: &str, state: &str, description: &str) -> Row {
+        Row {
+            name: name.into(),
+            package: "p".into(),
+            version: "1.0.0".into(),
+            state: state.into(),
+            description: description.into(),
+            since: Some("2026-11-22T04:00:00Z".into()),
+            useful_error_message: None,
+        }
+    }
+
+    #[test]
+    fn a_watch_line_for_each_row_that_changed_or_appeared() {
+        let before = vec![
+            row("a", "Reconcile succeeded", "ok"),
+            row("b", "Reconciling", "x"),
+        ];
+        let mut moved = before.clone();
+        moved[0].since = Some("2026-11-22T05:00:00Z".into());
+        assert!(
+            changed(&before, &moved).is_empty(),
+            "a new deploy time alone is not a change a watch line shows"
+        );
+        let next = vec![
+            row("a", "Reconcile succeeded", "ok"),
+            row("b", "Reconcile failed", "boom"),
+            row("c", "Reconciling", ""),
+        ];
+        let lines: Vec<String> = changed(&before, &next)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(lines, ["b", "c"]);
+    }
 
     #[test]
     fn rows_from_pkgis_and_apps() {

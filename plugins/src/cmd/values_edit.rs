@@ -9,7 +9,7 @@
 //! new generation (or a failure, with its `usefulErrorMessage`, and the rollback).
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read as _, Write as _};
+use std::io::{IsTerminal, Read as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -55,9 +55,9 @@ impl Progress {
     fn line(&self, text: &str) {
         let line = format!("{} {text}", clock());
         if self.to_stderr {
-            eprintln!("{line}");
+            errln!("{line}");
         } else {
-            println!("{line}");
+            outln!("{line}");
         }
     }
 }
@@ -632,15 +632,15 @@ fn print_diff(target: &Target, checked: &Checked, show_secrets: bool) {
         &format!("values of {} (live)", target.service),
         &format!("values of {} (new)", target.service),
     );
-    print!("{d}");
+    out!("{d}");
     if !show_secrets && checked.changes.iter().any(Change::is_sensitive) {
-        println!("(sensitive values are masked; --show-secrets shows them)");
+        outln!("(sensitive values are masked; --show-secrets shows them)");
     }
 }
 
 fn print_preflight(target: &Target, checked: &Checked) {
     if let Some(note) = &target.live_note {
-        println!("pre-flight: skipped: {note}");
+        outln!("pre-flight: skipped: {note}");
         return;
     }
     for f in &checked.findings {
@@ -653,18 +653,18 @@ fn print_preflight(target: &Target, checked: &Checked) {
             f.new.as_deref().unwrap_or("(removed)")
         );
         match &f.verdict {
-            Verdict::Allowed { note } => println!("{head}: ok, {note}"),
+            Verdict::Allowed { note } => outln!("{head}: ok, {note}"),
             Verdict::Refused {
                 why,
                 server,
                 instead,
             } => {
-                println!("{head}: the cluster will REFUSE it (applied anyway: --force)");
-                println!("  why: {why}");
+                outln!("{head}: the cluster will REFUSE it (applied anyway: --force)");
+                outln!("  why: {why}");
                 if !server.is_empty() {
-                    println!("  the API server will answer: {server}");
+                    outln!("  the API server will answer: {server}");
                 }
-                println!("  instead: {instead}");
+                outln!("  instead: {instead}");
             }
         }
     }
@@ -678,7 +678,7 @@ fn print_preflight(target: &Target, checked: &Checked) {
         .map(|c| values::dotted(&c.path))
         .collect();
     if !unmapped.is_empty() {
-        println!(
+        outln!(
             "pre-flight: {} changed value(s) drive no PersistentVolumeClaim or StatefulSet field supsvc can find, not checked: {}",
             unmapped.len(),
             unmapped.join(", ")
@@ -931,15 +931,9 @@ async fn write_and_follow(
     .await
 }
 
+/// Asks only at a terminal: without one, the answer is no.
 fn ask(question: &str) -> bool {
-    if !std::io::stdin().is_terminal() {
-        return false;
-    }
-    print!("{question} [yN]: ");
-    let _ = std::io::stdout().flush();
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).is_ok()
-        && matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    std::io::stdin().is_terminal() && crate::output::confirm(question)
 }
 
 pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Result<()> {
@@ -950,7 +944,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
     // Said before any check, so it stands beside whatever the checks refuse: the values that persist
     // are vCenter's.
     if args.dry_run == DryRun::None {
-        eprintln!("{}", vcenter::not_persistent_warning(&target.service));
+        errln!("{}", vcenter::not_persistent_warning(&target.service));
     }
     let mut edit_file: Option<PathBuf> = None;
     let checked = match non_interactive_text(carvel, &target, args).await? {
@@ -959,7 +953,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
             .map_err(|errors| invalid(&target, &errors))?,
         None => match edit_loop(&target, args.force)? {
             Edited::Cancelled(message) => {
-                println!("{message}");
+                outln!("{message}");
                 return Ok(());
             }
             Edited::Done(c, path) => {
@@ -1001,13 +995,13 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
     };
     let emit = |out: &Outcome| -> Result<()> {
         if let Some(format) = args.output {
-            print!("{}", render(format, out)?);
+            out!("{}", render(format, out)?);
         }
         Ok(())
     };
     if checked.changes.is_empty() {
         if args.output.is_none() {
-            println!("The new values are the values in use: nothing to change.");
+            outln!("The new values are the values in use: nothing to change.");
         }
         return emit(&out);
     }
@@ -1018,7 +1012,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
     match args.dry_run {
         DryRun::Client => {
             if args.output.is_none() {
-                println!("Dry run: nothing was written.");
+                outln!("Dry run: nothing was written.");
             }
             return emit(&out);
         }
@@ -1031,7 +1025,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
             }
             .map_err(keep_file)?;
             if args.output.is_none() {
-                println!(
+                outln!(
                     "Dry run (server): the server accepted the values Secret with dryRun=All; nothing was written."
                 );
             }
@@ -1051,7 +1045,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
         Reconciled::Succeeded => {
             out.reconcile = Some("ReconcileSucceeded".into());
             if args.output.is_none() {
-                println!(
+                outln!(
                     "Succeeded: {} Reconcile succeeded with the new values ({}; the previous values are kept in Secret {}/{}{PREVIOUS_SUFFIX}, restored by --rollback).",
                     target.service,
                     target.describe(),

@@ -61,7 +61,7 @@ impl Budget {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     if cfg!(debug_assertions) {
-        eprintln!(
+        errln!(
             "warning: this kubectl-supsvc is a debug build: the host's own code runs unoptimised and \
              evaluations take several times as long as in supsvc-webhook; measure with a release build \
              (cargo install --path plugins)"
@@ -115,7 +115,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         Some(format) => output::render(format, &report)?,
         None => human(&report),
     };
-    print!("{text}");
+    out!("{text}");
     Ok(())
 }
 

@@ -253,7 +253,7 @@ fn read_request(path: &Path) -> Result<Arc<[u8]>> {
         review
     };
     if let Err(e) = parse_review(&review) {
-        eprintln!(
+        errln!(
             "warning: supsvc-webhook would refuse this request with 400 before any policy sees it: {e}"
         );
     }
@@ -392,7 +392,7 @@ mod logs {
                 "" | "{}" => String::new(),
                 fields => format!(" {fields}"),
             };
-            eprintln!(
+            errln!(
                 "{} policy {}: {}{fields}",
                 event.metadata().level(),
                 line.policy,

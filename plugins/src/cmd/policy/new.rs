@@ -100,7 +100,7 @@ pub fn run(args: &NewArgs) -> Result<()> {
         SdkSource::Path { dir, .. } => format!("{SDK_PACKAGE} at {}", dir.display()),
         SdkSource::CratesIo => "kubewarden-policy-sdk from crates.io".to_owned(),
     };
-    println!(
+    outln!(
         "Created the policy crate {} in {} ({from}).\n\nNext:\n  cd {}\n  cargo test\n  \
          cargo build --target wasm32-unknown-unknown --profile wasm-release\n  \
          kubectl supsvc policy run --request test_data/pod-create.json --settings '{{\"deniedNames\": [\"nginx\"]}}' {wasm}",
@@ -115,7 +115,7 @@ pub fn run(args: &NewArgs) -> Result<()> {
         &dir,
         supsvc_wasm_target::Install::Never,
     ) {
-        eprintln!("note: {e}");
+        errln!("note: {e}");
     }
     Ok(())
 }

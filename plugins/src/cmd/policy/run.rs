@@ -35,7 +35,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         Some(format) => output::render(format, &review(&loaded, &decision, patch.as_ref()))?,
         None => human(&loaded, &verdict, &decision, patch.as_ref(), took),
     };
-    print!("{text}");
+    out!("{text}");
     if args.fail_on_deny && !decision.allowed {
         return Err(Failure::new(
             format!("policy {} denied the request", loaded.policy.name()),

@@ -145,12 +145,12 @@ async fn edit(
     // 2. Drift: the Supervisor's Secret against vCenter's copy.
     let drift = core_vc::drift(&stored, &target.old_values);
     if !drift.is_empty() && args.output.is_none() {
-        println!(
+        outln!(
             "drift: the Supervisor's {} differs from vCenter's stored config (edited directly; vCenter's copy replaces it at the next configure or upgrade):",
             target.describe()
         );
         for c in masked_changes(&drift, args.show_secrets) {
-            println!(
+            outln!(
                 "  {}: vCenter {} / Secret {}",
                 c.path,
                 c.old
@@ -206,7 +206,7 @@ async fn edit(
         }
         None => match edit_loop(&target, args.force)? {
             Edited::Cancelled(message) => {
-                println!("{message}");
+                outln!("{message}");
                 return Ok(());
             }
             Edited::Done(c, path) => {
@@ -246,13 +246,13 @@ async fn edit(
     };
     let emit = |out: &VcenterOutcome| -> Result<()> {
         if let Some(format) = args.output {
-            print!("{}", crate::output::render(format, out)?);
+            out!("{}", crate::output::render(format, out)?);
         }
         Ok(())
     };
     if changes.is_empty() {
         if args.output.is_none() {
-            println!("The new values are vCenter's stored config: nothing to change.");
+            outln!("The new values are vCenter's stored config: nothing to change.");
         }
         return emit(&out);
     }
@@ -260,7 +260,7 @@ async fn edit(
         super::print_diff(&target, &checked, args.show_secrets);
         super::print_preflight(&target, &checked);
         if !merged.restored.is_empty() {
-            println!(
+            outln!(
                 "kept the keys vCenter set: {} (the platform owns them)",
                 merged.restored.join(", ")
             );
@@ -268,7 +268,7 @@ async fn edit(
     }
     if args.dry_run != DryRun::None {
         if args.output.is_none() {
-            println!("Dry run: nothing was written to vCenter.");
+            outln!("Dry run: nothing was written to vCenter.");
         }
         return emit(&out);
     }
@@ -382,7 +382,7 @@ async fn edit(
             Step::Done => {
                 out.reconcile = Some("ReconcileSucceeded".into());
                 if args.output.is_none() {
-                    println!(
+                    outln!(
                         "Succeeded: {} Reconcile succeeded with the new values, stored in vCenter {} ({}: config_status CONFIGURED), where they persist.",
                         target.service,
                         vc.url,
