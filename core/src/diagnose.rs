@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::carvel::{
     App, Package, PackageInstall, Reconcilable, State, is_reconciled, package_for, state,
 };
-use crate::fix::{KB_TRIGGER_LABEL, PROGRESS_ANNOTATION, Progress, TRIGGER_LABEL};
+use crate::fix::{KB_TRIGGER_LABEL, PROGRESS_ANNOTATION, ProgressRecord, TRIGGER_LABEL};
 use crate::image::{ImageRef, RegistryPolicy};
 use crate::kapp::{self, Reading, parse_failures};
 
@@ -568,7 +568,7 @@ fn leftovers(input: &Input, findings: &mut Vec<Finding>) {
     let service = parent.metadata.name.as_str();
     let progress = parent.metadata.annotations.get(PROGRESS_ANNOTATION);
     if let Some(value) = progress {
-        let how_far = match Progress::parse(value) {
+        let how_far = match ProgressRecord::parse(value) {
             Ok(p) => format!("run {} stopped after step {}", p.run, p.step),
             Err(_) => "its value is not one supsvc wrote".to_owned(),
         };

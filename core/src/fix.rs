@@ -25,9 +25,9 @@ use crate::carvel::{App, PackageInstall, Reconcilable, is_reconciled};
 pub mod preconditions;
 
 /// Annotation on the parent PackageInstall recording a run's id and the last step it completed.
-pub const PROGRESS_ANNOTATION: &str = "supsvc.io/fix-progress";
+pub const PROGRESS_ANNOTATION: &str = crate::keys::FIX_PROGRESS;
 /// Label put on every child; its value is the run id, so every run is a change.
-pub const TRIGGER_LABEL: &str = "supsvc.io/fix-trigger";
+pub const TRIGGER_LABEL: &str = crate::keys::FIX_TRIGGER;
 /// The label the KB's commands put on the children by hand.
 pub const KB_TRIGGER_LABEL: &str = "fix-trigger";
 
@@ -107,12 +107,12 @@ impl fmt::Display for Recorded {
 
 /// The value of [`PROGRESS_ANNOTATION`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Progress {
+pub struct ProgressRecord {
     pub run: RunId,
     pub step: Recorded,
 }
 
-impl Progress {
+impl ProgressRecord {
     pub fn parse(value: &str) -> Result<Self, FixError> {
         serde_json::from_str(value).map_err(|e| FixError::BadProgress {
             value: value.to_owned(),
@@ -130,7 +130,7 @@ impl Progress {
             .metadata
             .annotations
             .get(PROGRESS_ANNOTATION)
-            .map(|v| Progress::parse(v))
+            .map(|v| ProgressRecord::parse(v))
             .transpose()
     }
 }
@@ -308,19 +308,19 @@ impl Step {
 
 /// A step in the context of its run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Decision {
+pub struct NextStep {
     pub step: Step,
     /// The run this step belongs to (`None` when healthy or only cleaning up leftovers).
     pub run: Option<RunId>,
     /// The progress found on the parent when it is an earlier run's: this run resumes it.
-    pub resumed: Option<Progress>,
+    pub resumed: Option<ProgressRecord>,
     pub parent: ObjectRef,
     pub app: ObjectRef,
 }
 
 fn record(run: &RunId, step: Recorded) -> Value {
     Value::String(
-        Progress {
+        ProgressRecord {
             run: run.clone(),
             step,
         }
@@ -328,7 +328,7 @@ fn record(run: &RunId, step: Recorded) -> Value {
     )
 }
 
-impl Decision {
+impl NextStep {
     /// The writes that perform the step, in batches.
     pub fn writes(&self) -> Batches {
         let parent = &self.parent;
@@ -418,13 +418,13 @@ impl Decision {
 }
 
 /// Decides the next step from what was observed. `new_run` is used only when no run is in progress.
-pub fn next_step(obs: &Observation, new_run: &RunId) -> Result<Decision, FixError> {
+pub fn next_step(obs: &Observation, new_run: &RunId) -> Result<NextStep, FixError> {
     let parent = &obs.parent;
     if parent.metadata.deletion_timestamp.is_some() {
         return Err(FixError::ParentDeleting(parent.metadata.name.clone()));
     }
-    let progress = Progress::of(parent)?;
-    let decide = |step: Step, run: Option<RunId>| Decision {
+    let progress = ProgressRecord::of(parent)?;
+    let decide = |step: Step, run: Option<RunId>| NextStep {
         step,
         run,
         resumed: progress.clone().filter(|p| &p.run != new_run),
@@ -554,7 +554,7 @@ pub enum PlanItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     pub run: Option<RunId>,
-    pub resumed: Option<Progress>,
+    pub resumed: Option<ProgressRecord>,
     pub items: Vec<PlanItem>,
 }
 
@@ -626,7 +626,7 @@ pub fn plan(obs: &Observation, new_run: &RunId) -> Result<Plan, FixError> {
             items.push(PlanItem::Wait { until });
             continue;
         }
-        let d = Decision {
+        let d = NextStep {
             step,
             ..first.clone()
         };

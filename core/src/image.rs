@@ -477,7 +477,7 @@ impl Default for RegistryPolicy {
 /// How one image reference fares against a [`RegistryPolicy`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "camelCase")]
-pub enum Verdict {
+pub enum RegistryVerdict {
     Private,
     /// On the deny-list; `pattern` is the entry that matched.
     Public {
@@ -487,10 +487,10 @@ pub enum Verdict {
     NotAllowed,
 }
 
-impl Verdict {
+impl RegistryVerdict {
     /// Whether the image must not be used (public or not allowed).
     pub fn is_refused(&self) -> bool {
-        !matches!(self, Verdict::Private)
+        !matches!(self, RegistryVerdict::Private)
     }
 }
 
@@ -516,29 +516,29 @@ impl RegistryPolicy {
         Ok(RegistryPolicy::AllowList(parse_patterns(patterns)?))
     }
 
-    pub fn classify(&self, image: &ImageRef) -> Verdict {
+    pub fn classify(&self, image: &ImageRef) -> RegistryVerdict {
         self.classify_location(image.registry(), image.repository())
     }
 
     /// [`RegistryPolicy::classify`] for a location that is not an image: a URL's `host[:port]` and
     /// path (without its leading `/`).
-    pub fn classify_location(&self, authority: &str, path: &str) -> Verdict {
+    pub fn classify_location(&self, authority: &str, path: &str) -> RegistryVerdict {
         let (host, port) = split_port(authority);
         let host = registries::canonical_host(host);
         match self {
             RegistryPolicy::DenyList(deny) => {
                 match deny.iter().find(|p| p.matches_parts(host, port, path)) {
-                    Some(p) => Verdict::Public {
+                    Some(p) => RegistryVerdict::Public {
                         pattern: p.raw.to_string(),
                     },
-                    None => Verdict::Private,
+                    None => RegistryVerdict::Private,
                 }
             }
             RegistryPolicy::AllowList(allow) => {
                 if allow.iter().any(|p| p.matches_parts(host, port, path)) {
-                    Verdict::Private
+                    RegistryVerdict::Private
                 } else {
-                    Verdict::NotAllowed
+                    RegistryVerdict::NotAllowed
                 }
             }
         }
@@ -708,7 +708,7 @@ pub struct Offense {
     pub normalized: Option<String>,
     /// The registry it resolves to, or `None` when it does not parse.
     pub registry: Option<String>,
-    pub verdict: Option<Verdict>,
+    pub verdict: Option<RegistryVerdict>,
     /// Why it does not parse.
     pub error: Option<String>,
 }
@@ -927,7 +927,7 @@ mod tests {
     fn classify_table() {
         let deny = RegistryPolicy::default();
         let allow = RegistryPolicy::allow(&["harbor.corp", "*.svc.local"]).unwrap();
-        let public = |p: &str| Verdict::Public { pattern: p.into() };
+        let public = |p: &str| RegistryVerdict::Public { pattern: p.into() };
         let cases = [
             ("nginx", &deny, public("docker.io")),
             (
@@ -954,7 +954,7 @@ mod tests {
             (
                 "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1",
                 &deny,
-                Verdict::Private,
+                RegistryVerdict::Private,
             ),
             (
                 "projects.registry.vmware.com/tkg/x:1",
@@ -972,18 +972,18 @@ mod tests {
             ("quay.io/a/b", &deny, public("quay.io")),
             ("public.ecr.aws/a/b", &deny, public("public.ecr.aws")),
             ("mcr.microsoft.com/a/b", &deny, public("mcr.microsoft.com")),
-            ("harbor.corp/tkg/x:1", &deny, Verdict::Private),
-            ("localhost:5000/a", &deny, Verdict::Private),
-            ("harbor.corp/tkg/x:1", &allow, Verdict::Private),
-            ("r.svc.local:5000/x", &allow, Verdict::Private),
-            ("nginx", &allow, Verdict::NotAllowed),
-            ("other.corp/x", &allow, Verdict::NotAllowed),
+            ("harbor.corp/tkg/x:1", &deny, RegistryVerdict::Private),
+            ("localhost:5000/a", &deny, RegistryVerdict::Private),
+            ("harbor.corp/tkg/x:1", &allow, RegistryVerdict::Private),
+            ("r.svc.local:5000/x", &allow, RegistryVerdict::Private),
+            ("nginx", &allow, RegistryVerdict::NotAllowed),
+            ("other.corp/x", &allow, RegistryVerdict::NotAllowed),
         ];
         for (image, policy, want) in cases {
             let i = ImageRef::parse(image).unwrap();
             let got = policy.classify(&i);
             assert_eq!(got, want, "{image}");
-            assert_eq!(got.is_refused(), want != Verdict::Private);
+            assert_eq!(got.is_refused(), want != RegistryVerdict::Private);
         }
     }
 
@@ -1022,7 +1022,7 @@ mod tests {
         let allow = RegistryPolicy::allow(&["registry-1.docker.io/bitnami"]).unwrap();
         assert_eq!(
             allow.classify(&ImageRef::parse("bitnami/redis:7").unwrap()),
-            Verdict::Private
+            RegistryVerdict::Private
         );
     }
 
@@ -1259,7 +1259,7 @@ mod tests {
         assert_eq!(got[0].registry.as_deref(), Some("docker.io"));
         assert_eq!(
             got[0].verdict,
-            Some(Verdict::Public {
+            Some(RegistryVerdict::Public {
                 pattern: "docker.io".into()
             })
         );

@@ -10,6 +10,7 @@ pub mod fix;
 pub mod guard;
 pub mod image;
 pub mod kapp;
+pub mod keys;
 pub mod quantity;
 pub mod registries;
 pub mod relocation;

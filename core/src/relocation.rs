@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::image::{ImageOccurrence, ImageRef, RegistryPattern, RegistryPolicy, find_images};
 
 /// Annotation on a Package: the bundle image it used before `override-image` changed it (`--revert`).
-pub const PREVIOUS_IMAGE_ANNOTATION: &str = "supsvc.vmware.com/previous-image";
+pub const PREVIOUS_IMAGE_ANNOTATION: &str = crate::keys::PREVIOUS_IMAGE;
 
 /// Why an argument of `override-image` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -176,11 +176,10 @@ fn set_annotation(object: &mut Value, key: &str, value: &str) {
     object["metadata"]["annotations"][key] = Value::String(value.to_owned());
 }
 
-/// The image `--revert` restores: the annotation left by the last override.
+/// The image `--revert` restores: the annotation left by the last override (or by an older
+/// release, under its old key).
 pub fn previous_image(package: &Value) -> Option<&str> {
-    package["metadata"]["annotations"][PREVIOUS_IMAGE_ANNOTATION]
-        .as_str()
-        .filter(|s| !s.is_empty())
+    crate::keys::annotation(package, PREVIOUS_IMAGE_ANNOTATION)
 }
 
 /// The registries (with port) the namespace's other Packages fetch their bundles from, counting only

@@ -693,7 +693,7 @@ pub fn pvc_immutable_message(name: &str) -> String {
 /// The pre-flight's answer for one mapped field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "camelCase")]
-pub enum Verdict {
+pub enum FieldVerdict {
     Allowed {
         note: String,
     },
@@ -718,12 +718,12 @@ pub struct Finding {
     /// The new value as text; `None` when the value was removed.
     pub new: Option<String>,
     #[serde(flatten)]
-    pub verdict: Verdict,
+    pub verdict: FieldVerdict,
 }
 
 impl Finding {
     pub fn is_refused(&self) -> bool {
-        matches!(self.verdict, Verdict::Refused { .. })
+        matches!(self.verdict, FieldVerdict::Refused { .. })
     }
 
     /// `persistentvolumeclaim/harbor-registry -n ns`.
@@ -745,9 +745,9 @@ pub fn judge(
     field: &str,
     live: &str,
     new: Option<&str>,
-) -> Verdict {
+) -> FieldVerdict {
     let Some(new) = new else {
-        return Verdict::Refused {
+        return FieldVerdict::Refused {
             why: format!(
                 "the value is removed, so the package's default applies to {field} of {} {name}; supsvc cannot know that default, and {kind} {field} changes are restricted",
                 kind.to_ascii_lowercase()
@@ -763,7 +763,7 @@ pub fn judge(
     {
         // apiequality.Semantic.DeepEqual compares quantities with Cmp: the update changes nothing the
         // API server restricts, and it stores the canonical form.
-        return Verdict::Allowed {
+        return FieldVerdict::Allowed {
             note: format!(
                 "{new} is the same quantity as {live}: the API server compares quantities by value, so it accepts the update and keeps {}",
                 l.canonical()
@@ -773,7 +773,7 @@ pub fn judge(
     match kind {
         "PersistentVolumeClaim" if rest == "resources.requests.storage" => {
             match (parse_quantity(live), parse_quantity(new)) {
-                (Some(l), Some(n)) if n < l => Verdict::Refused {
+                (Some(l), Some(n)) if n < l => FieldVerdict::Refused {
                     why: format!(
                         "a volume can only grow: the API server refuses to shrink PersistentVolumeClaim {name} from {live} to {new}, so kapp's deploy would fail and the service would stay Reconcile failed"
                     ),
@@ -782,15 +782,15 @@ pub fn judge(
                         "keep the size at {live} or more; a smaller volume means backing up the data, uninstalling the service and installing it again with the smaller size"
                     ),
                 },
-                (Some(l), Some(n)) if n > l => Verdict::Allowed {
+                (Some(l), Some(n)) if n > l => FieldVerdict::Allowed {
                     note: format!(
                         "grows the volume from {live} to {new}: expanded in place (the storage class must allow volume expansion)"
                     ),
                 },
-                (Some(_), Some(_)) => Verdict::Allowed {
+                (Some(_), Some(_)) => FieldVerdict::Allowed {
                     note: "the same size".into(),
                 },
-                _ => Verdict::Allowed {
+                _ => FieldVerdict::Allowed {
                     note: format!("{new:?} is not a quantity the pre-flight can compare"),
                 },
             }
@@ -798,11 +798,11 @@ pub fn judge(
         "PersistentVolumeClaim"
             if rest.starts_with("resources.") || rest == "volumeAttributesClassName" =>
         {
-            Verdict::Allowed {
+            FieldVerdict::Allowed {
                 note: "a bound claim may change this".into(),
             }
         }
-        "PersistentVolumeClaim" => Verdict::Refused {
+        "PersistentVolumeClaim" => FieldVerdict::Refused {
             why: format!(
                 "a bound PersistentVolumeClaim's spec is immutable except its requested size: changing {field} of {name} from {live} to {new} would be refused, so kapp's deploy would fail"
             ),
@@ -814,7 +814,7 @@ pub fn judge(
         "StatefulSet" => {
             let top = rest.split(['.', '[']).next().unwrap_or(rest);
             if STATEFULSET_UPDATABLE.contains(&top) {
-                return Verdict::Allowed {
+                return FieldVerdict::Allowed {
                     note: format!("StatefulSet {top} may be updated"),
                 };
             }
@@ -829,7 +829,7 @@ pub fn judge(
                     "keep it at {live}; changing it means deleting the StatefulSet with --cascade=orphan (its pods and claims stay) so kapp can create it again, then applying the change with --force"
                 )
             };
-            Verdict::Refused {
+            FieldVerdict::Refused {
                 why: format!(
                     "the API server refuses updates of a StatefulSet's spec outside replicas, template, updateStrategy, persistentVolumeClaimRetentionPolicy and minReadySeconds: changing {field} of {name} from {live} to {new} would fail kapp's deploy (the blog's ReconcileFailed)"
                 ),
@@ -837,7 +837,7 @@ pub fn judge(
                 instead,
             }
         }
-        _ => Verdict::Allowed {
+        _ => FieldVerdict::Allowed {
             note: format!("no update restriction known for {kind}"),
         },
     }

@@ -66,7 +66,7 @@ async fn run(cli: Cli) -> Result<()> {
                     cluster: loaded.connect(context, &global).await?,
                 };
                 args.service = observe::canonical_service(&carvel, ns, &args.service).await?;
-                return cmd::fix::run(carvel, ns, &args).await;
+                return cmd::fix::run(carvel, ns, &(&args).into()).await;
             }
             let mut clusters = Vec::new();
             for context in contexts {
@@ -76,7 +76,7 @@ async fn run(cli: Cli) -> Result<()> {
                     .map(|cluster| Carvel { cluster });
                 clusters.push((context, carvel));
             }
-            cmd::fix::run_fleet(clusters, ns, &args).await
+            cmd::fix::run_fleet(clusters, ns, &(&args).into()).await
         }
         Command::OverrideImage(args) => {
             let carvel = Carvel {

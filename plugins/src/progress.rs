@@ -1,4 +1,4 @@
-//! Progress while `fix` waits: a spinner on a terminal, plain timestamped lines otherwise.
+//! ProgressPrinter while `fix` waits: a spinner on a terminal, plain timestamped lines otherwise.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -8,13 +8,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::output::clock;
 
 /// Prints progress lines; on a terminal also a spinner saying what is awaited.
-pub struct Progress {
+pub struct ProgressPrinter {
     spinner: Option<ProgressBar>,
     /// Put before every line, e.g. `[context] ` when several clusters run at once.
     prefix: String,
+    /// Lines go to stderr (stdout carries `-o json|yaml`).
+    to_stderr: bool,
 }
 
-impl Progress {
+impl ProgressPrinter {
     pub fn new() -> Self {
         let spinner = std::io::stderr().is_terminal().then(|| {
             let pb = ProgressBar::new_spinner();
@@ -25,35 +27,47 @@ impl Progress {
             pb.enable_steady_tick(Duration::from_millis(120));
             pb
         });
-        Progress {
+        ProgressPrinter {
             spinner,
             prefix: String::new(),
+            to_stderr: false,
         }
     }
 
     /// Plain timestamped lines only, each with `prefix` (for concurrent runs).
     pub fn plain_lines(prefix: &str) -> Self {
-        Progress {
+        ProgressPrinter {
             spinner: None,
             prefix: prefix.to_owned(),
+            to_stderr: false,
+        }
+    }
+
+    /// Plain timestamped lines, on stderr when `to_stderr` (stdout carries `-o json|yaml`).
+    pub fn lines(to_stderr: bool) -> Self {
+        ProgressPrinter {
+            spinner: None,
+            prefix: String::new(),
+            to_stderr,
+        }
+    }
+
+    fn emit(&self, line: String) {
+        match &self.spinner {
+            Some(pb) => pb.println(line),
+            None if self.to_stderr => errln!("{line}"),
+            None => outln!("{line}"),
         }
     }
 
     /// One line without the time (results, not progress).
     pub fn plain(&self, text: &str) {
-        match &self.spinner {
-            Some(pb) => pb.println(format!("{}{text}", self.prefix)),
-            None => outln!("{}{text}", self.prefix),
-        }
+        self.emit(format!("{}{text}", self.prefix));
     }
 
     /// One line, prefixed with the time.
     pub fn line(&self, text: &str) {
-        let line = format!("{}{} {text}", self.prefix, clock());
-        match &self.spinner {
-            Some(pb) => pb.println(line),
-            None => outln!("{line}"),
-        }
+        self.emit(format!("{}{} {text}", self.prefix, clock()));
     }
 
     /// What is being waited for (spinner only).

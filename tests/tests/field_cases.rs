@@ -21,7 +21,7 @@ use supsvc_tests::{
 };
 
 const TIME_SCALE: f64 = 0.001;
-const REASON_KEY: &str = "supsvc.vmware.com/pause-reason";
+const REASON_KEY: &str = "supsvc.io/pause-reason";
 
 fn fixture(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -18,7 +18,7 @@ const PACKAGE: &str = "tkg.vsphere.vmware.com.3.5.1-embedded+v1.34";
 /// Where the scenario's history left the bundle: the `imgpkg copy` relocation.
 const RELOCATED: &str = "my-registry.example.com/tkg-svs/package/tkg-service:3.5.1";
 const NEW: &str = "my-registry.example.com/tkg-svs/package/tkg-service:3.5.1-r2";
-const ANNOTATION: &str = "supsvc.vmware.com/previous-image";
+const ANNOTATION: &str = "supsvc.io/previous-image";
 
 #[derive(Clone, Copy, Debug)]
 enum Via {

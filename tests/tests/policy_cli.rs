@@ -191,7 +191,7 @@ fn run_prints_the_verdicts_of_the_shipped_policies() {
             "{response}"
         );
         assert_eq!(
-            response["auditAnnotations"]["supsvc.vmware.com/break-glass"],
+            response["auditAnnotations"]["supsvc.io/break-glass"],
             "alice: INC-4711 registry disk full"
         );
     }

@@ -297,7 +297,7 @@ pub fn request_from_review_or_request(json: &[u8]) -> Result<Arc<[u8]>, ReviewEr
 
 /// The webhook's answer to one request.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Decision {
+pub struct AdmissionResponse {
     pub allowed: bool,
     /// Set when denied.
     pub status: Option<Status>,
@@ -333,7 +333,7 @@ struct ResponseOut<'a> {
 }
 
 /// The AdmissionReview response body for `uid`.
-pub fn review_response(uid: &str, decision: &Decision) -> Vec<u8> {
+pub fn review_response(uid: &str, decision: &AdmissionResponse) -> Vec<u8> {
     let review = ReviewOut {
         api_version: API_VERSION,
         kind: KIND,
@@ -485,7 +485,7 @@ mod tests {
 
     #[test]
     fn response_echoes_uid_and_status() {
-        let decision = Decision {
+        let decision = AdmissionResponse {
             allowed: false,
             status: Some(Status {
                 code: 403,
@@ -507,7 +507,7 @@ mod tests {
         );
         let allowed: serde_json::Value = serde_json::from_slice(&review_response(
             "u-2",
-            &Decision {
+            &AdmissionResponse {
                 allowed: true,
                 ..Default::default()
             },

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::admission::{Decision, Status};
+use crate::admission::{AdmissionResponse, Status};
 use crate::config::{FailurePolicy, Mode};
 use crate::host::{PolicyError, ValidationResponse};
 
@@ -45,7 +45,7 @@ const FAILURE_CODE: u16 = 500;
 /// Denied if any enforcing policy denies (or fails closed), with every such message.
 /// Warnings and audit annotations of enforcing policies are passed on; monitoring policies
 /// and failures that are ignored leave an audit annotation only.
-pub fn decide(outcomes: &[PolicyOutcome]) -> Decision {
+pub fn decide(outcomes: &[PolicyOutcome]) -> AdmissionResponse {
     let mut denials = Vec::new();
     let mut code = None;
     let mut warnings = Vec::new();
@@ -77,7 +77,7 @@ pub fn decide(outcomes: &[PolicyOutcome]) -> Decision {
             }
         }
     }
-    Decision {
+    AdmissionResponse {
         allowed: denials.is_empty(),
         status: (!denials.is_empty()).then(|| Status {
             code: code.unwrap_or(DEFAULT_DENIAL_CODE),

@@ -4,7 +4,7 @@
 mod common;
 
 use common::fixtures::workspace_root;
-use supsvc_webhook::admission::{Decision, parse_review, review_response};
+use supsvc_webhook::admission::{AdmissionResponse, parse_review, review_response};
 
 /// xorshift64*: deterministic, so a failure reproduces.
 struct Rng(u64);
@@ -85,9 +85,11 @@ fn mutated_reviews_never_panic_the_parser() {
                 // The policies get the request's bytes exactly as they are in the body.
                 let body: Envelope<'_> = serde_json::from_slice(&input).unwrap();
                 assert_eq!(body.request.get().as_bytes(), &*review.request);
-                let response: serde_json::Value =
-                    serde_json::from_slice(&review_response(&review.uid, &Decision::default()))
-                        .unwrap();
+                let response: serde_json::Value = serde_json::from_slice(&review_response(
+                    &review.uid,
+                    &AdmissionResponse::default(),
+                ))
+                .unwrap();
                 assert_eq!(response["response"]["uid"], review.uid.as_str());
             }
             Err(error) => {

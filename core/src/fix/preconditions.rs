@@ -16,7 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{KB_TRIGGER_LABEL, Kind, ObjectRef, PROGRESS_ANNOTATION, Progress};
+use super::{KB_TRIGGER_LABEL, Kind, ObjectRef, PROGRESS_ANNOTATION, ProgressRecord};
 use crate::carvel::{Meta, Reconcilable, is_reconciled};
 use crate::diagnose::{Code, Finding, Input, Severity};
 use crate::kapp;
@@ -70,7 +70,7 @@ impl Pause {
 }
 
 /// Annotation keys read as the reason of a pause: any key with `reason` in it (e.g.
-/// `supsvc.vmware.com/pause-reason`), and kubectl's `kubernetes.io/change-cause`.
+/// [`crate::keys::PAUSE_REASON`]), and kubectl's `kubernetes.io/change-cause`.
 pub fn reason_annotation(meta: &Meta) -> Option<(String, String)> {
     meta.annotations
         .iter()
@@ -222,7 +222,7 @@ pub fn check(input: &Input, findings: &[Finding], overrides: Overrides) -> Preco
     };
 
     let progress = parent.metadata.annotations.get(PROGRESS_ANNOTATION);
-    let resumable = match progress.map(|v| Progress::parse(v)) {
+    let resumable = match progress.map(|v| ProgressRecord::parse(v)) {
         Some(Ok(p)) => check(
             "resumable-run",
             true,

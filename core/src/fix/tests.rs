@@ -199,7 +199,7 @@ impl World {
 
 /// Runs the loop as the plugin does. Stops after `budget` writes (a kill) or when done.
 /// Returns the steps taken and whether it finished.
-fn drive(world: &mut World, run_id: &RunId, budget: usize) -> (Vec<Decision>, bool) {
+fn drive(world: &mut World, run_id: &RunId, budget: usize) -> (Vec<NextStep>, bool) {
     let mut decisions = Vec::new();
     for _ in 0..200 {
         let d = next_step(&world.observe(), run_id).unwrap();
@@ -226,7 +226,7 @@ fn drive(world: &mut World, run_id: &RunId, budget: usize) -> (Vec<Decision>, bo
     panic!("no progress after 200 steps: {:?}", decisions.last());
 }
 
-fn step_names(ds: &[Decision]) -> Vec<&'static str> {
+fn step_names(ds: &[NextStep]) -> Vec<&'static str> {
     ds.iter()
         .map(|d| match d.step {
             Step::Healthy => "healthy",

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Decision, Request};
 use crate::carvel::{self, FetchSource};
-use crate::image::{self, ImageRef, RegistryPattern, RegistryPolicy, Verdict};
+use crate::image::{self, ImageRef, RegistryPattern, RegistryPolicy, RegistryVerdict};
 
 /// Every field of `object` and `oldObject` [`decide`] reads (dotted paths for a policy's decoder):
 /// the Pod specs of every pod-template kind and the Carvel fetches.
@@ -182,16 +182,19 @@ enum What {
     Image {
         normalized: String,
         registry: String,
-        verdict: Verdict,
+        verdict: RegistryVerdict,
     },
     /// A Helm chart pulled from an OCI registry the registry policy refuses.
     Chart {
         reference: String,
         registry: String,
-        verdict: Verdict,
+        verdict: RegistryVerdict,
     },
     /// A download from a host the host policy refuses.
-    Host { host: String, verdict: Verdict },
+    Host {
+        host: String,
+        verdict: RegistryVerdict,
+    },
     /// Not an image reference (a runtime could not pull it either).
     BadImage(String),
     /// Not a URL.
@@ -287,7 +290,7 @@ fn offenses(
                 let verdict = match hosts {
                     Ok(hosts) => hosts.classify_location(&authority, &url_path),
                     // Settings were checked at load; misconfigured, nothing passes.
-                    Err(_) => Verdict::NotAllowed,
+                    Err(_) => RegistryVerdict::NotAllowed,
                 };
                 if verdict.is_refused() {
                     out.push(Offense {
@@ -363,9 +366,9 @@ pub fn decide(
     }
 }
 
-fn judged(verdict: &Verdict) -> String {
+fn judged(verdict: &RegistryVerdict) -> String {
     match verdict {
-        Verdict::Public { pattern } => format!("public: {pattern}"),
+        RegistryVerdict::Public { pattern } => format!("public: {pattern}"),
         _ => "not allowed".into(),
     }
 }

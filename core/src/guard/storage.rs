@@ -10,10 +10,11 @@ use serde_json::Value;
 use super::{Decision, Request, user_matches, validate_patterns};
 use crate::kapp;
 
-/// The annotation that asks for a break-glass change; its value is the reason.
-pub const BREAK_GLASS_ANNOTATION: &str = "supsvc.vmware.com/break-glass";
+/// The annotation that asks for a break-glass change; its value is the reason. The old key
+/// (`supsvc.vmware.com/break-glass`) is still read ([`crate::keys`]).
+pub const BREAK_GLASS_ANNOTATION: &str = crate::keys::BREAK_GLASS;
 /// The audit annotation recorded for a break-glass change.
-pub const BREAK_GLASS_AUDIT: &str = "supsvc.vmware.com/break-glass";
+pub const BREAK_GLASS_AUDIT: &str = crate::keys::BREAK_GLASS;
 
 /// Every field of `object` and `oldObject` [`decide`] reads (dotted paths for a policy's decoder).
 pub const OBJECT_FIELDS: &[&str] = &[
@@ -38,7 +39,7 @@ pub struct StorageGuardSettings {
     /// Groups allowed to change kapp-managed storage.
     #[serde(default)]
     pub allowed_groups: Vec<String>,
-    /// Groups whose break-glass requests (annotation `supsvc.vmware.com/break-glass: <reason>`) are
+    /// Groups whose break-glass requests (annotation `supsvc.io/break-glass: <reason>`) are
     /// honoured. Empty: no break-glass.
     #[serde(default)]
     pub break_glass_groups: Vec<String>,
@@ -130,10 +131,7 @@ pub fn decide(request: &Request<'_>, settings: &StorageGuardSettings) -> Decisio
     } else {
         request.object
     };
-    let reason = annotated["metadata"]["annotations"][BREAK_GLASS_ANNOTATION]
-        .as_str()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
+    let reason = crate::keys::annotation(annotated, BREAK_GLASS_ANNOTATION).map(str::trim);
     let may_break_glass = request
         .groups
         .iter()

@@ -586,7 +586,7 @@ fn refusals_explain_why_and_what_to_do() {
         "55Gi",
         Some("50Gi"),
     );
-    let Verdict::Refused {
+    let FieldVerdict::Refused {
         why,
         server,
         instead,
@@ -608,7 +608,7 @@ fn refusals_explain_why_and_what_to_do() {
         "2Gi",
         Some("5Gi"),
     );
-    let Verdict::Refused {
+    let FieldVerdict::Refused {
         server, instead, ..
     } = v
     else {
@@ -629,7 +629,7 @@ fn refusals_explain_why_and_what_to_do() {
         assert!(
             !matches!(
                 judge("StatefulSet", "ns", "s", field, "1", Some("2")),
-                Verdict::Refused { .. }
+                FieldVerdict::Refused { .. }
             ),
             "{field}"
         );
@@ -642,14 +642,14 @@ fn refusals_explain_why_and_what_to_do() {
         assert!(
             matches!(
                 judge("StatefulSet", "ns", "s", field, "a", Some("b")),
-                Verdict::Refused { .. }
+                FieldVerdict::Refused { .. }
             ),
             "{field}"
         );
     }
     assert!(!matches!(
         judge("Deployment", "ns", "d", "spec.selector.x", "a", Some("b")),
-        Verdict::Refused { .. }
+        FieldVerdict::Refused { .. }
     ));
 }
 
@@ -664,7 +664,7 @@ fn the_same_quantity_is_no_change() {
         "2Gi",
         Some("2048Mi"),
     );
-    let Verdict::Allowed { note } = v else {
+    let FieldVerdict::Allowed { note } = v else {
         panic!("allowed: {v:?}")
     };
     assert!(
@@ -681,6 +681,6 @@ fn the_same_quantity_is_no_change() {
             "1",
             Some("1.0")
         ),
-        Verdict::Refused { .. }
+        FieldVerdict::Refused { .. }
     ));
 }

@@ -12,16 +12,16 @@ use serde::Serialize;
 use supsvc_core::carvel::{self, Reconcilable, State};
 use supsvc_core::diagnose::diagnose;
 use supsvc_core::fix::preconditions::{self, Overrides, Preconditions, Refusal};
-use supsvc_core::fix::{self, Decision, FixError, Observation, Plan, PlanItem, RunId, Step};
+use supsvc_core::fix::{self, FixError, NextStep, Observation, Plan, PlanItem, RunId, Step};
 use supsvc_core::image::RegistryPolicy;
 use tokio::time::Instant;
 
 use crate::api::Carvel;
-use crate::cli::{DryRun, FixArgs};
+use crate::cli::{DryRun, FixArgs, Output};
 use crate::error::{Exit, Failure, Result};
 use crate::observe::{self, Children};
 use crate::output::{render, truncate};
-use crate::progress::Progress;
+use crate::progress::ProgressPrinter;
 
 /// A run id unique enough for one Supervisor: the time and the process id.
 pub fn new_run_id() -> RunId {
@@ -210,7 +210,7 @@ struct Runner<'a> {
     children: &'a Children,
     run_id: RunId,
     poll: Duration,
-    progress: &'a Progress,
+    progress: &'a ProgressPrinter,
     deadline: Instant,
     /// Whether this process has written (or resumed a run that had): only then may it undo.
     touched: bool,
@@ -226,7 +226,7 @@ impl Runner<'_> {
         Ok(obs)
     }
 
-    async fn perform(&mut self, decision: &Decision) -> Result<()> {
+    async fn perform(&mut self, decision: &NextStep) -> Result<()> {
         for batch in decision.writes() {
             self.touched = true;
             let deadline = Some(self.deadline);
@@ -427,18 +427,70 @@ impl Prepared {
     }
 }
 
+/// What a `fix` run is asked to do: the layer between clap's [`FixArgs`] and the command, as cargo
+/// keeps its options apart from its command line, so another command (`override-image --then-fix`)
+/// asks for a fix with these, not with a made-up command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixOptions {
+    /// The Supervisor Service (its PackageInstall's name).
+    pub service: String,
+    /// Domain namespaces of the children, when kapp's data cannot say (empty: from kapp's data).
+    pub domain_namespaces: Vec<String>,
+    /// Go ahead without asking.
+    pub yes: bool,
+    pub dry_run: DryRun,
+    /// Give up, unpausing everything, after this long.
+    pub timeout: Duration,
+    /// How often the objects are read while waiting.
+    pub poll_interval: Duration,
+    /// Format of the plan with `--dry-run=client`.
+    pub output: Option<Output>,
+    /// Act although none of fix's preconditions holds.
+    pub force: bool,
+    /// Take over (and remove at the end) a pause fix did not make.
+    pub take_over_pause: bool,
+}
+
+impl FixOptions {
+    /// A run for `service` with the command line's defaults: asks before acting, 10 minutes, a read
+    /// every second (`FixOptions::from(&FixArgs)` of `fix SERVICE` is equal, a test keeps it so).
+    pub fn new(service: &str) -> Self {
+        FixOptions {
+            service: service.to_owned(),
+            domain_namespaces: Vec::new(),
+            yes: false,
+            dry_run: DryRun::None,
+            timeout: Duration::from_secs(600),
+            poll_interval: Duration::from_secs(1),
+            output: None,
+            force: false,
+            take_over_pause: false,
+        }
+    }
+}
+
+impl From<&FixArgs> for FixOptions {
+    fn from(args: &FixArgs) -> Self {
+        FixOptions {
+            service: args.service.clone(),
+            domain_namespaces: args.discovery.domain_namespaces.clone(),
+            yes: args.yes,
+            dry_run: args.dry_run,
+            timeout: args.timeout,
+            poll_interval: args.poll_interval,
+            output: args.output,
+            force: args.force,
+            take_over_pause: args.take_over_pause,
+        }
+    }
+}
+
 /// Reads the service, finds its children and plans the run.
-pub async fn prepare(carvel: Carvel, namespace: &str, args: &FixArgs) -> Result<Prepared> {
+pub async fn prepare(carvel: Carvel, namespace: &str, args: &FixOptions) -> Result<Prepared> {
     let service = args.service.as_str();
     // The same observation diagnose makes; the parent first, so that an unknown service is reported
     // with the services there are.
-    let observed = observe::service(
-        &carvel,
-        namespace,
-        service,
-        &args.discovery.domain_namespaces,
-    )
-    .await?;
+    let observed = observe::service(&carvel, namespace, service, &args.domain_namespaces).await?;
     let obs = observed.observation();
     let run_id = new_run_id();
     let plan = fix::plan(&obs, &run_id).map_err(|e| core_failure(e, namespace))?;
@@ -462,7 +514,7 @@ pub async fn prepare(carvel: Carvel, namespace: &str, args: &FixArgs) -> Result<
 }
 
 /// Sends every write of the plan with `dryRun=All`.
-async fn server_dry_run(p: &Prepared, progress: &Progress) -> Result<()> {
+async fn server_dry_run(p: &Prepared, progress: &ProgressPrinter) -> Result<()> {
     for w in p.plan.writes() {
         p.carvel
             .merge_patch(&w.target, &w.patch, true, None)
@@ -476,8 +528,8 @@ async fn server_dry_run(p: &Prepared, progress: &Progress) -> Result<()> {
 async fn execute(
     p: &Prepared,
     namespace: &str,
-    args: &FixArgs,
-    progress: &Progress,
+    args: &FixOptions,
+    progress: &ProgressPrinter,
 ) -> Result<String> {
     let service = args.service.as_str();
     let started = Instant::now();
@@ -559,7 +611,7 @@ async fn execute(
 }
 
 /// `fix` on one cluster.
-pub async fn run(carvel: Carvel, namespace: &str, args: &FixArgs) -> Result<()> {
+pub async fn run(carvel: Carvel, namespace: &str, args: &FixOptions) -> Result<()> {
     let service = args.service.as_str();
     let p = prepare(carvel, namespace, args).await?;
     if p.plan.is_empty() {
@@ -602,7 +654,7 @@ pub async fn run(carvel: Carvel, namespace: &str, args: &FixArgs) -> Result<()> 
             return Ok(());
         }
         DryRun::Server => {
-            server_dry_run(&p, &Progress::plain_lines("")).await?;
+            server_dry_run(&p, &ProgressPrinter::plain_lines("")).await?;
             outln!(
                 "Dry run (server): every write was accepted by the server with dryRun=All; nothing was changed."
             );
@@ -616,7 +668,7 @@ pub async fn run(carvel: Carvel, namespace: &str, args: &FixArgs) -> Result<()> 
             "answer y to go ahead, or pass -y",
         ));
     }
-    let summary = execute(&p, namespace, args, &Progress::new()).await?;
+    let summary = execute(&p, namespace, args, &ProgressPrinter::new()).await?;
     outln!("{summary}");
     Ok(())
 }
@@ -682,7 +734,7 @@ pub fn fleet_summary(rows: &[FleetRow]) -> (String, Option<Failure>) {
 pub async fn run_fleet(
     clusters: Vec<(String, Result<Carvel>)>,
     namespace: &str,
-    args: &FixArgs,
+    args: &FixOptions,
 ) -> Result<()> {
     let service = args.service.as_str();
     let prepared =
@@ -741,7 +793,7 @@ pub async fn run_fleet(
         ));
     }
     let results = futures::future::join_all(todo.iter().map(|(context, _, p)| async move {
-        let progress = Progress::plain_lines(&format!("[{context}] "));
+        let progress = ProgressPrinter::plain_lines(&format!("[{context}] "));
         match args.dry_run {
             DryRun::Client => Ok("dry run (client): plan printed, nothing sent".to_owned()),
             DryRun::Server => server_dry_run(p, &progress)
@@ -772,6 +824,18 @@ mod tests {
     use super::*;
     use serde_json::json;
     use supsvc_core::carvel::{App, PackageInstall};
+
+    #[test]
+    fn the_options_defaults_are_the_command_lines() {
+        use crate::cli::{Cli, Command};
+        use clap::Parser;
+        let Ok(Command::Fix(args)) =
+            Cli::try_parse_from(["kubectl-supsvc", "fix", "svc-x"]).map(|c| c.command)
+        else {
+            panic!("fix svc-x parses");
+        };
+        assert_eq!(FixOptions::from(&args), FixOptions::new("svc-x"));
+    }
 
     fn obs() -> Observation {
         let pkgi = |ns: &str, name: &str, status: serde_json::Value| {

@@ -10,14 +10,14 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 use supsvc_core::carvel::{App, PackageInstall};
-use supsvc_core::image::{ImageRef, RegistryPolicy, Verdict};
+use supsvc_core::image::{ImageRef, RegistryPolicy, RegistryVerdict};
 use supsvc_core::kapp::{self, LABEL_APP};
 use supsvc_core::relocation::{self, MapRule, PREVIOUS_IMAGE_ANNOTATION, Rewrite};
 
 use crate::api::{self, Carvel};
-use clap::Parser;
 
-use crate::cli::{Cli, Command, DryRun, FixArgs, OverrideImageArgs};
+use crate::cli::{DryRun, OverrideImageArgs};
+use crate::cmd::fix::FixOptions;
 use crate::error::{Failure, Result};
 use crate::output::render;
 
@@ -82,7 +82,7 @@ fn check_public(images: &[&str], allow_public: bool) -> Result<()> {
         let Ok(parsed) = ImageRef::parse(image) else {
             continue;
         };
-        if let Verdict::Public { pattern } = policy.classify(&parsed)
+        if let RegistryVerdict::Public { pattern } = policy.classify(&parsed)
             && !allow_public
         {
             return Err(Failure::new(
@@ -199,23 +199,12 @@ async fn owner(carvel: &Carvel, package: &Value) -> Result<Option<(String, Strin
     Ok(None)
 }
 
-/// `fix SERVICE -y --timeout T` as the command line would give it.
-pub fn fix_args(service: &str, timeout: Duration) -> Result<FixArgs> {
-    let timeout = format!("{}ms", timeout.as_millis());
-    let argv = [
-        "kubectl-supsvc",
-        "fix",
-        service,
-        "-y",
-        "--timeout",
-        &timeout,
-    ];
-    match Cli::try_parse_from(argv).map(|c| c.command) {
-        Ok(Command::Fix(f)) => Ok(f),
-        _ => Err(Failure::new(
-            format!("cannot prepare `kubectl supsvc fix {service}`"),
-            format!("run `kubectl supsvc fix {service}` yourself"),
-        )),
+/// The fix `--then-fix` runs for `service`: fix's defaults, without asking, within `timeout`.
+pub fn fix_options(service: &str, timeout: Duration) -> FixOptions {
+    FixOptions {
+        yes: true,
+        timeout,
+        ..FixOptions::new(service)
     }
 }
 
@@ -228,7 +217,7 @@ impl From<&Carvel> for Carvel {
 
 /// Runs the fix command's own code path for one service.
 #[allow(clippy::useless_conversion)]
-pub async fn run_fix(carvel: &Carvel, namespace: &str, fix: &FixArgs) -> Result<()> {
+pub async fn run_fix(carvel: &Carvel, namespace: &str, fix: &FixOptions) -> Result<()> {
     super::fix::run(carvel.into(), namespace, fix).await
 }
 
@@ -247,7 +236,7 @@ async fn then_fix(carvel: &Carvel, changed: &[Value], args: &OverrideImageArgs) 
     }
     for (namespace, service) in services {
         outln!("Running `kubectl supsvc fix {service} -n {namespace}`:");
-        let fix = fix_args(&service, args.timeout)?;
+        let fix = fix_options(&service, args.timeout);
         run_fix(carvel, &namespace, &fix).await?;
     }
     Ok(())
@@ -600,6 +589,8 @@ async fn registry_map(carvel: &Carvel, namespace: &str, args: &OverrideImageArgs
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
     use serde_json::json;
 
     fn pkg(name: &str, image: &str) -> Value {
@@ -608,8 +599,22 @@ mod tests {
     }
 
     #[test]
-    fn then_fix_uses_the_fix_command_as_parsed() {
-        let f = fix_args("svc-tkg.vsphere.vmware.com", Duration::from_secs(90)).unwrap();
+    fn then_fix_is_the_fix_command_with_yes_and_the_timeout() {
+        let f = fix_options("svc-tkg.vsphere.vmware.com", Duration::from_secs(90));
+        let parsed = match Cli::try_parse_from([
+            "kubectl-supsvc",
+            "fix",
+            "svc-tkg.vsphere.vmware.com",
+            "-y",
+            "--timeout",
+            "90s",
+        ])
+        .map(|c| c.command)
+        {
+            Ok(Command::Fix(args)) => FixOptions::from(&args),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(f, parsed);
         assert_eq!(f.service, "svc-tkg.vsphere.vmware.com");
         assert!(f.yes);
         assert_eq!(f.timeout, Duration::from_secs(90));

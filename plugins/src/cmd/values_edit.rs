@@ -19,14 +19,15 @@ use serde_json::{Map, Value, json};
 use supsvc_core::carvel::{self, App, Package, State};
 use supsvc_core::fix::{Kind, ObjectRef};
 use supsvc_core::kapp;
-use supsvc_core::values::{self, Change, Finding, Verdict};
+use supsvc_core::values::{self, Change, FieldVerdict, Finding};
 use tokio::time::Instant;
 
 use crate::api::{self, Carvel};
 use crate::cli::{DryRun, ValuesEditArgs};
 use crate::error::{Exit, Failure, Result};
 use crate::observe;
-use crate::output::{clock, render, truncate};
+use crate::output::{render, truncate};
+use crate::progress::ProgressPrinter;
 
 use super::objects::{self, create, replace, unified_diff, yaml};
 
@@ -37,30 +38,10 @@ pub const VALUES_KEY: &str = "values.yaml";
 /// The Secret keeping the values in use before the last values-edit: `<values secret>-previous`.
 pub const PREVIOUS_SUFFIX: &str = "-previous";
 /// Annotation on that Secret: which values Secret it is the previous version of.
-pub const PREVIOUS_OF_ANNOTATION: &str = "supsvc.vmware.com/previous-values-of";
+pub const PREVIOUS_OF_ANNOTATION: &str = supsvc_core::keys::PREVIOUS_VALUES_OF;
 
 /// kubectl edit's header, verbatim.
 const HEADER: &str = "# Please edit the object below. Lines beginning with a '#' will be ignored,\n# and an empty file will abort the edit. If an error occurs while saving this file will be\n# reopened with the relevant failures.\n#\n";
-
-/// Timestamped progress lines: on stdout, or on stderr when stdout carries `-o json|yaml`.
-struct Progress {
-    to_stderr: bool,
-}
-
-impl Progress {
-    fn new(to_stderr: bool) -> Self {
-        Progress { to_stderr }
-    }
-
-    fn line(&self, text: &str) {
-        let line = format!("{} {text}", clock());
-        if self.to_stderr {
-            errln!("{line}");
-        } else {
-            outln!("{line}");
-        }
-    }
-}
 
 /// The values Secret of a service, as read.
 #[derive(Clone)]
@@ -347,7 +328,7 @@ impl Target {
             let refused: Vec<String> = findings
                 .iter()
                 .filter_map(|f| match &f.verdict {
-                    Verdict::Refused {
+                    FieldVerdict::Refused {
                         why,
                         server,
                         instead,
@@ -362,7 +343,7 @@ impl Target {
                             format!(" The API server would answer: {server}.")
                         }
                     )),
-                    Verdict::Allowed { .. } => None,
+                    FieldVerdict::Allowed { .. } => None,
                 })
                 .collect();
             if !refused.is_empty() {
@@ -653,8 +634,8 @@ fn print_preflight(target: &Target, checked: &Checked) {
             f.new.as_deref().unwrap_or("(removed)")
         );
         match &f.verdict {
-            Verdict::Allowed { note } => outln!("{head}: ok, {note}"),
-            Verdict::Refused {
+            FieldVerdict::Allowed { note } => outln!("{head}: ok, {note}"),
+            FieldVerdict::Refused {
                 why,
                 server,
                 instead,
@@ -737,7 +718,7 @@ fn previous_secret(target: &Target, existing: Option<&Value>) -> Value {
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": format!("{}{PREVIOUS_SUFFIX}", target.secret_name), "namespace": target.namespace,
                      "annotations": {PREVIOUS_OF_ANNOTATION: target.secret_name,
-                                     "supsvc.vmware.com/saved-at": jiff::Timestamp::now().to_string()}},
+                                     supsvc_core::keys::SAVED_AT: jiff::Timestamp::now().to_string()}},
         "type": "Opaque",
         "data": data
     });
@@ -784,7 +765,7 @@ async fn write_and_follow(
     target: &Target,
     text: &str,
     args: &ValuesEditArgs,
-    progress: &Progress,
+    progress: &ProgressPrinter,
 ) -> Result<Reconciled> {
     let deadline = Instant::now() + args.timeout;
     let secrets = objects::secrets();
@@ -1033,7 +1014,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
         }
         DryRun::None => {}
     }
-    let progress = Progress::new(args.output.is_some());
+    let progress = ProgressPrinter::lines(args.output.is_some());
     let result = write_and_follow(carvel, &target, &checked.text, args, &progress).await;
     let reconciled = result.map_err(keep_file)?;
     out.written = true;

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use supsvc_webhook::admission::{Decision, parse_review, review_response};
+use supsvc_webhook::admission::{AdmissionResponse, parse_review, review_response};
 
 /// The body's `request` as serde_json captures it (other fields are skipped, not checked).
 #[derive(serde::Deserialize)]
@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         // The bytes handed to policies are exactly the body's own `request`.
         let body: Envelope<'_> = serde_json::from_slice(data).expect("accepted, so readable");
         assert_eq!(body.request.get().as_bytes(), &*review.request);
-        let response = review_response(&review.uid, &Decision::default());
+        let response = review_response(&review.uid, &AdmissionResponse::default());
         let response: serde_json::Value =
             serde_json::from_slice(&response).expect("the response is JSON");
         assert_eq!(response["response"]["uid"], review.uid.as_str());

@@ -10,7 +10,7 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 
-use crate::admission::{self, Decision, ParsedReview};
+use crate::admission::{self, AdmissionResponse, ParsedReview};
 use crate::config::Mode;
 use crate::verdict::{PolicyOutcome, decide};
 
@@ -107,7 +107,7 @@ async fn answer<B>(
     state: &AppState,
     request: Request<B>,
     only: Option<String>,
-) -> Result<(String, Decision), Refusal>
+) -> Result<(String, AdmissionResponse), Refusal>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -158,7 +158,7 @@ async fn evaluate(
     state: &AppState,
     review: &ParsedReview,
     only: Option<&str>,
-) -> Result<Decision, Refusal> {
+) -> Result<AdmissionResponse, Refusal> {
     let Some(set) = state.policies.load_full() else {
         return Err((
             StatusCode::SERVICE_UNAVAILABLE,
@@ -185,9 +185,9 @@ async fn evaluate(
             .collect(),
     };
     if selected.is_empty() {
-        return Ok(Decision {
+        return Ok(AdmissionResponse {
             allowed: true,
-            ..Decision::default()
+            ..AdmissionResponse::default()
         });
     }
     let permit = state

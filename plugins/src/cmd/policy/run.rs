@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use supsvc_webhook::admission::{Decision, review_response};
+use supsvc_webhook::admission::{AdmissionResponse, review_response};
 use supsvc_webhook::config::{FailurePolicy, Mode};
 use supsvc_webhook::host::ValidationResponse;
 use supsvc_webhook::verdict::{PolicyOutcome, decide};
@@ -56,7 +56,7 @@ fn patch_of(loaded: &Loaded, verdict: &ValidationResponse) -> Option<json_patch:
 /// mutation is shown as a mutating webhook would send it, `patchType: JSONPatch` and a base64 `patch`.
 fn review(
     loaded: &Loaded,
-    decision: &Decision,
+    decision: &AdmissionResponse,
     patch: Option<&json_patch::Patch>,
 ) -> serde_json::Value {
     let body = review_response(&loaded.about.uid, decision);
@@ -78,7 +78,7 @@ fn review(
 fn human(
     loaded: &Loaded,
     verdict: &ValidationResponse,
-    decision: &Decision,
+    decision: &AdmissionResponse,
     patch: Option<&json_patch::Patch>,
     took: Duration,
 ) -> String {

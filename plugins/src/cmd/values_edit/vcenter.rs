@@ -13,12 +13,13 @@ use supsvc_core::values::{self, Change};
 use supsvc_core::vcenter::{self as core_vc, Snapshot, Step, Supervisor, WriteProgress};
 use tokio::time::Instant;
 
-use super::{Edited, Progress, Target, edit_loop, invalid, kept, non_interactive_text, yaml};
+use super::{Edited, Target, edit_loop, invalid, kept, non_interactive_text, yaml};
 use crate::api::Carvel;
 use crate::cli::{DryRun, ValuesEditArgs};
 use crate::error::{Exit, Failure, Result};
 use crate::observe;
 use crate::output::truncate;
+use crate::progress::ProgressPrinter;
 use crate::vcenter::{Vcenter, http_failure_parsed, read_password};
 
 /// What `-o json` prints for a vCenter edit.
@@ -99,7 +100,7 @@ async fn edit(
     let place = vc.target(&args.vcenter, &carvel.cluster.server).await?;
     let service_id = core_vc::service_id(&target.service).to_owned();
     let path = place.service_path(&service_id);
-    let progress = Progress::new(args.output.is_some());
+    let progress = ProgressPrinter::lines(args.output.is_some());
     let mut plan = WriteProgress {
         allow_error: args.force,
         ..Default::default()
