@@ -116,12 +116,11 @@ fn empty_settings() -> serde_json::Value {
 /// # Errors
 /// Text that is not a quantity (with a suggestion for the usual non-Kubernetes spellings: `16MiB`,
 /// `16MB`, `16K`), a fraction of a byte, a negative size, or one larger than the address space.
-pub fn parse_memory_quantity(text: &str) -> Result<usize, String> {
+pub fn parse_memory_quantity(text: &str) -> Result<usize, MemoryLimitError> {
     let text = text.trim();
+    let owned = || text.to_owned();
     if !text.bytes().any(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "memory limit {text:?} is not a number with an optional unit (a Kubernetes quantity: 64Mi, 512Ki, 1Gi)"
-        ));
+        return Err(MemoryLimitError::NotANumber { text: owned() });
     }
     let quantity = Quantity::parse(text).map_err(|e| {
         let digits = text
@@ -138,29 +137,78 @@ pub fn parse_memory_quantity(text: &str) -> Result<usize, String> {
             _ => None,
         };
         match instead {
-            Some(instead) => format!(
-                "memory limit {text:?} is not a Kubernetes quantity: write {instead}"
-            ),
-            None => format!(
-                "memory limit {text:?} has an unknown unit {unit:?} ({e}; use Ki, Mi, Gi for powers of 1024, k, M, G for powers of 1000)"
-            ),
+            Some(instead) => MemoryLimitError::NotKubernetes {
+                text: owned(),
+                instead,
+            },
+            None => MemoryLimitError::UnknownUnit {
+                text: owned(),
+                unit: unit.to_owned(),
+                reason: e.to_string(),
+            },
         }
     })?;
-    let bytes = quantity.units_exact().ok_or_else(|| {
-        format!("memory limit {text:?} is not a whole number of bytes ({quantity})")
-    })?;
+    let bytes = quantity
+        .units_exact()
+        .ok_or_else(|| MemoryLimitError::Fractional {
+            text: owned(),
+            quantity: quantity.to_string(),
+        })?;
     if bytes < 0 {
-        return Err(format!("memory limit {text:?} is negative"));
+        return Err(MemoryLimitError::Negative { text: owned() });
     }
-    usize::try_from(bytes).map_err(|_| format!("memory limit {text:?} is too large"))
+    usize::try_from(bytes).map_err(|_| MemoryLimitError::TooLarge { text: owned() })
+}
+
+/// Why a memory limit is refused ([`parse_memory_quantity`]); `text` is the limit as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemoryLimitError {
+    #[error(
+        "memory limit {text:?} is not a number with an optional unit (a Kubernetes quantity: 64Mi, 512Ki, 1Gi)"
+    )]
+    NotANumber { text: String },
+    /// A usual non-Kubernetes spelling (`16MiB`, `16MB`, `16K`); `instead` is the quantity meant.
+    #[error("memory limit {text:?} is not a Kubernetes quantity: write {instead}")]
+    NotKubernetes { text: String, instead: String },
+    #[error(
+        "memory limit {text:?} has an unknown unit {unit:?} ({reason}; use Ki, Mi, Gi for powers of 1024, k, M, G for powers of 1000)"
+    )]
+    UnknownUnit {
+        text: String,
+        unit: String,
+        reason: String,
+    },
+    #[error("memory limit {text:?} is not a whole number of bytes ({quantity})")]
+    Fractional { text: String, quantity: String },
+    #[error("memory limit {text:?} is negative")]
+    Negative { text: String },
+    #[error("memory limit {text:?} is too large")]
+    TooLarge { text: String },
+}
+
+/// Why a configuration document is refused ([`Config::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Not YAML of the configuration's shape (unknown field, wrong type); the parser's message.
+    #[error("invalid configuration: {0}")]
+    Syntax(String),
+    /// Well-formed, but wrong: every problem found, each a sentence.
+    #[error("invalid configuration: {}", .0.join("; "))]
+    Problems(Vec<String>),
 }
 
 impl PolicyConfig {
-    pub fn memory_limit_bytes(&self) -> Result<usize, String> {
+    /// The policy's memory limit in bytes (the default when unset).
+    ///
+    /// # Errors
+    /// A limit [`parse_memory_quantity`] refuses, or a byte count larger than the address space.
+    pub fn memory_limit_bytes(&self) -> Result<usize, MemoryLimitError> {
         match &self.memory_limit {
             None => Ok(PolicySpec::DEFAULT_MEMORY_LIMIT),
             Some(MemoryQuantity::Bytes(bytes)) => {
-                usize::try_from(*bytes).map_err(|e| e.to_string())
+                usize::try_from(*bytes).map_err(|_| MemoryLimitError::TooLarge {
+                    text: bytes.to_string(),
+                })
             }
             Some(MemoryQuantity::Text(text)) => parse_memory_quantity(text),
         }
@@ -177,15 +225,19 @@ impl PolicyConfig {
 }
 
 impl Config {
-    /// Parses and validates a configuration document.
-    pub fn parse(yaml: &str) -> Result<Self, String> {
+    /// Parses and validates a configuration document (YAML).
+    ///
+    /// # Errors
+    /// [`ConfigError::Syntax`] for a document of the wrong shape, [`ConfigError::Problems`] with every
+    /// problem [`Config::problems`] finds.
+    pub fn parse(yaml: &str) -> Result<Self, ConfigError> {
         let config: Self =
-            serde_saphyr::from_str(yaml).map_err(|e| format!("invalid configuration: {e}"))?;
+            serde_saphyr::from_str(yaml).map_err(|e| ConfigError::Syntax(e.to_string()))?;
         let problems = config.problems();
         if problems.is_empty() {
             Ok(config)
         } else {
-            Err(format!("invalid configuration: {}", problems.join("; ")))
+            Err(ConfigError::Problems(problems))
         }
     }
 
@@ -272,7 +324,7 @@ mod tests {
         for (text, expected) in cases {
             match (parse_memory_quantity(text), expected) {
                 (Ok(bytes), Ok(want)) => assert_eq!(bytes, want, "{text}"),
-                (Err(e), Err(want)) => assert!(e.contains(want), "{text}: {e}"),
+                (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{text}: {e}"),
                 (got, want) => panic!("{text}: got {got:?}, want {want:?}"),
             }
         }
@@ -372,7 +424,7 @@ policies:
             ),
         ];
         for (yaml, expected) in cases {
-            let error = Config::parse(yaml).unwrap_err();
+            let error = Config::parse(yaml).unwrap_err().to_string();
             assert!(error.contains(expected), "{yaml}: {error}");
         }
     }
