@@ -123,6 +123,15 @@ pub fn resources(group: &str, version: &str) -> Value {
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if r.has_ephemeral_containers() {
+            list.push(json!({
+                "name": format!("{}/ephemeralcontainers", r.gvr.resource),
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "kind": r.kind,
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if r.status_subresource {
             list.push(json!({
                 "name": format!("{}/status", r.gvr.resource),
