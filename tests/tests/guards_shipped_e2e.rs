@@ -481,3 +481,90 @@ async fn the_shipped_storage_guard_stops_edits_of_kapp_managed_storage_and_admit
     assert!(output.status.success(), "{}", stderr(&output));
     supervisor.sim.stop().await;
 }
+
+/// Every `*-guard.supsvc.<domain>` webhook name written in `text`.
+fn guard_names(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("-guard.supsvc.") {
+        let start = rest[..at]
+            .rfind(|c: char| !(c.is_ascii_lowercase() || c == '-'))
+            .map_or(0, |i| i + 1);
+        let end = at
+            + rest[at..]
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '-' || c == '.'))
+                .unwrap_or(rest.len() - at);
+        // A name has a policy before `-guard` (this file's own search string has none).
+        if start < at {
+            out.push(rest[start..end].trim_end_matches('.').to_string());
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// Names one: each shipped webhook is `<policy>.supsvc.io`, calls `/validate/<policy>` of a policy
+/// the shipped ConfigMap configures, with the same rules; the README and every test name the webhooks
+/// only so.
+#[test]
+fn the_webhook_names_agree_across_the_shipped_files_the_readme_and_the_tests() {
+    let vwc = read_yaml(&deploy_dir().join("validatingwebhookconfiguration.yaml"));
+    let configmap = read_yaml(&deploy_dir().join("configmap.yaml"));
+    let config: Value =
+        serde_saphyr::from_str(configmap["data"]["config.yaml"].as_str().unwrap()).unwrap();
+    let policies = config["policies"].as_array().unwrap();
+    let mut names = Vec::new();
+    for webhook in vwc["webhooks"].as_array().unwrap() {
+        let name = webhook["name"].as_str().unwrap();
+        let policy = name
+            .strip_suffix(".supsvc.io")
+            .unwrap_or_else(|| panic!("{name}: a shipped webhook is <policy>.supsvc.io"));
+        assert_eq!(
+            webhook["clientConfig"]["service"]["path"],
+            format!("/validate/{policy}")
+        );
+        let configured = policies
+            .iter()
+            .find(|p| p["name"] == policy)
+            .unwrap_or_else(|| panic!("{name}: no policy {policy} in the shipped ConfigMap"));
+        // The same rules in both files (apiVersions and scope are the registration's own).
+        let registered: Vec<Value> = webhook["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| json!({"operations": r["operations"], "apiGroups": r["apiGroups"], "resources": r["resources"]}))
+            .collect();
+        assert_eq!(
+            &Value::from(registered),
+            &configured["rules"],
+            "{name}: rules differ"
+        );
+        names.push(name.to_string());
+    }
+    assert_eq!(names.len(), policies.len());
+
+    let root = deploy_dir().join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for name in &names {
+        assert!(
+            readme.contains(name.as_str()),
+            "README does not name {name}"
+        );
+    }
+    let mut texts = vec![("README.md".to_string(), readme)];
+    for entry in std::fs::read_dir(root.join("tests/tests")).unwrap() {
+        let path = entry.unwrap().path();
+        texts.push((
+            path.display().to_string(),
+            std::fs::read_to_string(&path).unwrap(),
+        ));
+    }
+    for (file, text) in texts {
+        for found in guard_names(&text) {
+            assert!(
+                names.contains(&found),
+                "{file} names the webhook {found}; the shipped ones are {names:?}"
+            );
+        }
+    }
+}
