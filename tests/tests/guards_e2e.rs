@@ -60,7 +60,7 @@ kind: ValidatingWebhookConfiguration
 metadata:
   name: supsvc-guards
 webhooks:
-  - name: storage-guard.supsvc.vmware.com
+  - name: storage-guard.supsvc.io
     clientConfig: {{url: "https://127.0.0.1:{port}/validate/storage-guard", caBundle: {ca_bundle}}}
     rules:
       - {{operations: [UPDATE, DELETE], apiGroups: ["", apps], apiVersions: [v1], resources: [persistentvolumeclaims, statefulsets]}}
@@ -68,7 +68,7 @@ webhooks:
     sideEffects: None
     admissionReviewVersions: [v1]
     timeoutSeconds: 5
-  - name: registry-guard.supsvc.vmware.com
+  - name: registry-guard.supsvc.io
     clientConfig: {{url: "https://127.0.0.1:{port}/validate/registry-guard", caBundle: {ca_bundle}}}
     rules:
       - {{operations: [CREATE, UPDATE], apiGroups: ["", apps], apiVersions: [v1], resources: [pods, deployments, statefulsets]}}
@@ -115,8 +115,7 @@ async fn the_blogs_pvc_edit_is_denied_but_the_same_change_through_the_values_goe
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "the direct edit must be denied");
     assert!(
-        stderr
-            .contains("admission webhook \"storage-guard.supsvc.vmware.com\" denied the request:")
+        stderr.contains("admission webhook \"storage-guard.supsvc.io\" denied the request:")
             && stderr.contains(
                 "PersistentVolumeClaim svc-harbor-domain-c8/harbor-registry is managed by kapp"
             ),
@@ -184,8 +183,7 @@ async fn a_pod_from_a_public_registry_is_denied_and_one_from_the_private_registr
         "nginx is docker.io, a public registry"
     );
     assert!(
-        stderr
-            .contains("admission webhook \"registry-guard.supsvc.vmware.com\" denied the request"),
+        stderr.contains("admission webhook \"registry-guard.supsvc.io\" denied the request"),
         "{stderr}"
     );
     assert!(

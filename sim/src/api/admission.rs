@@ -40,6 +40,9 @@ pub struct Webhook {
     pub ca_bundle: Option<String>,
     pub timeout: Duration,
     pub fail_open: bool,
+    /// The type the webhook is sent the request as (`request.kind`/`request.resource`): the request's
+    /// own, or, under `matchPolicy: Equivalent`, the equivalent type one of its rules names.
+    pub sent_as: &'static ResourceType,
 }
 
 fn strings(v: Option<&Value>) -> Vec<&str> {
@@ -48,37 +51,45 @@ fn strings(v: Option<&Value>) -> Vec<&str> {
         .unwrap_or_default()
 }
 
+/// One `resources[]` entry against a resource and subresource: `*` is every resource, `r/s` the
+/// subresource `s` of `r`, `r/*` `r` and every subresource of it, `*/*` everything; a name without `/`
+/// matches the main resource only (kube-apiserver's `Matcher.resource`,
+/// staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/rules/rules.go).
 fn resource_matches(pattern: &str, resource: &str, subresource: Option<&str>) -> bool {
-    let (pr, ps) = pattern
-        .split_once('/')
-        .map_or((pattern, None), |(r, s)| (r, Some(s)));
-    let resource_ok = pr == "*" || pr == resource;
-    let sub_ok = match (ps, subresource) {
-        (None, None) => true,
-        (Some("*"), _) => true,
-        (Some(p), Some(s)) => p == s,
-        _ => false,
-    };
-    resource_ok && sub_ok
+    let (pr, ps) = pattern.split_once('/').unwrap_or((pattern, ""));
+    (pr == "*" || pr == resource) && (ps == "*" || ps == subresource.unwrap_or_default())
 }
 
-/// Whether one `rules[]` entry matches the request.
-pub fn rule_matches(rule: &Value, attrs: &Attributes<'_>) -> bool {
+/// Whether one `rules[]` entry matches the request as addressed through `rt` (its own type, or an
+/// equivalent one). As kube-apiserver's `rules.Matcher`: scope, operation, group, version, resource
+/// each exact or `*`; `scope: Namespaced` never matches a Namespace (cluster-scoped), `Cluster` does;
+/// an unknown scope matches nothing.
+pub fn rule_matches_as(rule: &Value, rt: &ResourceType, attrs: &Attributes<'_>) -> bool {
     let any = |list: Vec<&str>, x: &str| list.iter().any(|v| *v == "*" || *v == x);
-    let scope_ok = match rule.get("scope").and_then(Value::as_str).unwrap_or("*") {
-        "Cluster" => !attrs.rt.namespaced,
-        "Namespaced" => attrs.rt.namespaced,
-        _ => true,
+    let is_namespace = rt.gvr == gvr::NAMESPACES;
+    let namespaced_request = attrs.namespace.is_some_and(|n| !n.is_empty());
+    let scope_ok = match rule.get("scope").and_then(Value::as_str) {
+        None | Some("*") => true,
+        Some("Namespaced") => !is_namespace && namespaced_request,
+        Some("Cluster") => is_namespace || !namespaced_request,
+        Some(_) => false,
     };
-    any(strings(rule.get("operations")), attrs.operation)
-        && any(strings(rule.get("apiGroups")), attrs.rt.gvr.group)
-        && any(strings(rule.get("apiVersions")), attrs.rt.gvr.version)
+    scope_ok
+        && any(strings(rule.get("operations")), attrs.operation)
+        && any(strings(rule.get("apiGroups")), rt.gvr.group)
+        && any(strings(rule.get("apiVersions")), rt.gvr.version)
         && strings(rule.get("resources"))
             .iter()
-            .any(|p| resource_matches(p, attrs.rt.gvr.resource, attrs.subresource))
-        && scope_ok
+            .any(|p| resource_matches(p, rt.gvr.resource, attrs.subresource))
 }
 
+/// Whether one `rules[]` entry matches the request through its own type.
+pub fn rule_matches(rule: &Value, attrs: &Attributes<'_>) -> bool {
+    rule_matches_as(rule, attrs.rt, attrs)
+}
+
+/// A label selector of a webhook: absent or empty matches everything; one that does not parse
+/// matches nothing (kube-apiserver answers such a request with an internal error).
 fn selector_matches(
     selector: Option<&Value>,
     labels: &std::collections::BTreeMap<String, String>,
@@ -91,12 +102,44 @@ fn selector_matches(
     }
 }
 
+fn selector_is_empty(selector: Option<&Value>) -> bool {
+    selector.is_none_or(|s| {
+        s.get("matchExpressions")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+            && s.get("matchLabels")
+                .and_then(Value::as_object)
+                .is_none_or(serde_json::Map::is_empty)
+    })
+}
+
 /// The webhooks of `configs` that must see the request; `namespace_labels` are the labels of the
-/// request's namespace (for a Namespace itself, its own labels).
+/// request's namespace (for a Namespace itself, its own labels). The types served as the same objects
+/// under another group or version come from the registry ([`super::registry::equivalents`]).
 pub fn matching_webhooks(
     configs: &[Arc<Value>],
     attrs: &Attributes<'_>,
     namespace_labels: Option<&std::collections::BTreeMap<String, String>>,
+) -> Vec<Webhook> {
+    matching_webhooks_with(
+        configs,
+        attrs,
+        namespace_labels,
+        &super::registry::equivalents(attrs.rt),
+    )
+}
+
+/// [`matching_webhooks`] with the request's equivalent types given. Per webhook, as kube-apiserver's
+/// `ShouldCallHook` (staging/src/k8s.io/apiserver/pkg/admission/plugin/webhook/generic/webhook.go):
+/// the namespaceSelector (a cluster-scoped request other than a Namespace always passes), then the
+/// objectSelector (the new or the old object's labels; empty matches all), then the rules against the
+/// request's own type; failing that, under `matchPolicy: Equivalent` (the v1 default), each rule in
+/// order against each equivalent type, and the webhook is sent the request as that type.
+pub fn matching_webhooks_with(
+    configs: &[Arc<Value>],
+    attrs: &Attributes<'_>,
+    namespace_labels: Option<&std::collections::BTreeMap<String, String>>,
+    equivalents: &[&'static ResourceType],
 ) -> Vec<Webhook> {
     // Webhook configurations are never themselves subject to webhooks, as on the real server.
     if attrs.rt.gvr == gvr::VALIDATING_WEBHOOK_CONFIGURATIONS {
@@ -110,25 +153,49 @@ pub fn matching_webhooks(
             .into_iter()
             .flatten()
         {
-            let rules = wh.get("rules").and_then(Value::as_array);
-            if !rules.into_iter().flatten().any(|r| rule_matches(r, attrs)) {
-                continue;
-            }
-            let ns_ok = match (
-                attrs.rt.namespaced || attrs.rt.gvr == gvr::NAMESPACES,
-                namespace_labels,
-            ) {
-                (true, Some(labels)) => selector_matches(wh.get("namespaceSelector"), labels),
-                (true, None) => selector_matches(wh.get("namespaceSelector"), &Default::default()),
-                (false, _) => true,
-            };
-            let obj_ok = [attrs.object, attrs.old_object]
-                .iter()
-                .flatten()
-                .any(|o| selector_matches(wh.get("objectSelector"), &labels_of(o)));
+            let cluster_scoped =
+                attrs.namespace.is_none_or(str::is_empty) && attrs.rt.gvr != gvr::NAMESPACES;
+            let ns_ok = cluster_scoped
+                || selector_is_empty(wh.get("namespaceSelector"))
+                || selector_matches(
+                    wh.get("namespaceSelector"),
+                    namespace_labels.unwrap_or(&Default::default()),
+                );
+            let obj_selector = wh.get("objectSelector");
+            let obj_ok = selector_is_empty(obj_selector)
+                || [attrs.object, attrs.old_object]
+                    .iter()
+                    .flatten()
+                    .any(|o| selector_matches(obj_selector, &labels_of(o)));
             if !ns_ok || !obj_ok {
                 continue;
             }
+            let rules: Vec<&Value> = wh
+                .get("rules")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .collect();
+            let equivalent = wh
+                .get("matchPolicy")
+                .and_then(Value::as_str)
+                .is_none_or(|p| p == "Equivalent");
+            let sent_as = if rules.iter().any(|r| rule_matches(r, attrs)) {
+                Some(attrs.rt)
+            } else if equivalent {
+                rules.iter().find_map(|r| {
+                    equivalents
+                        .iter()
+                        .copied()
+                        .filter(|e| e.gvr != attrs.rt.gvr)
+                        .find(|e| rule_matches_as(r, e, attrs))
+                })
+            } else {
+                None
+            };
+            let Some(sent_as) = sent_as else {
+                continue;
+            };
             let cc = wh.get("clientConfig");
             out.push(Webhook {
                 name: wh
@@ -143,6 +210,7 @@ pub fn matching_webhooks(
                 ca_bundle: cc
                     .and_then(|c| c.get("caBundle"))
                     .and_then(Value::as_str)
+                    .filter(|b| !b.is_empty())
                     .map(String::from),
                 timeout: Duration::from_secs(
                     wh.get("timeoutSeconds")
@@ -151,18 +219,19 @@ pub fn matching_webhooks(
                         .clamp(1, 30),
                 ),
                 fail_open: wh.get("failurePolicy").and_then(Value::as_str) == Some("Ignore"),
+                sent_as,
             });
         }
     }
     out
 }
 
-/// The `AdmissionReview` sent to every matching webhook.
-pub fn review(attrs: &Attributes<'_>, uid: &str) -> Value {
+/// The `AdmissionReview` sent to a webhook that sees the request as `sent_as` (`kind`, `resource`);
+/// `requestKind`/`requestResource` are always the type the client addressed.
+pub fn review(attrs: &Attributes<'_>, sent_as: &ResourceType, uid: &str) -> Value {
+    let kind_of = |rt: &ResourceType| json!({"group": rt.gvr.group, "version": rt.gvr.version, "kind": rt.kind});
+    let resource_of = |rt: &ResourceType| json!({"group": rt.gvr.group, "version": rt.gvr.version, "resource": rt.gvr.resource});
     let rt = attrs.rt;
-    let kind = json!({"group": rt.gvr.group, "version": rt.gvr.version, "kind": rt.kind});
-    let resource =
-        json!({"group": rt.gvr.group, "version": rt.gvr.version, "resource": rt.gvr.resource});
     let options_kind = match attrs.operation {
         "CREATE" => "CreateOptions",
         "UPDATE" => "UpdateOptions",
@@ -177,17 +246,27 @@ pub fn review(attrs: &Attributes<'_>, uid: &str) -> Value {
     if attrs.dry_run {
         options["dryRun"] = json!(["All"]);
     }
+    // The objects as the webhook's version would show them (the simulator's equivalents share one schema).
+    let converted = |o: Option<&Value>| -> Value {
+        let mut o = o.cloned().unwrap_or(Value::Null);
+        if sent_as.gvr != rt.gvr
+            && let Some(m) = o.as_object_mut()
+        {
+            m.insert("apiVersion".into(), Value::from(sent_as.api_version()));
+        }
+        o
+    };
     let mut request = json!({
         "uid": uid,
-        "kind": kind,
-        "resource": resource,
-        "requestKind": kind,
-        "requestResource": resource,
+        "kind": kind_of(sent_as),
+        "resource": resource_of(sent_as),
+        "requestKind": kind_of(rt),
+        "requestResource": resource_of(rt),
         "name": attrs.name,
         "operation": attrs.operation,
         "userInfo": attrs.user,
-        "object": attrs.object.cloned().unwrap_or(Value::Null),
-        "oldObject": attrs.old_object.cloned().unwrap_or(Value::Null),
+        "object": converted(attrs.object),
+        "oldObject": converted(attrs.old_object),
         "dryRun": attrs.dry_run,
         "options": options,
     });
@@ -359,9 +438,8 @@ impl Caller {
             return Ok(Vec::new());
         }
         let uid = uuid_v4();
-        let body = Bytes::from(review(attrs, &uid).to_string());
         let calls = webhooks.iter().map(|wh| {
-            let body = body.clone();
+            let body = Bytes::from(review(attrs, wh.sent_as, &uid).to_string());
             let uid = uid.as_str();
             async move {
                 let outcome = match self.post(wh, body).await {
@@ -421,7 +499,7 @@ pub fn uuid_v4() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::registry;
+    use crate::api::{Gvr, registry};
 
     fn attrs<'a>(
         rt: &'static ResourceType,
@@ -547,6 +625,387 @@ mod tests {
         let whs = matching_webhooks(std::slice::from_ref(&config), &a, Some(&prod));
         assert_eq!((whs[0].timeout.as_secs(), whs[0].fail_open), (10, false));
         assert_eq!((whs[1].timeout.as_secs(), whs[1].fail_open), (3, true));
+    }
+
+    /// Deployments as kube-apiserver up to 1.15 also served them: the same objects through another
+    /// group and version (what `matchPolicy: Equivalent` is for).
+    static EXTENSIONS_DEPLOYMENTS: ResourceType = ResourceType {
+        gvr: Gvr {
+            group: "extensions",
+            version: "v1beta1",
+            resource: "deployments",
+        },
+        kind: "Deployment",
+        singular: "deployment",
+        namespaced: true,
+        short_names: &[],
+        categories: &[],
+        status_subresource: true,
+        has_generation: true,
+        custom: false,
+        columns: &[],
+    };
+
+    /// The rule matcher against kube-apiserver's rules (rules.go) and dispatcher (webhook.go): one
+    /// table of (rules, matchPolicy, request type, namespace, subresource, operation) → called as.
+    #[test]
+    fn webhook_rules_match_as_kube_apiserver_matches_them() {
+        let u = UserInfo::admin();
+        let pod = json!({"metadata": {"name": "p"}});
+        let t = |g: Gvr| registry::lookup(g).unwrap();
+        let rule = |ops: &[&str],
+                    groups: &[&str],
+                    versions: &[&str],
+                    res: &[&str],
+                    scope: Option<&str>| {
+            let mut r = json!({"operations": ops, "apiGroups": groups, "apiVersions": versions, "resources": res});
+            if let Some(scope) = scope {
+                r["scope"] = Value::from(scope);
+            }
+            r
+        };
+        type Case<'a> = (
+            Value,
+            Option<&'a str>,
+            &'static ResourceType,
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a str,
+            Option<Gvr>,
+        );
+        let shipped_core = rule(
+            &["CREATE", "UPDATE"],
+            &[""],
+            &["*"],
+            &["pods", "pods/ephemeralcontainers", "replicationcontrollers"],
+            Some("Namespaced"),
+        );
+        let apps_v1 = rule(&["*"], &["apps"], &["v1"], &["deployments"], None);
+        let cases: Vec<Case<'_>> = vec![
+            // resource and subresource
+            (
+                shipped_core.clone(),
+                None,
+                t(gvr::PODS),
+                Some("ns"),
+                None,
+                "CREATE",
+                Some(gvr::PODS),
+            ),
+            (
+                shipped_core.clone(),
+                None,
+                t(gvr::PODS),
+                Some("ns"),
+                Some("ephemeralcontainers"),
+                "UPDATE",
+                Some(gvr::PODS),
+            ),
+            (
+                rule(&["*"], &[""], &["*"], &["pods"], None),
+                None,
+                t(gvr::PODS),
+                Some("ns"),
+                Some("ephemeralcontainers"),
+                "UPDATE",
+                None,
+            ),
+            (
+                rule(&["*"], &[""], &["*"], &["pods/*"], None),
+                None,
+                t(gvr::PODS),
+                Some("ns"),
+                Some("ephemeralcontainers"),
+                "UPDATE",
+                Some(gvr::PODS),
+            ),
+            // `sub == "*" || sub == opSub`: `pods/*` matches the Pod itself too, as the real matcher does.
+            (
+                rule(&["*"], &[""], &["*"], &["pods/*"], None),
+                None,
+                t(gvr::PODS),
+                Some("ns"),
+                None,
+                "UPDATE",
+                Some(gvr::PODS),
+            ),
+            (
+                rule(&["*"], &["*"], &["*"], &["*"], None),
+                None,
+                t(gvr::PODS),
+                Some("ns"),
+                Some("status"),
+                "UPDATE",
+                None,
+            ),
+            (
+                rule(&["*"], &["*"], &["*"], &["*/status"], None),
+                None,
+                t(gvr::PODS),
+                Some("ns"),
+                Some("status"),
+                "UPDATE",
+                Some(gvr::PODS),
+            ),
+            (
+                rule(&["*"], &["*"], &["*"], &["*/*"], None),
+                None,
+                t(gvr::PODS),
+                Some("ns"),
+                None,
+                "UPDATE",
+                Some(gvr::PODS),
+            ),
+            (
+                shipped_core.clone(),
+                None,
+                t(gvr::REPLICATION_CONTROLLERS),
+                Some("ns"),
+                None,
+                "UPDATE",
+                Some(gvr::REPLICATION_CONTROLLERS),
+            ),
+            // operations
+            (
+                shipped_core.clone(),
+                None,
+                t(gvr::PODS),
+                Some("ns"),
+                None,
+                "DELETE",
+                None,
+            ),
+            // group: Packages are data.packaging.carvel.dev, not packaging.carvel.dev (r14)
+            (
+                rule(
+                    &["*"],
+                    &["packaging.carvel.dev"],
+                    &["*"],
+                    &["packages"],
+                    None,
+                ),
+                None,
+                t(gvr::PACKAGES),
+                Some("ns"),
+                None,
+                "UPDATE",
+                None,
+            ),
+            (
+                rule(
+                    &["*"],
+                    &["data.packaging.carvel.dev"],
+                    &["*"],
+                    &["packages"],
+                    None,
+                ),
+                None,
+                t(gvr::PACKAGES),
+                Some("ns"),
+                None,
+                "UPDATE",
+                Some(gvr::PACKAGES),
+            ),
+            (
+                rule(&["*"], &["batch"], &["v1"], &["jobs", "cronjobs"], None),
+                None,
+                t(gvr::CRON_JOBS),
+                Some("ns"),
+                None,
+                "CREATE",
+                Some(gvr::CRON_JOBS),
+            ),
+            // version
+            (
+                rule(&["*"], &["apps"], &["v1beta2"], &["deployments"], None),
+                None,
+                t(gvr::DEPLOYMENTS),
+                Some("ns"),
+                None,
+                "CREATE",
+                None,
+            ),
+            // scope: a Namespace is cluster-scoped; an unknown scope matches nothing
+            (
+                rule(&["*"], &[""], &["v1"], &["namespaces"], Some("Namespaced")),
+                None,
+                t(gvr::NAMESPACES),
+                Some("ns"),
+                None,
+                "CREATE",
+                None,
+            ),
+            (
+                rule(&["*"], &[""], &["v1"], &["namespaces"], Some("Cluster")),
+                None,
+                t(gvr::NAMESPACES),
+                Some("ns"),
+                None,
+                "CREATE",
+                Some(gvr::NAMESPACES),
+            ),
+            (
+                rule(&["*"], &["*"], &["*"], &["*"], Some("Cluster")),
+                None,
+                t(gvr::PODS),
+                Some("ns"),
+                None,
+                "CREATE",
+                None,
+            ),
+            (
+                rule(&["*"], &["*"], &["*"], &["*"], Some("Namespaced")),
+                None,
+                t(gvr::VALIDATING_WEBHOOK_CONFIGURATIONS),
+                None,
+                None,
+                "CREATE",
+                None,
+            ),
+            (
+                rule(&["*"], &["*"], &["*"], &["*"], Some("Sideways")),
+                None,
+                t(gvr::PODS),
+                Some("ns"),
+                None,
+                "CREATE",
+                None,
+            ),
+            // matchPolicy: a request through an equivalent group/version is still sent (the v1
+            // default), as the type the rule names; Exact does not send it.
+            (
+                apps_v1.clone(),
+                None,
+                &EXTENSIONS_DEPLOYMENTS,
+                Some("ns"),
+                None,
+                "CREATE",
+                Some(gvr::DEPLOYMENTS),
+            ),
+            (
+                apps_v1.clone(),
+                Some("Equivalent"),
+                &EXTENSIONS_DEPLOYMENTS,
+                Some("ns"),
+                None,
+                "CREATE",
+                Some(gvr::DEPLOYMENTS),
+            ),
+            (
+                apps_v1.clone(),
+                Some("Exact"),
+                &EXTENSIONS_DEPLOYMENTS,
+                Some("ns"),
+                None,
+                "CREATE",
+                None,
+            ),
+            (
+                apps_v1.clone(),
+                Some("Equivalent"),
+                t(gvr::DEPLOYMENTS),
+                Some("ns"),
+                None,
+                "CREATE",
+                Some(gvr::DEPLOYMENTS),
+            ),
+        ];
+        for (rule, policy, rt, ns, sub, op, want) in cases {
+            let mut webhook = json!({"name": "w.example.com", "rules": [rule]});
+            if let Some(p) = policy {
+                webhook["matchPolicy"] = Value::from(p);
+            }
+            let config = Arc::new(json!({"webhooks": [webhook]}));
+            let a = Attributes {
+                namespace: ns,
+                ..attrs(rt, op, sub, &pod, &u)
+            };
+            let equivalents: Vec<&'static ResourceType> = if rt.gvr.resource == "deployments" {
+                vec![t(gvr::DEPLOYMENTS), &EXTENSIONS_DEPLOYMENTS]
+            } else {
+                Vec::new()
+            };
+            let got = matching_webhooks_with(std::slice::from_ref(&config), &a, None, &equivalents)
+                .first()
+                .map(|w| w.sent_as.gvr);
+            assert_eq!(got, want, "{config} {:?} {op} {sub:?} {ns:?}", rt.gvr);
+        }
+
+        // What the webhook is told: kind/resource as it matched, requestKind/requestResource as asked.
+        let config = Arc::new(json!({"webhooks": [{"name": "w", "rules": [apps_v1]}]}));
+        let a = attrs(&EXTENSIONS_DEPLOYMENTS, "CREATE", None, &pod, &u);
+        let equivalents = [t(gvr::DEPLOYMENTS), &EXTENSIONS_DEPLOYMENTS];
+        let wh = matching_webhooks_with(std::slice::from_ref(&config), &a, None, &equivalents);
+        let r = &review(&a, wh[0].sent_as, "u")["request"];
+        assert_eq!(
+            r["kind"],
+            json!({"group": "apps", "version": "v1", "kind": "Deployment"})
+        );
+        assert_eq!(
+            r["requestKind"],
+            json!({"group": "extensions", "version": "v1beta1", "kind": "Deployment"})
+        );
+        assert_eq!(r["resource"]["group"], "apps");
+        assert_eq!(r["requestResource"]["group"], "extensions");
+        assert_eq!(r["object"]["apiVersion"], "apps/v1");
+    }
+
+    /// The namespaceSelector never exempts a cluster-scoped request other than a Namespace; the
+    /// objectSelector is matched against the new or the old object, and an empty one matches a
+    /// request with neither; failurePolicy Ignore fails open, Fail (the default) closed.
+    #[test]
+    fn selectors_as_kube_apiserver_applies_them() {
+        let u = UserInfo::admin();
+        let labelled = json!({"metadata": {"labels": {"app.kubernetes.io/name": "web"}}});
+        let bare = json!({"metadata": {}});
+        let exempt: std::collections::BTreeMap<String, String> = [(
+            "kubernetes.io/metadata.name".to_string(),
+            "supsvc-webhook".to_string(),
+        )]
+        .into();
+        let all = json!([{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*"]}]);
+        let config = Arc::new(json!({"webhooks": [
+            {"name": "ns", "rules": all,
+             "namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "NotIn", "values": ["supsvc-webhook", "kube-system"]}]}},
+            {"name": "obj", "rules": all, "objectSelector": {"matchLabels": {"app.kubernetes.io/name": "web"}}, "failurePolicy": "Ignore"},
+            {"name": "empty", "rules": all, "objectSelector": {}, "namespaceSelector": {}}
+        ]}));
+        let names = |a: &Attributes<'_>,
+                     labels: Option<&std::collections::BTreeMap<String, String>>|
+         -> Vec<String> {
+            matching_webhooks(std::slice::from_ref(&config), a, labels)
+                .into_iter()
+                .map(|w| w.name)
+                .collect()
+        };
+        let pods = registry::lookup(gvr::PODS).unwrap();
+        let pod = attrs(pods, "CREATE", None, &labelled, &u);
+        assert_eq!(
+            names(&pod, Some(&Default::default())),
+            ["ns", "obj", "empty"]
+        );
+        assert_eq!(names(&pod, Some(&exempt)), ["obj", "empty"]);
+        // DELETE: no new object, the old one's labels count.
+        let delete = Attributes {
+            object: None,
+            old_object: Some(&labelled),
+            ..attrs(pods, "DELETE", None, &labelled, &u)
+        };
+        assert_eq!(names(&delete, Some(&exempt)), ["obj", "empty"]);
+        let unlabelled = attrs(pods, "CREATE", None, &bare, &u);
+        assert_eq!(names(&unlabelled, Some(&exempt)), ["empty"]);
+        // A cluster-scoped kind is never exempted by a namespaceSelector.
+        let vwc_like = registry::lookup(gvr::NAMESPACES).unwrap();
+        let ns_create = Attributes {
+            namespace: None,
+            ..attrs(vwc_like, "CREATE", None, &bare, &u)
+        };
+        assert_eq!(names(&ns_create, Some(&exempt)), ["empty"]);
+        let whs = matching_webhooks(std::slice::from_ref(&config), &pod, None);
+        assert_eq!(
+            whs.iter().map(|w| w.fail_open).collect::<Vec<_>>(),
+            [false, true, false]
+        );
     }
 
     #[test]

@@ -454,16 +454,29 @@ impl Client {
         &self,
         gvr: Gvr,
         namespace: Option<&str>,
-        mut object: Value,
+        object: Value,
         opts: &WriteOptions,
         status: bool,
+    ) -> Result<Written, Status> {
+        self.update_subresource(gvr, namespace, object, opts, status.then_some("status"))
+            .await
+    }
+
+    /// A PUT to the main resource (`sub` = `None`) or to one of its subresources: `status`, or a Pod's
+    /// `ephemeralcontainers` (what `kubectl debug` writes: only `spec.ephemeralContainers` changes).
+    pub async fn update_subresource(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        mut object: Value,
+        opts: &WriteOptions,
+        sub: Option<&str>,
     ) -> Result<Written, Status> {
         let rt = resource_type(gvr)?;
         let ns = self.scope(rt, namespace, Some(&object))?;
         let name = name_of(&object).to_string();
-        let sub = status.then_some("status");
         authz::authorize(&self.user, "update", rt, sub, ns.as_deref(), &name)?;
-        if status && !rt.status_subresource {
+        if sub.is_some_and(|s| !rt.has_subresource(s)) {
             return Err(Status::path_not_found());
         }
         Self::check_kind(rt, &mut object)?;
@@ -518,15 +531,29 @@ impl Client {
         opts: &WriteOptions,
         status: bool,
     ) -> Result<Written, Status> {
+        self.patch_subresource(gvr, namespace, name, p, opts, status.then_some("status"))
+            .await
+    }
+
+    /// A PATCH of the main resource (`sub` = `None`) or of one of its subresources: `status`, or a
+    /// Pod's `ephemeralcontainers` (`kubectl debug` sends a strategic merge patch there).
+    pub async fn patch_subresource(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        name: &str,
+        p: &Patch,
+        opts: &WriteOptions,
+        sub: Option<&str>,
+    ) -> Result<Written, Status> {
         let rt = resource_type(gvr)?;
         let ns = if rt.namespaced {
             namespace.map(String::from)
         } else {
             None
         };
-        let sub = status.then_some("status");
         authz::authorize(&self.user, "patch", rt, sub, ns.as_deref(), name)?;
-        if status && !rt.status_subresource {
+        if sub.is_some_and(|s| !rt.has_subresource(s)) {
             return Err(Status::path_not_found());
         }
         let change = |old: &Value| {
@@ -565,13 +592,15 @@ impl Client {
                 return Err(Status::conflict(rt, name));
             }
             let requested = change(&old)?;
-            let new = if sub.is_some() {
-                strategy::prepare_status_update(&old, &requested)
-            } else {
-                let mut n = requested;
-                Self::check_kind(rt, &mut n)?;
-                strategy::prepare_update(rt, &old, &mut n);
-                n
+            let new = match sub {
+                Some("status") => strategy::prepare_status_update(&old, &requested),
+                Some(_) => strategy::prepare_ephemeral_containers_update(&old, &requested),
+                None => {
+                    let mut n = requested;
+                    Self::check_kind(rt, &mut n)?;
+                    strategy::prepare_update(rt, &old, &mut n);
+                    n
+                }
             };
             let errors = validation::validate_update(rt, &old, &new);
             if !errors.is_empty() {

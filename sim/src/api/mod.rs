@@ -70,6 +70,8 @@ pub mod gvr {
     pub const PERSISTENT_VOLUME_CLAIMS: Gvr = core("persistentvolumeclaims");
     pub const EVENTS: Gvr = core("events");
     pub const SERVICE_ACCOUNTS: Gvr = core("serviceaccounts");
+    pub const SERVICES: Gvr = core("services");
+    pub const REPLICATION_CONTROLLERS: Gvr = core("replicationcontrollers");
     pub const STATEFUL_SETS: Gvr = Gvr {
         group: "apps",
         version: "v1",
@@ -79,6 +81,36 @@ pub mod gvr {
         group: "apps",
         version: "v1",
         resource: "deployments",
+    };
+    pub const DAEMON_SETS: Gvr = Gvr {
+        group: "apps",
+        version: "v1",
+        resource: "daemonsets",
+    };
+    pub const REPLICA_SETS: Gvr = Gvr {
+        group: "apps",
+        version: "v1",
+        resource: "replicasets",
+    };
+    pub const JOBS: Gvr = Gvr {
+        group: "batch",
+        version: "v1",
+        resource: "jobs",
+    };
+    pub const CRON_JOBS: Gvr = Gvr {
+        group: "batch",
+        version: "v1",
+        resource: "cronjobs",
+    };
+    pub const POD_DISRUPTION_BUDGETS: Gvr = Gvr {
+        group: "policy",
+        version: "v1",
+        resource: "poddisruptionbudgets",
+    };
+    pub const PACKAGE_REPOSITORIES: Gvr = Gvr {
+        group: "packaging.carvel.dev",
+        version: "v1alpha1",
+        resource: "packagerepositories",
     };
     pub const PACKAGE_INSTALLS: Gvr = Gvr {
         group: "packaging.carvel.dev",

@@ -79,6 +79,21 @@ impl ResourceType {
         self.gvr == gvr::STATEFUL_SETS || self.gvr == gvr::DEPLOYMENTS
     }
 
+    /// Has a Pod's `/ephemeralcontainers` subresource (what `kubectl debug` writes).
+    pub fn has_ephemeral_containers(&self) -> bool {
+        self.gvr == gvr::PODS
+    }
+
+    /// Serves the subresource `sub` (`status`, `scale`, `ephemeralcontainers`).
+    pub fn has_subresource(&self, sub: &str) -> bool {
+        match sub {
+            "status" => self.status_subresource,
+            "scale" => self.has_scale(),
+            "ephemeralcontainers" => self.has_ephemeral_containers(),
+            _ => false,
+        }
+    }
+
     pub fn list_kind(&self) -> String {
         format!("{}List", self.kind)
     }
@@ -265,6 +280,47 @@ pub static RESOURCES: &[ResourceType] = &[
         ],
     },
     ResourceType {
+        gvr: gvr::SERVICES,
+        kind: "Service",
+        singular: "service",
+        namespaced: true,
+        short_names: &["svc"],
+        categories: &["all"],
+        status_subresource: true,
+        has_generation: false,
+        custom: false,
+        columns: &[
+            NAME,
+            col("Type", "string", 0, Cell::Path("spec.type")),
+            col("Cluster-IP", "string", 0, Cell::Path("spec.clusterIP")),
+            AGE,
+        ],
+    },
+    ResourceType {
+        gvr: gvr::REPLICATION_CONTROLLERS,
+        kind: "ReplicationController",
+        singular: "replicationcontroller",
+        namespaced: true,
+        short_names: &["rc"],
+        categories: &["all"],
+        status_subresource: true,
+        has_generation: true,
+        custom: false,
+        columns: &[
+            NAME,
+            col("Desired", "integer", 0, Cell::Computed(desired_replicas)),
+            col("Ready", "integer", 0, Cell::Computed(ready_replicas)),
+            AGE,
+            col(
+                "Containers",
+                "string",
+                1,
+                Cell::Computed(template_containers),
+            ),
+            col("Images", "string", 1, Cell::Computed(template_images)),
+        ],
+    },
+    ResourceType {
         gvr: gvr::STATEFUL_SETS,
         kind: "StatefulSet",
         singular: "statefulset",
@@ -313,6 +369,126 @@ pub static RESOURCES: &[ResourceType] = &[
         ],
     },
     ResourceType {
+        gvr: gvr::DAEMON_SETS,
+        kind: "DaemonSet",
+        singular: "daemonset",
+        namespaced: true,
+        short_names: &["ds"],
+        categories: &["all"],
+        status_subresource: true,
+        has_generation: true,
+        custom: false,
+        columns: &[
+            NAME,
+            col(
+                "Desired",
+                "integer",
+                0,
+                Cell::Path("status.desiredNumberScheduled"),
+            ),
+            col("Ready", "integer", 0, Cell::Path("status.numberReady")),
+            AGE,
+            col(
+                "Containers",
+                "string",
+                1,
+                Cell::Computed(template_containers),
+            ),
+            col("Images", "string", 1, Cell::Computed(template_images)),
+        ],
+    },
+    ResourceType {
+        gvr: gvr::REPLICA_SETS,
+        kind: "ReplicaSet",
+        singular: "replicaset",
+        namespaced: true,
+        short_names: &["rs"],
+        categories: &["all"],
+        status_subresource: true,
+        has_generation: true,
+        custom: false,
+        columns: &[
+            NAME,
+            col("Desired", "integer", 0, Cell::Computed(desired_replicas)),
+            col("Ready", "integer", 0, Cell::Computed(ready_replicas)),
+            AGE,
+            col(
+                "Containers",
+                "string",
+                1,
+                Cell::Computed(template_containers),
+            ),
+            col("Images", "string", 1, Cell::Computed(template_images)),
+        ],
+    },
+    ResourceType {
+        gvr: gvr::JOBS,
+        kind: "Job",
+        singular: "job",
+        namespaced: true,
+        short_names: &[],
+        categories: &["all"],
+        status_subresource: true,
+        has_generation: true,
+        custom: false,
+        columns: &[
+            NAME,
+            col("Status", "string", 0, Cell::Computed(job_status)),
+            AGE,
+            col(
+                "Containers",
+                "string",
+                1,
+                Cell::Computed(template_containers),
+            ),
+            col("Images", "string", 1, Cell::Computed(template_images)),
+        ],
+    },
+    ResourceType {
+        gvr: gvr::CRON_JOBS,
+        kind: "CronJob",
+        singular: "cronjob",
+        namespaced: true,
+        short_names: &["cj"],
+        categories: &["all"],
+        status_subresource: true,
+        has_generation: true,
+        custom: false,
+        columns: &[
+            NAME,
+            col("Schedule", "string", 0, Cell::Path("spec.schedule")),
+            col("Suspend", "string", 0, Cell::Path("spec.suspend")),
+            AGE,
+        ],
+    },
+    ResourceType {
+        gvr: gvr::POD_DISRUPTION_BUDGETS,
+        kind: "PodDisruptionBudget",
+        singular: "poddisruptionbudget",
+        namespaced: true,
+        short_names: &["pdb"],
+        categories: &[],
+        status_subresource: true,
+        has_generation: true,
+        custom: false,
+        columns: &[
+            NAME,
+            col(
+                "Min Available",
+                "string",
+                0,
+                Cell::Path("spec.minAvailable"),
+            ),
+            col(
+                "Max Unavailable",
+                "string",
+                0,
+                Cell::Path("spec.maxUnavailable"),
+            ),
+            AGE,
+        ],
+    },
+    ResourceType {
         gvr: gvr::PACKAGE_INSTALLS,
         kind: "PackageInstall",
         singular: "packageinstall",
@@ -338,6 +514,27 @@ pub static RESOURCES: &[ResourceType] = &[
                 Cell::Path("status.friendlyDescription"),
             ),
             AGE,
+        ],
+    },
+    ResourceType {
+        gvr: gvr::PACKAGE_REPOSITORIES,
+        kind: "PackageRepository",
+        singular: "packagerepository",
+        namespaced: true,
+        short_names: &["pkgr"],
+        categories: &["carvel"],
+        status_subresource: true,
+        has_generation: true,
+        custom: true,
+        columns: &[
+            NAME,
+            AGE,
+            col(
+                "Description",
+                "string",
+                0,
+                Cell::Path("status.friendlyDescription"),
+            ),
         ],
     },
     ResourceType {
@@ -426,6 +623,16 @@ pub static RESOURCES: &[ResourceType] = &[
 /// The type of a [`Gvr`] the simulator serves.
 pub fn lookup(gvr: Gvr) -> Option<&'static ResourceType> {
     RESOURCES.iter().find(|r| r.gvr == gvr)
+}
+
+/// The other types that serve the same objects as `rt` under another group or version (what
+/// kube-apiserver's `EquivalentResourceMapper` knows, for `matchPolicy: Equivalent`). The simulator
+/// serves each kind at one version, so today there are none.
+pub fn equivalents(rt: &ResourceType) -> Vec<&'static ResourceType> {
+    RESOURCES
+        .iter()
+        .filter(|r| r.gvr != rt.gvr && r.kind == rt.kind && r.gvr.resource == rt.gvr.resource)
+        .collect()
 }
 
 /// The type served at `/apis/<group>/<version>/<resource>` (`group` = `""` for `/api/v1`).
@@ -560,6 +767,36 @@ fn ready_of_replicas(o: &Value) -> Value {
         .and_then(Value::as_i64)
         .unwrap_or(1);
     Value::from(format!("{}/{want}", int_at(o, "status.readyReplicas")))
+}
+
+fn desired_replicas(o: &Value) -> Value {
+    Value::from(
+        at_path(o, "spec.replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1),
+    )
+}
+
+fn ready_replicas(o: &Value) -> Value {
+    Value::from(int_at(o, "status.readyReplicas"))
+}
+
+/// A Job's STATUS column as kubectl 1.32 prints it: `Complete`, `Failed` or `Running`.
+fn job_status(o: &Value) -> Value {
+    let conditions = at_path(o, "status.conditions").and_then(Value::as_array);
+    let has = |t: &str| {
+        conditions
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == t && c["status"] == "True")
+    };
+    Value::from(if has("Complete") {
+        "Complete"
+    } else if has("Failed") {
+        "Failed"
+    } else {
+        "Running"
+    })
 }
 
 fn deploy_updated(o: &Value) -> Value {

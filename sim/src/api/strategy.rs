@@ -167,6 +167,20 @@ pub fn prepare_status_update(old: &Value, new: &Value) -> Value {
     out
 }
 
+/// A write to a Pod's `/ephemeralcontainers`: only `spec.ephemeralContainers` changes (kube-apiserver's
+/// `dropNonEphemeralContainerUpdates`, pkg/registry/core/pod/strategy.go).
+pub fn prepare_ephemeral_containers_update(old: &Value, new: &Value) -> Value {
+    let mut out = old.clone();
+    let containers = new.pointer("/spec/ephemeralContainers").cloned();
+    if let Some(Value::Object(spec)) = out.get_mut("spec") {
+        match containers {
+            Some(c) => spec.insert("ephemeralContainers".into(), c),
+            None => spec.remove("ephemeralContainers"),
+        };
+    }
+    out
+}
+
 fn keep_server_metadata(old: &Value, new: &mut Value) {
     let old_meta = old
         .get("metadata")

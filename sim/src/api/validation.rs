@@ -156,8 +156,38 @@ pub fn validate_update(rt: &ResourceType, old: &Value, new: &Value) -> Vec<Field
         errors.extend(statefulset_update(old, new));
     } else if rt.gvr == gvr::PERSISTENT_VOLUME_CLAIMS {
         errors.extend(pvc_update(old, new));
+    } else if rt.gvr == gvr::PODS {
+        errors.extend(ephemeral_containers_update(old, new));
     }
     errors
+}
+
+/// Ephemeral containers may be added, never removed nor changed (kube-apiserver's
+/// `ValidatePodEphemeralContainersUpdate`, pkg/apis/core/validation/validation.go).
+fn ephemeral_containers_update(old: &Value, new: &Value) -> Vec<FieldError> {
+    let list = |o: &Value| -> Vec<Value> {
+        o.pointer("/spec/ephemeralContainers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let after = list(new);
+    list(old)
+        .iter()
+        .filter_map(|c| {
+            let name = c["name"].as_str().unwrap_or_default();
+            match after.iter().find(|n| n["name"] == c["name"]) {
+                None => Some(format!(
+                    "existing ephemeral containers {name:?} may not be removed"
+                )),
+                Some(n) if n != c => Some(format!(
+                    "existing ephemeral containers {name:?} may not be changed"
+                )),
+                Some(_) => None,
+            }
+        })
+        .map(|detail| FieldError::forbidden("spec.ephemeralContainers", &detail))
+        .collect()
 }
 
 fn spec_without(object: &Value, keys: &[&str]) -> Map<String, Value> {
@@ -337,5 +367,31 @@ mod tests {
                 .collect();
             assert_eq!(got, want, "{new}");
         }
+    }
+
+    #[test]
+    fn ephemeral_containers_are_added_never_removed_nor_changed() {
+        let pods = registry::lookup(gvr::PODS).unwrap();
+        let pod = |eph: Value| serde_json::json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "image": "x"}], "ephemeralContainers": eph}});
+        let one = pod(serde_json::json!([{"name": "debugger", "image": "busybox"}]));
+        let two = pod(
+            serde_json::json!([{"name": "debugger", "image": "busybox"}, {"name": "d2", "image": "busybox"}]),
+        );
+        let changed = pod(serde_json::json!([{"name": "debugger", "image": "alpine"}]));
+        let none = pod(serde_json::json!([]));
+        assert!(validate_update(pods, &one, &two).is_empty());
+        assert!(validate_update(pods, &none, &one).is_empty());
+        let details = |old: &Value, new: &Value| -> Vec<String> {
+            validate_update(pods, old, new)
+                .iter()
+                .map(|e| format!("{e:?}"))
+                .collect()
+        };
+        assert!(details(&one, &changed)[0].contains("may not be changed"));
+        let removed = &details(&two, &one)[0];
+        assert!(
+            removed.contains("d2") && removed.contains("may not be removed"),
+            "{removed}"
+        );
     }
 }

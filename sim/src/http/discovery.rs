@@ -123,6 +123,15 @@ pub fn resources(group: &str, version: &str) -> Value {
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if r.has_ephemeral_containers() {
+            list.push(json!({
+                "name": format!("{}/ephemeralcontainers", r.gvr.resource),
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "kind": r.kind,
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if r.status_subresource {
             list.push(json!({
                 "name": format!("{}/status", r.gvr.resource),
@@ -283,6 +292,29 @@ mod tests {
         assert!(
             names.contains(&"persistentvolumeclaims")
                 && names.contains(&"persistentvolumeclaims/status")
+        );
+        // What the shipped registry-guard rules name: kubectl debug's subresource, every pod-template kind.
+        for served in ["pods/ephemeralcontainers", "replicationcontrollers"] {
+            assert!(names.contains(&served), "{served}");
+        }
+        let named = |group: &str, version: &str| -> Vec<String> {
+            resources(group, version)["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert!(named("apps", "v1").iter().any(|n| n == "daemonsets"));
+        assert!(named("apps", "v1").iter().any(|n| n == "replicasets"));
+        assert_eq!(
+            named("batch", "v1"),
+            ["jobs", "jobs/status", "cronjobs", "cronjobs/status"]
+        );
+        assert!(
+            named("packaging.carvel.dev", "v1alpha1")
+                .iter()
+                .any(|n| n == "packagerepositories")
         );
         let pkgi = resources("packaging.carvel.dev", "v1alpha1");
         assert_eq!(pkgi["resources"][0]["shortNames"], json!(["pkgi"]));

@@ -559,7 +559,7 @@ async fn write(
     let rt = target.rt;
     let ns = target.namespace.as_deref();
     let name = target.name.as_deref().unwrap_or_default();
-    let status_sub = target.subresource.is_some();
+    let sub = target.subresource.as_deref();
     let bytes = read_body(body).await?;
     let mut opts = write_options(query)?;
     let written: Written = match verb {
@@ -592,13 +592,13 @@ async fn write(
                 ));
             }
             client
-                .update_full(rt.gvr, ns, object, &opts, status_sub)
+                .update_subresource(rt.gvr, ns, object, &opts, sub)
                 .await?
         }
         "patch" => {
             let p = patch_of(parts, &bytes)?;
             client
-                .patch_full(rt.gvr, ns, name, &p, &opts, status_sub)
+                .patch_subresource(rt.gvr, ns, name, &p, &opts, sub)
                 .await?
         }
         "delete" => {

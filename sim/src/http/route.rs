@@ -105,10 +105,7 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
             if rt.namespaced != ns.is_some() && (ns.is_some() || name.is_some()) {
                 return Route::NotFound;
             }
-            let served = |s: &str| {
-                (s == "status" && rt.status_subresource) || (s == "scale" && rt.has_scale())
-            };
-            if sub.is_some_and(|s| !served(s)) {
+            if sub.is_some_and(|s| !rt.has_subresource(s)) {
                 return Route::NotFound;
             }
             Route::Object(Target {
@@ -211,6 +208,22 @@ mod tests {
         assert_eq!(
             object("/api/v1/namespaces/n/persistentvolumeclaims/d/scale"),
             None
+        );
+        assert_eq!(
+            object("/api/v1/namespaces/n/pods/p/ephemeralcontainers"),
+            Some((gvr::PODS, s("n"), s("p"), s("ephemeralcontainers")))
+        );
+        assert_eq!(
+            object("/api/v1/namespaces/n/configmaps/c/ephemeralcontainers"),
+            None
+        );
+        assert_eq!(
+            object("/apis/batch/v1/namespaces/n/cronjobs/c"),
+            Some((gvr::CRON_JOBS, s("n"), s("c"), None))
+        );
+        assert_eq!(
+            object("/apis/packaging.carvel.dev/v1alpha1/namespaces/n/packagerepositories/r/status"),
+            Some((gvr::PACKAGE_REPOSITORIES, s("n"), s("r"), s("status")))
         );
         assert_eq!(route("/apis/apps/v2"), Route::NotFound);
         assert_eq!(
