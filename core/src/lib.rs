@@ -13,5 +13,6 @@ pub mod kapp;
 pub mod quantity;
 pub mod registries;
 pub mod relocation;
+pub mod upgrade;
 pub mod values;
 pub mod vcenter;
