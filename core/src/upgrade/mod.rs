@@ -300,6 +300,13 @@ pub fn supervisor_findings(
     out
 }
 
+/// Exit code: warnings found (`--fail-on warning`).
+pub const EXIT_WARNINGS: u8 = 4;
+/// Exit code: blockers found (`--fail-on blocker` or `warning`).
+pub const EXIT_BLOCKERS: u8 = 5;
+/// Exit code: some cluster rolls or may roll (`--fail-on roll`).
+pub const EXIT_ROLLS: u8 = 6;
+
 /// What `--fail-on` gates on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -312,9 +319,10 @@ pub enum FailOn {
     Roll,
 }
 
-/// Exit code for scripts (documented in the command's help):
-/// `0` nothing at or above the gate; `2` warnings (gate `warning`); `3` blockers; `4` clusters roll
-/// (gate `roll`). `1` is left for errors. Without `--fail-on` the exit is 0 whatever was found.
+/// Exit code for scripts (documented in the command's help): `0` nothing at or above the gate;
+/// [`EXIT_WARNINGS`] (gate `warning`); [`EXIT_BLOCKERS`] (gates `blocker` and `warning`);
+/// [`EXIT_ROLLS`] (gate `roll`: some cluster rolls, yes or maybe). 1, 2 and 3 stay the plugin's
+/// failure, usage and timeout codes. Without `--fail-on` the exit is 0 whatever was found.
 pub fn exit_code(
     fail_on: Option<FailOn>,
     findings: &[Finding],
@@ -324,9 +332,9 @@ pub fn exit_code(
     let rolls = forecasts.iter().any(|f| f.rolls != Rolls::No);
     match (fail_on, worst) {
         (None, _) => 0,
-        (Some(FailOn::Blocker | FailOn::Warning), Some(Severity::Blocker)) => 3,
-        (Some(FailOn::Warning), Some(Severity::Warning)) => 2,
-        (Some(FailOn::Roll), _) if rolls => 4,
+        (Some(FailOn::Blocker | FailOn::Warning), Some(Severity::Blocker)) => EXIT_BLOCKERS,
+        (Some(FailOn::Warning), Some(Severity::Warning)) => EXIT_WARNINGS,
+        (Some(FailOn::Roll), _) if rolls => EXIT_ROLLS,
         _ => 0,
     }
 }

@@ -988,12 +988,27 @@ fn exit_codes_for_scripts() {
     );
     let cases: Vec<(Option<FailOn>, Vec<Finding>, &[ClusterForecast], u8)> = vec![
         (None, vec![b.clone()], &rolls, 0),
-        (Some(FailOn::Blocker), vec![b.clone(), w.clone()], &rolls, 3),
+        (
+            Some(FailOn::Blocker),
+            vec![b.clone(), w.clone()],
+            &rolls,
+            EXIT_BLOCKERS,
+        ),
         (Some(FailOn::Blocker), vec![w.clone(), i.clone()], &rolls, 0),
-        (Some(FailOn::Warning), vec![w.clone(), i.clone()], &rolls, 2),
-        (Some(FailOn::Warning), vec![w.clone(), b.clone()], &rolls, 3),
+        (
+            Some(FailOn::Warning),
+            vec![w.clone(), i.clone()],
+            &rolls,
+            EXIT_WARNINGS,
+        ),
+        (
+            Some(FailOn::Warning),
+            vec![w.clone(), b.clone()],
+            &rolls,
+            EXIT_BLOCKERS,
+        ),
         (Some(FailOn::Warning), vec![i.clone()], &rolls, 0),
-        (Some(FailOn::Roll), vec![], &rolls, 4),
+        (Some(FailOn::Roll), vec![], &rolls, EXIT_ROLLS),
         (Some(FailOn::Roll), vec![b.clone()], &none[..5], 0),
     ];
     for (gate, findings, forecasts, want) in cases {
