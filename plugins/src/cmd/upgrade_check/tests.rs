@@ -194,3 +194,31 @@ fn gate_exit_codes() {
     assert_eq!(code(Some(FailOn::Roll)), upgrade::EXIT_ROLLS);
     assert_eq!(code(None), 0);
 }
+
+#[test]
+fn an_unreadable_list_skips_its_checks() {
+    let opts = Options::from_args(&args(&["--tkg-service-upgrade"]).unwrap()).unwrap();
+    let objects = |coverage: Vec<Coverage>| Objects {
+        tkcs: fleet("tkcs"),
+        clusters: fleet("clusters"),
+        coverage,
+        ..Objects::default()
+    };
+    let status = |r: &Report| {
+        r.coverage
+            .iter()
+            .find(|c| c.item == "UC-ROLL-PENDING")
+            .map(|c| c.status.clone())
+            .unwrap()
+    };
+    let forbidden = Coverage {
+        item: "read:machinedeployments.cluster.x-k8s.io".into(),
+        status: "skipped".into(),
+        reason: Some("forbidden: no".into()),
+    };
+    let r = build(&opts, objects(vec![forbidden])).unwrap();
+    assert_eq!(status(&r), "skipped");
+    assert!(r.clusters.iter().all(|c| c.pending.is_empty()));
+    let r = build(&opts, objects(Vec::new())).unwrap();
+    assert_eq!(status(&r), "ran");
+}
