@@ -14,5 +14,6 @@ pub mod keys;
 pub mod quantity;
 pub mod registries;
 pub mod relocation;
+pub mod upgrade;
 pub mod values;
 pub mod vcenter;

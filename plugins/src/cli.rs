@@ -57,6 +57,8 @@ pub enum Command {
     OverrideImage(OverrideImageArgs),
     /// Edit a Supervisor Service's values: validated, checked against the cluster, applied and followed.
     ValuesEdit(ValuesEditArgs),
+    /// Forecast which TKG clusters roll for a change (TKR, variable, TKG Service or vCenter upgrade), in what order, and what blocks them.
+    UpgradeCheck(crate::cmd::upgrade_check::UpgradeCheckArgs),
     /// Write, try and measure admission policies (WASM) for supsvc-webhook.
     Policy(crate::cmd::policy::PolicyArgs),
     /// Print a shell completion script.

@@ -91,6 +91,17 @@ async fn run(cli: Cli) -> Result<()> {
             args.service = observe::canonical_service(&carvel, ns, &args.service).await?;
             cmd::values_edit::run(&carvel, ns, &args).await
         }
+        Command::UpgradeCheck(args) => {
+            let conn = cluster::connect(&global).await?;
+            let code = cmd::upgrade_check::run(&conn, &args).await?;
+            if code != 0 {
+                // The report is printed; the code tells scripts what it found (see --help).
+                use std::io::Write;
+                let _ = std::io::stdout().flush();
+                std::process::exit(i32::from(code));
+            }
+            Ok(())
+        }
         Command::Status(args) => {
             let carvel = Carvel {
                 cluster: cluster::connect(&global).await?,

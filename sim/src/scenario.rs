@@ -23,6 +23,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("healthy", include_str!("../scenarios/healthy.yaml")),
     ("harbor", include_str!("../scenarios/harbor.yaml")),
+    ("tkg-fleet", include_str!("../scenarios/tkg-fleet.yaml")),
 ];
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

@@ -137,6 +137,32 @@ const fn col(name: &'static str, kind: &'static str, priority: u8, cell: Cell) -
     }
 }
 
+const TANZU_KUBERNETES_CLUSTERS: Gvr = Gvr {
+    group: "run.tanzu.vmware.com",
+    version: "v1alpha3",
+    resource: "tanzukubernetesclusters",
+};
+const TANZU_KUBERNETES_RELEASES: Gvr = Gvr {
+    group: "run.tanzu.vmware.com",
+    version: "v1alpha3",
+    resource: "tanzukubernetesreleases",
+};
+const CAPI_CLUSTERS: Gvr = Gvr {
+    group: "cluster.x-k8s.io",
+    version: "v1beta1",
+    resource: "clusters",
+};
+const CAPI_MACHINE_DEPLOYMENTS: Gvr = Gvr {
+    group: "cluster.x-k8s.io",
+    version: "v1beta1",
+    resource: "machinedeployments",
+};
+const CAPI_MACHINES: Gvr = Gvr {
+    group: "cluster.x-k8s.io",
+    version: "v1beta1",
+    resource: "machines",
+};
+
 /// The kinds, in discovery order.
 pub static RESOURCES: &[ResourceType] = &[
     ResourceType {
@@ -616,6 +642,124 @@ pub static RESOURCES: &[ResourceType] = &[
             NAME,
             col("Webhooks", "integer", 0, Cell::Computed(webhook_count)),
             AGE,
+        ],
+    },
+    // TKG Service and Cluster API kinds (`kubectl supsvc upgrade-check`), as their CRDs declare them:
+    // cluster-api `config/crd/bases/cluster.x-k8s.io_{clusters,machinedeployments,machines}.yaml`
+    // (short names cl, md, ma; category cluster-api) and the TKG Service's
+    // `run.tanzu.vmware.com` CRDs (tkc, tkr).
+    ResourceType {
+        gvr: TANZU_KUBERNETES_CLUSTERS,
+        kind: "TanzuKubernetesCluster",
+        singular: "tanzukubernetescluster",
+        namespaced: true,
+        short_names: &["tkc"],
+        categories: &[],
+        status_subresource: true,
+        has_generation: true,
+        custom: true,
+        columns: &[
+            NAME,
+            col(
+                "Control Plane",
+                "integer",
+                0,
+                Cell::Path("spec.topology.controlPlane.replicas"),
+            ),
+            col(
+                "TKR Name",
+                "string",
+                0,
+                Cell::Path("spec.topology.controlPlane.tkr.reference.name"),
+            ),
+            AGE,
+        ],
+    },
+    ResourceType {
+        gvr: TANZU_KUBERNETES_RELEASES,
+        kind: "TanzuKubernetesRelease",
+        singular: "tanzukubernetesrelease",
+        namespaced: false,
+        short_names: &["tkr"],
+        categories: &[],
+        status_subresource: true,
+        has_generation: true,
+        custom: true,
+        columns: &[
+            NAME,
+            col("Version", "string", 0, Cell::Path("spec.version")),
+            AGE,
+        ],
+    },
+    ResourceType {
+        gvr: CAPI_CLUSTERS,
+        kind: "Cluster",
+        singular: "cluster",
+        namespaced: true,
+        short_names: &["cl"],
+        categories: &["cluster-api"],
+        status_subresource: true,
+        has_generation: true,
+        custom: true,
+        columns: &[
+            NAME,
+            col(
+                "ClusterClass",
+                "string",
+                0,
+                Cell::Path("spec.topology.class"),
+            ),
+            col("Phase", "string", 0, Cell::Path("status.phase")),
+            AGE,
+            col("Version", "string", 0, Cell::Path("spec.topology.version")),
+        ],
+    },
+    ResourceType {
+        gvr: CAPI_MACHINE_DEPLOYMENTS,
+        kind: "MachineDeployment",
+        singular: "machinedeployment",
+        namespaced: true,
+        short_names: &["md"],
+        categories: &["cluster-api"],
+        status_subresource: true,
+        has_generation: true,
+        custom: true,
+        columns: &[
+            NAME,
+            col("Cluster", "string", 0, Cell::Path("spec.clusterName")),
+            col("Replicas", "integer", 0, Cell::Path("status.replicas")),
+            col(
+                "Updated",
+                "integer",
+                0,
+                Cell::Path("status.updatedReplicas"),
+            ),
+            AGE,
+            col(
+                "Version",
+                "string",
+                0,
+                Cell::Path("spec.template.spec.version"),
+            ),
+        ],
+    },
+    ResourceType {
+        gvr: CAPI_MACHINES,
+        kind: "Machine",
+        singular: "machine",
+        namespaced: true,
+        short_names: &["ma"],
+        categories: &["cluster-api"],
+        status_subresource: true,
+        has_generation: true,
+        custom: true,
+        columns: &[
+            NAME,
+            col("Cluster", "string", 0, Cell::Path("spec.clusterName")),
+            col("NodeName", "string", 0, Cell::Path("status.nodeRef.name")),
+            col("Phase", "string", 0, Cell::Path("status.phase")),
+            AGE,
+            col("Version", "string", 0, Cell::Path("spec.version")),
         ],
     },
 ];

@@ -1,0 +1,724 @@
+//! `kubectl supsvc upgrade-check`: which TKG clusters of the Supervisor roll for a change, in what order,
+//! and what stops them.
+//!
+//! Reads the Supervisor with one LIST per kind across all namespaces (never a GET per object), so the
+//! number of requests does not grow with the fleet: TanzuKubernetesClusters, Clusters,
+//! MachineDeployments, Machines, and TanzuKubernetesReleases for `--tkr`. The decisions are
+//! `supsvc_core::upgrade`'s. Workload-cluster checks (drain blockers, harms) are listed in the
+//! coverage section as skipped: this version does not read workload clusters yet.
+//!
+//! Exit codes: 0 nothing at or above `--fail-on`; 1 error; 2 usage; 4 warnings (`--fail-on warning`);
+//! 5 blockers (`--fail-on blocker|warning`); 6 a cluster rolls or may roll (`--fail-on roll`).
+
+use std::collections::BTreeMap;
+
+use clap::{Args, ValueEnum};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use serde::Serialize;
+use serde_json::Value;
+use supsvc_core::upgrade::forecast::{self, ClusterForecast, Rolls, Trigger};
+use supsvc_core::upgrade::model::{self, Cluster};
+use supsvc_core::upgrade::{self, CHECKS, FailOn, Finding, Scope, Severity};
+
+use crate::api::retrying;
+use crate::cluster::Cluster as Connection;
+use crate::error::{Failure, Result};
+use crate::output::table;
+
+/// Output formats of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+    Yaml,
+    Markdown,
+}
+
+/// `--fail-on` gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Gate {
+    /// Exit 5 when a blocker is found.
+    Blocker,
+    /// Exit 4 on warnings, 5 on blockers.
+    Warning,
+    /// Exit 6 when any cluster rolls or may roll.
+    Roll,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Triggers (exactly one):\n  \
+  --tkr v1.29.4---vmware.3-fips.1-tkg.1      move every cluster to this TKR/KR\n  \
+  --set vmClass=best-effort-large [--pool P]  set a ClusterClass variable (VALUE is JSON, else a string)\n  \
+  --tkg-service-upgrade                       upgrade the TKG Service\n  \
+  --vcenter-upgrade --from 8.0.1 --to 8.0u2c   upgrade vCenter (VMware's rolling-update table)\n\n\
+Exit codes: 0 nothing at or above --fail-on (always 0 without it); 1 error; 2 usage;\n  \
+4 warnings (--fail-on warning); 5 blockers (--fail-on blocker|warning); 6 a cluster rolls or may roll (--fail-on roll).\n\n\
+Checks that could not run are listed under coverage as skipped, never as passed.")]
+pub struct UpgradeCheckArgs {
+    /// Target TKR/KR name (or version) for every cluster.
+    #[arg(long, value_name = "NAME", group = "trigger")]
+    pub tkr: Option<String>,
+    /// Set a ClusterClass variable, VAR=VALUE (VALUE as JSON when it parses, else a string).
+    #[arg(long = "set", value_name = "VAR=VALUE", group = "trigger")]
+    pub set: Option<String>,
+    /// With --set: set the variable as an override of this pool only.
+    #[arg(long, value_name = "POOL", requires = "set")]
+    pub pool: Option<String>,
+    /// Forecast a TKG Service upgrade.
+    #[arg(long, group = "trigger")]
+    pub tkg_service_upgrade: bool,
+    /// Forecast a vCenter (and Supervisor) upgrade; needs --from and --to.
+    #[arg(long, group = "trigger", requires_all = ["from", "to"])]
+    pub vcenter_upgrade: bool,
+    /// Current vCenter release, e.g. 8.0.0, 8.0.0b, 8.0u1.
+    #[arg(long, value_name = "RELEASE", requires = "vcenter_upgrade")]
+    pub from: Option<String>,
+    /// Target vCenter release, e.g. 8.0u2c.
+    #[arg(long, value_name = "RELEASE", requires = "vcenter_upgrade")]
+    pub to: Option<String>,
+    /// With --vcenter-upgrade: whether the embedded Harbor registry is enabled (8.0 GA -> 8.0.0b/c row).
+    #[arg(long, value_name = "BOOL", requires = "vcenter_upgrade")]
+    pub embedded_harbor: Option<bool>,
+    /// With --vcenter-upgrade: the TKG Service version (from 3.0 on vCenter upgrades do not roll clusters).
+    #[arg(long, value_name = "VERSION", requires = "vcenter_upgrade")]
+    pub tkg_service_version: Option<String>,
+    /// Only these vSphere Namespaces (repeatable; default: all).
+    #[arg(long = "vsphere-namespace", value_name = "NS")]
+    pub vsphere_namespaces: Vec<String>,
+    /// Report format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
+    /// Exit non-zero when findings reach this level (see exit codes below).
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub fail_on: Option<Gate>,
+}
+
+/// What the command does, decided from the flags before any request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub trigger: Trigger,
+    pub namespaces: Vec<String>,
+    pub format: Format,
+    pub fail_on: Option<FailOn>,
+}
+
+impl Options {
+    /// Validates the flags into options; errors say which flag to give.
+    pub fn from_args(args: &UpgradeCheckArgs) -> Result<Options> {
+        if args.pool.is_some() && args.set.is_none() {
+            return Err(Failure::usage(
+                "--pool applies to --set only",
+                "write e.g. --set vmClass=best-effort-large --pool pool-a",
+            ));
+        }
+        let trigger = if let Some(name) = &args.tkr {
+            Trigger::Tkr { name: name.clone() }
+        } else if let Some(set) = &args.set {
+            let Some((name, value)) = set.split_once('=').filter(|(n, _)| !n.trim().is_empty())
+            else {
+                return Err(Failure::usage(
+                    format!("--set {set:?} is not VAR=VALUE"),
+                    "write e.g. --set vmClass=best-effort-large",
+                ));
+            };
+            let value =
+                serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+            Trigger::SetVariable {
+                name: name.trim().to_owned(),
+                value,
+                pool: args.pool.clone(),
+            }
+        } else if args.tkg_service_upgrade {
+            Trigger::TkgServiceUpgrade
+        } else if args.vcenter_upgrade {
+            Trigger::VcenterUpgrade {
+                from: args.from.clone().unwrap_or_default(),
+                to: args.to.clone().unwrap_or_default(),
+                embedded_harbor: args.embedded_harbor,
+                tkg_service_version: args.tkg_service_version.clone(),
+            }
+        } else {
+            return Err(Failure::usage(
+                "upgrade-check needs a trigger",
+                "give one of --tkr NAME, --set VAR=VALUE, --tkg-service-upgrade, --vcenter-upgrade --from X --to Y",
+            ));
+        };
+        Ok(Options {
+            trigger,
+            namespaces: args.vsphere_namespaces.clone(),
+            format: args.output,
+            fail_on: args.fail_on.map(|g| match g {
+                Gate::Blocker => FailOn::Blocker,
+                Gate::Warning => FailOn::Warning,
+                Gate::Roll => FailOn::Roll,
+            }),
+        })
+    }
+}
+
+/// One line of the coverage section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Coverage {
+    /// A check code, or `read:<resource>` for a list the report depends on.
+    pub item: String,
+    /// `ran`, `skipped` or `not-applicable`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Totals for a glance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub clusters: usize,
+    pub rolls: usize,
+    pub maybe: usize,
+    pub node_replacements: u32,
+    pub blockers: usize,
+    pub warnings: usize,
+    pub skipped_checks: usize,
+    /// Requests sent to the Supervisor (LISTs).
+    pub requests: usize,
+}
+
+/// The whole report (`-o json|yaml` prints exactly this).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub trigger: Trigger,
+    pub summary: Summary,
+    pub clusters: Vec<ClusterForecast>,
+    pub findings: Vec<Finding>,
+    pub coverage: Vec<Coverage>,
+    /// Objects that could not be read, named.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
+}
+
+fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// The result of listing one kind: its items, or why not.
+enum Listed {
+    Items(Vec<Value>),
+    /// 404: the API is not served here.
+    NotServed,
+    /// 403: no access.
+    Forbidden(String),
+}
+
+async fn list(conn: &Connection, r: &ApiResource, requests: &mut usize) -> Result<Listed> {
+    let api: Api<DynamicObject> = Api::all_with(conn.client.clone(), r);
+    *requests += 1;
+    let params = ListParams::default();
+    match retrying(None, || api.list(&params)).await {
+        Ok(l) => Ok(Listed::Items(
+            l.items
+                .into_iter()
+                .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+                .collect(),
+        )),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(Listed::NotServed),
+        Err(kube::Error::Api(s)) if s.code == 403 => Ok(Listed::Forbidden(s.message.clone())),
+        Err(e) => Err(Failure::from_kube(
+            &e,
+            &format!("list {}.{} --all-namespaces", r.plural, r.group),
+            &conn.server,
+        )),
+    }
+}
+
+/// Lists the first served version of a kind; `(items, version read, problem)`.
+async fn list_first(
+    conn: &Connection,
+    group: &str,
+    versions: &[&str],
+    kind: &str,
+    plural: &str,
+    requests: &mut usize,
+    coverage: &mut Vec<Coverage>,
+) -> Result<Option<Vec<Value>>> {
+    for v in versions {
+        match list(conn, &resource(group, v, kind, plural), requests).await? {
+            Listed::Items(items) => {
+                coverage.push(Coverage {
+                    item: format!("read:{plural}.{group}/{v}"),
+                    status: "ran".into(),
+                    reason: Some(format!("{} objects", items.len())),
+                });
+                return Ok(Some(items));
+            }
+            Listed::NotServed => continue,
+            Listed::Forbidden(m) => {
+                coverage.push(Coverage {
+                    item: format!("read:{plural}.{group}"),
+                    status: "skipped".into(),
+                    reason: Some(format!("forbidden: {m}")),
+                });
+                return Ok(None);
+            }
+        }
+    }
+    coverage.push(Coverage {
+        item: format!("read:{plural}.{group}"),
+        status: "not-applicable".into(),
+        reason: Some(format!(
+            "not served by this Supervisor (tried {})",
+            versions.join(", ")
+        )),
+    });
+    Ok(None)
+}
+
+fn in_scope(v: &Value, namespaces: &[String]) -> bool {
+    namespaces.is_empty()
+        || v.pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .is_some_and(|ns| namespaces.iter().any(|n| n == ns))
+}
+
+/// What was read from the Supervisor (one LIST per kind).
+#[derive(Debug, Clone, Default)]
+pub struct Objects {
+    pub tkcs: Vec<Value>,
+    pub clusters: Vec<Value>,
+    pub machine_deployments: Vec<Value>,
+    pub machines: Vec<Value>,
+    /// TKRs/KRs, when listed (`--tkr`) and readable.
+    pub tkrs: Option<Vec<Value>>,
+    /// What could and could not be read.
+    pub coverage: Vec<Coverage>,
+    /// Requests sent.
+    pub requests: usize,
+}
+
+/// Builds the report from the objects read; pure, so it is tested without a server.
+pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
+    let Objects {
+        tkcs,
+        clusters,
+        machine_deployments: mds,
+        machines,
+        tkrs,
+        mut coverage,
+        requests,
+    } = objects;
+    let tkrs = tkrs.as_deref();
+    let keep = |vs: &[Value]| -> Vec<Value> {
+        vs.iter()
+            .filter(|v| in_scope(v, &opts.namespaces))
+            .cloned()
+            .collect()
+    };
+    let (fleet, errors): (Vec<Cluster>, _) = model::fleet(&keep(&tkcs), &keep(&clusters));
+    let mds = model::parse_machine_deployments(&keep(&mds));
+    let machines = model::parse_machines(&keep(&machines), &mds);
+    let mut forecasts = forecast::forecast(&fleet, &mds, &machines, &opts.trigger)
+        .map_err(|e| Failure::usage(e.to_string(), "fix the trigger's flags"))?;
+    forecast::sort(&mut forecasts);
+    let target = match &opts.trigger {
+        Trigger::Tkr { name } => Some(name.as_str()),
+        _ => None,
+    };
+    let mut findings = upgrade::supervisor_findings(&forecasts, target, tkrs);
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(a.cluster.cmp(&b.cluster))
+            .then(a.step.cmp(&b.step))
+    });
+    // A list that could not be read (forbidden, not served) leaves its checks unrun, said so.
+    let mds_read = !coverage
+        .iter()
+        .any(|c| c.item.starts_with("read:machinedeployments.") && c.status != "ran");
+    for check in CHECKS {
+        let (status, reason) = match check.scope {
+            Scope::Workload => (
+                "skipped",
+                Some("needs the workload clusters' pods and PodDisruptionBudgets; this version reads the Supervisor only".to_owned()),
+            ),
+            Scope::Supervisor if check.code.starts_with("UC-TKR-NOT") => match (target, tkrs) {
+                (None, _) => ("not-applicable", Some("only for --tkr".to_owned())),
+                (Some(_), None) => ("skipped", Some("the TKR/KR list could not be read".to_owned())),
+                (Some(_), Some(_)) => ("ran", None),
+            },
+            Scope::Supervisor if check.code == "UC-ROLL-PENDING" && !mds_read => (
+                "skipped",
+                Some("the MachineDeployments could not be read".to_owned()),
+            ),
+            Scope::Supervisor => ("ran", None),
+        };
+        coverage.push(Coverage {
+            item: check.code.to_owned(),
+            status: status.to_owned(),
+            reason,
+        });
+    }
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    let summary = Summary {
+        clusters: forecasts.len(),
+        rolls: forecasts.iter().filter(|f| f.rolls == Rolls::Yes).count(),
+        maybe: forecasts.iter().filter(|f| f.rolls == Rolls::Maybe).count(),
+        node_replacements: forecasts
+            .iter()
+            .filter(|f| f.rolls != Rolls::No)
+            .map(|f| f.node_replacements)
+            .sum(),
+        blockers: count(Severity::Blocker),
+        warnings: count(Severity::Warning),
+        skipped_checks: coverage.iter().filter(|c| c.status == "skipped").count(),
+        requests,
+    };
+    Ok(Report {
+        trigger: opts.trigger.clone(),
+        summary,
+        clusters: forecasts,
+        findings,
+        coverage,
+        unreadable: errors.iter().map(ToString::to_string).collect(),
+    })
+}
+
+/// Reads the Supervisor and prints the report; returns the exit code for `--fail-on`.
+pub async fn run(conn: &Connection, args: &UpgradeCheckArgs) -> Result<u8> {
+    let opts = Options::from_args(args)?;
+    // Fail on a bad trigger before any request.
+    forecast::forecast(&[], &[], &[], &opts.trigger)
+        .map_err(|e| Failure::usage(e.to_string(), "fix the trigger's flags"))?;
+    let mut requests = 0;
+    let mut coverage = Vec::new();
+    let capi = ["v1beta1", "v1beta2"];
+    let tkcs = list_first(
+        conn,
+        "run.tanzu.vmware.com",
+        &["v1alpha3", "v1alpha2"],
+        "TanzuKubernetesCluster",
+        "tanzukubernetesclusters",
+        &mut requests,
+        &mut coverage,
+    )
+    .await?;
+    let clusters = list_first(
+        conn,
+        "cluster.x-k8s.io",
+        &capi,
+        "Cluster",
+        "clusters",
+        &mut requests,
+        &mut coverage,
+    )
+    .await?;
+    let mds = list_first(
+        conn,
+        "cluster.x-k8s.io",
+        &capi,
+        "MachineDeployment",
+        "machinedeployments",
+        &mut requests,
+        &mut coverage,
+    )
+    .await?;
+    let machines = list_first(
+        conn,
+        "cluster.x-k8s.io",
+        &capi,
+        "Machine",
+        "machines",
+        &mut requests,
+        &mut coverage,
+    )
+    .await?;
+    if tkcs.is_none() && clusters.is_none() {
+        return Err(Failure::new(
+            format!(
+                "no TanzuKubernetesClusters or Clusters could be read from {}",
+                conn.server
+            ),
+            "check that this is a Supervisor with the TKG Service and that you may list clusters in the vSphere Namespaces (kubectl get tkc,clusters -A)",
+        ));
+    }
+    let tkrs = if matches!(opts.trigger, Trigger::Tkr { .. }) {
+        match list_first(
+            conn,
+            "run.tanzu.vmware.com",
+            &["v1alpha3"],
+            "TanzuKubernetesRelease",
+            "tanzukubernetesreleases",
+            &mut requests,
+            &mut coverage,
+        )
+        .await?
+        {
+            Some(t) => Some(t),
+            None => {
+                list_first(
+                    conn,
+                    "kubernetes.vmware.com",
+                    &["v1alpha1"],
+                    "KubernetesRelease",
+                    "kubernetesreleases",
+                    &mut requests,
+                    &mut coverage,
+                )
+                .await?
+            }
+        }
+    } else {
+        None
+    };
+    let report = build(
+        &opts,
+        Objects {
+            tkcs: tkcs.unwrap_or_default(),
+            clusters: clusters.unwrap_or_default(),
+            machine_deployments: mds.unwrap_or_default(),
+            machines: machines.unwrap_or_default(),
+            tkrs,
+            coverage,
+            requests,
+        },
+    )?;
+    print!("{}", render(&report, opts.format)?);
+    Ok(upgrade::exit_code(
+        opts.fail_on,
+        &report.findings,
+        &report.clusters,
+    ))
+}
+
+fn render_failure(e: impl std::fmt::Display) -> Failure {
+    Failure::new(
+        format!("cannot render the report: {e}"),
+        "report this as a bug",
+    )
+}
+
+/// Renders the report in a format.
+pub fn render(report: &Report, format: Format) -> Result<String> {
+    match format {
+        Format::Json => serde_json::to_string_pretty(report)
+            .map(|s| s + "\n")
+            .map_err(render_failure),
+        Format::Yaml => serde_saphyr::to_string(report).map_err(render_failure),
+        Format::Text => Ok(text(report)),
+        Format::Markdown => Ok(markdown(report)),
+    }
+}
+
+fn trigger_text(t: &Trigger) -> String {
+    match t {
+        Trigger::Tkr { name } => format!("move to TKR {name}"),
+        Trigger::SetVariable { name, value, pool } => match pool {
+            Some(p) => format!("set {name}={value} on pool {p}"),
+            None => format!("set {name}={value}"),
+        },
+        Trigger::TkgServiceUpgrade => "TKG Service upgrade".into(),
+        Trigger::VcenterUpgrade { from, to, .. } => format!("vCenter upgrade {from} -> {to}"),
+    }
+}
+
+fn steps_text(f: &ClusterForecast) -> String {
+    if f.steps.is_empty() {
+        return "-".into();
+    }
+    f.steps
+        .iter()
+        .map(|s| {
+            let what = if s.control_plane {
+                "control-plane".to_owned()
+            } else {
+                s.pools.join("+")
+            };
+            format!("{}.{what}", s.index)
+        })
+        .collect::<Vec<_>>()
+        .join(" > ")
+}
+
+fn cluster_rows(r: &Report) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let header = vec![
+        "NAMESPACE",
+        "NAME",
+        "KIND",
+        "ROLLS",
+        "RULE",
+        "ORDER",
+        "NODES",
+        "SURGE",
+        "PAUSED",
+    ];
+    let rows = r
+        .clusters
+        .iter()
+        .map(|f| {
+            vec![
+                f.namespace.clone(),
+                f.name.clone(),
+                f.api.kind().to_owned(),
+                f.rolls.to_string(),
+                f.rule.id.clone(),
+                steps_text(f),
+                f.node_replacements.to_string(),
+                f.surge_vms.to_string(),
+                if f.paused { "yes".into() } else { "no".into() },
+            ]
+        })
+        .collect();
+    (header, rows)
+}
+
+fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Blocker => "blocker",
+        Severity::Warning => "warning",
+        Severity::Info => "info",
+    }
+}
+
+fn text(r: &Report) -> String {
+    let mut out = format!(
+        "Trigger: {}\n{} clusters: {} roll, {} may roll, {} node replacements; {} blockers, {} warnings; {} checks skipped\n\n",
+        trigger_text(&r.trigger),
+        r.summary.clusters,
+        r.summary.rolls,
+        r.summary.maybe,
+        r.summary.node_replacements,
+        r.summary.blockers,
+        r.summary.warnings,
+        r.summary.skipped_checks
+    );
+    let (header, rows) = cluster_rows(r);
+    out += &table(&header, &rows);
+    out += "\nRules:\n";
+    let mut rules: BTreeMap<&str, (&str, &str)> = BTreeMap::new();
+    for f in &r.clusters {
+        rules
+            .entry(&f.rule.id)
+            .or_insert((&f.rule.text, &f.rule.source));
+    }
+    for (id, (t, s)) in rules {
+        out += &format!("  {id}: {t}\n    source: {s}\n");
+    }
+    let notes: Vec<String> = r
+        .clusters
+        .iter()
+        .flat_map(|f| {
+            f.pools
+                .iter()
+                .filter_map(move |p| {
+                    p.note
+                        .as_ref()
+                        .map(|n| format!("  {}/{} pool {}: {n}", f.namespace, f.name, p.name))
+                })
+                .chain(
+                    f.notes
+                        .iter()
+                        .map(move |n| format!("  {}/{}: {n}", f.namespace, f.name)),
+                )
+        })
+        .collect();
+    if !notes.is_empty() {
+        out += "\nNotes:\n";
+        out += &notes.join("\n");
+        out += "\n";
+    }
+    out += "\nFindings:\n";
+    if r.findings.is_empty() {
+        out += "  none from the checks that ran\n";
+    }
+    for f in &r.findings {
+        out += &format!(
+            "  [{}] {} {}: {}\n    fix: {}\n",
+            severity(f.severity),
+            f.code,
+            f.cluster,
+            f.message,
+            f.fix
+        );
+    }
+    out += "\nCoverage:\n";
+    for c in &r.coverage {
+        out += &format!(
+            "  {:<14} {}{}\n",
+            c.status,
+            c.item,
+            c.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+    }
+    for u in &r.unreadable {
+        out += &format!("  unreadable     {u}\n");
+    }
+    out
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+fn markdown(r: &Report) -> String {
+    let mut out = format!(
+        "# upgrade-check: {}\n\n",
+        md_escape(&trigger_text(&r.trigger))
+    );
+    out += &format!(
+        "{} clusters: {} roll, {} may roll, {} node replacements; {} blockers, {} warnings; {} checks skipped.\n\n## Clusters\n\n",
+        r.summary.clusters,
+        r.summary.rolls,
+        r.summary.maybe,
+        r.summary.node_replacements,
+        r.summary.blockers,
+        r.summary.warnings,
+        r.summary.skipped_checks
+    );
+    let (header, rows) = cluster_rows(r);
+    out += &format!(
+        "| {} |\n|{}\n",
+        header.join(" | "),
+        " --- |".repeat(header.len())
+    );
+    for row in rows {
+        out += &format!(
+            "| {} |\n",
+            row.iter()
+                .map(|c| md_escape(c))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+    }
+    out += "\n## Findings\n\n";
+    if r.findings.is_empty() {
+        out += "None from the checks that ran.\n";
+    } else {
+        out += "| Severity | Code | Cluster | Finding | Fix |\n| --- | --- | --- | --- | --- |\n";
+        for f in &r.findings {
+            out += &format!(
+                "| {} | {} | {} | {} | {} |\n",
+                severity(f.severity),
+                f.code,
+                f.cluster,
+                md_escape(&f.message),
+                md_escape(&f.fix)
+            );
+        }
+    }
+    out += "\n## Coverage\n\n| Item | Status | Reason |\n| --- | --- | --- |\n";
+    for c in &r.coverage {
+        out += &format!(
+            "| {} | {} | {} |\n",
+            c.item,
+            c.status,
+            md_escape(c.reason.as_deref().unwrap_or(""))
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

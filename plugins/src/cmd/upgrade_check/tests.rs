@@ -1,0 +1,224 @@
+use clap::Parser;
+use serde_json::Value;
+
+use super::*;
+use crate::cli::{Cli, Command};
+
+const FLEET: &str = include_str!("../../../../core/tests/fixtures/upgrade/fleet.json");
+
+fn args(words: &[&str]) -> std::result::Result<UpgradeCheckArgs, clap::Error> {
+    let cli = Cli::try_parse_from(["kubectl-supsvc", "upgrade-check"].iter().chain(words))?;
+    match cli.command {
+        Command::UpgradeCheck(a) => Ok(a),
+        _ => panic!("upgrade-check"),
+    }
+}
+
+fn fleet(key: &str) -> Vec<Value> {
+    let v: Value = serde_json::from_str(FLEET).unwrap();
+    v[key].as_array().cloned().unwrap_or_default()
+}
+
+fn report(words: &[&str], tkrs: bool) -> Report {
+    let opts = Options::from_args(&args(words).unwrap()).unwrap();
+    build(
+        &opts,
+        Objects {
+            tkcs: fleet("tkcs"),
+            clusters: fleet("clusters"),
+            machine_deployments: fleet("machineDeployments"),
+            machines: fleet("machines"),
+            tkrs: tkrs.then(|| fleet("tkrs")),
+            coverage: Vec::new(),
+            requests: 5,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn flags_become_one_trigger() {
+    let t = |w: &[&str]| Options::from_args(&args(w).unwrap()).map(|o| o.trigger);
+    assert_eq!(
+        t(&["--tkr", "v1.29.4---x"]).unwrap(),
+        Trigger::Tkr {
+            name: "v1.29.4---x".into()
+        }
+    );
+    assert_eq!(
+        t(&["--set", "vmClass=best-effort-large", "--pool", "p"]).unwrap(),
+        Trigger::SetVariable {
+            name: "vmClass".into(),
+            value: Value::String("best-effort-large".into()),
+            pool: Some("p".into())
+        }
+    );
+    assert_eq!(
+        t(&["--set", "proxy={\"noProxy\":[\"a\"]}"]).unwrap(),
+        Trigger::SetVariable {
+            name: "proxy".into(),
+            value: serde_json::json!({"noProxy": ["a"]}),
+            pool: None
+        },
+        "JSON values are values, not strings"
+    );
+    assert_eq!(
+        t(&[
+            "--vcenter-upgrade",
+            "--from",
+            "8.0.0",
+            "--to",
+            "8.0.0c",
+            "--embedded-harbor",
+            "true"
+        ])
+        .unwrap(),
+        Trigger::VcenterUpgrade {
+            from: "8.0.0".into(),
+            to: "8.0.0c".into(),
+            embedded_harbor: Some(true),
+            tkg_service_version: None
+        }
+    );
+    assert_eq!(
+        t(&["--tkg-service-upgrade"]).unwrap(),
+        Trigger::TkgServiceUpgrade
+    );
+    let err = t(&[]).unwrap_err();
+    assert!(
+        err.what.contains("needs a trigger") && err.hint.contains("--tkr"),
+        "{err:?}"
+    );
+    assert_eq!(err.exit, crate::error::Exit::Usage);
+    assert!(
+        t(&["--set", "=x"])
+            .unwrap_err()
+            .hint
+            .contains("--set vmClass=")
+    );
+    assert!(
+        t(&["--tkr", "a", "--pool", "p"])
+            .unwrap_err()
+            .what
+            .contains("--pool applies to --set")
+    );
+    // Usage errors from clap: two triggers, --pool without --set, --vcenter-upgrade without --to.
+    for bad in [
+        &["--tkr", "a", "--tkg-service-upgrade"][..],
+        &["--vcenter-upgrade", "--from", "8.0.0"],
+        &["--tkr", "a", "-o", "html"],
+        &["--tkr", "a", "--fail-on", "sometimes"],
+    ] {
+        assert_eq!(args(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+    }
+}
+
+#[test]
+fn report_lists_every_cluster_and_skips_workload_checks_openly() {
+    let r = report(&["--tkr", "v1.29.4---vmware.3-fips.1-tkg.1"], true);
+    assert_eq!(r.summary.clusters, 6);
+    assert_eq!((r.summary.rolls, r.summary.maybe), (5, 0));
+    assert_eq!(r.summary.blockers, 1, "team-c/old skips a minor");
+    assert_eq!(r.findings[0].code, "UC-TKR-MINOR-SKIP", "blockers first");
+    for check in CHECKS {
+        let c = r.coverage.iter().find(|c| c.item == check.code).unwrap();
+        match check.scope {
+            Scope::Workload => assert_eq!(c.status, "skipped", "{}", check.code),
+            Scope::Supervisor => assert_eq!(c.status, "ran", "{}", check.code),
+        }
+    }
+    // Without the TKR list, the TKR checks are skipped, not passed.
+    let r = report(&["--tkr", "v1.29.4---vmware.3-fips.1-tkg.1"], false);
+    let c = r
+        .coverage
+        .iter()
+        .find(|c| c.item == "UC-TKR-NOT-FOUND")
+        .unwrap();
+    assert_eq!(c.status, "skipped");
+    // Only the asked namespaces.
+    let r = report(
+        &["--tkg-service-upgrade", "--vsphere-namespace", "team-c"],
+        false,
+    );
+    let names: Vec<&str> = r.clusters.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["ledger", "old"]);
+}
+
+#[test]
+fn formats_carry_the_same_report() {
+    let r = report(
+        &["--vcenter-upgrade", "--from", "8.0.0", "--to", "8.0.0c"],
+        false,
+    );
+    let json: Value = serde_json::from_str(&render(&r, Format::Json).unwrap()).unwrap();
+    assert_eq!(json["trigger"]["kind"], "vcenterUpgrade");
+    assert_eq!(json["clusters"][0]["name"], "legacy");
+    assert_eq!(json["clusters"][0]["rolls"], "yes");
+    assert_eq!(json["clusters"][0]["rule"]["id"], "VMW-RU-80GA-80BC");
+    assert_eq!(json["clusters"][3]["rolls"], "maybe", "harbor unknown");
+    let yaml: Value = serde_saphyr::from_str(&render(&r, Format::Yaml).unwrap()).unwrap();
+    assert_eq!(yaml, json);
+    let text = render(&r, Format::Text).unwrap();
+    assert!(
+        text.starts_with(
+            "Trigger: vCenter upgrade 8.0.0 -> 8.0.0c\n6 clusters: 1 roll, 5 may roll"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("VMW-RU-80GA-80BC: From 8.0 GA"), "{text}");
+    assert!(
+        text.contains("skipped        UC-DRAIN-PDB-ZERO (needs the workload clusters'"),
+        "{text}"
+    );
+    let md = render(&r, Format::Markdown).unwrap();
+    assert!(
+        md.starts_with("# upgrade-check: vCenter upgrade 8.0.0 -> 8.0.0c"),
+        "{md}"
+    );
+    assert!(md.contains("| team-a | legacy | TanzuKubernetesCluster | yes | VMW-RU-80GA-80BC | 1.control-plane > 2.workers+gpu |"), "{md}");
+}
+
+#[test]
+fn gate_exit_codes() {
+    let r = report(
+        &[
+            "--tkr",
+            "v1.29.4---vmware.3-fips.1-tkg.1",
+            "--fail-on",
+            "blocker",
+        ],
+        true,
+    );
+    let code = |gate: Option<FailOn>| upgrade::exit_code(gate, &r.findings, &r.clusters);
+    assert_eq!(code(Some(FailOn::Blocker)), upgrade::EXIT_BLOCKERS);
+    assert_eq!(code(Some(FailOn::Roll)), upgrade::EXIT_ROLLS);
+    assert_eq!(code(None), 0);
+}
+
+#[test]
+fn an_unreadable_list_skips_its_checks() {
+    let opts = Options::from_args(&args(&["--tkg-service-upgrade"]).unwrap()).unwrap();
+    let objects = |coverage: Vec<Coverage>| Objects {
+        tkcs: fleet("tkcs"),
+        clusters: fleet("clusters"),
+        coverage,
+        ..Objects::default()
+    };
+    let status = |r: &Report| {
+        r.coverage
+            .iter()
+            .find(|c| c.item == "UC-ROLL-PENDING")
+            .map(|c| c.status.clone())
+            .unwrap()
+    };
+    let forbidden = Coverage {
+        item: "read:machinedeployments.cluster.x-k8s.io".into(),
+        status: "skipped".into(),
+        reason: Some("forbidden: no".into()),
+    };
+    let r = build(&opts, objects(vec![forbidden])).unwrap();
+    assert_eq!(status(&r), "skipped");
+    assert!(r.clusters.iter().all(|c| c.pending.is_empty()));
+    let r = build(&opts, objects(Vec::new())).unwrap();
+    assert_eq!(status(&r), "ran");
+}
