@@ -715,8 +715,9 @@ pub struct UpgradeFacts {
     pub versions: Vec<(String, bool)>,
     /// A definition file was given (`--definition`), so a missing version can be registered.
     pub has_definition: bool,
-    /// The install record on this Supervisor.
+    /// The install record on this Supervisor, and its messages.
     pub record: Option<Snapshot>,
+    pub record_messages: Vec<String>,
     /// vCenter has a precheck (8.0.3+, Supervisor routes) and it has not run yet (`None`), or its
     /// outcome: `Ok(())` COMPATIBLE, `Err(messages)` INCOMPATIBLE.
     pub precheck_supported: bool,
@@ -731,6 +732,9 @@ pub struct UpgradeFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpgradeStep {
     Refuse(String),
+    /// An upgrade to this very version is in flight (an earlier run was interrupted after its write,
+    /// or someone started it in the vSphere Client): follow it instead of writing again.
+    Resume,
     /// Nothing to do: the version is installed.
     AlreadyThere,
     /// `POST /supervisor-services?action=checkContent`, then `POST …/{id}/versions`.
@@ -760,6 +764,29 @@ pub fn next_upgrade_step(f: &UpgradeFacts) -> UpgradeStep {
     let Some(record) = &f.record else {
         return UpgradeStep::Refuse("the service is not installed on this Supervisor".into());
     };
+    if !f.written
+        && record.desired_version == f.to
+        && record.current_version.as_deref() != Some(f.to.as_str())
+    {
+        match record.config_status {
+            ConfigStatus::Configuring => return UpgradeStep::Resume,
+            ConfigStatus::Error => {
+                return UpgradeStep::Failed(if f.record_messages.is_empty() {
+                    format!(
+                        "an earlier upgrade to {} ended in config_status ERROR",
+                        f.to
+                    )
+                } else {
+                    format!(
+                        "an earlier upgrade to {} ended in config_status ERROR: {}",
+                        f.to,
+                        f.record_messages.join("; ")
+                    )
+                });
+            }
+            _ => {}
+        }
+    }
     if f.written {
         let Some(after) = &f.after else {
             return UpgradeStep::Poll;
@@ -829,6 +856,106 @@ pub fn next_upgrade_step(f: &UpgradeFacts) -> UpgradeStep {
     }
     UpgradeStep::Put {
         version: f.to.clone(),
+    }
+}
+
+/// What carrying a service's values over to a new version's `valuesSchema` finds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CarryOver {
+    /// Dotted paths of the values the new schema no longer declares (and does not allow as
+    /// `additionalProperties`): the new version would refuse them or ignore them.
+    pub dropped: Vec<String>,
+    /// Dotted paths the new schema requires that the values do not set.
+    pub newly_required: Vec<String>,
+    /// Other schema violations of the values under the new schema.
+    pub violations: Vec<String>,
+}
+
+impl CarryOver {
+    /// Whether the values can go to the new version as they are.
+    pub fn fits(&self) -> bool {
+        self.dropped.is_empty() && self.newly_required.is_empty() && self.violations.is_empty()
+    }
+}
+
+/// Checks the operator's values (the stored config without the platform's keys, see
+/// [`operator_view`]) against the new version's `valuesSchema` (`openAPIv3`); without a schema every
+/// value is carried.
+pub fn carry_over(values: &Value, new_schema: Option<&Value>) -> CarryOver {
+    let Some(schema) = new_schema else {
+        return CarryOver::default();
+    };
+    let mut out = CarryOver::default();
+    let mut dropped = Vec::new();
+    let mut required = Vec::new();
+    walk_schema(schema, values, &mut Vec::new(), &mut dropped, &mut required);
+    // The other violations: of the values without the dropped keys, not the missing required ones.
+    let mut pruned = values.clone();
+    for path in &dropped {
+        remove_path(&mut pruned, path);
+    }
+    out.violations = values::validate(schema, &pruned)
+        .iter()
+        .map(|v| v.to_string())
+        .filter(|v| {
+            !required.iter().any(|p: &Vec<String>| {
+                p.last()
+                    .is_some_and(|k| v.contains(&format!("\"{k}\" is required")))
+            })
+        })
+        .collect();
+    out.dropped = dropped.iter().map(|p| values::dotted(p)).collect();
+    out.newly_required = required.iter().map(|p| values::dotted(p)).collect();
+    out
+}
+
+fn remove_path(value: &mut Value, path: &[String]) {
+    match path {
+        [] => {}
+        [last] => {
+            if let Some(m) = value.as_object_mut() {
+                m.remove(last);
+            }
+        }
+        [first, rest @ ..] => {
+            if let Some(child) = value.get_mut(first) {
+                remove_path(child, rest);
+            }
+        }
+    }
+}
+
+fn walk_schema(
+    schema: &Value,
+    value: &Value,
+    path: &mut Vec<String>,
+    dropped: &mut Vec<Vec<String>>,
+    required: &mut Vec<Vec<String>>,
+) {
+    let Some(map) = value.as_object() else {
+        return;
+    };
+    let props = schema["properties"].as_object();
+    // OpenAPI's default is open: only `additionalProperties: false` refuses undeclared keys.
+    let open = schema["additionalProperties"] != Value::Bool(false);
+    for (key, child) in map {
+        path.push(key.clone());
+        match props.and_then(|p| p.get(key)) {
+            Some(sub) => walk_schema(sub, child, path, dropped, required),
+            None if !open => dropped.push(path.clone()),
+            None => {}
+        }
+        path.pop();
+    }
+    for key in schema["required"].as_array().into_iter().flatten() {
+        if let Some(key) = key.as_str()
+            && !map.contains_key(key)
+        {
+            path.push(key.to_owned());
+            required.push(path.clone());
+            path.pop();
+        }
     }
 }
 
@@ -1211,6 +1338,93 @@ mod tests {
             }),
             UpgradeStep::Failed(m) if m.contains("MANIFEST_UNKNOWN")
         ));
+    }
+
+    #[test]
+    fn an_interrupted_upgrade_is_followed_not_written_again() {
+        let mut facts = UpgradeFacts {
+            to: "2.10.0".into(),
+            service_activated: Some(true),
+            versions: vec![("2.9.1".into(), true), ("2.10.0".into(), true)],
+            record: Some(Snapshot {
+                desired_version: "2.10.0".into(),
+                current_version: Some("2.9.1".into()),
+                config_status: ConfigStatus::Configuring,
+                yaml_service_config: None,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(next_upgrade_step(&facts), UpgradeStep::Resume);
+        facts.record.as_mut().unwrap().config_status = ConfigStatus::Error;
+        facts.record_messages = vec!["ERROR: vendir: MANIFEST_UNKNOWN".into()];
+        assert!(matches!(
+            next_upgrade_step(&facts),
+            UpgradeStep::Failed(m) if m.contains("earlier upgrade") && m.contains("MANIFEST_UNKNOWN")
+        ));
+        // Moving to another version is still a change in flight.
+        facts.to = "2.11.0".into();
+        facts.versions.push(("2.11.0".into(), true));
+        assert!(matches!(next_upgrade_step(&facts), UpgradeStep::Refuse(_)));
+    }
+
+    #[test]
+    fn values_are_carried_over_against_the_new_schema() {
+        let schema = json!({
+            "type": "object", "additionalProperties": false,
+            "required": ["hostname", "tlsCertificate"],
+            "properties": {
+                "hostname": {"type": "string"},
+                "tlsCertificate": {"type": "string"},
+                "persistence": {"type": "object", "additionalProperties": false,
+                    "properties": {"size": {"type": "string", "pattern": "^[0-9]+Gi$"}}},
+                "extra": {"type": "object"}
+            }
+        });
+        let cases: &[(Value, &[&str], &[&str], usize)] = &[
+            // (values, dropped, newly required, other violations)
+            (json!({"hostname": "h", "tlsCertificate": "c"}), &[], &[], 0),
+            (json!({"hostname": "h"}), &[], &["tlsCertificate"], 0),
+            (
+                json!({"hostname": "h", "tlsCertificate": "c", "notary": {"enabled": true}}),
+                &["notary"],
+                &[],
+                0,
+            ),
+            (
+                json!({"hostname": "h", "tlsCertificate": "c", "persistence": {"size": "1Gi", "class": "x"}}),
+                &["persistence.class"],
+                &[],
+                0,
+            ),
+            (
+                json!({"hostname": "h", "tlsCertificate": "c", "extra": {"anything": 1}}),
+                &[],
+                &[],
+                0,
+            ),
+            (
+                json!({"hostname": "h", "tlsCertificate": "c", "persistence": {"size": "1Ti"}}),
+                &[],
+                &[],
+                1,
+            ),
+        ];
+        for (values, dropped, required, violations) in cases {
+            let c = carry_over(values, Some(&schema));
+            assert_eq!(c.dropped, *dropped, "{values}");
+            assert_eq!(c.newly_required, *required, "{values}");
+            assert_eq!(
+                c.violations.len(),
+                *violations,
+                "{values}: {:?}",
+                c.violations
+            );
+            assert_eq!(
+                c.fits(),
+                dropped.is_empty() && required.is_empty() && *violations == 0
+            );
+        }
+        assert!(carry_over(&json!({"x": 1}), None).fits());
     }
 
     #[test]

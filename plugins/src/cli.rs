@@ -57,6 +57,8 @@ pub enum Command {
     OverrideImage(OverrideImageArgs),
     /// Edit a Supervisor Service's values: validated, checked against the cluster, applied and followed.
     ValuesEdit(ValuesEditArgs),
+    /// Upgrade a Supervisor Service to a newer version through vCenter: checked, planned, followed.
+    Upgrade(UpgradeArgs),
     /// Write, try and measure admission policies (WASM) for supsvc-webhook.
     Policy(crate::cmd::policy::PolicyArgs),
     /// Print a shell completion script.
@@ -249,6 +251,38 @@ pub struct ValuesEditArgs {
     pub output: Option<Output>,
     /// How long to wait for the reconcile.
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// How often to read the service while waiting.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION", hide = true)]
+    pub poll_interval: Duration,
+    #[command(flatten)]
+    pub vcenter: VcenterArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+  kubectl supsvc upgrade svc-harbor.tanzu.vmware.com --to 2.10.0+vmware.1 --vcenter https://vc.example.com --dry-run\n  \
+  kubectl supsvc upgrade svc-harbor.tanzu.vmware.com --to 2.10.0+vmware.1 --definition harbor-2.10.0.yaml -y")]
+pub struct UpgradeArgs {
+    /// The Supervisor Service (its PackageInstall's name), e.g. svc-harbor.tanzu.vmware.com.
+    pub service: String,
+    /// The version to upgrade to, as vCenter's catalog names it (e.g. 2.10.0+vmware.1).
+    #[arg(long, value_name = "VERSION")]
+    pub to: String,
+    /// The version's service definition (PackageMetadata + Package YAML): registers it when vCenter lacks it.
+    #[arg(long, value_name = "FILE")]
+    pub definition: Option<PathBuf>,
+    /// Change one value on the way, e.g. a key the new version requires (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Print the checks and the plan; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long to wait for vCenter and kapp-controller to finish.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
     /// How often to read the service while waiting.
     #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION", hide = true)]

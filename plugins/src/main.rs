@@ -89,6 +89,13 @@ async fn run(cli: Cli) -> Result<()> {
             args.service = observe::canonical_service(&carvel, ns, &args.service).await?;
             cmd::values_edit::run(&carvel, ns, &args).await
         }
+        Command::Upgrade(mut args) => {
+            let carvel = Carvel {
+                cluster: cluster::connect(&global).await?,
+            };
+            args.service = observe::canonical_service(&carvel, ns, &args.service).await?;
+            cmd::upgrade::run(&carvel, ns, &args).await
+        }
         Command::Status(args) => {
             let carvel = Carvel {
                 cluster: cluster::connect(&global).await?,

@@ -8,4 +8,5 @@ pub mod objects;
 pub mod override_image;
 pub mod policy;
 pub mod status;
+pub mod upgrade;
 pub mod values_edit;
