@@ -382,6 +382,34 @@ pub fn operator_view(config: &Value, platform: &[String]) -> Value {
     }
 }
 
+/// The schema check of an edit of values that may hold keys the platform added (vCenter's
+/// `namespace`, keys injected from SupervisorProperties): top-level keys of `old` that the Package's
+/// schema does not declare are the platform's ([`platform_keys`]), so they are checked out of the
+/// edit rather than refused by `additionalProperties: false`; changing one is refused (the platform
+/// owns it and puts its value back); everything else is validated against `schema` as before.
+/// Returns the violations as `path: message` lines.
+pub fn check_with_platform_keys(schema: &Value, old: &Value, new: &Value) -> Vec<String> {
+    let platform = platform_keys(old, Some(schema));
+    let mut out: Vec<String> = platform
+        .iter()
+        .filter(|k| {
+            new.get(k.as_str())
+                .is_some_and(|v| Some(v) != old.get(k.as_str()))
+        })
+        .map(|k| {
+            format!(
+                "{k}: set by the platform (vCenter), not by the Package's schema: leave it as it is"
+            )
+        })
+        .collect();
+    out.extend(
+        values::validate(schema, &operator_view(new, &platform))
+            .iter()
+            .map(|v| v.to_string()),
+    );
+    out
+}
+
 /// An edited config merged back with the platform's keys.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merged {
@@ -857,6 +885,76 @@ pub fn next_upgrade_step(f: &UpgradeFacts) -> UpgradeStep {
     UpgradeStep::Put {
         version: f.to.clone(),
     }
+}
+
+/// What `uninstall SERVICE` observed, for [`next_uninstall_step`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UninstallFacts {
+    /// The catalog service's state (`Some(activated)`), `None` when vCenter does not know it.
+    pub service_activated: Option<bool>,
+    /// `must_be_installed` (8.0.3+) or a Core service: vCenter refuses to remove it.
+    pub must_be_installed: bool,
+    /// The install record's `config_status` on this Supervisor; `None` when not installed.
+    pub installed: Option<ConfigStatus>,
+    /// The catalog's versions and whether each is ACTIVATED.
+    pub versions: Vec<(String, bool)>,
+    /// `--unregister`: also remove the versions and the service from vCenter (the blog's step 3).
+    pub unregister: bool,
+}
+
+/// The next step of an uninstall: the blog's three steps in order, each taken only when the observed
+/// state still needs it, so a rerun resumes where the last run stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UninstallStep {
+    Refuse(String),
+    /// Step 1: `PATCH /supervisor-services/{id}?action=deactivate` (no new installs).
+    Deactivate,
+    /// Step 2: `DELETE …/supervisor-services/{id}` on this Supervisor.
+    Remove,
+    /// Step 2: vCenter reports `REMOVING`: read the record until it is gone.
+    WaitRemoving,
+    /// Step 3: `PATCH …/versions/{v}?action=deactivate`.
+    DeactivateVersion(String),
+    /// Step 3: `DELETE …/versions/{v}`.
+    DeleteVersion(String),
+    /// Step 3: `DELETE /supervisor-services/{id}`.
+    DeleteService,
+    Done,
+}
+
+/// Decides an uninstall's next step. Refuses a service vCenter does not know (unless nothing is left
+/// to do) and one that must stay installed (Core services answer 403, `must_be_installed`).
+pub fn next_uninstall_step(f: &UninstallFacts) -> UninstallStep {
+    let Some(activated) = f.service_activated else {
+        return match f.installed {
+            None if f.unregister => UninstallStep::Done,
+            _ => UninstallStep::Refuse("vCenter does not know this Supervisor Service".into()),
+        };
+    };
+    if f.must_be_installed {
+        return UninstallStep::Refuse(
+            "vCenter marks this service must_be_installed (a Core service): it cannot be uninstalled"
+                .into(),
+        );
+    }
+    if activated {
+        return UninstallStep::Deactivate;
+    }
+    match f.installed {
+        Some(ConfigStatus::Removing) => return UninstallStep::WaitRemoving,
+        Some(_) => return UninstallStep::Remove,
+        None => {}
+    }
+    if !f.unregister {
+        return UninstallStep::Done;
+    }
+    if let Some((v, _)) = f.versions.iter().find(|(_, active)| *active) {
+        return UninstallStep::DeactivateVersion(v.clone());
+    }
+    if let Some((v, _)) = f.versions.first() {
+        return UninstallStep::DeleteVersion(v.clone());
+    }
+    UninstallStep::DeleteService
 }
 
 /// What carrying a service's values over to a new version's `valuesSchema` finds.
@@ -1425,6 +1523,127 @@ mod tests {
             );
         }
         assert!(carry_over(&json!({"x": 1}), None).fits());
+    }
+
+    #[test]
+    fn keys_the_platform_added_do_not_trip_a_closed_schema() {
+        let schema = json!({"type": "object", "additionalProperties": false,
+            "properties": {"hostname": {"type": "string"}}});
+        let old = json!({"namespace": "svc-harbor-domain-c8", "hostname": "a"});
+        // (new values, violations mentioning)
+        let cases: &[(Value, &[&str])] = &[
+            (
+                json!({"namespace": "svc-harbor-domain-c8", "hostname": "b"}),
+                &[],
+            ),
+            (json!({"hostname": "b"}), &[]),
+            (
+                json!({"namespace": "mine", "hostname": "b"}),
+                &["namespace: set by the platform"],
+            ),
+            (
+                json!({"namespace": "svc-harbor-domain-c8", "hostname": 1}),
+                &["hostname"],
+            ),
+            // A key the operator adds is still refused by the schema.
+            (
+                json!({"namespace": "svc-harbor-domain-c8", "hostname": "b", "typo": 1}),
+                &["typo"],
+            ),
+        ];
+        for (new, want) in cases {
+            let got = check_with_platform_keys(&schema, &old, new);
+            assert_eq!(got.len(), want.len(), "{new}: {got:?}");
+            for (g, w) in got.iter().zip(want.iter()) {
+                assert!(g.contains(w), "{new}: {g} vs {w}");
+            }
+        }
+        // Values without platform keys are checked exactly as before.
+        assert_eq!(
+            check_with_platform_keys(&schema, &json!({"hostname": "a"}), &json!({"extra": 1}))
+                .len(),
+            values::validate(&schema, &json!({"extra": 1})).len()
+        );
+    }
+
+    #[test]
+    fn uninstall_takes_the_blogs_three_steps_in_order_and_resumes() {
+        use ConfigStatus::*;
+        use UninstallStep::*;
+        let base = UninstallFacts {
+            service_activated: Some(true),
+            installed: Some(Configured),
+            versions: vec![("1.0.0".into(), true), ("1.1.0".into(), false)],
+            unregister: true,
+            ..Default::default()
+        };
+        let with = |f: &dyn Fn(&mut UninstallFacts)| {
+            let mut u = base.clone();
+            f(&mut u);
+            next_uninstall_step(&u)
+        };
+        // (state, next step): each step's effect observed, the next one follows.
+        assert_eq!(with(&|_| {}), Deactivate);
+        assert_eq!(with(&|u| u.service_activated = Some(false)), Remove);
+        assert_eq!(
+            with(&|u| {
+                u.service_activated = Some(false);
+                u.installed = Some(Error)
+            }),
+            Remove
+        );
+        assert_eq!(
+            with(&|u| {
+                u.service_activated = Some(false);
+                u.installed = Some(Removing)
+            }),
+            WaitRemoving
+        );
+        let removed = |u: &mut UninstallFacts| {
+            u.service_activated = Some(false);
+            u.installed = None;
+        };
+        assert_eq!(with(&|u| removed(u)), DeactivateVersion("1.0.0".into()));
+        assert_eq!(
+            with(&|u| {
+                removed(u);
+                u.versions[0].1 = false
+            }),
+            DeleteVersion("1.0.0".into())
+        );
+        assert_eq!(
+            with(&|u| {
+                removed(u);
+                u.versions.clear()
+            }),
+            DeleteService
+        );
+        assert_eq!(
+            with(&|u| {
+                removed(u);
+                u.unregister = false
+            }),
+            Done
+        );
+        // Gone from vCenter: a rerun of --unregister is done; otherwise an unknown service is refused.
+        assert_eq!(
+            with(&|u| {
+                u.service_activated = None;
+                u.installed = None
+            }),
+            Done
+        );
+        assert!(matches!(
+            with(&|u| {
+                u.service_activated = None;
+                u.unregister = false
+            }),
+            Refuse(w) if w.contains("does not know")
+        ));
+        assert!(matches!(
+            with(&|u| u.must_be_installed = true),
+            Refuse(w) if w.contains("must_be_installed")
+        ));
     }
 
     #[test]
