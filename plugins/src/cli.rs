@@ -59,6 +59,8 @@ pub enum Command {
     ValuesEdit(ValuesEditArgs),
     /// Upgrade a Supervisor Service to a newer version through vCenter: checked, planned, followed.
     Upgrade(UpgradeArgs),
+    /// Uninstall a Supervisor Service through vCenter (deactivate, remove, --unregister): planned, confirmed.
+    Uninstall(UninstallArgs),
     /// Write, try and measure admission policies (WASM) for supsvc-webhook.
     Policy(crate::cmd::policy::PolicyArgs),
     /// Print a shell completion script.
@@ -282,6 +284,32 @@ pub struct UpgradeArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// How long to wait for vCenter and kapp-controller to finish.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// How often to read the service while waiting.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION", hide = true)]
+    pub poll_interval: Duration,
+    #[command(flatten)]
+    pub vcenter: VcenterArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+  kubectl supsvc uninstall svc-velero.vsphere.vmware.com --vcenter https://vc.example.com --dry-run\n  \
+  kubectl supsvc uninstall svc-velero.vsphere.vmware.com --unregister")]
+pub struct UninstallArgs {
+    /// The Supervisor Service (its PackageInstall's name, or its service ID).
+    pub service: String,
+    /// Also unregister its versions and the service from vCenter (the blog's step 3).
+    #[arg(long)]
+    pub unregister: bool,
+    /// Do not ask for the service's name.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Print the checks and the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long to wait for vCenter to remove it.
     #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
     /// How often to read the service while waiting.

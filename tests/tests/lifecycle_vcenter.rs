@@ -504,3 +504,151 @@ async fn on_8x_the_cluster_routes_are_used_and_an_interrupted_upgrade_is_followe
     s.only_reads();
     assert_eq!(s.pkgi().await["status"]["version"], TO);
 }
+
+#[tokio::test]
+async fn plain_values_edit_accepts_the_key_vcenter_added_to_the_values() {
+    let s = site(Release::V8_0_3).await;
+    // The simulated vCenter wrote its copy, `namespace` included, which Harbor's closed schema
+    // (additionalProperties: false) does not declare.
+    let before = parse(&s.secret_text().await);
+    assert_eq!(before["namespace"], SERVICE_NS);
+    let run = s
+        .supsvc(&[
+            "values-edit",
+            PKGI,
+            "--set",
+            "persistence.persistentVolumeClaim.registry.size=60Gi",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.all().contains("does not persist"), "{}", run.all());
+    let after = parse(&s.secret_text().await);
+    let mut want = before.clone();
+    want["persistence"]["persistentVolumeClaim"]["registry"]["size"] = Value::from("60Gi");
+    assert_eq!(after, want, "the edit applied, vCenter's key kept");
+
+    // A key the operator adds is still refused by the schema; vCenter's key may not be changed.
+    for (set, said) in [
+        ("typo=1", "typo"),
+        ("namespace=mine", "set by the platform"),
+    ] {
+        let run = s.supsvc(&["values-edit", PKGI, "--set", set]).await;
+        assert_ne!(run.code, 0, "{set}: {}", run.all());
+        assert!(run.stderr.contains(said), "{set}: {}", run.stderr);
+        assert_eq!(parse(&s.secret_text().await), want, "{set} wrote");
+    }
+}
+
+#[tokio::test]
+async fn uninstall_shows_the_data_at_stake_then_takes_the_three_steps_in_order() {
+    let s = site(Release::V8_0_3).await;
+
+    // The plan: the data lost with the service's namespace; --dry-run changes nothing.
+    let run = s
+        .supsvc(&[
+            "uninstall",
+            PKGI,
+            "--unregister",
+            "--vcenter",
+            &s.vc.url,
+            "--dry-run",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    for want in [
+        &format!("Plan: uninstall {ID} from cluster domain-c8"),
+        "1. deactivate the service (now ACTIVATED)",
+        "2. remove it from cluster domain-c8 (now CONFIGURED)",
+        &format!("3. unregister versions {FROM} and the service"),
+        &format!("pvc {SERVICE_NS}/harbor-registry 55Gi (its data is deleted)"),
+        "Dry run: nothing was changed",
+    ] {
+        assert!(run.stdout.contains(want), "{want:?} in:\n{}", run.stdout);
+    }
+    s.only_reads();
+
+    // Without a terminal and without -y: refused before vCenter is asked anything.
+    s.vc.clear_requests();
+    let run = s.supsvc(&["uninstall", PKGI, "--vcenter", &s.vc.url]).await;
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(s.vc.requests().is_empty(), "{:#?}", s.lines());
+
+    // A Core service must stay installed: refused, nothing written.
+    s.vc.add_service("tkg.vsphere.vmware.com", &["3.0.0"], true);
+    s.vc.clear_requests();
+    let run = s
+        .supsvc(&[
+            "uninstall",
+            "tkg.vsphere.vmware.com",
+            "--vcenter",
+            &s.vc.url,
+            "-y",
+        ])
+        .await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("must_be_installed"), "{}", run.stderr);
+    s.only_reads();
+
+    // The uninstall: deactivate, remove and wait, unregister the version, then the service.
+    s.vc.clear_requests();
+    let run = s
+        .supsvc(&[
+            "uninstall",
+            PKGI,
+            "--unregister",
+            "--vcenter",
+            &s.vc.url,
+            "-y",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("is uninstalled from cluster domain-c8 and unregistered"),
+        "{}",
+        run.stdout
+    );
+    let writes: Vec<String> =
+        s.vc.requests()
+            .iter()
+            .filter(|r| r.method != "GET" && !r.path.starts_with("/api/session"))
+            .map(|r| format!("{} {}", r.line(), r.status))
+            .collect();
+    assert_eq!(
+        writes,
+        [
+            format!("PATCH {BASE}/supervisor-services/{ID}?action=deactivate 204"),
+            format!("DELETE {BASE}/clusters/domain-c8/supervisor-services/{ID} 204"),
+            format!("PATCH {BASE}/supervisor-services/{ID}/versions/{FROM}?action=deactivate 204"),
+            format!("DELETE {BASE}/supervisor-services/{ID}/versions/{FROM} 204"),
+            format!("DELETE {BASE}/supervisor-services/{ID} 204"),
+        ]
+    );
+    assert!(s.vc.install_state(ID).await.is_none());
+    assert!(s.vc.catalog_versions(ID).is_none());
+    let gone = s
+        .sup
+        .admin()
+        .get(gvr::PACKAGE_INSTALLS, Some(SERVICES_NAMESPACE), PKGI)
+        .await;
+    assert!(
+        matches!(gone, Err(e) if e.is_not_found()),
+        "the PackageInstall is gone"
+    );
+
+    // A rerun: nothing left to do.
+    s.vc.clear_requests();
+    let run = s
+        .supsvc(&[
+            "uninstall",
+            PKGI,
+            "--unregister",
+            "--vcenter",
+            &s.vc.url,
+            "-y",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("nothing left to do"), "{}", run.stdout);
+    s.only_reads();
+}
