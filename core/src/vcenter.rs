@@ -303,6 +303,32 @@ impl InstallRecord {
     }
 }
 
+/// One entry of `GET …/supervisor-services` on a cluster or Supervisor (the `Summary` structure).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallSummary {
+    pub supervisor_service: String,
+    pub desired_version: String,
+    #[serde(default)]
+    pub current_version: Option<String>,
+    pub config_status: ConfigStatus,
+}
+
+/// The list of install records from either route family: a bare array (cluster form, 7.0.3/8.x) or
+/// `{"supervisor_services": [...]}` (Supervisor form, 9.x); entries that do not parse are skipped.
+pub fn install_summaries(body: &Value) -> Vec<InstallSummary> {
+    let items = match body {
+        Value::Array(a) => a.as_slice(),
+        other => other["supervisor_services"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]),
+    };
+    items
+        .iter()
+        .filter_map(|i| InstallSummary::deserialize(i).ok())
+        .collect()
+}
+
 /// Why a change must not start now, or `None` when the record is idle.
 ///
 /// `CONFIGURING`/`REMOVING`, or `desired_version != current_version`, is a change in flight; `ERROR`
@@ -1644,6 +1670,23 @@ mod tests {
             with(&|u| u.must_be_installed = true),
             Refuse(w) if w.contains("must_be_installed")
         ));
+    }
+
+    #[test]
+    fn install_lists_parse_in_both_route_families() {
+        let item = json!({"supervisor_service": "x.example.com", "desired_version": "2", "current_version": "1", "config_status": "CONFIGURING"});
+        let want = vec![InstallSummary {
+            supervisor_service: "x.example.com".into(),
+            desired_version: "2".into(),
+            current_version: Some("1".into()),
+            config_status: ConfigStatus::Configuring,
+        }];
+        assert_eq!(install_summaries(&json!([item.clone()])), want);
+        assert_eq!(
+            install_summaries(&json!({"supervisor_services": [item, {"bad": 1}]})),
+            want
+        );
+        assert!(install_summaries(&json!({})).is_empty());
     }
 
     #[test]

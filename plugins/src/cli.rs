@@ -97,6 +97,9 @@ pub struct StatusArgs {
     /// After listing, print each change as it happens.
     #[arg(short, long)]
     pub watch: bool,
+    /// With --vcenter (or SUPSVC_VCENTER): vCenter's desired and current version and config_status beside each service.
+    #[command(flatten)]
+    pub vcenter: VcenterArgs,
 }
 
 /// Where the children live, when kapp's data cannot say.

@@ -652,3 +652,52 @@ async fn uninstall_shows_the_data_at_stake_then_takes_the_three_steps_in_order()
     assert!(run.stdout.contains("nothing left to do"), "{}", run.stdout);
     s.only_reads();
 }
+
+#[tokio::test]
+async fn status_shows_vcenters_side_beside_the_supervisors() {
+    let s = site(Release::V9_1_0).await;
+    let run = s.supsvc(&["status", "--vcenter", &s.vc.url]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let header = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("NAME"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert_eq!(
+        header.split_whitespace().take(7).collect::<Vec<_>>(),
+        [
+            "NAME",
+            "PACKAGE",
+            "VERSION",
+            "VC-DESIRED",
+            "VC-CURRENT",
+            "VC-STATUS",
+            "STATE"
+        ],
+        "{header}"
+    );
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(PKGI))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    let words: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(words[2..6], [FROM, FROM, FROM, "CONFIGURED"], "{row}");
+    assert!(
+        run.stdout.contains("Supervisor supervisor-1a2b3c"),
+        "{}",
+        run.stdout
+    );
+
+    // -o json carries it too; without a vCenter the output is as before.
+    let run = s
+        .supsvc(&["status", "--vcenter", &s.vc.url, "-o", "json"])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let rows: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rows[0]["vcenter"]["configStatus"], "CONFIGURED");
+    assert_eq!(rows[0]["vcenter"]["desiredVersion"], FROM);
+    let run = s.supsvc(&["status", "-o", "json"]).await;
+    let rows: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(rows[0].get("vcenter").is_none(), "{}", run.stdout);
+}
