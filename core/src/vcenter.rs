@@ -303,6 +303,32 @@ impl InstallRecord {
     }
 }
 
+/// One entry of `GET …/supervisor-services` on a cluster or Supervisor (the `Summary` structure).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallSummary {
+    pub supervisor_service: String,
+    pub desired_version: String,
+    #[serde(default)]
+    pub current_version: Option<String>,
+    pub config_status: ConfigStatus,
+}
+
+/// The list of install records from either route family: a bare array (cluster form, 7.0.3/8.x) or
+/// `{"supervisor_services": [...]}` (Supervisor form, 9.x); entries that do not parse are skipped.
+pub fn install_summaries(body: &Value) -> Vec<InstallSummary> {
+    let items = match body {
+        Value::Array(a) => a.as_slice(),
+        other => other["supervisor_services"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]),
+    };
+    items
+        .iter()
+        .filter_map(|i| InstallSummary::deserialize(i).ok())
+        .collect()
+}
+
 /// Why a change must not start now, or `None` when the record is idle.
 ///
 /// `CONFIGURING`/`REMOVING`, or `desired_version != current_version`, is a change in flight; `ERROR`
@@ -380,6 +406,34 @@ pub fn operator_view(config: &Value, platform: &[String]) -> Value {
         Value::Null => Value::Object(Map::new()),
         other => other.clone(),
     }
+}
+
+/// The schema check of an edit of values that may hold keys the platform added (vCenter's
+/// `namespace`, keys injected from SupervisorProperties): top-level keys of `old` that the Package's
+/// schema does not declare are the platform's ([`platform_keys`]), so they are checked out of the
+/// edit rather than refused by `additionalProperties: false`; changing one is refused (the platform
+/// owns it and puts its value back); everything else is validated against `schema` as before.
+/// Returns the violations as `path: message` lines.
+pub fn check_with_platform_keys(schema: &Value, old: &Value, new: &Value) -> Vec<String> {
+    let platform = platform_keys(old, Some(schema));
+    let mut out: Vec<String> = platform
+        .iter()
+        .filter(|k| {
+            new.get(k.as_str())
+                .is_some_and(|v| Some(v) != old.get(k.as_str()))
+        })
+        .map(|k| {
+            format!(
+                "{k}: set by the platform (vCenter), not by the Package's schema: leave it as it is"
+            )
+        })
+        .collect();
+    out.extend(
+        values::validate(schema, &operator_view(new, &platform))
+            .iter()
+            .map(|v| v.to_string()),
+    );
+    out
 }
 
 /// An edited config merged back with the platform's keys.
@@ -715,8 +769,9 @@ pub struct UpgradeFacts {
     pub versions: Vec<(String, bool)>,
     /// A definition file was given (`--definition`), so a missing version can be registered.
     pub has_definition: bool,
-    /// The install record on this Supervisor.
+    /// The install record on this Supervisor, and its messages.
     pub record: Option<Snapshot>,
+    pub record_messages: Vec<String>,
     /// vCenter has a precheck (8.0.3+, Supervisor routes) and it has not run yet (`None`), or its
     /// outcome: `Ok(())` COMPATIBLE, `Err(messages)` INCOMPATIBLE.
     pub precheck_supported: bool,
@@ -731,6 +786,9 @@ pub struct UpgradeFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpgradeStep {
     Refuse(String),
+    /// An upgrade to this very version is in flight (an earlier run was interrupted after its write,
+    /// or someone started it in the vSphere Client): follow it instead of writing again.
+    Resume,
     /// Nothing to do: the version is installed.
     AlreadyThere,
     /// `POST /supervisor-services?action=checkContent`, then `POST …/{id}/versions`.
@@ -760,6 +818,29 @@ pub fn next_upgrade_step(f: &UpgradeFacts) -> UpgradeStep {
     let Some(record) = &f.record else {
         return UpgradeStep::Refuse("the service is not installed on this Supervisor".into());
     };
+    if !f.written
+        && record.desired_version == f.to
+        && record.current_version.as_deref() != Some(f.to.as_str())
+    {
+        match record.config_status {
+            ConfigStatus::Configuring => return UpgradeStep::Resume,
+            ConfigStatus::Error => {
+                return UpgradeStep::Failed(if f.record_messages.is_empty() {
+                    format!(
+                        "an earlier upgrade to {} ended in config_status ERROR",
+                        f.to
+                    )
+                } else {
+                    format!(
+                        "an earlier upgrade to {} ended in config_status ERROR: {}",
+                        f.to,
+                        f.record_messages.join("; ")
+                    )
+                });
+            }
+            _ => {}
+        }
+    }
     if f.written {
         let Some(after) = &f.after else {
             return UpgradeStep::Poll;
@@ -829,6 +910,176 @@ pub fn next_upgrade_step(f: &UpgradeFacts) -> UpgradeStep {
     }
     UpgradeStep::Put {
         version: f.to.clone(),
+    }
+}
+
+/// What `uninstall SERVICE` observed, for [`next_uninstall_step`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UninstallFacts {
+    /// The catalog service's state (`Some(activated)`), `None` when vCenter does not know it.
+    pub service_activated: Option<bool>,
+    /// `must_be_installed` (8.0.3+) or a Core service: vCenter refuses to remove it.
+    pub must_be_installed: bool,
+    /// The install record's `config_status` on this Supervisor; `None` when not installed.
+    pub installed: Option<ConfigStatus>,
+    /// The catalog's versions and whether each is ACTIVATED.
+    pub versions: Vec<(String, bool)>,
+    /// `--unregister`: also remove the versions and the service from vCenter (the blog's step 3).
+    pub unregister: bool,
+}
+
+/// The next step of an uninstall: the blog's three steps in order, each taken only when the observed
+/// state still needs it, so a rerun resumes where the last run stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UninstallStep {
+    Refuse(String),
+    /// Step 1: `PATCH /supervisor-services/{id}?action=deactivate` (no new installs).
+    Deactivate,
+    /// Step 2: `DELETE …/supervisor-services/{id}` on this Supervisor.
+    Remove,
+    /// Step 2: vCenter reports `REMOVING`: read the record until it is gone.
+    WaitRemoving,
+    /// Step 3: `PATCH …/versions/{v}?action=deactivate`.
+    DeactivateVersion(String),
+    /// Step 3: `DELETE …/versions/{v}`.
+    DeleteVersion(String),
+    /// Step 3: `DELETE /supervisor-services/{id}`.
+    DeleteService,
+    Done,
+}
+
+/// Decides an uninstall's next step. Refuses a service vCenter does not know (unless nothing is left
+/// to do) and one that must stay installed (Core services answer 403, `must_be_installed`).
+pub fn next_uninstall_step(f: &UninstallFacts) -> UninstallStep {
+    let Some(activated) = f.service_activated else {
+        return match f.installed {
+            None if f.unregister => UninstallStep::Done,
+            _ => UninstallStep::Refuse("vCenter does not know this Supervisor Service".into()),
+        };
+    };
+    if f.must_be_installed {
+        return UninstallStep::Refuse(
+            "vCenter marks this service must_be_installed (a Core service): it cannot be uninstalled"
+                .into(),
+        );
+    }
+    if activated {
+        return UninstallStep::Deactivate;
+    }
+    match f.installed {
+        Some(ConfigStatus::Removing) => return UninstallStep::WaitRemoving,
+        Some(_) => return UninstallStep::Remove,
+        None => {}
+    }
+    if !f.unregister {
+        return UninstallStep::Done;
+    }
+    if let Some((v, _)) = f.versions.iter().find(|(_, active)| *active) {
+        return UninstallStep::DeactivateVersion(v.clone());
+    }
+    if let Some((v, _)) = f.versions.first() {
+        return UninstallStep::DeleteVersion(v.clone());
+    }
+    UninstallStep::DeleteService
+}
+
+/// What carrying a service's values over to a new version's `valuesSchema` finds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CarryOver {
+    /// Dotted paths of the values the new schema no longer declares (and does not allow as
+    /// `additionalProperties`): the new version would refuse them or ignore them.
+    pub dropped: Vec<String>,
+    /// Dotted paths the new schema requires that the values do not set.
+    pub newly_required: Vec<String>,
+    /// Other schema violations of the values under the new schema.
+    pub violations: Vec<String>,
+}
+
+impl CarryOver {
+    /// Whether the values can go to the new version as they are.
+    pub fn fits(&self) -> bool {
+        self.dropped.is_empty() && self.newly_required.is_empty() && self.violations.is_empty()
+    }
+}
+
+/// Checks the operator's values (the stored config without the platform's keys, see
+/// [`operator_view`]) against the new version's `valuesSchema` (`openAPIv3`); without a schema every
+/// value is carried.
+pub fn carry_over(values: &Value, new_schema: Option<&Value>) -> CarryOver {
+    let Some(schema) = new_schema else {
+        return CarryOver::default();
+    };
+    let mut out = CarryOver::default();
+    let mut dropped = Vec::new();
+    let mut required = Vec::new();
+    walk_schema(schema, values, &mut Vec::new(), &mut dropped, &mut required);
+    // The other violations: of the values without the dropped keys, not the missing required ones.
+    let mut pruned = values.clone();
+    for path in &dropped {
+        remove_path(&mut pruned, path);
+    }
+    out.violations = values::validate(schema, &pruned)
+        .iter()
+        .map(|v| v.to_string())
+        .filter(|v| {
+            !required.iter().any(|p: &Vec<String>| {
+                p.last()
+                    .is_some_and(|k| v.contains(&format!("\"{k}\" is required")))
+            })
+        })
+        .collect();
+    out.dropped = dropped.iter().map(|p| values::dotted(p)).collect();
+    out.newly_required = required.iter().map(|p| values::dotted(p)).collect();
+    out
+}
+
+fn remove_path(value: &mut Value, path: &[String]) {
+    match path {
+        [] => {}
+        [last] => {
+            if let Some(m) = value.as_object_mut() {
+                m.remove(last);
+            }
+        }
+        [first, rest @ ..] => {
+            if let Some(child) = value.get_mut(first) {
+                remove_path(child, rest);
+            }
+        }
+    }
+}
+
+fn walk_schema(
+    schema: &Value,
+    value: &Value,
+    path: &mut Vec<String>,
+    dropped: &mut Vec<Vec<String>>,
+    required: &mut Vec<Vec<String>>,
+) {
+    let Some(map) = value.as_object() else {
+        return;
+    };
+    let props = schema["properties"].as_object();
+    // OpenAPI's default is open: only `additionalProperties: false` refuses undeclared keys.
+    let open = schema["additionalProperties"] != Value::Bool(false);
+    for (key, child) in map {
+        path.push(key.clone());
+        match props.and_then(|p| p.get(key)) {
+            Some(sub) => walk_schema(sub, child, path, dropped, required),
+            None if !open => dropped.push(path.clone()),
+            None => {}
+        }
+        path.pop();
+    }
+    for key in schema["required"].as_array().into_iter().flatten() {
+        if let Some(key) = key.as_str()
+            && !map.contains_key(key)
+        {
+            path.push(key.to_owned());
+            required.push(path.clone());
+            path.pop();
+        }
     }
 }
 
@@ -1211,6 +1462,231 @@ mod tests {
             }),
             UpgradeStep::Failed(m) if m.contains("MANIFEST_UNKNOWN")
         ));
+    }
+
+    #[test]
+    fn an_interrupted_upgrade_is_followed_not_written_again() {
+        let mut facts = UpgradeFacts {
+            to: "2.10.0".into(),
+            service_activated: Some(true),
+            versions: vec![("2.9.1".into(), true), ("2.10.0".into(), true)],
+            record: Some(Snapshot {
+                desired_version: "2.10.0".into(),
+                current_version: Some("2.9.1".into()),
+                config_status: ConfigStatus::Configuring,
+                yaml_service_config: None,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(next_upgrade_step(&facts), UpgradeStep::Resume);
+        facts.record.as_mut().unwrap().config_status = ConfigStatus::Error;
+        facts.record_messages = vec!["ERROR: vendir: MANIFEST_UNKNOWN".into()];
+        assert!(matches!(
+            next_upgrade_step(&facts),
+            UpgradeStep::Failed(m) if m.contains("earlier upgrade") && m.contains("MANIFEST_UNKNOWN")
+        ));
+        // Moving to another version is still a change in flight.
+        facts.to = "2.11.0".into();
+        facts.versions.push(("2.11.0".into(), true));
+        assert!(matches!(next_upgrade_step(&facts), UpgradeStep::Refuse(_)));
+    }
+
+    #[test]
+    fn values_are_carried_over_against_the_new_schema() {
+        let schema = json!({
+            "type": "object", "additionalProperties": false,
+            "required": ["hostname", "tlsCertificate"],
+            "properties": {
+                "hostname": {"type": "string"},
+                "tlsCertificate": {"type": "string"},
+                "persistence": {"type": "object", "additionalProperties": false,
+                    "properties": {"size": {"type": "string", "pattern": "^[0-9]+Gi$"}}},
+                "extra": {"type": "object"}
+            }
+        });
+        let cases: &[(Value, &[&str], &[&str], usize)] = &[
+            // (values, dropped, newly required, other violations)
+            (json!({"hostname": "h", "tlsCertificate": "c"}), &[], &[], 0),
+            (json!({"hostname": "h"}), &[], &["tlsCertificate"], 0),
+            (
+                json!({"hostname": "h", "tlsCertificate": "c", "notary": {"enabled": true}}),
+                &["notary"],
+                &[],
+                0,
+            ),
+            (
+                json!({"hostname": "h", "tlsCertificate": "c", "persistence": {"size": "1Gi", "class": "x"}}),
+                &["persistence.class"],
+                &[],
+                0,
+            ),
+            (
+                json!({"hostname": "h", "tlsCertificate": "c", "extra": {"anything": 1}}),
+                &[],
+                &[],
+                0,
+            ),
+            (
+                json!({"hostname": "h", "tlsCertificate": "c", "persistence": {"size": "1Ti"}}),
+                &[],
+                &[],
+                1,
+            ),
+        ];
+        for (values, dropped, required, violations) in cases {
+            let c = carry_over(values, Some(&schema));
+            assert_eq!(c.dropped, *dropped, "{values}");
+            assert_eq!(c.newly_required, *required, "{values}");
+            assert_eq!(
+                c.violations.len(),
+                *violations,
+                "{values}: {:?}",
+                c.violations
+            );
+            assert_eq!(
+                c.fits(),
+                dropped.is_empty() && required.is_empty() && *violations == 0
+            );
+        }
+        assert!(carry_over(&json!({"x": 1}), None).fits());
+    }
+
+    #[test]
+    fn keys_the_platform_added_do_not_trip_a_closed_schema() {
+        let schema = json!({"type": "object", "additionalProperties": false,
+            "properties": {"hostname": {"type": "string"}}});
+        let old = json!({"namespace": "svc-harbor-domain-c8", "hostname": "a"});
+        // (new values, violations mentioning)
+        let cases: &[(Value, &[&str])] = &[
+            (
+                json!({"namespace": "svc-harbor-domain-c8", "hostname": "b"}),
+                &[],
+            ),
+            (json!({"hostname": "b"}), &[]),
+            (
+                json!({"namespace": "mine", "hostname": "b"}),
+                &["namespace: set by the platform"],
+            ),
+            (
+                json!({"namespace": "svc-harbor-domain-c8", "hostname": 1}),
+                &["hostname"],
+            ),
+            // A key the operator adds is still refused by the schema.
+            (
+                json!({"namespace": "svc-harbor-domain-c8", "hostname": "b", "typo": 1}),
+                &["typo"],
+            ),
+        ];
+        for (new, want) in cases {
+            let got = check_with_platform_keys(&schema, &old, new);
+            assert_eq!(got.len(), want.len(), "{new}: {got:?}");
+            for (g, w) in got.iter().zip(want.iter()) {
+                assert!(g.contains(w), "{new}: {g} vs {w}");
+            }
+        }
+        // Values without platform keys are checked exactly as before.
+        assert_eq!(
+            check_with_platform_keys(&schema, &json!({"hostname": "a"}), &json!({"extra": 1}))
+                .len(),
+            values::validate(&schema, &json!({"extra": 1})).len()
+        );
+    }
+
+    #[test]
+    fn uninstall_takes_the_blogs_three_steps_in_order_and_resumes() {
+        use ConfigStatus::*;
+        use UninstallStep::*;
+        let base = UninstallFacts {
+            service_activated: Some(true),
+            installed: Some(Configured),
+            versions: vec![("1.0.0".into(), true), ("1.1.0".into(), false)],
+            unregister: true,
+            ..Default::default()
+        };
+        let with = |f: &dyn Fn(&mut UninstallFacts)| {
+            let mut u = base.clone();
+            f(&mut u);
+            next_uninstall_step(&u)
+        };
+        // (state, next step): each step's effect observed, the next one follows.
+        assert_eq!(with(&|_| {}), Deactivate);
+        assert_eq!(with(&|u| u.service_activated = Some(false)), Remove);
+        assert_eq!(
+            with(&|u| {
+                u.service_activated = Some(false);
+                u.installed = Some(Error)
+            }),
+            Remove
+        );
+        assert_eq!(
+            with(&|u| {
+                u.service_activated = Some(false);
+                u.installed = Some(Removing)
+            }),
+            WaitRemoving
+        );
+        let removed = |u: &mut UninstallFacts| {
+            u.service_activated = Some(false);
+            u.installed = None;
+        };
+        assert_eq!(with(&|u| removed(u)), DeactivateVersion("1.0.0".into()));
+        assert_eq!(
+            with(&|u| {
+                removed(u);
+                u.versions[0].1 = false
+            }),
+            DeleteVersion("1.0.0".into())
+        );
+        assert_eq!(
+            with(&|u| {
+                removed(u);
+                u.versions.clear()
+            }),
+            DeleteService
+        );
+        assert_eq!(
+            with(&|u| {
+                removed(u);
+                u.unregister = false
+            }),
+            Done
+        );
+        // Gone from vCenter: a rerun of --unregister is done; otherwise an unknown service is refused.
+        assert_eq!(
+            with(&|u| {
+                u.service_activated = None;
+                u.installed = None
+            }),
+            Done
+        );
+        assert!(matches!(
+            with(&|u| {
+                u.service_activated = None;
+                u.unregister = false
+            }),
+            Refuse(w) if w.contains("does not know")
+        ));
+        assert!(matches!(
+            with(&|u| u.must_be_installed = true),
+            Refuse(w) if w.contains("must_be_installed")
+        ));
+    }
+
+    #[test]
+    fn install_lists_parse_in_both_route_families() {
+        let item = json!({"supervisor_service": "x.example.com", "desired_version": "2", "current_version": "1", "config_status": "CONFIGURING"});
+        let want = vec![InstallSummary {
+            supervisor_service: "x.example.com".into(),
+            desired_version: "2".into(),
+            current_version: Some("1".into()),
+            config_status: ConfigStatus::Configuring,
+        }];
+        assert_eq!(install_summaries(&json!([item.clone()])), want);
+        assert_eq!(
+            install_summaries(&json!({"supervisor_services": [item, {"bad": 1}]})),
+            want
+        );
+        assert!(install_summaries(&json!({})).is_empty());
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub enum Command {
     ValuesEdit(ValuesEditArgs),
     /// Forecast which TKG clusters roll for a change (TKR, variable, TKG Service or vCenter upgrade), in what order, and what blocks them.
     UpgradeCheck(crate::cmd::upgrade_check::UpgradeCheckArgs),
+    /// Upgrade a Supervisor Service to a newer version through vCenter: checked, planned, followed.
+    Upgrade(UpgradeArgs),
+    /// Uninstall a Supervisor Service through vCenter (deactivate, remove, --unregister): planned, confirmed.
+    Uninstall(UninstallArgs),
     /// Write, try and measure admission policies (WASM) for supsvc-webhook.
     Policy(crate::cmd::policy::PolicyArgs),
     /// Print a shell completion script.
@@ -95,6 +99,9 @@ pub struct StatusArgs {
     /// After listing, print each change as it happens.
     #[arg(short, long)]
     pub watch: bool,
+    /// With --vcenter (or SUPSVC_VCENTER): vCenter's desired and current version and config_status beside each service.
+    #[command(flatten)]
+    pub vcenter: VcenterArgs,
 }
 
 /// Where the children live, when kapp's data cannot say.
@@ -251,6 +258,64 @@ pub struct ValuesEditArgs {
     pub output: Option<Output>,
     /// How long to wait for the reconcile.
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// How often to read the service while waiting.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION", hide = true)]
+    pub poll_interval: Duration,
+    #[command(flatten)]
+    pub vcenter: VcenterArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+  kubectl supsvc upgrade svc-harbor.tanzu.vmware.com --to 2.10.0+vmware.1 --vcenter https://vc.example.com --dry-run\n  \
+  kubectl supsvc upgrade svc-harbor.tanzu.vmware.com --to 2.10.0+vmware.1 --definition harbor-2.10.0.yaml -y")]
+pub struct UpgradeArgs {
+    /// The Supervisor Service (its PackageInstall's name), e.g. svc-harbor.tanzu.vmware.com.
+    pub service: String,
+    /// The version to upgrade to, as vCenter's catalog names it (e.g. 2.10.0+vmware.1).
+    #[arg(long, value_name = "VERSION")]
+    pub to: String,
+    /// The version's service definition (PackageMetadata + Package YAML): registers it when vCenter lacks it.
+    #[arg(long, value_name = "FILE")]
+    pub definition: Option<PathBuf>,
+    /// Change one value on the way, e.g. a key the new version requires (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Print the checks and the plan; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long to wait for vCenter and kapp-controller to finish.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// How often to read the service while waiting.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION", hide = true)]
+    pub poll_interval: Duration,
+    #[command(flatten)]
+    pub vcenter: VcenterArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+  kubectl supsvc uninstall svc-velero.vsphere.vmware.com --vcenter https://vc.example.com --dry-run\n  \
+  kubectl supsvc uninstall svc-velero.vsphere.vmware.com --unregister")]
+pub struct UninstallArgs {
+    /// The Supervisor Service (its PackageInstall's name, or its service ID).
+    pub service: String,
+    /// Also unregister its versions and the service from vCenter (the blog's step 3).
+    #[arg(long)]
+    pub unregister: bool,
+    /// Do not ask for the service's name.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Print the checks and the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How long to wait for vCenter to remove it.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
     /// How often to read the service while waiting.
     #[arg(long, default_value = "500ms", value_parser = parse_duration, value_name = "DURATION", hide = true)]

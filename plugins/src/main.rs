@@ -102,6 +102,23 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Upgrade(mut args) => {
+            let carvel = Carvel {
+                cluster: cluster::connect(&global).await?,
+            };
+            args.service = observe::canonical_service(&carvel, ns, &args.service).await?;
+            cmd::upgrade::run(&carvel, ns, &args).await
+        }
+        Command::Uninstall(mut args) => {
+            let carvel = Carvel {
+                cluster: cluster::connect(&global).await?,
+            };
+            // A rerun after step 2 finds no PackageInstall: the name given is then the service's.
+            if let Ok(service) = observe::canonical_service(&carvel, ns, &args.service).await {
+                args.service = service;
+            }
+            cmd::uninstall::run(&carvel, &args).await
+        }
         Command::Status(args) => {
             let carvel = Carvel {
                 cluster: cluster::connect(&global).await?,

@@ -49,11 +49,17 @@ pub fn stdout_closed() -> bool {
 /// Asks `question [yN]: ` on stdout and reads one line of stdin; `y` or `yes` (any case) is yes,
 /// anything else, an empty line, end of input or a read error is no.
 pub fn confirm(question: &str) -> bool {
-    write_stdout(format_args!("{question} [yN]: "));
+    is_yes(&prompt(&format!("{question} [yN]: ")))
+}
+
+/// Prints `prompt` on stdout and reads one line of stdin, without its line ending; empty at end of
+/// input or on a read error.
+pub fn prompt(prompt: &str) -> String {
+    write_stdout(format_args!("{prompt}"));
     let mut answer = String::new();
     match std::io::stdin().lock().read_line(&mut answer) {
-        Ok(_) => is_yes(&answer),
-        Err(_) => false,
+        Ok(_) => answer.trim_end_matches(['\r', '\n']).to_owned(),
+        Err(_) => String::new(),
     }
 }
 

@@ -8,5 +8,7 @@ pub mod objects;
 pub mod override_image;
 pub mod policy;
 pub mod status;
+pub mod uninstall;
+pub mod upgrade;
 pub mod upgrade_check;
 pub mod values_edit;

@@ -5,10 +5,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use supsvc_core::carvel::{self, App, PackageInstall};
 
+use supsvc_core::vcenter::{self as core_vc, InstallSummary};
+
 use crate::api::{self, Carvel};
 use crate::cli::StatusArgs;
 use crate::error::{Failure, Result};
 use crate::output::{self, age, render, seconds_since, table, truncate};
+use crate::vcenter::{Vcenter, read_password};
 
 /// One row of `status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,7 +26,38 @@ pub struct Row {
     pub since: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub useful_error_message: Option<String>,
+    /// vCenter's side, when a vCenter is given: `None` there means vCenter has no record of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vcenter: Option<VcenterSide>,
 }
+
+/// What vCenter holds for a service on this Supervisor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VcenterSide {
+    /// `false`: vCenter has no install record of this service on this Supervisor.
+    pub installed: bool,
+    pub desired_version: Option<String>,
+    pub current_version: Option<String>,
+    pub config_status: Option<String>,
+}
+
+/// Adds vCenter's side to each row: the record whose service ID is the PackageInstall's
+/// (`svc-<id>`).
+pub fn join_vcenter(rows: &mut [Row], records: &[InstallSummary]) {
+    for row in rows {
+        let id = core_vc::service_id(&row.name);
+        let record = records.iter().find(|r| r.supervisor_service == id);
+        row.vcenter = Some(VcenterSide {
+            installed: record.is_some(),
+            desired_version: record.map(|r| r.desired_version.clone()),
+            current_version: record.and_then(|r| r.current_version.clone()),
+            config_status: record.map(|r| r.config_status.to_string()),
+        });
+    }
+}
+
+const VCENTER_HEADER: [&str; 3] = ["VC-DESIRED", "VC-CURRENT", "VC-STATUS"];
 
 /// Rows from the PackageInstalls and their Apps (for the deploy time).
 pub fn rows(pkgis: &[PackageInstall], apps: &[App]) -> Vec<Row> {
@@ -47,6 +81,7 @@ pub fn rows(pkgis: &[PackageInstall], apps: &[App]) -> Vec<Row> {
                     .useful_error_message
                     .clone()
                     .filter(|m| !m.is_empty()),
+                vcenter: None,
             }
         })
         .collect();
@@ -64,7 +99,7 @@ const HEADER: [&str; 6] = [
 ];
 
 fn cells(row: &Row, now: jiff::Timestamp) -> Vec<String> {
-    vec![
+    let mut cells = vec![
         row.name.clone(),
         row.package.clone(),
         row.version.clone(),
@@ -75,14 +110,58 @@ fn cells(row: &Row, now: jiff::Timestamp) -> Vec<String> {
             .and_then(|s| seconds_since(s, now))
             .map(age)
             .unwrap_or_else(|| "-".into()),
-    ]
+    ];
+    if let Some(vc) = &row.vcenter {
+        let or_dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        cells.insert(3, or_dash(&vc.desired_version));
+        cells.insert(4, or_dash(&vc.current_version));
+        cells.insert(
+            5,
+            if vc.installed {
+                or_dash(&vc.config_status)
+            } else {
+                "not in vCenter".into()
+            },
+        );
+    }
+    cells
 }
 
+/// The table; with vCenter's columns after VERSION when the rows carry vCenter's side.
 pub fn render_table(rows: &[Row], now: jiff::Timestamp) -> String {
+    let mut header: Vec<&str> = HEADER.to_vec();
+    if rows.iter().any(|r| r.vcenter.is_some()) {
+        for (i, h) in VCENTER_HEADER.iter().enumerate() {
+            header.insert(3 + i, h);
+        }
+    }
     table(
-        &HEADER,
+        &header,
         &rows.iter().map(|r| cells(r, now)).collect::<Vec<_>>(),
     )
+}
+
+/// vCenter's install records of the kubeconfig's Supervisor.
+async fn vcenter_records(
+    carvel: &Carvel,
+    args: &StatusArgs,
+    url: &str,
+) -> Result<(String, Vec<InstallSummary>)> {
+    let password = read_password(&args.vcenter, false)?;
+    let vc = Vcenter::connect(&args.vcenter, url, password).await?;
+    let result = async {
+        let place = vc.target(&args.vcenter, &carvel.cluster.server).await?;
+        let body: serde_json::Value = vc
+            .get(&core_vc::install_path(place.flavour, &place.id, None))
+            .await?;
+        Ok((
+            format!("vCenter {} ({}, {})", vc.url, vc.version, place.describe()),
+            core_vc::install_summaries(&body),
+        ))
+    }
+    .await;
+    vc.logout().await;
+    result
 }
 
 fn rows_of(pkgis: &[serde_json::Value], apps: &[serde_json::Value]) -> Vec<Row> {
@@ -122,7 +201,14 @@ fn changed(before: &[Row], next: &[Row]) -> Vec<Row> {
 }
 
 pub async fn run(carvel: &Carvel, namespace: &str, args: &StatusArgs) -> Result<()> {
-    let rows = read(carvel, namespace).await?;
+    let mut rows = read(carvel, namespace).await?;
+    if let Some(url) = &args.vcenter.vcenter {
+        let (from, records) = vcenter_records(carvel, args, url).await?;
+        join_vcenter(&mut rows, &records);
+        if args.output.is_none() {
+            outln!("{from}: desired/current version and config_status as vCenter holds them");
+        }
+    }
     match args.output {
         Some(format) => out!("{}", render(format, &rows)?),
         None if rows.is_empty() => {
@@ -212,6 +298,7 @@ mod tests {
             description: description.into(),
             since: Some("2026-11-22T04:00:00Z".into()),
             useful_error_message: None,
+            vcenter: None,
         }
     }
 

@@ -482,7 +482,7 @@ pub async fn run(conn: &Connection, args: &UpgradeCheckArgs) -> Result<u8> {
             requests,
         },
     )?;
-    print!("{}", render(&report, opts.format)?);
+    out!("{}", render(&report, opts.format)?);
     Ok(upgrade::exit_code(
         opts.fail_on,
         &report.findings,

@@ -314,7 +314,10 @@ impl Target {
     fn check(&self, text: &str, force: bool) -> std::result::Result<Checked, Vec<String>> {
         let values = parse_values(text).map_err(|e| vec![e])?;
         if let Some(schema) = &self.schema {
-            let violations = values::validate(schema, &values);
+            // Keys the platform added to the values in place (vCenter's `namespace`) are not the
+            // Package's: checked out of the edit, not refused by a closed schema.
+            let violations =
+                supsvc_core::vcenter::check_with_platform_keys(schema, &self.old_values, &values);
             if !violations.is_empty() {
                 return Err(violations
                     .iter()

@@ -340,6 +340,34 @@ impl Vcenter {
         );
     }
 
+    /// Makes the compatibility precheck of `service` `version` (registered now or later) answer
+    /// INCOMPATIBLE with `message`, and an upgrade PUT to it 500, as a version needing a newer
+    /// Supervisor does.
+    pub fn set_incompatible(&self, service: &str, version: &str, message: &str) {
+        let mut model = self.shared.model.lock().expect("model lock");
+        model.incompatible.insert(
+            (service.to_string(), version.to_string()),
+            message.to_string(),
+        );
+    }
+
+    /// The catalog's versions of a service and whether each is ACTIVATED; `None` when unknown.
+    pub fn catalog_versions(&self, service: &str) -> Option<Vec<(String, bool)>> {
+        let model = self.shared.model.lock().expect("model lock");
+        model.services.get(service).map(|s| {
+            s.versions
+                .iter()
+                .map(|(v, info)| (v.clone(), info.activated))
+                .collect()
+        })
+    }
+
+    /// Whether the catalog holds the service, and its state.
+    pub fn service_activated(&self, service: &str) -> Option<bool> {
+        let model = self.shared.model.lock().expect("model lock");
+        model.services.get(service).map(|s| s.activated)
+    }
+
     /// What `supsvc-sim serve --vcenter` writes beside the kubeconfig: shell assignments of
     /// `SUPSVC_VCENTER`, `SUPSVC_VCENTER_USER`, `SUPSVC_VCENTER_PASSWORD` and
     /// `SUPSVC_VCENTER_CA_FILE` (`ca_file`, where the CA is written).
@@ -624,6 +652,37 @@ async fn apply(shared: &Arc<Shared>, effect: &Effect) -> anyhow::Result<()> {
                 install.awaiting_generation = Some(generation);
             }
             Ok(())
+        }
+        Effect::Register {
+            service,
+            version,
+            content,
+        } => {
+            let Some((mut package, _, _)) = model::package_of(content) else {
+                anyhow::bail!("{service} {version}: the content holds no Package");
+            };
+            let name = format!("{service}.{version}");
+            package["metadata"] = json!({"name": name, "namespace": SERVICES_NAMESPACE});
+            match admin
+                .create(gvr::PACKAGES, ns, package, &WriteOptions::default())
+                .await
+            {
+                Ok(_) => Ok(()),
+                // Re-registering does not rebuild an existing Package (LAB1).
+                Err(e) if e.reason == "AlreadyExists" => Ok(()),
+                Err(e) => Err(anyhow::anyhow!("creating Package {name}: {e}")),
+            }
+        }
+        Effect::Unregister { service, version } => {
+            let name = format!("{service}.{version}");
+            match admin
+                .delete(gvr::PACKAGES, ns, &name, &WriteOptions::default())
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_not_found() => Ok(()),
+                Err(e) => Err(anyhow::anyhow!("deleting Package {name}: {e}")),
+            }
         }
         Effect::Remove { service } => {
             let name = format!("svc-{service}");
@@ -950,6 +1009,10 @@ async fn route(
         }
         _ => {}
     }
+    if let ("GET", Some(task)) = (method, path.strip_prefix("/api/cis/tasks/")) {
+        let model = shared.model.lock().expect("model lock");
+        return model.task(&percent_decode(task));
+    }
     let Some(rest) = path.strip_prefix("/api/vcenter/namespace-management/") else {
         return model::no_route(path);
     };
@@ -1009,7 +1072,10 @@ async fn route(
         if let Err(e) = apply(shared, &effect).await {
             tracing::warn!("vcenter: applying {effect:?}: {e:#}");
             let service = match &effect {
-                Effect::Apply { service, .. } | Effect::Remove { service } => service.clone(),
+                Effect::Apply { service, .. }
+                | Effect::Remove { service }
+                | Effect::Register { service, .. }
+                | Effect::Unregister { service, .. } => service.clone(),
             };
             let mut model = shared.model.lock().expect("model lock");
             if let Some(i) = model.installs.get_mut(&service) {

@@ -115,6 +115,13 @@ pub struct Install {
 pub struct Model {
     pub services: BTreeMap<String, CatalogService>,
     pub installs: BTreeMap<String, Install>,
+    /// Precheck results by `(service, target version)` (`GET …/versions/{v}/precheck`).
+    pub prechecks: BTreeMap<(String, String), Value>,
+    /// Tasks by id (`GET /api/cis/tasks/{task}`): `{status, ...}`.
+    pub tasks: BTreeMap<String, Value>,
+    /// Versions this Supervisor cannot take, by `(service, version)`: the INCOMPATIBLE message of the
+    /// compatibility precheck (an upgrade PUT to one answers 500, LAB1).
+    pub incompatible: BTreeMap<(String, String), String>,
 }
 
 /// An HTTP answer: status and JSON body (`None`: no body, e.g. 204).
@@ -229,6 +236,15 @@ pub enum Effect {
     },
     /// Remove the PackageInstall and its values Secret.
     Remove { service: String },
+    /// Build the Supervisor's `Package` of a registered version from its content (YAML text), unless
+    /// one exists: re-registering does not rebuild it (LAB1).
+    Register {
+        service: String,
+        version: String,
+        content: String,
+    },
+    /// Delete the `Package` of an unregistered version.
+    Unregister { service: String, version: String },
 }
 
 /// A parsed request.
@@ -255,6 +271,14 @@ impl Model {
         let none = Vec::new;
         match (req.method, seg.as_slice()) {
             ("GET", ["supervisor-services"]) => (self.list_services(), none()),
+            ("POST", ["supervisor-services"]) if req.action.as_deref() == Some("checkContent") => {
+                (check_content(release, req.body), none())
+            }
+            ("POST", ["supervisor-services", id, "versions"]) => {
+                self.register_version(release, id, req.body)
+            }
+            ("DELETE", ["supervisor-services", id, "versions", v]) => self.delete_version(id, v),
+            ("DELETE", ["supervisor-services", id]) => (self.delete_service(id), none()),
             ("GET", ["supervisor-services", id]) => (self.get_service(release, id), none()),
             ("PATCH", ["supervisor-services", id]) => {
                 (self.set_service_state(id, req.action.as_deref()), none())
@@ -462,6 +486,226 @@ impl Model {
         Answer::no_content()
     }
 
+    /// `POST /supervisor-services/{id}/versions` `{"carvel_spec": {"content": b64}}`: registers a
+    /// version (400 ALREADY_EXISTS; 400 when the service is DEACTIVATED) and builds its Package.
+    fn register_version(
+        &mut self,
+        release: Release,
+        id: &str,
+        body: Option<&Value>,
+    ) -> (Answer, Vec<Effect>) {
+        let none = Vec::new;
+        let Some(service) = self.services.get(id) else {
+            return (service_not_found(id), none());
+        };
+        if !service.activated {
+            return (
+                vapi_error(
+                    "NOT_ALLOWED_IN_CURRENT_STATE",
+                    "vcenter.wcp.appplatform.supervisorservice.deactivated",
+                    &format!("Supervisor Service {id} is DEACTIVATED."),
+                    &[id],
+                ),
+                none(),
+            );
+        }
+        let Some(content) = body.and_then(|b| b["carvel_spec"]["content"].as_str()) else {
+            return (
+                vapi_error(
+                    "INVALID_ARGUMENT",
+                    "vapi.bindings.typeconverter.missing.field",
+                    "carvel_spec.content is required.",
+                    &["carvel_spec"],
+                ),
+                none(),
+            );
+        };
+        let parsed = unb64(content).and_then(|t| package_of(&t).map(|p| (t, p)));
+        let Some((text, (_, ref_name, version))) = parsed.filter(|_| release.yaml_config()) else {
+            return (
+                vapi_error(
+                    "INVALID_ARGUMENT",
+                    "vcenter.wcp.appplatform.supervisorservice.content.invalid",
+                    "The content is not a Carvel service definition (base64 YAML with a Package).",
+                    &[],
+                ),
+                none(),
+            );
+        };
+        if ref_name != id {
+            return (
+                vapi_error(
+                    "INVALID_ARGUMENT",
+                    "vcenter.wcp.appplatform.supervisorservice.content.mismatch",
+                    &format!("The content defines Supervisor Service {ref_name}, not {id}."),
+                    &[id, &ref_name],
+                ),
+                none(),
+            );
+        }
+        if service.versions.contains_key(&version) {
+            return (
+                vapi_error(
+                    "ALREADY_EXISTS",
+                    "vcenter.wcp.appplatform.supervisorservice.version.exists",
+                    &format!("Supervisor Service {id} version {version} already exists."),
+                    &[id, &version],
+                ),
+                none(),
+            );
+        }
+        if let Some(s) = self.services.get_mut(id) {
+            s.versions.insert(
+                version.clone(),
+                CatalogVersion {
+                    display_name: format!("{id} {version}"),
+                    activated: true,
+                    content: content.to_string(),
+                    registered_by_default: false,
+                },
+            );
+        }
+        (
+            Answer::no_content(),
+            vec![Effect::Register {
+                service: id.to_string(),
+                version,
+                content: text,
+            }],
+        )
+    }
+
+    /// `DELETE …/versions/{v}`: only a DEACTIVATED version installed nowhere.
+    fn delete_version(&mut self, id: &str, version: &str) -> (Answer, Vec<Effect>) {
+        let none = Vec::new;
+        let installed = self.installs.get(id).is_some_and(|i| {
+            i.desired_version == version || i.current_version.as_deref() == Some(version)
+        });
+        let Some(s) = self.services.get_mut(id) else {
+            return (service_not_found(id), none());
+        };
+        if s.must_be_installed {
+            return (core_service(), none());
+        }
+        let Some(v) = s.versions.get(version) else {
+            return (version_not_found(id, version), none());
+        };
+        if v.activated || installed {
+            return (
+                vapi_error(
+                    "NOT_ALLOWED_IN_CURRENT_STATE",
+                    "vcenter.wcp.appplatform.supervisorservice.version.delete",
+                    &format!(
+                        "Supervisor Service {id} version {version} must be DEACTIVATED and installed on no Supervisor to be deleted."
+                    ),
+                    &[id, version],
+                ),
+                none(),
+            );
+        }
+        s.versions.remove(version);
+        (
+            Answer::no_content(),
+            vec![Effect::Unregister {
+                service: id.to_string(),
+                version: version.to_string(),
+            }],
+        )
+    }
+
+    /// `DELETE /supervisor-services/{id}`: only a DEACTIVATED service without versions.
+    fn delete_service(&mut self, id: &str) -> Answer {
+        let Some(s) = self.services.get(id) else {
+            return service_not_found(id);
+        };
+        if s.must_be_installed {
+            return core_service();
+        }
+        if s.activated || !s.versions.is_empty() {
+            return vapi_error(
+                "NOT_ALLOWED_IN_CURRENT_STATE",
+                "vcenter.wcp.appplatform.supervisorservice.delete",
+                &format!(
+                    "Supervisor Service {id} must be DEACTIVATED and have no versions to be deleted."
+                ),
+                &[id],
+            );
+        }
+        self.services.remove(id);
+        Answer::no_content()
+    }
+
+    /// `POST …/supervisors/{s}/supervisor-services/{id}?action=precheck` `{"target_version"}`: runs
+    /// the compatibility check as a task (answered with its id, a JSON string); the result is then at
+    /// `GET …/{id}/versions/{v}/precheck` (8.0.3.0).
+    fn precheck(&mut self, id: &str, target: &str, body: Option<&Value>) -> Answer {
+        let Some(version) = body.and_then(|b| b["target_version"].as_str()) else {
+            return vapi_error(
+                "INVALID_ARGUMENT",
+                "vapi.bindings.typeconverter.missing.field",
+                "target_version is required.",
+                &["target_version"],
+            );
+        };
+        let Some(install) = self.installs.get(id) else {
+            return not_installed(id, target);
+        };
+        let original = install.current_version.clone();
+        if self
+            .services
+            .get(id)
+            .and_then(|s| s.versions.get(version))
+            .is_none()
+        {
+            return match self.services.get(id) {
+                None => service_not_found(id),
+                Some(_) => version_not_found(id, version),
+            };
+        }
+        let incompatible = self
+            .incompatible
+            .get(&(id.to_string(), version.to_string()));
+        let now = jiff::Timestamp::now().to_string();
+        let mut result = json!({
+            "target_version": version,
+            "status": if incompatible.is_some() { "INCOMPATIBLE" } else { "COMPATIBLE" },
+            "precheck_finish_time": now,
+        });
+        if let Some(o) = original {
+            result["original_version"] = json!(o);
+        }
+        if let Some(why) = incompatible {
+            result["status_messages"] = json!([{
+                "severity": "ERROR",
+                "details": {"id": "vcenter.wcp.appplatform.supervisorservice.precheck.incompatible", "default_message": why, "args": []}
+            }]);
+        }
+        self.prechecks
+            .insert((id.to_string(), version.to_string()), result);
+        let task = format!("task-{}", self.tasks.len() + 1);
+        self.tasks.insert(
+            task.clone(),
+            json!({"status": "SUCCEEDED", "operation": "precheck", "start_time": now, "end_time": now}),
+        );
+        Answer::ok(json!(format!(
+            "{task}:com.vmware.vcenter.namespace_management.supervisors.supervisor_services"
+        )))
+    }
+
+    /// `GET /api/cis/tasks/{task}`.
+    pub fn task(&self, task: &str) -> Answer {
+        let id = task.split(':').next().unwrap_or(task);
+        match self.tasks.get(id) {
+            Some(t) => Answer::ok(t.clone()),
+            None => vapi_error(
+                "NOT_FOUND",
+                "com.vmware.cis.tasks.notfound",
+                &format!("Task {task} could not be found."),
+                &[task],
+            ),
+        }
+    }
+
     fn installs_route(
         &mut self,
         release: Release,
@@ -492,6 +736,27 @@ impl Model {
                 (Answer::ok(body), none())
             }
             ("GET", [id]) => (self.get_install(release, wrapped, target, id), none()),
+            ("POST", [id])
+                if wrapped && release.v803() && req.action.as_deref() == Some("precheck") =>
+            {
+                (self.precheck(id, target, req.body), none())
+            }
+            ("GET", [id, "versions", v, "precheck"]) if wrapped && release.v803() => {
+                match self.prechecks.get(&(id.to_string(), v.to_string())) {
+                    Some(result) => (Answer::ok(result.clone()), none()),
+                    None => (
+                        vapi_error(
+                            "NOT_FOUND",
+                            "vcenter.wcp.appplatform.supervisorservice.precheck.notfound",
+                            &format!(
+                                "No precheck result of Supervisor Service {id} version {v}: run the precheck first."
+                            ),
+                            &[id, v],
+                        ),
+                        none(),
+                    ),
+                }
+            }
             ("POST", []) => self.create_install(release, wrapped, req.body),
             ("PUT", [id]) => self.set_install(release, wrapped, target, id, req.body),
             ("DELETE", [id]) => match self.installs.get_mut(*id) {
@@ -714,6 +979,25 @@ impl Model {
         if let Err(e) = self.version_usable(id, version) {
             return (e, Vec::new());
         }
+        let changes_version =
+            self.installs.get(id).map(|i| i.desired_version.as_str()) != Some(version);
+        let incompatible = self
+            .incompatible
+            .contains_key(&(id.to_string(), version.to_string()));
+        if changes_version && release.v803() && incompatible {
+            // LAB1's real answer to an upgrade that fails the compatibility check.
+            return (
+                vapi_error(
+                    "ERROR",
+                    "vcenter.wcp.appplatform.supervisorservice.version.incompatible",
+                    &format!(
+                        "Supervisor Service ({id}) version ({version}) is not compatible. For more details, go to the precheck step"
+                    ),
+                    &[id, version],
+                ),
+                Vec::new(),
+            );
+        }
         // The whole spec is replaced: a SetSpec without a config clears it.
         let config = match Self::config_of(release, wrapped, body) {
             Ok(c) => c.unwrap_or_default(),
@@ -737,6 +1021,8 @@ impl Model {
         install.config = config.clone();
         install.config_status = "CONFIGURING";
         install.awaiting_generation = None;
+        // A stale precheck result is purged by an upgrade (9.1 bindings, get_precheck_result).
+        self.prechecks.retain(|(service, _), _| service != id);
         (
             Answer::no_content(),
             vec![Effect::Apply {
@@ -745,6 +1031,66 @@ impl Model {
                 config,
             }],
         )
+    }
+}
+
+/// The Carvel `Package` document of a service definition (one YAML stream with `PackageMetadata` and
+/// `Package`, as the VCF services dev guide describes it): the document, its `spec.refName` (the
+/// service ID) and `spec.version`.
+pub fn package_of(text: &str) -> Option<(Value, String, String)> {
+    let mut documents = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        if line.trim_end() == "---" {
+            documents.push(std::mem::take(&mut current));
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    documents.push(current);
+    documents.iter().find_map(|d| {
+        let doc: Value = serde_saphyr::from_str(d).ok()?;
+        if doc["kind"] != "Package" {
+            return None;
+        }
+        let id = doc["spec"]["refName"].as_str()?.to_string();
+        let version = doc["spec"]["version"].as_str()?.to_string();
+        Some((doc, id, version))
+    })
+}
+
+/// `POST /supervisor-services?action=checkContent` `{"spec": {"content": b64}}`: `VALID` with
+/// `carvel_apps_check_result {supervisor_service, version}` for a Carvel definition, else `INVALID`
+/// with `error_messages` (the `CheckResult` of the 9.1 bindings).
+fn check_content(release: Release, body: Option<&Value>) -> Answer {
+    let Some(content) = body.and_then(|b| b["spec"]["content"].as_str()) else {
+        return vapi_error(
+            "INVALID_ARGUMENT",
+            "vapi.bindings.typeconverter.missing.field",
+            "spec.content is required.",
+            &["spec.content"],
+        );
+    };
+    let invalid = |why: &str| {
+        Answer::ok(json!({
+            "status": "INVALID",
+            "error_messages": [{"id": "vcenter.wcp.appplatform.supervisorservice.content.invalid", "default_message": why, "args": []}],
+        }))
+    };
+    let Some(text) = unb64(content) else {
+        return invalid("The content is not base64-encoded.");
+    };
+    if !release.yaml_config() {
+        return invalid("Carvel service definitions need vSphere 8.0 or later.");
+    }
+    match package_of(&text) {
+        Some((_, id, version)) => Answer::ok(json!({
+            "status": "VALID",
+            "content_type": "CARVEL_APPS_YAML",
+            "carvel_apps_check_result": {"supervisor_service": id, "version": version, "display_name": id},
+        })),
+        None => invalid("The content holds no Carvel Package with spec.refName and spec.version."),
     }
 }
 

@@ -1,0 +1,273 @@
+//! `uninstall SERVICE [--unregister]`: remove a Supervisor Service through vCenter, the lifecycle
+//! blog's three steps in order: (1) deactivate the service (no new installs), (2) uninstall it from
+//! the Supervisor and wait through `REMOVING`, (3) with `--unregister`, deactivate and delete its
+//! versions and delete the service from vCenter.
+//!
+//! Before any write: refuses a service that must stay installed (`must_be_installed`, Core services);
+//! lists the data at stake (the PersistentVolumeClaims in the service's namespace, deleted with it,
+//! as the blog's Harbor reinstall shows); prints the plan; `--dry-run` stops there; otherwise asks for
+//! the service's name (or `-y`). Each step is decided by [`supsvc_core::vcenter::next_uninstall_step`]
+//! from what vCenter reports, so a rerun resumes.
+
+use std::io::IsTerminal as _;
+
+use http::Method;
+use serde_json::Value;
+use supsvc_core::vcenter::{self as core_vc, UninstallFacts, UninstallStep};
+use tokio::time::Instant;
+
+use crate::api::Carvel;
+use crate::cli::UninstallArgs;
+use crate::cmd::objects;
+use crate::error::{Exit, Failure, Result};
+use crate::output::clock;
+use crate::vcenter::{Target, Vcenter, http_failure_parsed, read_password};
+
+fn line(text: &str) {
+    outln!("{} {text}", clock());
+}
+
+pub async fn run(carvel: &Carvel, args: &UninstallArgs) -> Result<()> {
+    let Some(url) = args.vcenter.vcenter.clone() else {
+        return Err(Failure::usage(
+            format!(
+                "uninstall goes through vCenter, where {} is installed from: no --vcenter given",
+                args.service
+            ),
+            "give --vcenter https://<vcenter> (or set SUPSVC_VCENTER)",
+        ));
+    };
+    if !args.yes && !args.dry_run && !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(
+            "uninstall asks for the service's name to confirm and there is no terminal to ask on",
+            "pass -y to uninstall without asking, or --dry-run to see the plan",
+        ));
+    }
+    let service_id = core_vc::service_id(&args.service).to_owned();
+    let password = read_password(&args.vcenter, false)?;
+    let vc = Vcenter::connect(&args.vcenter, &url, password).await?;
+    let result = uninstall(carvel, args, &vc, &service_id).await;
+    vc.logout().await;
+    result
+}
+
+/// What vCenter reports now; also the install record's service namespace.
+async fn facts(
+    vc: &Vcenter,
+    place: &Target,
+    service_id: &str,
+    unregister: bool,
+) -> Result<(UninstallFacts, Option<String>)> {
+    let mut f = UninstallFacts {
+        unregister,
+        ..Default::default()
+    };
+    let path = core_vc::catalog_path(service_id, None);
+    match vc.try_request(Method::GET, &path, None).await? {
+        Ok(bytes) => {
+            let info: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            f.service_activated = Some(info["state"] == "ACTIVATED");
+            f.must_be_installed = info["must_be_installed"] == true;
+            let versions: Vec<Value> = vc.get(&format!("{path}/versions")).await?;
+            f.versions = versions
+                .iter()
+                .filter_map(|v| {
+                    Some((v["version"].as_str()?.to_owned(), v["state"] == "ACTIVATED"))
+                })
+                .collect();
+        }
+        Err(e) if e.status == 404 => {}
+        Err(e) => return Err(http_failure_parsed(&format!("GET {path}"), &vc.url, &e)),
+    }
+    let record = vc.record(place, service_id).await?;
+    f.installed = record.as_ref().map(|r| r.config_status);
+    Ok((f, record.and_then(|r| r.service_namespace)))
+}
+
+async fn uninstall(
+    carvel: &Carvel,
+    args: &UninstallArgs,
+    vc: &Vcenter,
+    service_id: &str,
+) -> Result<()> {
+    let place = vc.target(&args.vcenter, &carvel.cluster.server).await?;
+    let (mut f, service_ns) = facts(vc, &place, service_id, args.unregister).await?;
+    let first = core_vc::next_uninstall_step(&f);
+    if let UninstallStep::Refuse(why) = &first {
+        return Err(Failure::new(
+            format!("{service_id}: {why}; nothing was changed"),
+            if f.must_be_installed {
+                "Core services are managed by vCenter's own lifecycle; nothing to do here"
+                    .to_owned()
+            } else {
+                "check the service ID (`kubectl supsvc status`); the ID is the PackageInstall name without svc-".to_owned()
+            },
+        ));
+    }
+    if first == UninstallStep::Done {
+        outln!(
+            "{service_id}: nothing left to do on {} (not installed{}).",
+            place.describe(),
+            if args.unregister {
+                ", not registered"
+            } else {
+                ""
+            }
+        );
+        return Ok(());
+    }
+
+    // The data at stake: the PVCs of the service's namespace go with the service.
+    let pvcs = match &service_ns {
+        Some(ns) => carvel.list(&objects::pvcs(), Some(ns), None).await?,
+        None => Vec::new(),
+    };
+    outln!(
+        "Plan: uninstall {service_id} from {} through vCenter {}",
+        place.describe(),
+        vc.url
+    );
+    let state = |b: bool| if b { "ACTIVATED" } else { "DEACTIVATED" };
+    outln!(
+        "  1. deactivate the service (now {}): no new installs on any Supervisor",
+        f.service_activated.map(state).unwrap_or("not registered")
+    );
+    outln!(
+        "  2. remove it from {} (now {}) and wait through REMOVING",
+        place.describe(),
+        f.installed
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "not installed".into())
+    );
+    if args.unregister {
+        let versions: Vec<String> = f.versions.iter().map(|(v, _)| v.clone()).collect();
+        outln!(
+            "  3. unregister versions {} and the service from vCenter",
+            if versions.is_empty() {
+                "(none)".to_owned()
+            } else {
+                versions.join(", ")
+            }
+        );
+    } else {
+        outln!("  3. (skipped: without --unregister the service stays registered in vCenter)");
+    }
+    if let Some(ns) = &service_ns {
+        outln!("  lost with the service's namespace {ns}:");
+        if pvcs.is_empty() {
+            outln!("    no PersistentVolumeClaims");
+        }
+        for p in &pvcs {
+            outln!(
+                "    pvc {}/{} {} (its data is deleted)",
+                ns,
+                p["metadata"]["name"].as_str().unwrap_or_default(),
+                p["spec"]["resources"]["requests"]["storage"]
+                    .as_str()
+                    .unwrap_or_default()
+            );
+        }
+    }
+    outln!(
+        "  objects the service's operators created elsewhere are not deleted: they are orphaned"
+    );
+    if args.dry_run {
+        outln!("Dry run: nothing was changed in vCenter.");
+        return Ok(());
+    }
+    if !args.yes {
+        let answer = crate::output::prompt(&format!(
+            "Type the service's name ({service_id}) to uninstall it: "
+        ));
+        if answer.trim() != service_id {
+            outln!("Cancelled: nothing was changed.");
+            return Ok(());
+        }
+    }
+
+    let deadline = Instant::now() + args.timeout;
+    let mut last = String::new();
+    loop {
+        let step = core_vc::next_uninstall_step(&f);
+        let catalog = core_vc::catalog_path(service_id, None);
+        let (method, path, said) = match &step {
+            UninstallStep::Done => {
+                outln!(
+                    "Succeeded: {service_id} is uninstalled from {}{}.",
+                    place.describe(),
+                    if args.unregister {
+                        " and unregistered from vCenter"
+                    } else {
+                        "; it stays registered (DEACTIVATED) in vCenter"
+                    }
+                );
+                return Ok(());
+            }
+            UninstallStep::Refuse(why) => {
+                return Err(Failure::new(
+                    format!("{service_id}: {why}"),
+                    "run again to resume",
+                ));
+            }
+            UninstallStep::Deactivate => (
+                Method::PATCH,
+                format!("{catalog}?action=deactivate"),
+                "step 1: deactivated the service".to_owned(),
+            ),
+            UninstallStep::Remove => (
+                Method::DELETE,
+                place.service_path(service_id),
+                format!(
+                    "step 2: asked vCenter to remove it from {}",
+                    place.describe()
+                ),
+            ),
+            UninstallStep::DeactivateVersion(v) => (
+                Method::PATCH,
+                format!(
+                    "{}?action=deactivate",
+                    core_vc::catalog_path(service_id, Some(v))
+                ),
+                format!("step 3: deactivated version {v}"),
+            ),
+            UninstallStep::DeleteVersion(v) => (
+                Method::DELETE,
+                core_vc::catalog_path(service_id, Some(v)),
+                format!("step 3: unregistered version {v}"),
+            ),
+            UninstallStep::DeleteService => (
+                Method::DELETE,
+                catalog.clone(),
+                "step 3: unregistered the service".to_owned(),
+            ),
+            UninstallStep::WaitRemoving => {
+                let text = "step 2: vCenter reports REMOVING; waiting".to_owned();
+                if text != last {
+                    line(&text);
+                    last = text;
+                }
+                if Instant::now() >= deadline {
+                    return Err(Failure::new(
+                        format!("timed out waiting for vCenter to remove {service_id}"),
+                        "run the same command again: it resumes where it stopped",
+                    )
+                    .with_exit(Exit::Timeout));
+                }
+                tokio::time::sleep(args.poll_interval).await;
+                f = facts(vc, &place, service_id, args.unregister).await?.0;
+                continue;
+            }
+        };
+        if let Err(e) = vc.try_request(method.clone(), &path, None).await? {
+            return Err(Failure {
+                hint: format!(
+                    "{}; run the same command again: it resumes from what vCenter reports",
+                    core_vc::explain(e.status, &e.error)
+                ),
+                ..http_failure_parsed(&format!("{method} {path}"), &vc.url, &e)
+            });
+        }
+        line(&said);
+        f = facts(vc, &place, service_id, args.unregister).await?.0;
+    }
+}

@@ -1,0 +1,703 @@
+//! A Supervisor Service's lifecycle through vCenter (the lifecycle blog's update, and the values a
+//! simulated vCenter adds), through the real kubectl on the simulated Supervisor joined to the
+//! simulated vCenter: `upgrade` registers a missing version from its definition, prechecks it where
+//! vCenter can, carries vCenter's stored values over byte for byte, writes the whole spec and follows
+//! vCenter and kapp-controller to the new version; refusals (downgrade, unregistered or deactivated
+//! version, INCOMPATIBLE precheck, no confirmation) write nothing; an interrupted upgrade is followed
+//! by a rerun; plain `values-edit` accepts the key vCenter added to the values.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use base64::Engine;
+use serde_json::Value;
+use supsvc_sim::api::gvr;
+use supsvc_sim::vcenter::{Release, Vcenter, VcenterOptions};
+use supsvc_tests::{SERVICES_NAMESPACE, Supervisor, kubectl_path, workspace_binary};
+
+const PKGI: &str = "svc-harbor.tanzu.vmware.com";
+const ID: &str = "harbor.tanzu.vmware.com";
+const FROM: &str = "2.9.1+vmware.1";
+const TO: &str = "2.10.0+vmware.1";
+const SERVICE_NS: &str = "svc-harbor-domain-c8";
+const TIME_SCALE: f64 = 0.001;
+const PASSWORD: &str = "VMware1!";
+const BASE: &str = "/api/vcenter/namespace-management";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+struct Site {
+    sup: Supervisor,
+    vc: Vcenter,
+    ca: PathBuf,
+}
+
+async fn site(release: Release) -> Site {
+    let sup = Supervisor::start("harbor", TIME_SCALE).await;
+    let vc = sup
+        .sim
+        .start_vcenter(VcenterOptions {
+            release,
+            ..Default::default()
+        })
+        .await
+        .expect("vCenter starts");
+    let ca = sup.dir.path().join("vcenter-ca.pem");
+    std::fs::write(&ca, &vc.ca_pem).unwrap();
+    vc.clear_requests();
+    Site { sup, vc, ca }
+}
+
+fn definition() -> String {
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/vcenter/harbor-2.10.0-definition.yaml"
+    )
+    .to_owned()
+}
+
+impl Site {
+    /// `kubectl supsvc ARGS...` with the vCenter's CA and password (env); `--vcenter` is the caller's.
+    async fn supsvc(&self, args: &[&str]) -> Run {
+        let binary = workspace_binary("kubectl-supsvc");
+        let mut cmd = Command::new(kubectl_path());
+        let dir = binary.parent().unwrap().to_path_buf();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut paths = vec![dir];
+        paths.extend(std::env::split_paths(&path));
+        cmd.env("PATH", std::env::join_paths(paths).unwrap())
+            .arg("supsvc")
+            .args(args)
+            .env("KUBECONFIG", &self.sup.kubeconfig)
+            .env("SUPSVC_VCENTER_PASSWORD", PASSWORD)
+            .env("SUPSVC_VCENTER_CA_FILE", &self.ca)
+            .env("SUPSVC_UNDO_DIR", self.sup.dir.path().join("undo"))
+            .env_remove("SUPSVC_VCENTER")
+            .env_remove("KUBE_EDITOR")
+            .env_remove("EDITOR")
+            .stdin(std::process::Stdio::null());
+        let o: Output = tokio::task::spawn_blocking(move || cmd.output().expect("kubectl runs"))
+            .await
+            .unwrap();
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.vc.requests().iter().map(|r| r.line()).collect()
+    }
+
+    /// No request but reads (and the session's own) reached vCenter.
+    fn only_reads(&self) {
+        let writes: Vec<String> = self
+            .vc
+            .requests()
+            .iter()
+            .filter(|r| r.method != "GET" && !r.path.starts_with("/api/session"))
+            .map(|r| r.line())
+            .collect();
+        assert!(writes.is_empty(), "writes reached vCenter: {writes:#?}");
+    }
+
+    async fn pkgi(&self) -> Value {
+        self.sup
+            .get(gvr::PACKAGE_INSTALLS, SERVICES_NAMESPACE, PKGI)
+            .await
+    }
+
+    async fn secret_text(&self) -> String {
+        let s = self
+            .sup
+            .get(
+                gvr::SECRETS,
+                SERVICES_NAMESPACE,
+                "svc-harbor.tanzu.vmware.com-values",
+            )
+            .await;
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(s["data"]["values.yaml"].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    }
+}
+
+fn parse(text: &str) -> Value {
+    serde_saphyr::from_str(text).unwrap()
+}
+
+/// The position of the first line equal to `want` at or after `from`.
+fn find(lines: &[String], from: usize, want: &str) -> usize {
+    lines[from..]
+        .iter()
+        .position(|l| l == want)
+        .map(|i| i + from)
+        .unwrap_or_else(|| panic!("no {want:?} after {from} in {lines:#?}"))
+}
+
+#[tokio::test]
+async fn upgrade_registers_prechecks_carries_the_values_and_follows_to_the_new_version() {
+    let s = site(Release::V9_1_0).await;
+    let stored_before = s.vc.stored_config(ID).unwrap();
+    let secret_before = parse(&s.secret_text().await);
+    let def = definition();
+
+    // The plan first: --dry-run reads only.
+    let run = s
+        .supsvc(&[
+            "upgrade",
+            PKGI,
+            "--to",
+            TO,
+            "--definition",
+            &def,
+            "--vcenter",
+            &s.vc.url,
+            "--dry-run",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    for want in [
+        &format!("Plan: upgrade {ID} on Supervisor supervisor-1a2b3c from {FROM} to {TO}"),
+        "register it from",
+        "harbor-service:2.9.1 -> my-registry.example.com/vmware/harbor-service:2.10.0",
+        "the platform's namespace",
+        "the values fit",
+        &format!("pvc {SERVICE_NS}/harbor-registry 55Gi"),
+        "Dry run: nothing was written",
+    ] {
+        assert!(run.stdout.contains(want), "{want:?} in:\n{}", run.stdout);
+    }
+    assert!(
+        !run.all().contains("Harbor-Admin-1234!"),
+        "a secret printed"
+    );
+    s.only_reads();
+    assert_eq!(
+        s.vc.catalog_versions(ID).unwrap(),
+        [(FROM.to_owned(), true)]
+    );
+
+    // Without a terminal and without -y: refused, nothing written.
+    s.vc.clear_requests();
+    let run = s
+        .supsvc(&[
+            "upgrade",
+            PKGI,
+            "--to",
+            TO,
+            "--definition",
+            &def,
+            "--vcenter",
+            &s.vc.url,
+        ])
+        .await;
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(run.stderr.contains("-y"), "{}", run.stderr);
+    assert!(s.vc.requests().is_empty(), "{:#?}", s.lines());
+
+    // The upgrade.
+    let run = s
+        .supsvc(&[
+            "upgrade",
+            PKGI,
+            "--to",
+            TO,
+            "--definition",
+            &def,
+            "--vcenter",
+            &s.vc.url,
+            "-y",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains(&format!(
+            "Succeeded: {PKGI} runs {TO} (Reconcile succeeded)"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("precheck of"), "{}", run.stdout);
+    assert!(run.stdout.contains("COMPATIBLE"), "{}", run.stdout);
+
+    // The calls in order: validate, register, precheck as a task, re-read, PUT, follow, logout.
+    let record = format!("{BASE}/supervisors/supervisor-1a2b3c/supervisor-services/{ID}");
+    let lines = s.lines();
+    let check = find(
+        &lines,
+        0,
+        &format!("POST {BASE}/supervisor-services?action=checkContent"),
+    );
+    let register = find(
+        &lines,
+        check,
+        &format!("POST {BASE}/supervisor-services/{ID}/versions"),
+    );
+    let precheck = find(&lines, register, &format!("POST {record}?action=precheck"));
+    let result = find(
+        &lines,
+        precheck,
+        &format!("GET {record}/versions/{TO}/precheck"),
+    );
+    assert!(
+        lines[precheck..result]
+            .iter()
+            .any(|l| l.starts_with("GET /api/cis/tasks/")),
+        "the precheck task was followed: {lines:#?}"
+    );
+    let put = find(&lines, result, &format!("PUT {record}"));
+    assert_eq!(
+        lines[put - 1],
+        format!("GET {record}"),
+        "re-read before the PUT"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("DELETE /api/session")
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(
+                |l| l.starts_with("PUT ") || l.starts_with("POST ") && !l.contains("/api/session")
+            )
+            .count(),
+        4,
+        "checkContent, register, precheck and one PUT: {lines:#?}"
+    );
+    let requests = s.vc.requests();
+    assert!(requests.iter().all(|r| r.status < 300), "{lines:#?}");
+    // The register body is the file, base64; the PUT the whole spec with the stored config unchanged.
+    let file = std::fs::read(&def).unwrap();
+    assert_eq!(
+        requests[register].body.as_ref().unwrap()["carvel_spec"]["content"],
+        base64::engine::general_purpose::STANDARD.encode(&file)
+    );
+    let body = requests[put].body.as_ref().unwrap();
+    assert_eq!(
+        body.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["version", "yaml_service_config"]
+    );
+    assert_eq!(body["version"], TO);
+    assert_eq!(
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(body["yaml_service_config"].as_str().unwrap())
+                .unwrap()
+        )
+        .unwrap(),
+        stored_before,
+        "the stored config goes back byte for byte"
+    );
+
+    // vCenter and the Supervisor agree on the new version; the values and the data are kept.
+    let (desired, current, status) = s.vc.install_state(ID).await.unwrap();
+    assert_eq!(
+        (desired.as_str(), current.as_deref(), status),
+        (TO, Some(TO), "CONFIGURED")
+    );
+    let pkgi = s.pkgi().await;
+    assert_eq!(pkgi["status"]["version"], TO);
+    assert_eq!(
+        pkgi["spec"]["packageRef"]["versionSelection"]["constraints"],
+        TO
+    );
+    let package = s
+        .sup
+        .get(gvr::PACKAGES, SERVICES_NAMESPACE, &format!("{ID}.{TO}"))
+        .await;
+    assert_eq!(package["spec"]["version"], TO);
+    let core = s.sup.get(gvr::DEPLOYMENTS, SERVICE_NS, "harbor-core").await;
+    assert_eq!(
+        core["spec"]["template"]["spec"]["containers"][0]["image"],
+        "my-registry.example.com/vmware/harbor/harbor-core:v2.10.0"
+    );
+    let pvc = s
+        .sup
+        .get(gvr::PERSISTENT_VOLUME_CLAIMS, SERVICE_NS, "harbor-registry")
+        .await;
+    assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "55Gi");
+    assert_eq!(parse(&s.secret_text().await), secret_before);
+
+    // Again: nothing to do, nothing written.
+    s.vc.clear_requests();
+    let run = s
+        .supsvc(&["upgrade", PKGI, "--to", TO, "--vcenter", &s.vc.url, "-y"])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("already runs version"),
+        "{}",
+        run.stdout
+    );
+    s.only_reads();
+}
+
+#[tokio::test]
+async fn refused_upgrades_write_nothing() {
+    let s = site(Release::V9_1_0).await;
+    let def = definition();
+    let stored = s.vc.stored_config(ID).unwrap();
+    let generation = s.pkgi().await["metadata"]["generation"].clone();
+
+    // (args, exit code, what the error says)
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (vec!["--to", "2.8.0+vmware.1"], 1, "forward only"),
+        (vec!["--to", TO], 1, "--definition"),
+        (
+            vec!["--to", "3.0.0", "--definition", &def],
+            2,
+            "not --to 3.0.0",
+        ),
+        (
+            vec![
+                "--to",
+                TO,
+                "--set",
+                "notary.enabled=true",
+                "--definition",
+                &def,
+                "--dry-run",
+            ],
+            1,
+            "notary",
+        ),
+    ];
+    for (extra, code, want) in cases {
+        s.vc.clear_requests();
+        let mut args = vec!["upgrade", PKGI, "--vcenter", &s.vc.url, "-y"];
+        args.extend(extra.iter().copied());
+        let run = s.supsvc(&args).await;
+        assert_eq!(run.code, code, "{extra:?}: {}", run.all());
+        assert!(
+            run.stderr.contains(want),
+            "{extra:?}: {want:?} in {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+        s.only_reads();
+    }
+
+    // vCenter's precheck says INCOMPATIBLE: the version is registered, the service not touched.
+    s.vc.set_incompatible(
+        ID,
+        TO,
+        "Harbor 2.10.0 needs a Supervisor with 3 control plane VMs",
+    );
+    s.vc.clear_requests();
+    let run = s
+        .supsvc(&[
+            "upgrade",
+            PKGI,
+            "--to",
+            TO,
+            "--definition",
+            &def,
+            "--vcenter",
+            &s.vc.url,
+            "-y",
+        ])
+        .await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("INCOMPATIBLE")
+            && run
+                .stderr
+                .contains("needs a Supervisor with 3 control plane VMs"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        s.vc.requests().iter().all(|r| r.method != "PUT"),
+        "{:#?}",
+        s.lines()
+    );
+    assert_eq!(s.vc.stored_config(ID).unwrap(), stored);
+    assert_eq!(s.pkgi().await["metadata"]["generation"], generation);
+    let (desired, _, _) = s.vc.install_state(ID).await.unwrap();
+    assert_eq!(desired, FROM);
+}
+
+#[tokio::test]
+async fn on_8x_the_cluster_routes_are_used_and_an_interrupted_upgrade_is_followed() {
+    let s = site(Release::V8_0_3).await;
+    let def = definition();
+    let upgrade = |timeout: &'static str| {
+        let url = s.vc.url.clone();
+        let def = def.clone();
+        let s = &s;
+        async move {
+            s.supsvc(&[
+                "upgrade",
+                PKGI,
+                "--to",
+                TO,
+                "--definition",
+                &def,
+                "--vcenter",
+                &url,
+                "-y",
+                "--timeout",
+                timeout,
+            ])
+            .await
+        }
+    };
+    // kapp-controller held: the upgrade cannot finish; a zero timeout ends the run after its write.
+    let held = s.sup.sim.hold_controllers().await;
+    let run = upgrade("0s").await;
+    assert_eq!(run.code, 3, "{}", run.all());
+    assert!(
+        run.stderr.contains("run the same command again"),
+        "{}",
+        run.stderr
+    );
+    let lines = s.lines();
+    let record = format!("{BASE}/clusters/domain-c8/supervisor-services/{ID}");
+    assert!(lines.contains(&format!("PUT {record}")), "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.contains("precheck")),
+        "8.0.3's cluster routes have no precheck: {lines:#?}"
+    );
+    assert_eq!(
+        s.vc.install_state(ID).await.unwrap(),
+        (TO.to_owned(), Some(FROM.to_owned()), "CONFIGURING")
+    );
+
+    // A rerun while it is in flight follows it; it registers and writes nothing again.
+    s.vc.clear_requests();
+    let run = upgrade("1s").await;
+    assert_eq!(run.code, 3, "{}", run.all());
+    assert!(run.stdout.contains("already moving to"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("config_status CONFIGURING"),
+        "{}",
+        run.stdout
+    );
+    s.only_reads();
+
+    // Released, a rerun follows it to the end.
+    drop(held);
+    s.vc.clear_requests();
+    let run = upgrade("2m").await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout.contains("Succeeded") || run.stdout.contains("already runs version"),
+        "{}",
+        run.stdout
+    );
+    s.only_reads();
+    assert_eq!(s.pkgi().await["status"]["version"], TO);
+}
+
+#[tokio::test]
+async fn plain_values_edit_accepts_the_key_vcenter_added_to_the_values() {
+    let s = site(Release::V8_0_3).await;
+    // The simulated vCenter wrote its copy, `namespace` included, which Harbor's closed schema
+    // (additionalProperties: false) does not declare.
+    let before = parse(&s.secret_text().await);
+    assert_eq!(before["namespace"], SERVICE_NS);
+    let run = s
+        .supsvc(&[
+            "values-edit",
+            PKGI,
+            "--set",
+            "persistence.persistentVolumeClaim.registry.size=60Gi",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.all().contains("does not persist"), "{}", run.all());
+    let after = parse(&s.secret_text().await);
+    let mut want = before.clone();
+    want["persistence"]["persistentVolumeClaim"]["registry"]["size"] = Value::from("60Gi");
+    assert_eq!(after, want, "the edit applied, vCenter's key kept");
+
+    // A key the operator adds is still refused by the schema; vCenter's key may not be changed.
+    for (set, said) in [
+        ("typo=1", "typo"),
+        ("namespace=mine", "set by the platform"),
+    ] {
+        let run = s.supsvc(&["values-edit", PKGI, "--set", set]).await;
+        assert_ne!(run.code, 0, "{set}: {}", run.all());
+        assert!(run.stderr.contains(said), "{set}: {}", run.stderr);
+        assert_eq!(parse(&s.secret_text().await), want, "{set} wrote");
+    }
+}
+
+#[tokio::test]
+async fn uninstall_shows_the_data_at_stake_then_takes_the_three_steps_in_order() {
+    let s = site(Release::V8_0_3).await;
+
+    // The plan: the data lost with the service's namespace; --dry-run changes nothing.
+    let run = s
+        .supsvc(&[
+            "uninstall",
+            PKGI,
+            "--unregister",
+            "--vcenter",
+            &s.vc.url,
+            "--dry-run",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    for want in [
+        &format!("Plan: uninstall {ID} from cluster domain-c8"),
+        "1. deactivate the service (now ACTIVATED)",
+        "2. remove it from cluster domain-c8 (now CONFIGURED)",
+        &format!("3. unregister versions {FROM} and the service"),
+        &format!("pvc {SERVICE_NS}/harbor-registry 55Gi (its data is deleted)"),
+        "Dry run: nothing was changed",
+    ] {
+        assert!(run.stdout.contains(want), "{want:?} in:\n{}", run.stdout);
+    }
+    s.only_reads();
+
+    // Without a terminal and without -y: refused before vCenter is asked anything.
+    s.vc.clear_requests();
+    let run = s.supsvc(&["uninstall", PKGI, "--vcenter", &s.vc.url]).await;
+    assert_eq!(run.code, 2, "{}", run.all());
+    assert!(s.vc.requests().is_empty(), "{:#?}", s.lines());
+
+    // A Core service must stay installed: refused, nothing written.
+    s.vc.add_service("tkg.vsphere.vmware.com", &["3.0.0"], true);
+    s.vc.clear_requests();
+    let run = s
+        .supsvc(&[
+            "uninstall",
+            "tkg.vsphere.vmware.com",
+            "--vcenter",
+            &s.vc.url,
+            "-y",
+        ])
+        .await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(run.stderr.contains("must_be_installed"), "{}", run.stderr);
+    s.only_reads();
+
+    // The uninstall: deactivate, remove and wait, unregister the version, then the service.
+    s.vc.clear_requests();
+    let run = s
+        .supsvc(&[
+            "uninstall",
+            PKGI,
+            "--unregister",
+            "--vcenter",
+            &s.vc.url,
+            "-y",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("is uninstalled from cluster domain-c8 and unregistered"),
+        "{}",
+        run.stdout
+    );
+    let writes: Vec<String> =
+        s.vc.requests()
+            .iter()
+            .filter(|r| r.method != "GET" && !r.path.starts_with("/api/session"))
+            .map(|r| format!("{} {}", r.line(), r.status))
+            .collect();
+    assert_eq!(
+        writes,
+        [
+            format!("PATCH {BASE}/supervisor-services/{ID}?action=deactivate 204"),
+            format!("DELETE {BASE}/clusters/domain-c8/supervisor-services/{ID} 204"),
+            format!("PATCH {BASE}/supervisor-services/{ID}/versions/{FROM}?action=deactivate 204"),
+            format!("DELETE {BASE}/supervisor-services/{ID}/versions/{FROM} 204"),
+            format!("DELETE {BASE}/supervisor-services/{ID} 204"),
+        ]
+    );
+    assert!(s.vc.install_state(ID).await.is_none());
+    assert!(s.vc.catalog_versions(ID).is_none());
+    let gone = s
+        .sup
+        .admin()
+        .get(gvr::PACKAGE_INSTALLS, Some(SERVICES_NAMESPACE), PKGI)
+        .await;
+    assert!(
+        matches!(gone, Err(e) if e.is_not_found()),
+        "the PackageInstall is gone"
+    );
+
+    // A rerun: nothing left to do.
+    s.vc.clear_requests();
+    let run = s
+        .supsvc(&[
+            "uninstall",
+            PKGI,
+            "--unregister",
+            "--vcenter",
+            &s.vc.url,
+            "-y",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stdout.contains("nothing left to do"), "{}", run.stdout);
+    s.only_reads();
+}
+
+#[tokio::test]
+async fn status_shows_vcenters_side_beside_the_supervisors() {
+    let s = site(Release::V9_1_0).await;
+    let run = s.supsvc(&["status", "--vcenter", &s.vc.url]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let header = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("NAME"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert_eq!(
+        header.split_whitespace().take(7).collect::<Vec<_>>(),
+        [
+            "NAME",
+            "PACKAGE",
+            "VERSION",
+            "VC-DESIRED",
+            "VC-CURRENT",
+            "VC-STATUS",
+            "STATE"
+        ],
+        "{header}"
+    );
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(PKGI))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    let words: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(words[2..6], [FROM, FROM, FROM, "CONFIGURED"], "{row}");
+    assert!(
+        run.stdout.contains("Supervisor supervisor-1a2b3c"),
+        "{}",
+        run.stdout
+    );
+
+    // -o json carries it too; without a vCenter the output is as before.
+    let run = s
+        .supsvc(&["status", "--vcenter", &s.vc.url, "-o", "json"])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    let rows: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(rows[0]["vcenter"]["configStatus"], "CONFIGURED");
+    assert_eq!(rows[0]["vcenter"]["desiredVersion"], FROM);
+    let run = s.supsvc(&["status", "-o", "json"]).await;
+    let rows: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(rows[0].get("vcenter").is_none(), "{}", run.stdout);
+}
