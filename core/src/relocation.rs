@@ -1,6 +1,7 @@
 //! `override-image`'s decisions: which reference of a Package is its bundle, how `--registry-map
 //! OLD=NEW` rewrites references under a prefix, where a namespace's Packages were relocated, and which
 //! Package names are close to a mistyped one.
+#![warn(missing_docs)]
 
 use std::collections::BTreeSet;
 
@@ -15,18 +16,31 @@ pub const PREVIOUS_IMAGE_ANNOTATION: &str = crate::keys::PREVIOUS_IMAGE;
 /// Why an argument of `override-image` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RelocationError {
+    /// A `--registry-map` argument is not `OLD=NEW` with two valid registry prefixes.
     #[error("--registry-map {arg:?}: {reason}")]
-    BadRule { arg: String, reason: String },
+    BadRule {
+        /// The argument as given.
+        arg: String,
+        /// What is wrong with it, in plain words.
+        reason: String,
+    },
+    /// The Package (its name) has no `spec.template.spec.fetch[].imgpkgBundle.image`.
     #[error("Package {0} fetches no imgpkg bundle (spec.template.spec.fetch[].imgpkgBundle.image)")]
     NoBundle(String),
+    /// A rewrite names a field the Package does not have (or that is not a string).
     #[error("cannot set {path}: the Package has no such field")]
-    NoField { path: String },
+    NoField {
+        /// The field, a dotted JSON path like [`Rewrite::path`].
+        path: String,
+    },
 }
 
 /// One `--registry-map OLD=NEW`: a registry (with optional repository prefix) and its replacement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MapRule {
+    /// OLD, normalised: the registry host (and optional repository prefix) references must start with.
     pub from: String,
+    /// NEW, normalised: what replaces [`MapRule::from`] at the head of a matching reference.
     pub to: String,
 }
 
@@ -74,8 +88,12 @@ impl MapRule {
 /// A reference rewritten: where, from what, to what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rewrite {
+    /// Where in the Package the reference is: a dotted JSON path as [`find_images`] reports it, e.g.
+    /// `spec.template.spec.fetch[0].imgpkgBundle.image`.
     pub path: String,
+    /// The reference as it was.
     pub from: String,
+    /// The reference it becomes.
     pub to: String,
 }
 
