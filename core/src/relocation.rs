@@ -62,6 +62,10 @@ fn normalise_prefix(side: &str) -> Result<String, String> {
 
 impl MapRule {
     /// Parses `OLD=NEW`, e.g. `projects.registry.vmware.com/tkg=harbor.corp/tkg`.
+    ///
+    /// # Errors
+    /// [`RelocationError::BadRule`] when there is no `=` or either side is not a registry with an
+    /// optional repository prefix, or OLD and NEW are the same.
     pub fn parse(arg: &str) -> Result<Self, RelocationError> {
         let bad = |reason: String| RelocationError::BadRule {
             arg: arg.to_owned(),
@@ -98,7 +102,10 @@ pub struct Rewrite {
 }
 
 /// What `--registry-map` does to one reference: the longest matching OLD wins; `Ok(None)` when no rule
-/// matches; an error when the result is not a valid reference.
+/// matches (or `image` does not parse).
+///
+/// # Errors
+/// The parser's message (as text) when the rewritten reference is not a valid reference.
 pub fn map_image(image: &str, rules: &[MapRule]) -> Result<Option<String>, String> {
     let Ok(parsed) = ImageRef::parse(image) else {
         return Ok(None);
@@ -117,6 +124,9 @@ pub fn map_image(image: &str, rules: &[MapRule]) -> Result<Option<String>, Strin
 }
 
 /// Every rewrite `rules` make to one Package (its fetches: bundles and images).
+///
+/// # Errors
+/// As [`map_image`], for the first reference whose rewrite is not a valid reference.
 pub fn plan_map(package: &Value, rules: &[MapRule]) -> Result<Vec<Rewrite>, String> {
     let mut out = Vec::new();
     for occ in find_images(package) {
@@ -134,6 +144,9 @@ pub fn plan_map(package: &Value, rules: &[MapRule]) -> Result<Vec<Rewrite>, Stri
 }
 
 /// The Package's bundle: its first `imgpkgBundle` fetch (where `override-package-image.sh` writes).
+///
+/// # Errors
+/// [`RelocationError::NoBundle`] when the Package fetches no imgpkg bundle.
 pub fn bundle_image(package: &Value) -> Result<ImageOccurrence, RelocationError> {
     find_images(package)
         .into_iter()
@@ -167,6 +180,10 @@ pub fn pointer(path: &str) -> String {
 }
 
 /// Applies rewrites to a Package, and records the bundle's previous image in [`PREVIOUS_IMAGE_ANNOTATION`].
+///
+/// # Errors
+/// [`RelocationError::NoField`] when a rewrite's path is not a string field of the Package; the
+/// rewrites before it are applied.
 pub fn apply(package: &mut Value, rewrites: &[Rewrite]) -> Result<(), RelocationError> {
     let bundle = bundle_image(package).ok();
     for r in rewrites {

@@ -220,6 +220,20 @@ pub enum SetError {
 }
 
 /// Splits `a.b\.c=value` into its path (`["a", "b.c"]`) and raw value.
+///
+/// # Errors
+/// [`SetError::Syntax`] when there is no `=`, a segment of the path is empty, or the path ends in a
+/// lone `\`.
+///
+/// ```rust
+/// use supsvc_core::values::parse_set;
+///
+/// let (path, raw) = parse_set("persistence.persistentVolumeClaim.registry.size=60Gi").unwrap();
+/// assert_eq!(path, ["persistence", "persistentVolumeClaim", "registry", "size"]);
+/// assert_eq!(raw, "60Gi");
+/// assert_eq!(parse_set("a\\.b=1").unwrap().0, ["a.b"]);
+/// assert!(parse_set("no-equals-sign").is_err());
+/// ```
 pub fn parse_set(arg: &str) -> Result<(Path, String), SetError> {
     let bad = || SetError::Syntax(arg.to_owned());
     let (path, value) = arg.split_once('=').ok_or_else(bad)?;
@@ -294,6 +308,10 @@ pub fn set_value(raw: &str, schema: Option<&Value>) -> Value {
 }
 
 /// Applies one `--set path=value`, creating intermediate maps as needed.
+///
+/// # Errors
+/// [`SetError::Syntax`] as [`parse_set`]; [`SetError::NotAMap`] when the path goes through a value
+/// that is not a map (`values` is left as it was up to that value).
 pub fn set_path(values: &mut Value, arg: &str, schema: Option<&Value>) -> Result<(), SetError> {
     let (path, raw) = parse_set(arg)?;
     let value = set_value(&raw, schema.and_then(|s| schema_at(s, &path)));
