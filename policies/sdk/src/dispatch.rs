@@ -8,8 +8,11 @@ use crate::verdict::{SettingsVerdict, Verdict};
 
 /// waPC operation names, as Kubewarden defines them.
 pub mod operation {
+    /// Validate an AdmissionRequest ([`crate::Policy::validate`]).
     pub const VALIDATE: &str = "validate";
+    /// Validate the policy's settings ([`crate::Policy::validate_settings`]).
     pub const VALIDATE_SETTINGS: &str = "validate_settings";
+    /// The version of the Kubewarden policy protocol the policy speaks (`"v1"`).
     pub const PROTOCOL_VERSION: &str = "protocol_version";
 }
 
