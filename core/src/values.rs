@@ -17,7 +17,7 @@
 //!
 //! Only the `spec` of PersistentVolumeClaims and StatefulSets is searched: they are the objects whose
 //! updates the API server restricts. A change that maps to nothing is not checked (it is reported so).
-#![warn(missing_docs)]
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::collections::BTreeSet;
 

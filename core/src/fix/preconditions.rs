@@ -13,7 +13,7 @@
 //! run ends by removing it, so it is named with who set it and when (`metadata.managedFields`) and any
 //! reason annotation, and `fix` refuses unless told to take it over. A pause without a reason on a
 //! service showing the KB's signature is the KB's first step done by hand and is completed.
-#![warn(missing_docs)]
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use serde::{Deserialize, Serialize};
 

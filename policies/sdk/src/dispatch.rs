@@ -32,6 +32,9 @@ pub trait Policy {
     fn validate(request: &ValidationRequest<Self::Settings>) -> Verdict;
 
     /// Checks settings once, when the webhook loads the policy; an error refuses the policy.
+    ///
+    /// # Errors
+    /// Why the settings are invalid, in words (answered as an invalid [`SettingsVerdict`]).
     fn validate_settings(_settings: &Self::Settings) -> Result<(), String> {
         Ok(())
     }
@@ -39,6 +42,10 @@ pub trait Policy {
 
 /// Answers one waPC operation for `P`: what `__guest_call` does, callable natively in tests.
 /// `Err` is a guest error (the host reports the policy as failed), not a rejection.
+///
+/// # Errors
+/// An unknown operation, a `validate` payload that cannot be decoded, or an answer that cannot be
+/// serialised. Invalid settings are not an error: they are an invalid [`SettingsVerdict`].
 pub fn dispatch<P: Policy>(operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
     match operation {
         operation::VALIDATE => {
