@@ -2,6 +2,7 @@
 //!
 //! Only the fields supsvc reads are modelled; every other field is ignored, and a missing or `null`
 //! field reads as its default, so a view never fails on an object the API server accepted.
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -47,16 +48,24 @@ where
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Meta {
+    /// `metadata.name`.
     #[serde(deserialize_with = "nullable")]
     pub name: String,
+    /// `metadata.namespace`; `None` for a cluster-scoped object (see [`Meta::ns`]).
     pub namespace: Option<String>,
+    /// `metadata.generation`: bumped by the API server on every change of the spec.
     #[serde(deserialize_with = "nullable")]
     pub generation: i64,
+    /// `metadata.resourceVersion`: the object's version, for optimistic concurrency.
     pub resource_version: Option<String>,
+    /// `metadata.creationTimestamp` (RFC 3339).
     pub creation_timestamp: Option<String>,
+    /// `metadata.deletionTimestamp` (RFC 3339): set once the object is being deleted.
     pub deletion_timestamp: Option<String>,
+    /// `metadata.labels`.
     #[serde(deserialize_with = "nullable")]
     pub labels: BTreeMap<String, String>,
+    /// `metadata.annotations`.
     #[serde(deserialize_with = "nullable")]
     pub annotations: BTreeMap<String, String>,
     /// `metadata.managedFields`: the API server's record of which manager last wrote which fields.
@@ -109,10 +118,13 @@ impl Meta {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Condition {
+    /// `type`: `Reconciling`, `ReconcileSucceeded`, `ReconcileFailed`, `Deleting`, `DeleteFailed`.
     #[serde(rename = "type", deserialize_with = "nullable")]
     pub kind: String,
+    /// `True`, `False` or `Unknown`.
     #[serde(deserialize_with = "nullable")]
     pub status: String,
+    /// A human-readable message, when kapp-controller gives one.
     pub message: Option<String>,
 }
 
@@ -128,13 +140,16 @@ impl Condition {
 pub struct AssociatedResources {
     /// `kapp.k14s.io/app=<id>`.
     pub label: Option<String>,
+    /// The namespaces of the objects kapp deployed.
     #[serde(deserialize_with = "nullable")]
     pub namespaces: Vec<String>,
 }
 
+/// `status.deploy.kapp` of an App: what kapp recorded of its deploy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct KappDeployStatus {
+    /// How kapp labels what it deployed; present once kapp has deployed.
     pub associated_resources: Option<AssociatedResources>,
 }
 
@@ -142,11 +157,17 @@ pub struct KappDeployStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct DeployStatus {
+    /// When the last deploy started (RFC 3339).
     pub started_at: Option<String>,
+    /// When the deploy status was last updated (RFC 3339).
     pub updated_at: Option<String>,
+    /// Whether the last deploy finished.
     pub finished: Option<bool>,
+    /// kapp's exit code for the last deploy (0 on success).
     pub exit_code: Option<i64>,
+    /// kapp's error for the last deploy, when it failed.
     pub error: Option<String>,
+    /// `status.deploy.kapp`.
     pub kapp: Option<KappDeployStatus>,
 }
 
@@ -154,11 +175,16 @@ pub struct DeployStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ReconcileStatus {
+    /// `status.observedGeneration`: the `metadata.generation` the controller last acted on.
     pub observed_generation: Option<i64>,
+    /// `status.conditions`.
     #[serde(deserialize_with = "nullable")]
     pub conditions: Vec<Condition>,
+    /// `status.friendlyDescription`, e.g. `Reconcile succeeded`, [`DESCRIPTION_PAUSED`].
     pub friendly_description: Option<String>,
+    /// `status.usefulErrorMessage`: kapp's or the fetch's error text (see [`crate::kapp::read`]).
     pub useful_error_message: Option<String>,
+    /// `status.deploy`.
     pub deploy: Option<DeployStatus>,
     /// PackageInstall only: the Package version in use.
     pub version: Option<String>,
@@ -168,50 +194,70 @@ pub struct ReconcileStatus {
 
 /// What App and PackageInstall have in common: pause/cancel in the spec, a reconcile status.
 pub trait Reconcilable {
+    /// The object's metadata.
     fn meta(&self) -> &Meta;
+    /// `spec.paused`.
     fn paused(&self) -> bool;
+    /// `spec.canceled`.
     fn canceled(&self) -> bool;
+    /// `status`.
     fn reconcile_status(&self) -> &ReconcileStatus;
 }
 
+/// `spec.packageRef.versionSelection` of a PackageInstall.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct VersionSelection {
+    /// A semver constraint, e.g. `>=1.0.0` or an exact version `3.3.0+vmware.1`.
     pub constraints: Option<String>,
 }
 
+/// `spec.packageRef` of a PackageInstall: which Package it installs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct PackageRef {
+    /// The Package's `spec.refName`, e.g. `tkg.vsphere.vmware.com`.
     #[serde(deserialize_with = "nullable")]
     pub ref_name: String,
+    /// Which versions may be installed.
     pub version_selection: Option<VersionSelection>,
 }
 
+/// A reference to a Secret in the PackageInstall's namespace.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SecretRef {
+    /// The Secret's name.
     #[serde(deserialize_with = "nullable")]
     pub name: String,
+    /// A key of the Secret (kapp-controller ignores it for values).
     pub key: Option<String>,
 }
 
+/// One entry of a PackageInstall's `spec.values`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ValuesSource {
+    /// The Secret that holds the data values.
     pub secret_ref: Option<SecretRef>,
 }
 
+/// `spec` of a PackageInstall.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct PackageInstallSpec {
+    /// The ServiceAccount kapp-controller deploys with.
     pub service_account_name: Option<String>,
+    /// Which Package it installs.
     #[serde(deserialize_with = "nullable")]
     pub package_ref: PackageRef,
+    /// Where its data values come from.
     #[serde(deserialize_with = "nullable")]
     pub values: Vec<ValuesSource>,
+    /// `spec.paused`: kapp-controller does not reconcile it while true.
     #[serde(deserialize_with = "nullable")]
     pub paused: bool,
+    /// `spec.canceled`: kapp-controller stops any reconcile while true.
     #[serde(deserialize_with = "nullable")]
     pub canceled: bool,
 }
@@ -220,15 +266,36 @@ pub struct PackageInstallSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PackageInstall {
+    /// Its metadata.
     #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
+    /// Its spec.
     #[serde(deserialize_with = "nullable")]
     pub spec: PackageInstallSpec,
+    /// Its status (kapp-controller copies the App's into it).
     #[serde(deserialize_with = "nullable")]
     pub status: ReconcileStatus,
 }
 
 impl PackageInstall {
+    /// Reads a PackageInstall as JSON (as the API server returns it).
+    ///
+    /// # Errors
+    /// [`ViewError`] when the value is not an object or a modelled field has the wrong JSON type (a
+    /// missing or `null` one reads as its default).
+    ///
+    /// ```rust
+    /// use supsvc_core::carvel::{PackageInstall, State, is_reconciled, state};
+    ///
+    /// let pkgi = PackageInstall::from_value(&serde_json::json!({
+    ///     "metadata": {"name": "svc-tkg.vsphere.vmware.com", "generation": 2},
+    ///     "spec": {"paused": true},
+    ///     "status": {"observedGeneration": 2, "conditions": [{"type": "ReconcileSucceeded", "status": "True"}]},
+    /// }))
+    /// .unwrap();
+    /// assert_eq!(state(&pkgi), State::Paused);
+    /// assert!(!is_reconciled(&pkgi)); // paused: not success, whatever the conditions say
+    /// ```
     pub fn from_value(value: &Value) -> Result<Self, ViewError> {
         Self::deserialize(value).map_err(|source| ViewError {
             kind: "PackageInstall",
@@ -281,14 +348,19 @@ impl Reconcilable for PackageInstall {
     }
 }
 
+/// `spec` of an App (and `spec.template.spec` of a Package).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct AppSpec {
+    /// The ServiceAccount kapp-controller deploys with.
     pub service_account_name: Option<String>,
+    /// `spec.paused`: kapp-controller does not reconcile it while true.
     #[serde(deserialize_with = "nullable")]
     pub paused: bool,
+    /// `spec.canceled`: kapp-controller stops any reconcile while true.
     #[serde(deserialize_with = "nullable")]
     pub canceled: bool,
+    /// `spec.fetch[]`, as JSON: what kapp-controller fetches (see [`FetchSource`]).
     #[serde(deserialize_with = "nullable")]
     pub fetch: Vec<Value>,
 }
@@ -297,15 +369,22 @@ pub struct AppSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct App {
+    /// Its metadata.
     #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
+    /// Its spec.
     #[serde(deserialize_with = "nullable")]
     pub spec: AppSpec,
+    /// Its status.
     #[serde(deserialize_with = "nullable")]
     pub status: ReconcileStatus,
 }
 
 impl App {
+    /// Reads an App as JSON (as the API server returns it).
+    ///
+    /// # Errors
+    /// [`ViewError`] when the value is not an object or a modelled field has the wrong JSON type.
     pub fn from_value(value: &Value) -> Result<Self, ViewError> {
         Self::deserialize(value).map_err(|source| ViewError {
             kind: "App",
@@ -348,20 +427,26 @@ impl Reconcilable for App {
     }
 }
 
+/// `spec.template` of a Package: the App it becomes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PackageTemplate {
+    /// The App spec.
     #[serde(deserialize_with = "nullable")]
     pub spec: AppSpec,
 }
 
+/// `spec` of a Package.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct PackageSpec {
+    /// The package's name, which PackageInstalls refer to.
     #[serde(deserialize_with = "nullable")]
     pub ref_name: String,
+    /// Its version (semver).
     #[serde(deserialize_with = "nullable")]
     pub version: String,
+    /// The App it becomes.
     #[serde(deserialize_with = "nullable")]
     pub template: PackageTemplate,
 }
@@ -370,13 +455,19 @@ pub struct PackageSpec {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Package {
+    /// Its metadata.
     #[serde(deserialize_with = "nullable")]
     pub metadata: Meta,
+    /// Its spec.
     #[serde(deserialize_with = "nullable")]
     pub spec: PackageSpec,
 }
 
 impl Package {
+    /// Reads a Package as JSON (as the API server returns it).
+    ///
+    /// # Errors
+    /// [`ViewError`] when the value is not an object or a modelled field has the wrong JSON type.
     pub fn from_value(value: &Value) -> Result<Self, ViewError> {
         Self::deserialize(value).map_err(|source| ViewError {
             kind: "Package",
@@ -407,12 +498,19 @@ pub fn package_for<'a>(pkgi: &PackageInstall, packages: &'a [Package]) -> Option
 /// The state of a service as an operator names it: the spec's pause/cancel first, then the conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum State {
+    /// Being deleted (a deletion timestamp or a true `Deleting` condition).
     Deleting,
+    /// `DeleteFailed` condition true.
     DeleteFailed,
+    /// `spec.canceled`.
     Canceled,
+    /// `spec.paused`.
     Paused,
+    /// `Reconciling` condition true.
     Reconciling,
+    /// `ReconcileFailed` condition true.
     ReconcileFailed,
+    /// `ReconcileSucceeded` condition true (maybe for an older generation; see [`is_reconciled`]).
     ReconcileSucceeded,
     /// No condition yet (just created).
     Pending,
@@ -498,7 +596,9 @@ pub enum FetchSource {
     /// A download from a URL: `http.url`, `git.url` (`https://`, `ssh://` or `git@host:path`), or a
     /// `helmChart` repository over HTTP(S).
     Url {
+        /// Dotted JSON path of the field, e.g. `spec.fetch[0].http.url`.
         path: String,
+        /// The field's value as written.
         written: String,
         /// `host` or `host:port`; `None` when the value is not a URL.
         authority: Option<String>,

@@ -1,4 +1,5 @@
 //! From observed objects to findings in plain words: what is wrong, the evidence, what to run.
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use serde::{Deserialize, Serialize};
 
@@ -13,8 +14,11 @@ use crate::kapp::{self, Reading, parse_failures};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// A fault that keeps the service from reconciling (deadlock, failed fetch, missing App, ...).
     Error,
+    /// Something to act on that is not itself a failed reconcile (an unfinished `fix` run, a pause, ...).
     Warning,
+    /// A state worth knowing; not a problem.
     Info,
 }
 
@@ -49,22 +53,29 @@ pub enum Code {
 pub struct Evidence {
     /// `pkgi/<name> -n <ns>`, `app/<name> -n <ns>`, `package/<name> -n <ns>`.
     pub object: String,
+    /// The field of that object, as a dotted path, e.g. `status.usefulErrorMessage`.
     pub field: String,
+    /// What the field says (trimmed), or the offending reference with a note.
     pub value: String,
 }
 
+/// One thing diagnose found about a service: its code, how bad, what, the evidence and the remedy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
+    /// The stable kind of finding.
     pub code: Code,
+    /// How bad it is.
     pub severity: Severity,
     /// What is wrong, in one or two sentences.
     pub what: String,
+    /// Where it shows: objects, fields and what they say.
     pub evidence: Vec<Evidence>,
     /// What to run, in order.
     pub remedy: Vec<String>,
 }
 
 impl Finding {
+    /// Whether it is a problem: an error or a warning, not an info.
     pub fn is_problem(&self) -> bool {
         self.severity != Severity::Info
     }
@@ -73,8 +84,12 @@ impl Finding {
 /// Everything diagnose looks at for one service.
 #[derive(Debug, Clone, Default)]
 pub struct Input {
+    /// The service's PackageInstall in `vmware-system-supervisor-services` (e.g.
+    /// `svc-tkg.vsphere.vmware.com`).
     pub parent: PackageInstall,
+    /// The parent's App (same name and namespace), `None` when it has none.
     pub app: Option<App>,
+    /// The PackageInstalls the parent's App deployed (see [`crate::kapp::children`]).
     pub children: Vec<PackageInstall>,
     /// The Packages of the parent and children namespaces (diagnose picks each one's own).
     pub packages: Vec<Package>,

@@ -14,6 +14,7 @@
 //! Every write is a JSON merge patch: removing a field with `null` succeeds whether or not the field is
 //! still there, which is what makes the App toggle safe against the PackageInstall controller rewriting
 //! `spec.paused` under us (a JSON-patch `remove` would answer 422 once the field is gone).
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::fmt;
 
@@ -36,11 +37,24 @@ pub const KB_TRIGGER_LABEL: &str = "fix-trigger";
 #[serde(try_from = "String", into = "String")]
 pub struct RunId(String);
 
+/// A string that cannot be a [`RunId`] (the string is carried).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid run id {0:?}: must be a label value")]
 pub struct RunIdError(pub String);
 
 impl RunId {
+    /// A run id from a string.
+    ///
+    /// # Errors
+    /// [`RunIdError`] when the string is empty or not a valid Kubernetes label value.
+    ///
+    /// ```rust
+    /// use supsvc_core::fix::RunId;
+    ///
+    /// assert_eq!(RunId::new("fix-20261130-1651").unwrap().as_str(), "fix-20261130-1651");
+    /// assert!(RunId::new("").is_err());
+    /// assert!(RunId::new("-starts-with-a-dash").is_err());
+    /// ```
     pub fn new(s: impl Into<String>) -> Result<Self, RunIdError> {
         let s = s.into();
         if is_valid_label_value(&s) && !s.is_empty() {
@@ -50,6 +64,7 @@ impl RunId {
         }
     }
 
+    /// The id as text (the value of [`TRIGGER_LABEL`]).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -88,9 +103,13 @@ pub fn is_valid_label_value(s: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Recorded {
+    /// The parent was paused.
     Paused,
+    /// Every child was labelled with the run's trigger label.
     Labelled,
+    /// The parent was unpaused.
     Unpaused,
+    /// The App's pause was toggled.
     Toggled,
 }
 
@@ -108,11 +127,17 @@ impl fmt::Display for Recorded {
 /// The value of [`PROGRESS_ANNOTATION`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProgressRecord {
+    /// The run.
     pub run: RunId,
+    /// The last step it completed.
     pub step: Recorded,
 }
 
 impl ProgressRecord {
+    /// Parses the annotation's value: JSON `{"run": "<id>", "step": "<recorded>"}`.
+    ///
+    /// # Errors
+    /// [`FixError::BadProgress`] when the value is not such a JSON object.
     pub fn parse(value: &str) -> Result<Self, FixError> {
         serde_json::from_str(value).map_err(|e| FixError::BadProgress {
             value: value.to_owned(),
@@ -120,11 +145,15 @@ impl ProgressRecord {
         })
     }
 
+    /// The annotation's value, as JSON (see [`ProgressRecord::parse`]).
     pub fn to_annotation(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 
     /// The run's progress recorded on a PackageInstall, if any.
+    ///
+    /// # Errors
+    /// [`FixError::BadProgress`] when the annotation is there but not one supsvc wrote.
     pub fn of(parent: &PackageInstall) -> Result<Option<Self>, FixError> {
         parent
             .metadata
@@ -138,30 +167,44 @@ impl ProgressRecord {
 /// Why `fix` cannot proceed from what it observed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FixError {
+    /// The parent PackageInstall (its name) has a deletion timestamp.
     #[error("packageinstall/{0} is being deleted")]
     ParentDeleting(String),
+    /// The parent's App (its name) does not exist.
     #[error("app/{0} does not exist: the PackageInstall controller has not created it")]
     AppMissing(String),
+    /// The parent's [`PROGRESS_ANNOTATION`] cannot be read as a [`ProgressRecord`].
     #[error("annotation {PROGRESS_ANNOTATION}={value:?} is not one supsvc wrote: {reason}")]
-    BadProgress { value: String, reason: String },
+    BadProgress {
+        /// The annotation's value.
+        value: String,
+        /// The JSON parser's message.
+        reason: String,
+    },
 }
 
 /// The kinds `fix` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Kind {
+    /// `packageinstalls.packaging.carvel.dev`.
     PackageInstall,
+    /// `apps.kappctrl.k14s.io`.
     App,
 }
 
 /// An object `fix` reads or writes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ObjectRef {
+    /// Its kind.
     pub kind: Kind,
+    /// Its namespace.
     pub namespace: String,
+    /// Its name.
     pub name: String,
 }
 
 impl ObjectRef {
+    /// The reference to a PackageInstall or App (`kind` says which) by its metadata.
     pub fn of(kind: Kind, obj: &impl Reconcilable) -> Self {
         ObjectRef {
             kind,
@@ -193,7 +236,9 @@ impl fmt::Display for ObjectRef {
 /// One write: a JSON merge patch on one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Write {
+    /// The object to patch.
     pub target: ObjectRef,
+    /// The JSON merge patch (RFC 7386) to apply.
     pub patch: Value,
     /// What it does, in words.
     pub what: String,
@@ -218,8 +263,11 @@ pub type Batches = Vec<Vec<Write>>;
 /// What was observed, read fresh before every step.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Observation {
+    /// The service's PackageInstall.
     pub parent: PackageInstall,
+    /// The parent's App, `None` when it does not exist.
     pub app: Option<App>,
+    /// The PackageInstalls the parent's App deployed.
     pub children: Vec<PackageInstall>,
 }
 
@@ -284,7 +332,10 @@ pub enum Step {
     /// Wait until the App shows `Canceled/paused` with `observedGeneration == generation`.
     WaitPaused,
     /// Label these children (those without this run's value), then record it.
-    LabelChildren { children: Vec<ObjectRef> },
+    LabelChildren {
+        /// The children to label.
+        children: Vec<ObjectRef>,
+    },
     /// Unpause the parent.
     Unpause,
     /// Pause then unpause the App: an App reconcile now rather than at the next sync period.
@@ -292,9 +343,15 @@ pub enum Step {
     /// The App is still paused after the toggle: unpause it.
     UnpauseApp,
     /// Wait until every one of these is reconciled.
-    WaitReconciled { pending: Vec<ObjectRef> },
+    WaitReconciled {
+        /// The objects not reconciled yet.
+        pending: Vec<ObjectRef>,
+    },
     /// Remove the trigger label from the children that still carry it.
-    RemoveTriggerLabels { children: Vec<ObjectRef> },
+    RemoveTriggerLabels {
+        /// The children that still carry a trigger label.
+        children: Vec<ObjectRef>,
+    },
     /// Remove the progress annotation: the run is over.
     Finish,
 }
@@ -309,12 +366,15 @@ impl Step {
 /// A step in the context of its run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NextStep {
+    /// The step.
     pub step: Step,
     /// The run this step belongs to (`None` when healthy or only cleaning up leftovers).
     pub run: Option<RunId>,
     /// The progress found on the parent when it is an earlier run's: this run resumes it.
     pub resumed: Option<ProgressRecord>,
+    /// The parent PackageInstall.
     pub parent: ObjectRef,
+    /// The parent's App.
     pub app: ObjectRef,
 }
 
@@ -418,6 +478,10 @@ impl NextStep {
 }
 
 /// Decides the next step from what was observed. `new_run` is used only when no run is in progress.
+///
+/// # Errors
+/// [`FixError::ParentDeleting`], [`FixError::AppMissing`] or [`FixError::BadProgress`]: the observed
+/// state is one `fix` must not act on.
 pub fn next_step(obs: &Observation, new_run: &RunId) -> Result<NextStep, FixError> {
     let parent = &obs.parent;
     if parent.metadata.deletion_timestamp.is_some() {
@@ -546,23 +610,33 @@ pub fn abort(obs: &Observation) -> Batches {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "type")]
 pub enum PlanItem {
+    /// A write.
     Write(Write),
-    Wait { until: String },
+    /// A wait on the controllers.
+    Wait {
+        /// What must hold before the run goes on, in words.
+        until: String,
+    },
 }
 
 /// Every write a run will make from here, in order, assuming the controllers do their part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
+    /// The run, as in [`NextStep::run`].
     pub run: Option<RunId>,
+    /// The earlier run this one resumes, as in [`NextStep::resumed`].
     pub resumed: Option<ProgressRecord>,
+    /// Writes and waits, in order.
     pub items: Vec<PlanItem>,
 }
 
 impl Plan {
+    /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
+    /// The plan's writes, in order, without the waits.
     pub fn writes(&self) -> impl Iterator<Item = &Write> {
         self.items.iter().filter_map(|i| match i {
             PlanItem::Write(w) => Some(w),
@@ -572,6 +646,9 @@ impl Plan {
 }
 
 /// The plan from the observed state: the next step and every step after it.
+///
+/// # Errors
+/// As [`next_step`].
 pub fn plan(obs: &Observation, new_run: &RunId) -> Result<Plan, FixError> {
     let first = next_step(obs, new_run)?;
     let all_children = || obs.child_refs(|_| true);

@@ -6,6 +6,7 @@
 //! is `docker.io/library/nginx:latest` here exactly as on a node. It needs no regex: the registry
 //! guard runs this code in a fresh WASM instance for every admission request, where `oci-spec`'s
 //! regex-based parser spent about 90 ms compiling its pattern each time.
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::borrow::Cow;
 use std::fmt;
@@ -34,11 +35,35 @@ pub struct ImageRef {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid image reference {reference:?}: {reason}")]
 pub struct ImageError {
+    /// The string as given.
     pub reference: String,
+    /// What is wrong with it, in the words of the reference grammar.
     pub reason: String,
 }
 
 impl ImageRef {
+    /// Parses and normalises a reference as the container runtime does (`distribution/reference`'s
+    /// `ParseNormalizedNamed`): no registry means Docker Hub (`docker.io`), a one-segment Docker Hub
+    /// repository is under `library/`, and neither tag nor digest means tag `latest`.
+    ///
+    /// # Errors
+    /// [`ImageError`] when the string is not a reference under the grammar (upper-case repository,
+    /// empty, bad tag), or its digest is malformed.
+    ///
+    /// ```rust
+    /// use supsvc_core::image::ImageRef;
+    ///
+    /// let r = ImageRef::parse("nginx").unwrap();
+    /// assert_eq!(r.to_string(), "docker.io/library/nginx:latest");
+    /// assert_eq!((r.registry(), r.repository(), r.tag()), ("docker.io", "library/nginx", Some("latest")));
+    ///
+    /// let r = ImageRef::parse("harbor.local:8443/vmware/tkg-controller:v1.2").unwrap();
+    /// assert_eq!((r.registry(), r.host()), ("harbor.local:8443", "harbor.local"));
+    /// assert_eq!(r.repository(), "vmware/tkg-controller");
+    /// assert_eq!(r.digest(), None);
+    ///
+    /// assert!(ImageRef::parse("Upper/Case").is_err());
+    /// ```
     pub fn parse(s: &str) -> Result<Self, ImageError> {
         let error = |reason: String| ImageError {
             reference: s.to_owned(),
@@ -101,14 +126,17 @@ impl ImageRef {
         split_port(self.registry()).0
     }
 
+    /// The repository path under the registry, e.g. `library/nginx`.
     pub fn repository(&self) -> &str {
         &self.repository
     }
 
+    /// The tag; `latest` when the reference named neither tag nor digest, `None` for a digest only.
     pub fn tag(&self) -> Option<&str> {
         self.tag.as_deref()
     }
 
+    /// The digest (`sha256:<64 hex>`), when the reference pins one.
     pub fn digest(&self) -> Option<&str> {
         self.digest.as_deref()
     }
@@ -197,7 +225,9 @@ pub struct RegistryPattern {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid registry pattern {pattern:?}: {reason}")]
 pub struct PatternError {
+    /// The pattern as given.
     pub pattern: String,
+    /// What is wrong with it (a URL, a misplaced wildcard, a bad port, ...).
     pub reason: &'static str,
 }
 
@@ -286,6 +316,12 @@ impl PatternParts {
 }
 
 impl RegistryPattern {
+    /// Parses a pattern `[*.]host[:port][/repository/prefix]`.
+    ///
+    /// # Errors
+    /// [`PatternError`] for an empty text, a URL (`https://...`), a wildcard anywhere but a leading
+    /// `*.`, a port that is not a number, an invalid host name, or an empty or malformed repository
+    /// prefix.
     pub fn parse(s: &str) -> Result<Self, PatternError> {
         Self::parse_cow(Cow::Owned(s.to_owned()))
     }
@@ -400,6 +436,7 @@ impl RegistryPattern {
         None
     }
 
+    /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.raw
     }
@@ -478,9 +515,11 @@ impl Default for RegistryPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "camelCase")]
 pub enum RegistryVerdict {
+    /// Allowed: not on the deny-list, or on the allow-list.
     Private,
     /// On the deny-list; `pattern` is the entry that matched.
     Public {
+        /// The deny-list entry that matched, as written.
         pattern: String,
     },
     /// Not on the allow-list.
@@ -507,15 +546,33 @@ impl RegistryPolicy {
     }
 
     /// A deny-list from pattern strings.
+    ///
+    /// # Errors
+    /// The [`PatternError`] of the first pattern that does not parse.
     pub fn deny(patterns: &[&str]) -> Result<Self, PatternError> {
         Ok(RegistryPolicy::DenyList(parse_patterns(patterns)?))
     }
 
     /// An allow-list from pattern strings.
+    ///
+    /// # Errors
+    /// The [`PatternError`] of the first pattern that does not parse.
     pub fn allow(patterns: &[&str]) -> Result<Self, PatternError> {
         Ok(RegistryPolicy::AllowList(parse_patterns(patterns)?))
     }
 
+    /// How an image fares against this policy: by its registry (with port) and repository.
+    ///
+    /// ```rust
+    /// use supsvc_core::image::{ImageRef, RegistryPolicy, RegistryVerdict};
+    ///
+    /// let policy = RegistryPolicy::allow(&["harbor.local", "*.corp.example/vmware"]).unwrap();
+    /// let verdict = |s: &str| policy.classify(&ImageRef::parse(s).unwrap());
+    /// assert_eq!(verdict("harbor.local:8443/x/y:1"), RegistryVerdict::Private);
+    /// assert_eq!(verdict("reg.corp.example/vmware/tkg:1"), RegistryVerdict::Private);
+    /// assert_eq!(verdict("nginx"), RegistryVerdict::NotAllowed);
+    /// assert!(RegistryPolicy::default().classify(&ImageRef::parse("nginx").unwrap()).is_refused());
+    /// ```
     pub fn classify(&self, image: &ImageRef) -> RegistryVerdict {
         self.classify_location(image.registry(), image.repository())
     }
@@ -559,6 +616,10 @@ pub struct ImageOccurrence {
 }
 
 impl ImageOccurrence {
+    /// [`ImageRef::parse`] of the reference as written.
+    ///
+    /// # Errors
+    /// [`ImageError`] when it is not a valid reference.
     pub fn parse(&self) -> Result<ImageRef, ImageError> {
         ImageRef::parse(&self.image)
     }
@@ -702,12 +763,15 @@ fn single_fetch_images(fetch: &Value, base: &str) -> Vec<ImageOccurrence> {
 /// An image reference the policy refuses, with where it is and where it resolves to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Offense {
+    /// Dotted JSON path, as in [`ImageOccurrence::path`].
     pub path: String,
+    /// The reference as written.
     pub image: String,
     /// The normalised reference, or `None` when it does not parse.
     pub normalized: Option<String>,
     /// The registry it resolves to, or `None` when it does not parse.
     pub registry: Option<String>,
+    /// What the policy says of it, or `None` when it does not parse.
     pub verdict: Option<RegistryVerdict>,
     /// Why it does not parse.
     pub error: Option<String>,

@@ -1,4 +1,5 @@
 //! kapp's ownership marks (which App deployed an object) and kapp's error texts.
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::collections::BTreeMap;
 
@@ -22,7 +23,9 @@ pub const LABEL_IS_APP: &str = "kapp.k14s.io/is-app";
 pub struct Ownership {
     /// Value of `kapp.k14s.io/app`: the kapp app that deployed it.
     pub app_label: String,
+    /// Value of `kapp.k14s.io/association` (`v1.<md5>` of the object's identity), when present.
     pub association: Option<String>,
+    /// The parsed `kapp.k14s.io/identity` annotation, when present and well-formed.
     pub identity: Option<Identity>,
 }
 
@@ -30,15 +33,34 @@ pub struct Ownership {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Identity {
+    /// The object's namespace; empty for a cluster-scoped object.
     pub namespace: String,
+    /// The API group; empty for the core group (`ConfigMap`, `Secret`, ...).
     pub group: String,
+    /// The kind, as in the object (`PackageInstall`).
     pub kind: String,
+    /// The object's `metadata.name`.
     pub name: String,
+    /// The object's `apiVersion`, e.g. `packaging.carvel.dev/v1alpha1` or `v1`.
     pub api_version: String,
 }
 
 impl Identity {
     /// Parses `v1;<ns>/<group>/<Kind>/<name>;<apiVersion>`; `None` for any other form.
+    ///
+    /// ```rust
+    /// use supsvc_core::kapp::Identity;
+    ///
+    /// let id = Identity::parse(
+    ///     "v1;svc-tkg-domain-c1234/packaging.carvel.dev/PackageInstall/tkg-controller;packaging.carvel.dev/v1alpha1",
+    /// )
+    /// .unwrap();
+    /// assert_eq!(id.namespace, "svc-tkg-domain-c1234");
+    /// assert_eq!(id.kind, "PackageInstall");
+    /// assert_eq!(id.name, "tkg-controller");
+    /// assert_eq!(Identity::parse("v1;/rbac.authorization.k8s.io/ClusterRole/x;rbac.authorization.k8s.io/v1").unwrap().namespace, "");
+    /// assert_eq!(Identity::parse("v2;ns//ConfigMap/x;v1"), None);
+    /// ```
     pub fn parse(s: &str) -> Option<Self> {
         let mut parts = s.split(';');
         let (Some("v1"), Some(path), Some(api_version), None) =
@@ -156,11 +178,25 @@ pub fn app_record_label_value(configmap: &Value) -> Option<String> {
 /// A label selector `key=value`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LabelSelector {
+    /// The label key, e.g. `kapp.k14s.io/app`.
     pub key: String,
+    /// The value the label must have.
     pub value: String,
 }
 
 impl LabelSelector {
+    /// Parses one equality term `key=value` (spaces around either side trimmed), as kapp-controller
+    /// writes `status.deploy.kapp.associatedResources.label`; `None` for an empty side or a value with
+    /// `,` or `=` (several terms, `==`, `!=`), which this type does not model.
+    ///
+    /// ```rust
+    /// use supsvc_core::kapp::LabelSelector;
+    ///
+    /// let s = LabelSelector::parse("kapp.k14s.io/app=1700000000000").unwrap();
+    /// assert_eq!((s.key.as_str(), s.value.as_str()), ("kapp.k14s.io/app", "1700000000000"));
+    /// assert_eq!(s.to_string(), "kapp.k14s.io/app=1700000000000");
+    /// assert_eq!(LabelSelector::parse("a=b,c=d"), None);
+    /// ```
     pub fn parse(s: &str) -> Option<Self> {
         let (key, value) = s.split_once('=')?;
         let (key, value) = (key.trim(), value.trim());
@@ -269,7 +305,9 @@ pub struct KappFailure {
     pub op: String,
     /// Lower-case resource kind as kapp prints it, e.g. `packageinstall`, `statefulset`.
     pub kind: String,
+    /// The object's name.
     pub name: String,
+    /// The object's apiVersion as kapp prints it in brackets, e.g. `packaging.carvel.dev/v1alpha1`.
     pub api_version: String,
     /// `None` for a cluster-scoped object (`cluster`).
     pub namespace: Option<String>,
@@ -497,16 +535,27 @@ pub fn parse_failures(text: &str) -> Vec<KappFailure> {
 #[serde(tag = "reading", rename_all = "kebab-case")]
 pub enum Reading {
     /// kapp waited on a child App or PackageInstall and it failed (`Finished unsuccessfully`).
-    FailedWait { failure: KappFailure },
+    FailedWait {
+        /// The wait that failed; its detail carries the child's own message.
+        failure: KappFailure,
+    },
     /// The API server forbids a change kapp made to an existing object (immutable field).
-    ForbiddenChange { failure: KappFailure },
+    ForbiddenChange {
+        /// The write the API server forbade.
+        failure: KappFailure,
+    },
     /// The API server refused a write for another reason.
     Refused {
+        /// The write the API server refused.
         failure: KappFailure,
+        /// The API server's `(reason: <Reason>)`, e.g. `Forbidden`, `Invalid`, when the text gives one.
         reason: Option<String>,
     },
     /// The fetch step failed (vendir/imgpkg); `registries` are the hosts the text names.
-    FetchFailed { registries: Vec<String> },
+    FetchFailed {
+        /// Registry hosts the error text names (see [`registry_hosts`]), sorted, without repeats.
+        registries: Vec<String>,
+    },
     /// kapp's wait ran out of time.
     TimedOut,
     /// A text supsvc does not recognise.
@@ -572,6 +621,22 @@ pub fn registry_hosts(text: &str) -> Vec<String> {
 
 /// Reads a kapp / kapp-controller text in any layout (see the module notes). Never guesses: a text
 /// whose structure is not one of kapp's known failures, or was cut before it, is [`Reading::Unknown`].
+///
+/// The text is what kapp-controller writes in an App's or PackageInstall's
+/// `status.usefulErrorMessage` (or a condition's message).
+///
+/// ```rust
+/// use supsvc_core::kapp::{Reading, read};
+///
+/// let text = "kapp: Error: waiting on reconcile packageinstall/tkg-controller \
+///     (packaging.carvel.dev/v1alpha1) namespace: svc-tkg-domain-c1234:\n  \
+///     Finished unsuccessfully (Reconcile failed:  (message: Fetching resources: Error))";
+/// let reading = read(text);
+/// let Reading::FailedWait { failure } = &reading else { panic!("{reading:?}") };
+/// assert_eq!(failure.object(), "packageinstall/tkg-controller -n svc-tkg-domain-c1234");
+/// assert_eq!(reading.summary(), "failed-wait packageinstall/tkg-controller -n svc-tkg-domain-c1234");
+/// assert_eq!(read("something else"), Reading::Unknown);
+/// ```
 pub fn read(text: &str) -> Reading {
     let failures = parse_failures(text);
     if let Some(f) = failures.iter().find(|f| f.is_failed_wait()) {

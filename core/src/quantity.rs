@@ -20,6 +20,7 @@
 //!
 //! Values are held as an `i128` count of nano-units, so every value up to about 1.7·10^29 in magnitude is
 //! exact; larger ones (which Kubernetes keeps in arbitrary precision) are refused as out of range.
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -39,14 +40,20 @@ pub enum Format {
 /// `ErrSuffix`), plus the range this type can hold.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum QuantityError {
+    /// The text does not have a quantity's shape (`ErrFormatWrong`): empty, spaces, an unknown
+    /// character.
     #[error(
         "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
     )]
     Format,
+    /// The number before the suffix cannot be read (`ErrNumeric`).
     #[error("unable to parse numeric part of quantity")]
     Numeric,
+    /// The suffix is made of suffix characters but is none of the binary SI, decimal SI or
+    /// decimal-exponent ones (`ErrSuffix`), e.g. `1K`; other characters (`1MiB`) are [`Self::Format`].
     #[error("unable to parse quantity's suffix")]
     Suffix,
+    /// The value is beyond what this type holds exactly: more than about 1.7e29 in magnitude.
     #[error("quantity is out of range (more than about 1.7e29 in magnitude)")]
     Range,
 }
@@ -180,6 +187,19 @@ impl Quantity {
     /// # Errors
     /// [`QuantityError`] with the API server's message, or [`QuantityError::Range`] for a value beyond
     /// about 1.7·10^29.
+    ///
+    /// ```rust
+    /// use supsvc_core::quantity::{Quantity, QuantityError};
+    ///
+    /// let q = Quantity::parse("10Gi").unwrap();
+    /// assert_eq!(q.units_exact(), Some(10 * 1024 * 1024 * 1024)); // bytes, for a storage request
+    /// assert_eq!(q, Quantity::parse("10240Mi").unwrap()); // compared by value
+    /// assert_eq!(Quantity::parse("100m").unwrap().nanos(), 100_000_000); // 0.1 of a unit (CPU: 0.1 core)
+    /// assert_eq!(Quantity::parse("1.5").unwrap().canonical(), "1500m");
+    /// assert_eq!(Quantity::parse("1K"), Err(QuantityError::Suffix));
+    /// assert_eq!(Quantity::parse("1MiB"), Err(QuantityError::Format));
+    /// assert_eq!(Quantity::parse(" 1"), Err(QuantityError::Format));
+    /// ```
     pub fn parse(text: &str) -> Result<Quantity, QuantityError> {
         if text.is_empty() {
             return Err(QuantityError::Format);

@@ -1,6 +1,7 @@
 //! `override-image`'s decisions: which reference of a Package is its bundle, how `--registry-map
 //! OLD=NEW` rewrites references under a prefix, where a namespace's Packages were relocated, and which
 //! Package names are close to a mistyped one.
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::collections::BTreeSet;
 
@@ -15,18 +16,31 @@ pub const PREVIOUS_IMAGE_ANNOTATION: &str = crate::keys::PREVIOUS_IMAGE;
 /// Why an argument of `override-image` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RelocationError {
+    /// A `--registry-map` argument is not `OLD=NEW` with two valid registry prefixes.
     #[error("--registry-map {arg:?}: {reason}")]
-    BadRule { arg: String, reason: String },
+    BadRule {
+        /// The argument as given.
+        arg: String,
+        /// What is wrong with it, in plain words.
+        reason: String,
+    },
+    /// The Package (its name) has no `spec.template.spec.fetch[].imgpkgBundle.image`.
     #[error("Package {0} fetches no imgpkg bundle (spec.template.spec.fetch[].imgpkgBundle.image)")]
     NoBundle(String),
+    /// A rewrite names a field the Package does not have (or that is not a string).
     #[error("cannot set {path}: the Package has no such field")]
-    NoField { path: String },
+    NoField {
+        /// The field, a dotted JSON path like [`Rewrite::path`].
+        path: String,
+    },
 }
 
 /// One `--registry-map OLD=NEW`: a registry (with optional repository prefix) and its replacement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MapRule {
+    /// OLD, normalised: the registry host (and optional repository prefix) references must start with.
     pub from: String,
+    /// NEW, normalised: what replaces [`MapRule::from`] at the head of a matching reference.
     pub to: String,
 }
 
@@ -48,6 +62,10 @@ fn normalise_prefix(side: &str) -> Result<String, String> {
 
 impl MapRule {
     /// Parses `OLD=NEW`, e.g. `projects.registry.vmware.com/tkg=harbor.corp/tkg`.
+    ///
+    /// # Errors
+    /// [`RelocationError::BadRule`] when there is no `=` or either side is not a registry with an
+    /// optional repository prefix, or OLD and NEW are the same.
     pub fn parse(arg: &str) -> Result<Self, RelocationError> {
         let bad = |reason: String| RelocationError::BadRule {
             arg: arg.to_owned(),
@@ -74,13 +92,20 @@ impl MapRule {
 /// A reference rewritten: where, from what, to what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rewrite {
+    /// Where in the Package the reference is: a dotted JSON path as [`find_images`] reports it, e.g.
+    /// `spec.template.spec.fetch[0].imgpkgBundle.image`.
     pub path: String,
+    /// The reference as it was.
     pub from: String,
+    /// The reference it becomes.
     pub to: String,
 }
 
 /// What `--registry-map` does to one reference: the longest matching OLD wins; `Ok(None)` when no rule
-/// matches; an error when the result is not a valid reference.
+/// matches (or `image` does not parse).
+///
+/// # Errors
+/// The parser's message (as text) when the rewritten reference is not a valid reference.
 pub fn map_image(image: &str, rules: &[MapRule]) -> Result<Option<String>, String> {
     let Ok(parsed) = ImageRef::parse(image) else {
         return Ok(None);
@@ -99,6 +124,9 @@ pub fn map_image(image: &str, rules: &[MapRule]) -> Result<Option<String>, Strin
 }
 
 /// Every rewrite `rules` make to one Package (its fetches: bundles and images).
+///
+/// # Errors
+/// As [`map_image`], for the first reference whose rewrite is not a valid reference.
 pub fn plan_map(package: &Value, rules: &[MapRule]) -> Result<Vec<Rewrite>, String> {
     let mut out = Vec::new();
     for occ in find_images(package) {
@@ -116,6 +144,9 @@ pub fn plan_map(package: &Value, rules: &[MapRule]) -> Result<Vec<Rewrite>, Stri
 }
 
 /// The Package's bundle: its first `imgpkgBundle` fetch (where `override-package-image.sh` writes).
+///
+/// # Errors
+/// [`RelocationError::NoBundle`] when the Package fetches no imgpkg bundle.
 pub fn bundle_image(package: &Value) -> Result<ImageOccurrence, RelocationError> {
     find_images(package)
         .into_iter()
@@ -149,6 +180,10 @@ pub fn pointer(path: &str) -> String {
 }
 
 /// Applies rewrites to a Package, and records the bundle's previous image in [`PREVIOUS_IMAGE_ANNOTATION`].
+///
+/// # Errors
+/// [`RelocationError::NoField`] when a rewrite's path is not a string field of the Package; the
+/// rewrites before it are applied.
 pub fn apply(package: &mut Value, rewrites: &[Rewrite]) -> Result<(), RelocationError> {
     let bundle = bundle_image(package).ok();
     for r in rewrites {

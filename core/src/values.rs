@@ -17,6 +17,7 @@
 //!
 //! Only the `spec` of PersistentVolumeClaims and StatefulSets is searched: they are the objects whose
 //! updates the API server restricts. A change that maps to nothing is not checked (it is reported so).
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::collections::BTreeSet;
 
@@ -29,6 +30,7 @@ use crate::quantity::Quantity;
 pub const MASK: &str = "***";
 /// What a masked value that changed reads as, before and after (kubectl diff's wording for Secrets).
 pub const MASK_BEFORE: &str = "*** (before)";
+/// The after half of [`MASK_BEFORE`].
 pub const MASK_AFTER: &str = "*** (after)";
 
 /// Whether a key names a secret: password, passwd, secret, token, credential, or a key (`secretKey`,
@@ -155,12 +157,16 @@ pub fn dotted(path: &[String]) -> String {
 /// One changed leaf of a values document: added (`old` is `None`), removed (`new` is `None`) or changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
+    /// Where the leaf is.
     pub path: Path,
+    /// Its value before, as JSON; `None` when added.
     pub old: Option<Value>,
+    /// Its value after, as JSON; `None` when removed.
     pub new: Option<Value>,
 }
 
 impl Change {
+    /// Whether any key on its path names a secret ([`is_sensitive_key`]), so a diff must mask it.
     pub fn is_sensitive(&self) -> bool {
         self.path.iter().any(|s| is_sensitive_key(s))
     }
@@ -196,19 +202,38 @@ fn diff_into(path: &mut Path, old: Option<&Value>, new: Option<&Value>, out: &mu
 /// Why a `--set` argument was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SetError {
+    /// The argument (carried as given) is not `path=value`.
     #[error(
         "--set {0:?}: expected path=value, e.g. persistence.persistentVolumeClaim.registry.size=60Gi"
     )]
     Syntax(String),
+    /// The path goes through a value that is not a map, so no key can be set under it.
     #[error("--set {arg:?}: {path} is a {found}, not a map: cannot set a key under it")]
     NotAMap {
+        /// The argument as given.
         arg: String,
+        /// The dotted path of the value in the way.
         path: String,
+        /// What that value is (a JSON type name).
         found: &'static str,
     },
 }
 
 /// Splits `a.b\.c=value` into its path (`["a", "b.c"]`) and raw value.
+///
+/// # Errors
+/// [`SetError::Syntax`] when there is no `=`, a segment of the path is empty, or the path ends in a
+/// lone `\`.
+///
+/// ```rust
+/// use supsvc_core::values::parse_set;
+///
+/// let (path, raw) = parse_set("persistence.persistentVolumeClaim.registry.size=60Gi").unwrap();
+/// assert_eq!(path, ["persistence", "persistentVolumeClaim", "registry", "size"]);
+/// assert_eq!(raw, "60Gi");
+/// assert_eq!(parse_set("a\\.b=1").unwrap().0, ["a.b"]);
+/// assert!(parse_set("no-equals-sign").is_err());
+/// ```
 pub fn parse_set(arg: &str) -> Result<(Path, String), SetError> {
     let bad = || SetError::Syntax(arg.to_owned());
     let (path, value) = arg.split_once('=').ok_or_else(bad)?;
@@ -283,6 +308,10 @@ pub fn set_value(raw: &str, schema: Option<&Value>) -> Value {
 }
 
 /// Applies one `--set path=value`, creating intermediate maps as needed.
+///
+/// # Errors
+/// [`SetError::Syntax`] as [`parse_set`]; [`SetError::NotAMap`] when the path goes through a value
+/// that is not a map (`values` is left as it was up to that value).
 pub fn set_path(values: &mut Value, arg: &str, schema: Option<&Value>) -> Result<(), SetError> {
     let (path, raw) = parse_set(arg)?;
     let value = set_value(&raw, schema.and_then(|s| schema_at(s, &path)));
@@ -315,7 +344,9 @@ pub fn set_path(values: &mut Value, arg: &str, schema: Option<&Value>) -> Result
 /// A way values break the Package's `valuesSchema.openAPIv3`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
+    /// Where in the values, dotted (`(root)` for the document itself).
     pub path: String,
+    /// What is wrong, in the API server's wording (`Invalid value: ...: must be of type ...`).
     pub message: String,
 }
 
@@ -694,13 +725,18 @@ pub fn pvc_immutable_message(name: &str) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", rename_all = "camelCase")]
 pub enum FieldVerdict {
+    /// The API server will accept kapp's update of the field.
     Allowed {
+        /// Why, in words (e.g. `the same size`, `no update restriction known for ...`).
         note: String,
     },
     /// The API server will refuse kapp's update: `why` explains, `server` is its message, `instead` says what to do.
     Refused {
+        /// Why the change is refused, in words.
         why: String,
+        /// The message the API server will answer, e.g. [`pvc_immutable_message`].
         server: String,
+        /// What to do instead.
         instead: String,
     },
 }
@@ -709,19 +745,28 @@ pub enum FieldVerdict {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
+    /// The changed value, dotted ([`dotted`]).
     pub values_path: String,
+    /// The live object's kind: `PersistentVolumeClaim` or `StatefulSet`.
     pub kind: String,
+    /// The live object's namespace.
     pub namespace: String,
+    /// The live object's name.
     pub name: String,
+    /// The field of the live object the value drives, dotted under `spec` (e.g.
+    /// `spec.resources.requests.storage`).
     pub field: String,
+    /// The field's live value as text.
     pub live: String,
     /// The new value as text; `None` when the value was removed.
     pub new: Option<String>,
+    /// Whether the API server will accept the change (flattened into the JSON).
     #[serde(flatten)]
     pub verdict: FieldVerdict,
 }
 
 impl Finding {
+    /// Whether the API server will refuse the change.
     pub fn is_refused(&self) -> bool {
         matches!(self.verdict, FieldVerdict::Refused { .. })
     }

@@ -13,6 +13,7 @@
 //! run ends by removing it, so it is named with who set it and when (`metadata.managedFields`) and any
 //! reason annotation, and `fix` refuses unless told to take it over. A pause without a reason on a
 //! service showing the KB's signature is the KB's first step done by hand and is completed.
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +31,7 @@ pub const TAKE_OVER_PAUSE_FLAG: &str = "--take-over-pause";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pause {
+    /// The paused object: the parent PackageInstall or its App.
     pub object: ObjectRef,
     /// `spec.paused` or `spec.canceled`.
     pub field: String,
@@ -113,9 +115,13 @@ pub fn pause_of(kind: Kind, obj: &impl Reconcilable) -> Option<Pause> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Ground {
+    /// `kb-signature`: diagnose finds KB 437632's deadlock.
     KbSignature,
+    /// `resumable-run`: a run of `fix` did not finish (its progress annotation on the parent).
     ResumableRun,
+    /// `hand-repair`: someone began the KB's procedure by hand.
     HandRepair,
+    /// `nothing-to-repair`: reconciled; at most leftovers of an earlier run to clean.
     NothingToRepair,
     /// Healthy under a pause fix did not make; `--take-over-pause` said to take it over and remove it.
     PauseTakenOver,
@@ -124,6 +130,7 @@ pub enum Ground {
 }
 
 impl Ground {
+    /// The ground's name as the plan and `-o json` print it, e.g. `kb-signature`.
     pub fn as_str(self) -> &'static str {
         match self {
             Ground::KbSignature => "kb-signature",
@@ -141,6 +148,7 @@ impl Ground {
 pub struct Check {
     /// `kb-signature`, `resumable-run`, `hand-repair`, `nothing-to-repair`, `no-foreign-pause`.
     pub name: String,
+    /// Whether it held.
     pub held: bool,
     /// Why, in words.
     pub detail: String,
@@ -159,9 +167,14 @@ pub enum RefusalCode {
 /// A refusal: why, what to do instead, and the flag that overrides it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
+    /// Why, as a stable code.
     pub code: RefusalCode,
+    /// Why, in words.
     pub why: String,
+    /// What to run or do instead, in order.
     pub instead: Vec<String>,
+    /// The flag that overrides the refusal ([`FORCE_FLAG`] or [`TAKE_OVER_PAUSE_FLAG`]); `override` in
+    /// JSON.
     #[serde(rename = "override")]
     pub override_flag: String,
 }
@@ -185,6 +198,7 @@ pub struct Preconditions {
     pub checks: Vec<Check>,
     /// Pauses no run of `fix` made (named in the plan even when taken over).
     pub foreign_pauses: Vec<Pause>,
+    /// Why `fix` refuses; `None` when it may act.
     pub refusal: Option<Refusal>,
 }
 

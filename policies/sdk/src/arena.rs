@@ -41,6 +41,7 @@ compile_error!(
 unsafe impl<const BYTES: usize> Sync for Arena<BYTES> {}
 
 impl<const BYTES: usize> Arena<BYTES> {
+    /// An empty arena of `BYTES` bytes (a `const fn`, for a `static` global allocator).
     pub const fn new() -> Self {
         Arena {
             region: Region(UnsafeCell::new([0; BYTES])),

@@ -8,8 +8,11 @@ use crate::verdict::{SettingsVerdict, Verdict};
 
 /// waPC operation names, as Kubewarden defines them.
 pub mod operation {
+    /// Validate an AdmissionRequest ([`crate::Policy::validate`]).
     pub const VALIDATE: &str = "validate";
+    /// Validate the policy's settings ([`crate::Policy::validate_settings`]).
     pub const VALIDATE_SETTINGS: &str = "validate_settings";
+    /// The version of the Kubewarden policy protocol the policy speaks (`"v1"`).
     pub const PROTOCOL_VERSION: &str = "protocol_version";
 }
 
@@ -29,6 +32,9 @@ pub trait Policy {
     fn validate(request: &ValidationRequest<Self::Settings>) -> Verdict;
 
     /// Checks settings once, when the webhook loads the policy; an error refuses the policy.
+    ///
+    /// # Errors
+    /// Why the settings are invalid, in words (answered as an invalid [`SettingsVerdict`]).
     fn validate_settings(_settings: &Self::Settings) -> Result<(), String> {
         Ok(())
     }
@@ -36,6 +42,10 @@ pub trait Policy {
 
 /// Answers one waPC operation for `P`: what `__guest_call` does, callable natively in tests.
 /// `Err` is a guest error (the host reports the policy as failed), not a rejection.
+///
+/// # Errors
+/// An unknown operation, a `validate` payload that cannot be decoded, or an answer that cannot be
+/// serialised. Invalid settings are not an error: they are an invalid [`SettingsVerdict`].
 pub fn dispatch<P: Policy>(operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
     match operation {
         operation::VALIDATE => {

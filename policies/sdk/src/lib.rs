@@ -31,6 +31,7 @@
 //! Built for `wasm32-unknown-unknown` the crate (a `cdylib`) exports `__guest_call` and
 //! `wapc_init` and imports the `wapc` host functions; built natively the same code compiles
 //! without them, so a policy's logic is unit-tested with plain `cargo test` (see [`dispatch`]).
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 #[cfg(feature = "arena")]
 pub mod arena;

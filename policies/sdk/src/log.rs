@@ -24,18 +24,22 @@ fn emit(level: &str, message: &str) {
     }
 }
 
+/// Logs `message` at level `debug`.
 pub fn debug(message: &str) {
     emit("debug", message);
 }
 
+/// Logs `message` at level `info`.
 pub fn info(message: &str) {
     emit("info", message);
 }
 
+/// Logs `message` at level `warning`.
 pub fn warn(message: &str) {
     emit("warning", message);
 }
 
+/// Logs `message` at level `error`.
 pub fn error(message: &str) {
     emit("error", message);
 }

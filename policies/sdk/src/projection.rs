@@ -51,6 +51,9 @@ impl<'a> Projection<'a> {
     }
 
     /// Decodes the JSON text `json`, keeping only the projected fields.
+    ///
+    /// # Errors
+    /// serde_json's error when `json` is not one JSON value.
     pub fn decode(&self, json: &str) -> Result<Value, serde_json::Error> {
         let mut deserializer = serde_json::Deserializer::from_str(json);
         let value = self.deserialize(&mut deserializer)?;

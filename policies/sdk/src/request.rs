@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(bound(deserialize = "S: DeserializeOwned + Default"))]
 pub struct ValidationRequest<S> {
+    /// The AdmissionRequest (`request` of the AdmissionReview).
     pub request: AdmissionRequest,
+    /// The policy's settings; `S::default()` when the configuration gives none.
     #[serde(default)]
     pub settings: S,
 }
@@ -17,6 +19,20 @@ pub struct ValidationRequest<S> {
 impl<S: DeserializeOwned + Default> ValidationRequest<S> {
     /// A request for tests: the `request` of an AdmissionReview (or a bare AdmissionRequest)
     /// in `json`, with `settings`.
+    ///
+    /// # Errors
+    /// The JSON parser's message when `json` is not JSON or not an AdmissionRequest.
+    ///
+    /// ```
+    /// use supsvc_policy_sdk::{Operation, ValidationRequest};
+    ///
+    /// let review = br#"{"kind": "AdmissionReview", "request": {"uid": "1", "operation": "CREATE",
+    ///     "namespace": "svc-tkg-domain-c1234", "object": {"kind": "Pod"}}}"#;
+    /// let request = ValidationRequest::from_admission_json(review, ()).unwrap();
+    /// assert_eq!(request.request.operation, Operation::Create);
+    /// assert_eq!(request.request.namespace, "svc-tkg-domain-c1234");
+    /// assert_eq!(request.request.object["kind"], "Pod");
+    /// ```
     pub fn from_admission_json(json: &[u8], settings: S) -> Result<Self, String> {
         let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| e.to_string())?;
         let request = match value.get("request") {
@@ -42,24 +58,35 @@ impl<S: DeserializeOwned + Default> ValidationRequest<S> {
     bound(deserialize = "O: Deserialize<'de> + Default")
 )]
 pub struct AdmissionRequest<O = serde_json::Value> {
+    /// The request's id, to be echoed in the response.
     pub uid: String,
+    /// The kind of the object, as the webhook was registered for it.
     #[serde(default)]
     pub kind: GroupVersionKind,
+    /// The resource asked about.
     #[serde(default)]
     pub resource: GroupVersionResource,
+    /// The subresource (`status`, `scale`, ...), when the request is for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_resource: Option<String>,
+    /// The kind of the original request, when the API server converted it to [`Self::kind`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_kind: Option<GroupVersionKind>,
+    /// The resource of the original request, when the API server converted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_resource: Option<GroupVersionResource>,
+    /// The subresource of the original request, when the API server converted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_sub_resource: Option<String>,
+    /// The object's name; empty when the client lets the server generate it.
     #[serde(default)]
     pub name: String,
+    /// The object's namespace; empty for a cluster-scoped object.
     #[serde(default)]
     pub namespace: String,
+    /// The operation.
     pub operation: Operation,
+    /// Who is asking.
     #[serde(default)]
     pub user_info: UserInfo,
     /// The object after the operation (`null` for DELETE).
@@ -68,8 +95,10 @@ pub struct AdmissionRequest<O = serde_json::Value> {
     /// The object before the operation (UPDATE and DELETE).
     #[serde(default)]
     pub old_object: O,
+    /// Whether the request is a dry run (nothing will be persisted).
     #[serde(default)]
     pub dry_run: bool,
+    /// The operation's options (`CreateOptions`, `UpdateOptions`, `DeleteOptions`) as JSON.
     #[serde(default)]
     pub options: serde_json::Value,
 }
@@ -104,42 +133,61 @@ impl<O> AdmissionRequest<O> {
 
 impl AdmissionRequest {
     /// `object` as a typed value.
+    ///
+    /// # Errors
+    /// serde's error when `object` does not deserialise as `T`.
     pub fn object_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         T::deserialize(&self.object)
     }
 
     /// `oldObject` as a typed value.
+    ///
+    /// # Errors
+    /// serde's error when `oldObject` does not deserialise as `T`.
     pub fn old_object_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         T::deserialize(&self.old_object)
     }
 }
 
+/// The operation asked about (`CREATE`, `UPDATE`, `DELETE`, `CONNECT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Operation {
+    /// `CREATE`.
     #[default]
     Create,
+    /// `UPDATE`.
     Update,
+    /// `DELETE`.
     Delete,
+    /// `CONNECT` (e.g. `pods/exec`, `pods/portforward`).
     Connect,
 }
 
+/// A kind with its API group and version, e.g. `{"group": "apps", "version": "v1", "kind": "Deployment"}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupVersionKind {
+    /// API group; empty for the core group.
     #[serde(default)]
     pub group: String,
+    /// API version, e.g. `v1`.
     #[serde(default)]
     pub version: String,
+    /// Kind, e.g. `Deployment`.
     #[serde(default)]
     pub kind: String,
 }
 
+/// A resource with its API group and version, e.g. `{"group": "apps", "version": "v1", "resource": "deployments"}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupVersionResource {
+    /// API group; empty for the core group.
     #[serde(default)]
     pub group: String,
+    /// API version, e.g. `v1`.
     #[serde(default)]
     pub version: String,
+    /// Resource (plural, lower case), e.g. `deployments`.
     #[serde(default)]
     pub resource: String,
 }
@@ -147,17 +195,22 @@ pub struct GroupVersionResource {
 /// Who is asking.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {
+    /// The user's name, e.g. `system:serviceaccount:<ns>:<name>`.
     #[serde(default)]
     pub username: String,
+    /// The user's uid.
     #[serde(default)]
     pub uid: String,
+    /// The groups the user is in.
     #[serde(default)]
     pub groups: Vec<String>,
+    /// Extra attributes the authenticator provided.
     #[serde(default)]
     pub extra: BTreeMap<String, Vec<String>>,
 }
 
 impl UserInfo {
+    /// Whether the user is in `group` (e.g. `system:masters`).
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
     }

@@ -7,13 +7,18 @@ use serde::Serialize;
 /// A policy's answer to `validate`, serialised as Kubewarden's ValidationResponse.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Verdict {
+    /// Whether the request is let through.
     pub accepted: bool,
+    /// Why it is rejected (shown by kubectl).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The HTTP status code of a rejection (e.g. 403).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
+    /// Warnings for the user (kubectl prints them).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Annotations recorded in the API server's audit log.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub audit_annotations: BTreeMap<String, String>,
 }
@@ -46,6 +51,7 @@ pub fn reject(message: impl Into<String>, code: u16) -> Verdict {
 }
 
 impl Verdict {
+    /// The same verdict with one more warning.
     pub fn with_warning(mut self, warning: impl Into<String>) -> Self {
         self.warnings.push(warning.into());
         self
@@ -65,12 +71,15 @@ impl Verdict {
 /// The answer to `validate_settings`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SettingsVerdict {
+    /// Whether the settings are valid.
     pub valid: bool,
+    /// Why they are not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
 impl SettingsVerdict {
+    /// The settings are valid.
     pub fn valid() -> Self {
         Self {
             valid: true,
@@ -78,6 +87,7 @@ impl SettingsVerdict {
         }
     }
 
+    /// The settings are invalid, for `message`.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self {
             valid: false,
