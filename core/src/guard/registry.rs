@@ -308,20 +308,26 @@ fn offenses(
     out
 }
 
+/// Whether [`decide`] looks at `request` at all: a CREATE or UPDATE of an object itself or of its
+/// `ephemeralcontainers` (`kubectl debug`), outside the exempt namespaces. Anything else (a DELETE,
+/// a `status` or `scale` write) cannot add a pull from a public registry and is allowed as it is,
+/// so a caller can skip building the registry lists ([`RegistryGuardSettings::policy`]) for it.
+pub fn checks(request: &Request<'_>, settings: &RegistryGuardSettings) -> bool {
+    matches!(request.operation, "CREATE" | "UPDATE")
+        && matches!(request.sub_resource, "" | "ephemeralcontainers")
+        && !settings
+            .exempt_namespaces
+            .iter()
+            .any(|ns| ns == request.namespace)
+}
+
 /// The guard's decision on one request; `policy` is [`RegistryGuardSettings::policy`].
 pub fn decide(
     request: &Request<'_>,
     settings: &RegistryGuardSettings,
     policy: &RegistryPolicy,
 ) -> Decision {
-    let checked_sub_resource = matches!(request.sub_resource, "" | "ephemeralcontainers");
-    if !matches!(request.operation, "CREATE" | "UPDATE")
-        || !checked_sub_resource
-        || settings
-            .exempt_namespaces
-            .iter()
-            .any(|ns| ns == request.namespace)
-    {
+    if !checks(request, settings) {
         return Decision::Allow;
     }
     let mut hosts = None;
@@ -471,6 +477,49 @@ mod tests {
             old_object: old,
         };
         decide(&request, settings, &policy)
+    }
+
+    #[test]
+    fn only_writes_that_can_add_a_pull_are_looked_at() {
+        let settings = RegistryGuardSettings {
+            exempt_namespaces: vec!["supsvc-webhook".into()],
+            ..Default::default()
+        };
+        let object = pod(&["nginx"]);
+        let cases = [
+            ("CREATE", "", "default", true),
+            ("UPDATE", "", "default", true),
+            ("UPDATE", "ephemeralcontainers", "default", true),
+            ("DELETE", "", "default", false),
+            ("CONNECT", "exec", "default", false),
+            ("UPDATE", "status", "default", false),
+            ("UPDATE", "scale", "default", false),
+            ("CREATE", "", "supsvc-webhook", false),
+        ];
+        for (operation, sub_resource, namespace, looked_at) in cases {
+            let request = Request {
+                operation,
+                group: "",
+                kind: "Pod",
+                sub_resource,
+                namespace,
+                name: "web",
+                username: "alice",
+                groups: &[],
+                object: &object,
+                old_object: &Value::Null,
+            };
+            assert_eq!(
+                checks(&request, &settings),
+                looked_at,
+                "{operation} {sub_resource} in {namespace}"
+            );
+            // What is not looked at is allowed as it is, public image or not.
+            if !looked_at {
+                let policy = settings.policy().unwrap();
+                assert_eq!(decide(&request, &settings, &policy), Decision::Allow);
+            }
+        }
     }
 
     #[test]

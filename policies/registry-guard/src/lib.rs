@@ -1,7 +1,8 @@
 //! Admission policy: no Pod, pod template or Carvel fetch (Package, App, PackageRepository) may pull an
 //! image, bundle or Helm chart from a public registry, or download from a public host. Decisions: [`supsvc_core::guard::registry`].
 
-use supsvc_core::guard::registry::{OBJECT_FIELDS, RegistryGuardSettings, decide};
+use supsvc_core::guard::Decision;
+use supsvc_core::guard::registry::{OBJECT_FIELDS, RegistryGuardSettings, checks, decide};
 use supsvc_policy_sdk::{Policy, ValidationRequest, Verdict, reject};
 
 pub struct RegistryGuard;
@@ -11,15 +12,19 @@ impl Policy for RegistryGuard {
     const OBJECT_FIELDS: Option<&'static [&'static str]> = Some(OBJECT_FIELDS);
 
     fn validate(request: &ValidationRequest<RegistryGuardSettings>) -> Verdict {
-        // Settings were checked at load; a policy that cannot build its registry policy refuses.
-        let policy = match request.settings.policy() {
-            Ok(policy) => policy,
-            Err(error) => return reject(format!("registry guard misconfigured: {error}"), 500),
-        };
+        let settings = &request.settings;
         let decision = supsvc_guard_adapter::with_request(&request.request, |r| {
-            decide(r, &request.settings, &policy)
+            // The lists are built only for a request the guard looks at (not for a DELETE).
+            if !checks(r, settings) {
+                return Ok(Decision::Allow);
+            }
+            // Settings were checked at load; a policy that cannot build its lists refuses.
+            settings.policy().map(|policy| decide(r, settings, &policy))
         });
-        supsvc_guard_adapter::verdict(decision)
+        match decision {
+            Ok(decision) => supsvc_guard_adapter::verdict(decision),
+            Err(error) => reject(format!("registry guard misconfigured: {error}"), 500),
+        }
     }
 
     fn validate_settings(settings: &RegistryGuardSettings) -> Result<(), String> {
