@@ -1,4 +1,4 @@
-//! The Carvel kinds through kube's dynamic API, with retries of transient failures.
+//! The Supervisor's Kubernetes API through kube's dynamic API, with retries of transient failures.
 
 use std::future::Future;
 use std::time::Duration;
@@ -92,13 +92,15 @@ where
     }
 }
 
-/// Reads and writes the objects `fix`, `diagnose` and `status` need.
+/// The Kubernetes API of one Supervisor as the commands use it: GET, LIST, patches and watches of
+/// any kind (kube's dynamic API) with retries of transient failures, and errors explained for
+/// an operator.
 #[derive(Clone)]
-pub struct Carvel {
+pub struct SupervisorApi {
     pub cluster: Cluster,
 }
 
-impl Carvel {
+impl SupervisorApi {
     fn api(&self, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
         match namespace {
             Some(ns) => Api::namespaced_with(self.cluster.client.clone(), ns, resource),
@@ -183,7 +185,7 @@ impl Carvel {
 /// backoff): after each change it yields every object held now, as JSON. The stream never ends by
 /// itself; an error item is a failed attempt that will be retried.
 pub fn follow(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     resource: &ApiResource,
     namespace: &str,
 ) -> impl futures::Stream<Item = std::result::Result<Vec<Value>, kube::runtime::watcher::Error>>
@@ -195,7 +197,7 @@ pub fn follow(
     let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
     let store = writer.as_reader();
     let events = watcher(
-        carvel.api(resource, Some(namespace)),
+        supervisor.api(resource, Some(namespace)),
         watcher::Config::default(),
     )
     .default_backoff();

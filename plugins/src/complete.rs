@@ -19,7 +19,7 @@ use clap::{CommandFactory, FromArgMatches};
 use clap_complete::engine::{ArgValueCandidates, ArgValueCompleter, CompletionCandidate};
 use supsvc_core::carvel::{self, PackageInstall};
 
-use crate::api::{self, Carvel};
+use crate::api::{self, SupervisorApi};
 use crate::cli::{Cli, Global};
 use crate::cluster;
 
@@ -195,10 +195,10 @@ fn services_from_cluster(global: &Global) -> Vec<(String, String)> {
 }
 
 async fn services(global: &Global) -> Option<Vec<(String, String)>> {
-    let carvel = Carvel {
+    let supervisor = SupervisorApi {
         cluster: cluster::connect(global).await.ok()?,
     };
-    let list = carvel
+    let list = supervisor
         .list(&api::packageinstalls(), Some(&global.namespace), None)
         .await
         .ok()?;

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::api::Carvel;
+use crate::api::SupervisorApi;
 use crate::cli::{Cli, Command};
 use crate::error::Result;
 
@@ -62,34 +62,34 @@ async fn run(cli: Cli) -> Result<()> {
             let loaded = cluster::load(&global)?;
             let contexts = loaded.chosen_contexts(&global, args.all_contexts)?;
             if let [context] = contexts.as_slice() {
-                let carvel = Carvel {
+                let supervisor = SupervisorApi {
                     cluster: loaded.connect(context, &global).await?,
                 };
-                args.service = observe::canonical_service(&carvel, ns, &args.service).await?;
-                return cmd::fix::run(carvel, ns, &(&args).into()).await;
+                args.service = observe::canonical_service(&supervisor, ns, &args.service).await?;
+                return cmd::fix::run(supervisor, ns, &(&args).into()).await;
             }
             let mut clusters = Vec::new();
             for context in contexts {
-                let carvel = loaded
+                let supervisor = loaded
                     .connect(&context, &global)
                     .await
-                    .map(|cluster| Carvel { cluster });
-                clusters.push((context, carvel));
+                    .map(|cluster| SupervisorApi { cluster });
+                clusters.push((context, supervisor));
             }
             cmd::fix::run_fleet(clusters, ns, &(&args).into()).await
         }
         Command::OverrideImage(args) => {
-            let carvel = Carvel {
+            let supervisor = SupervisorApi {
                 cluster: cluster::connect(&global).await?,
             };
-            cmd::override_image::run(&carvel, ns, &args).await
+            cmd::override_image::run(&supervisor, ns, &args).await
         }
         Command::ValuesEdit(mut args) => {
-            let carvel = Carvel {
+            let supervisor = SupervisorApi {
                 cluster: cluster::connect(&global).await?,
             };
-            args.service = observe::canonical_service(&carvel, ns, &args.service).await?;
-            cmd::values_edit::run(&carvel, ns, &args).await
+            args.service = observe::canonical_service(&supervisor, ns, &args.service).await?;
+            cmd::values_edit::run(&supervisor, ns, &args).await
         }
         Command::UpgradeCheck(args) => {
             let conn = cluster::connect(&global).await?;
@@ -103,34 +103,34 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Upgrade(mut args) => {
-            let carvel = Carvel {
+            let supervisor = SupervisorApi {
                 cluster: cluster::connect(&global).await?,
             };
-            args.service = observe::canonical_service(&carvel, ns, &args.service).await?;
-            cmd::upgrade::run(&carvel, ns, &args).await
+            args.service = observe::canonical_service(&supervisor, ns, &args.service).await?;
+            cmd::upgrade::run(&supervisor, ns, &args).await
         }
         Command::Uninstall(mut args) => {
-            let carvel = Carvel {
+            let supervisor = SupervisorApi {
                 cluster: cluster::connect(&global).await?,
             };
             // A rerun after step 2 finds no PackageInstall: the name given is then the service's.
-            if let Ok(service) = observe::canonical_service(&carvel, ns, &args.service).await {
+            if let Ok(service) = observe::canonical_service(&supervisor, ns, &args.service).await {
                 args.service = service;
             }
-            cmd::uninstall::run(&carvel, &args).await
+            cmd::uninstall::run(&supervisor, &args).await
         }
         Command::Status(args) => {
-            let carvel = Carvel {
+            let supervisor = SupervisorApi {
                 cluster: cluster::connect(&global).await?,
             };
-            cmd::status::run(&carvel, ns, &args).await
+            cmd::status::run(&supervisor, ns, &args).await
         }
         Command::Diagnose(mut args) => {
-            let carvel = Carvel {
+            let supervisor = SupervisorApi {
                 cluster: cluster::connect(&global).await?,
             };
-            args.service = observe::canonical_service(&carvel, ns, &args.service).await?;
-            cmd::diagnose::run(&carvel, ns, &args).await
+            args.service = observe::canonical_service(&supervisor, ns, &args.service).await?;
+            cmd::diagnose::run(&supervisor, ns, &args).await
         }
     }
 }

@@ -6,7 +6,7 @@ use supsvc_core::carvel::{App, Package, PackageInstall};
 use supsvc_core::fix::Observation;
 use supsvc_core::kapp::{self, LABEL_APP, LabelSelector};
 
-use crate::api::{self, Carvel};
+use crate::api::{self, SupervisorApi};
 use crate::error::{Failure, Result};
 
 /// Where a service's children are, decided once per run.
@@ -39,8 +39,12 @@ fn view<T>(
 /// The full name of a service given by the unique short form its domain namespace carries
 /// (`svc-harbor` for `svc-harbor.tanzu.vmware.com`, as the storage guard's advice names it); any
 /// other name is returned as it is, for [`parent`] to explain.
-pub async fn canonical_service(carvel: &Carvel, namespace: &str, service: &str) -> Result<String> {
-    if carvel
+pub async fn canonical_service(
+    supervisor: &SupervisorApi,
+    namespace: &str,
+    service: &str,
+) -> Result<String> {
+    if supervisor
         .get(&api::packageinstalls(), namespace, service)
         .await?
         .is_some()
@@ -48,7 +52,7 @@ pub async fn canonical_service(carvel: &Carvel, namespace: &str, service: &str) 
         return Ok(service.to_owned());
     }
     let prefix = format!("{service}.");
-    let names = carvel
+    let names = supervisor
         .list(&api::packageinstalls(), Some(namespace), None)
         .await
         .unwrap_or_default();
@@ -64,14 +68,18 @@ pub async fn canonical_service(carvel: &Carvel, namespace: &str, service: &str) 
 }
 
 /// The service's PackageInstall, or an explained failure listing the services there are.
-pub async fn parent(carvel: &Carvel, namespace: &str, service: &str) -> Result<PackageInstall> {
-    if let Some(v) = carvel
+pub async fn parent(
+    supervisor: &SupervisorApi,
+    namespace: &str,
+    service: &str,
+) -> Result<PackageInstall> {
+    if let Some(v) = supervisor
         .get(&api::packageinstalls(), namespace, service)
         .await?
     {
         return view(&v, PackageInstall::from_value);
     }
-    let names: Vec<String> = carvel
+    let names: Vec<String> = supervisor
         .list(&api::packageinstalls(), Some(namespace), None)
         .await
         .unwrap_or_default()
@@ -97,8 +105,8 @@ pub async fn parent(carvel: &Carvel, namespace: &str, service: &str) -> Result<P
     ))
 }
 
-pub async fn app(carvel: &Carvel, namespace: &str, name: &str) -> Result<Option<App>> {
-    match carvel.get(&api::apps(), namespace, name).await? {
+pub async fn app(supervisor: &SupervisorApi, namespace: &str, name: &str) -> Result<Option<App>> {
+    match supervisor.get(&api::apps(), namespace, name).await? {
         Some(v) => view(&v, App::from_value).map(Some),
         None => Ok(None),
     }
@@ -107,7 +115,7 @@ pub async fn app(carvel: &Carvel, namespace: &str, name: &str) -> Result<Option<
 /// Finds where the children are: the App's `associatedResources` (label and namespaces), else kapp's
 /// record ConfigMap next to the App, unless `--domain-namespace` names the namespaces.
 pub async fn locate_children(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     app: Option<&App>,
     parent_ns: &str,
     domain_namespaces: &[String],
@@ -141,7 +149,7 @@ pub async fn locate_children(
         });
     }
     // kapp's own record of the app: a ConfigMap labelled kapp.k14s.io/is-app in the App's namespace.
-    let records = carvel
+    let records = supervisor
         .list(
             &api::configmaps(),
             Some(parent_ns),
@@ -173,7 +181,7 @@ pub async fn locate_children(
 
 /// Reads the children: one LIST per domain namespace (or one across all), whatever their number.
 pub async fn children(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     where_: &Children,
     parent: &PackageInstall,
 ) -> Result<Vec<PackageInstall>> {
@@ -183,7 +191,7 @@ pub async fn children(
     let resource = api::packageinstalls();
     let lists = if where_.namespaces.is_empty() {
         vec![
-            carvel
+            supervisor
                 .list(&resource, None, where_.selector.as_deref())
                 .await?,
         ]
@@ -192,7 +200,7 @@ pub async fn children(
             where_
                 .namespaces
                 .iter()
-                .map(|ns| carvel.list(&resource, Some(ns), where_.selector.as_deref())),
+                .map(|ns| supervisor.list(&resource, Some(ns), where_.selector.as_deref())),
         )
         .await?
     };
@@ -227,15 +235,15 @@ pub async fn children(
 
 /// One observation for `fix`: parent, App and children, read fresh.
 pub async fn observation(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     namespace: &str,
     service: &str,
     where_: &Children,
 ) -> Result<Observation> {
-    let parent_fut = parent(carvel, namespace, service);
-    let app_fut = app(carvel, namespace, service);
+    let parent_fut = parent(supervisor, namespace, service);
+    let app_fut = app(supervisor, namespace, service);
     let (parent, app) = futures::try_join!(parent_fut, app_fut)?;
-    let children = children(carvel, where_, &parent).await?;
+    let children = children(supervisor, where_, &parent).await?;
     Ok(Observation {
         parent,
         app,
@@ -244,12 +252,12 @@ pub async fn observation(
 }
 
 /// The Packages of the parent's and the children's namespaces.
-pub async fn packages(carvel: &Carvel, namespaces: &[String]) -> Result<Vec<Package>> {
+pub async fn packages(supervisor: &SupervisorApi, namespaces: &[String]) -> Result<Vec<Package>> {
     let resource = api::packages();
     let lists = try_join_all(
         namespaces
             .iter()
-            .map(|ns| carvel.list(&resource, Some(ns), None)),
+            .map(|ns| supervisor.list(&resource, Some(ns), None)),
     )
     .await?;
     lists
@@ -283,15 +291,15 @@ impl Observed {
 /// Reads a service as `diagnose` does: parent, App, children (from kapp's data unless
 /// `domain_namespaces` names them) and the Packages of the parent's and children's namespaces.
 pub async fn service(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     namespace: &str,
     service: &str,
     domain_namespaces: &[String],
 ) -> Result<Observed> {
-    let parent = parent(carvel, namespace, service).await?;
-    let app = app(carvel, namespace, service).await?;
-    let where_ = locate_children(carvel, app.as_ref(), namespace, domain_namespaces).await?;
-    let children = children(carvel, &where_, &parent).await?;
+    let parent = parent(supervisor, namespace, service).await?;
+    let app = app(supervisor, namespace, service).await?;
+    let where_ = locate_children(supervisor, app.as_ref(), namespace, domain_namespaces).await?;
+    let children = children(supervisor, &where_, &parent).await?;
     let mut domains: Vec<String> = children
         .iter()
         .map(|c| c.metadata.ns().to_owned())
@@ -301,7 +309,7 @@ pub async fn service(
     domains.dedup();
     let mut package_namespaces = domains.clone();
     package_namespaces.push(namespace.to_owned());
-    let packages = packages(carvel, &package_namespaces).await?;
+    let packages = packages(supervisor, &package_namespaces).await?;
     Ok(Observed {
         input: supsvc_core::diagnose::Input {
             parent,

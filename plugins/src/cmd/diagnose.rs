@@ -5,7 +5,7 @@ use supsvc_core::diagnose::{Finding, Severity, diagnose};
 use supsvc_core::fix::preconditions::{self, Overrides, Preconditions};
 use supsvc_core::image::RegistryPolicy;
 
-use crate::api::Carvel;
+use crate::api::SupervisorApi;
 use crate::cli::DiagnoseArgs;
 use crate::error::{Exit, Failure, Result};
 use crate::observe;
@@ -128,10 +128,10 @@ pub fn render_text(report: &Report<'_>) -> String {
     out
 }
 
-pub async fn run(carvel: &Carvel, namespace: &str, args: &DiagnoseArgs) -> Result<()> {
+pub async fn run(supervisor: &SupervisorApi, namespace: &str, args: &DiagnoseArgs) -> Result<()> {
     let policy = policy(args)?;
     let observed = observe::service(
-        carvel,
+        supervisor,
         namespace,
         &args.service,
         &args.discovery.domain_namespaces,
@@ -144,8 +144,8 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &DiagnoseArgs) -> Resul
     let report = Report {
         service: &args.service,
         namespace,
-        cluster: &carvel.cluster.cluster,
-        context: &carvel.cluster.context,
+        cluster: &supervisor.cluster.cluster,
+        context: &supervisor.cluster.context,
         domain_namespaces,
         children: input
             .children

@@ -16,7 +16,7 @@ use supsvc_core::fix::{self, FixError, NextStep, Observation, Plan, PlanItem, Ru
 use supsvc_core::image::RegistryPolicy;
 use tokio::time::Instant;
 
-use crate::api::Carvel;
+use crate::api::SupervisorApi;
 use crate::cli::{DryRun, FixArgs, Output};
 use crate::error::{Exit, Failure, Result};
 use crate::observe::{self, Children};
@@ -204,7 +204,7 @@ enum Stop {
 }
 
 struct Runner<'a> {
-    carvel: &'a Carvel,
+    supervisor: &'a SupervisorApi,
     namespace: &'a str,
     service: &'a str,
     children: &'a Children,
@@ -221,7 +221,8 @@ struct Runner<'a> {
 impl Runner<'_> {
     async fn observe(&mut self) -> Result<Observation> {
         let obs =
-            observe::observation(self.carvel, self.namespace, self.service, self.children).await?;
+            observe::observation(self.supervisor, self.namespace, self.service, self.children)
+                .await?;
         self.last = Some(obs.clone());
         Ok(obs)
     }
@@ -231,7 +232,7 @@ impl Runner<'_> {
             self.touched = true;
             let deadline = Some(self.deadline);
             try_join_all(batch.iter().map(|w| {
-                self.carvel
+                self.supervisor
                     .merge_patch(&w.target, &w.patch, false, deadline)
             }))
             .await?;
@@ -326,7 +327,7 @@ impl Runner<'_> {
         };
         for batch in fix::abort(&obs) {
             let results = futures::future::join_all(batch.iter().map(|w| {
-                self.carvel
+                self.supervisor
                     .merge_patch(&w.target, &w.patch, false, Some(self.deadline))
             }))
             .await;
@@ -392,7 +393,7 @@ fn precise(d: Duration) -> String {
 
 /// A service read and planned on one cluster.
 pub struct Prepared {
-    carvel: Carvel,
+    supervisor: SupervisorApi,
     children: Children,
     obs: Observation,
     plan: Plan,
@@ -404,7 +405,7 @@ impl Prepared {
     fn healthy_line(&self, service: &str) -> String {
         format!(
             "{service} on {} is healthy: Reconcile succeeded for the current generation, with {} child PackageInstall(s); nothing paused, nothing left over. Nothing to do.",
-            self.carvel.cluster.describe(),
+            self.supervisor.cluster.describe(),
             self.obs.children.len()
         )
     }
@@ -413,7 +414,7 @@ impl Prepared {
         self.preconditions
             .refusal
             .as_ref()
-            .map(|r| refusal_failure(service, &self.carvel.cluster.describe(), r))
+            .map(|r| refusal_failure(service, &self.supervisor.cluster.describe(), r))
     }
 
     fn plan_text(&self, service: &str) -> String {
@@ -421,7 +422,7 @@ impl Prepared {
             &self.plan,
             &self.preconditions,
             service,
-            &self.carvel.cluster.describe(),
+            &self.supervisor.cluster.describe(),
             self.obs.children.len(),
         )
     }
@@ -486,11 +487,16 @@ impl From<&FixArgs> for FixOptions {
 }
 
 /// Reads the service, finds its children and plans the run.
-pub async fn prepare(carvel: Carvel, namespace: &str, args: &FixOptions) -> Result<Prepared> {
+pub async fn prepare(
+    supervisor: SupervisorApi,
+    namespace: &str,
+    args: &FixOptions,
+) -> Result<Prepared> {
     let service = args.service.as_str();
     // The same observation diagnose makes; the parent first, so that an unknown service is reported
     // with the services there are.
-    let observed = observe::service(&carvel, namespace, service, &args.domain_namespaces).await?;
+    let observed =
+        observe::service(&supervisor, namespace, service, &args.domain_namespaces).await?;
     let obs = observed.observation();
     let run_id = new_run_id();
     let plan = fix::plan(&obs, &run_id).map_err(|e| core_failure(e, namespace))?;
@@ -504,7 +510,7 @@ pub async fn prepare(carvel: Carvel, namespace: &str, args: &FixOptions) -> Resu
         },
     );
     Ok(Prepared {
-        carvel,
+        supervisor,
         children: observed.children,
         obs,
         plan,
@@ -516,7 +522,7 @@ pub async fn prepare(carvel: Carvel, namespace: &str, args: &FixOptions) -> Resu
 /// Sends every write of the plan with `dryRun=All`.
 async fn server_dry_run(p: &Prepared, progress: &ProgressPrinter) -> Result<()> {
     for w in p.plan.writes() {
-        p.carvel
+        p.supervisor
             .merge_patch(&w.target, &w.patch, true, None)
             .await?;
         progress.plain(&format!("server dry run ok: {}", w.what));
@@ -534,7 +540,7 @@ async fn execute(
     let service = args.service.as_str();
     let started = Instant::now();
     let mut runner = Runner {
-        carvel: &p.carvel,
+        supervisor: &p.supervisor,
         namespace,
         service,
         children: &p.children,
@@ -611,9 +617,9 @@ async fn execute(
 }
 
 /// `fix` on one cluster.
-pub async fn run(carvel: Carvel, namespace: &str, args: &FixOptions) -> Result<()> {
+pub async fn run(supervisor: SupervisorApi, namespace: &str, args: &FixOptions) -> Result<()> {
     let service = args.service.as_str();
-    let p = prepare(carvel, namespace, args).await?;
+    let p = prepare(supervisor, namespace, args).await?;
     if p.plan.is_empty() {
         outln!("{}", p.healthy_line(service));
         return Ok(());
@@ -621,7 +627,7 @@ pub async fn run(carvel: Carvel, namespace: &str, args: &FixOptions) -> Result<(
     if args.dry_run == DryRun::Client
         && let Some(format) = args.output
     {
-        let cluster = &p.carvel.cluster;
+        let cluster = &p.supervisor.cluster;
         let out = PlanOutput {
             service,
             cluster: &cluster.cluster,
@@ -637,7 +643,7 @@ pub async fn run(carvel: Carvel, namespace: &str, args: &FixOptions) -> Result<(
         // Before any write: say what was found and which precondition failed.
         out!(
             "Plan for {service} on {}: none.\n{}",
-            p.carvel.cluster.describe(),
+            p.supervisor.cluster.describe(),
             render_preconditions(&p.preconditions)
         );
         return Err(refusal);
@@ -732,24 +738,25 @@ pub fn fleet_summary(rows: &[FleetRow]) -> (String, Option<Failure>) {
 
 /// `fix` on several clusters at once: every plan, one question, concurrent runs, one summary.
 pub async fn run_fleet(
-    clusters: Vec<(String, Result<Carvel>)>,
+    clusters: Vec<(String, Result<SupervisorApi>)>,
     namespace: &str,
     args: &FixOptions,
 ) -> Result<()> {
     let service = args.service.as_str();
-    let prepared =
-        futures::future::join_all(clusters.into_iter().map(|(context, carvel)| async move {
-            let cluster = carvel
+    let prepared = futures::future::join_all(clusters.into_iter().map(
+        |(context, supervisor)| async move {
+            let cluster = supervisor
                 .as_ref()
                 .map(|c| c.cluster.cluster.clone())
                 .unwrap_or_default();
-            let p = match carvel {
+            let p = match supervisor {
                 Ok(c) => prepare(c, namespace, args).await,
                 Err(f) => Err(f),
             };
             (context, cluster, p)
-        }))
-        .await;
+        },
+    ))
+    .await;
     let mut rows = Vec::new();
     let mut todo = Vec::new();
     for (context, cluster, p) in prepared {

@@ -4,7 +4,7 @@
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::Value;
 
-use crate::api::Carvel;
+use crate::api::SupervisorApi;
 use crate::error::{Failure, Result};
 
 pub fn secrets() -> ApiResource {
@@ -25,8 +25,8 @@ pub fn statefulsets() -> ApiResource {
     )
 }
 
-fn api(carvel: &Carvel, resource: &ApiResource, namespace: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(carvel.cluster.client.clone(), namespace, resource)
+fn api(supervisor: &SupervisorApi, resource: &ApiResource, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(supervisor.cluster.client.clone(), namespace, resource)
 }
 
 fn to_dynamic(object: &Value) -> Result<DynamicObject> {
@@ -47,7 +47,7 @@ fn params(dry_run: bool) -> PostParams {
 
 /// PUT the object: its `metadata.resourceVersion` is the precondition (409 if it changed since read).
 pub async fn replace(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     resource: &ApiResource,
     namespace: &str,
     object: &Value,
@@ -55,7 +55,7 @@ pub async fn replace(
 ) -> Result<Value> {
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
     let body = to_dynamic(object)?;
-    api(carvel, resource, namespace)
+    api(supervisor, resource, namespace)
         .replace(name, &params(dry_run), &body)
         .await
         .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
@@ -63,7 +63,7 @@ pub async fn replace(
             let mut f = Failure::from_kube(
                 &e,
                 &format!("update {}/{name} -n {namespace}", resource.plural),
-                &carvel.cluster.server,
+                &supervisor.cluster.server,
             );
             if matches!(&e, kube::Error::Api(s) if s.code == 409) {
                 f.hint = "it changed since supsvc read it (someone else wrote it); nothing of this write was applied: run the command again".into();
@@ -74,7 +74,7 @@ pub async fn replace(
 
 /// POST a new object.
 pub async fn create(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     resource: &ApiResource,
     namespace: &str,
     object: &Value,
@@ -82,7 +82,7 @@ pub async fn create(
 ) -> Result<Value> {
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
     let body = to_dynamic(object)?;
-    api(carvel, resource, namespace)
+    api(supervisor, resource, namespace)
         .create(&params(dry_run), &body)
         .await
         .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
@@ -90,7 +90,7 @@ pub async fn create(
             Failure::from_kube(
                 &e,
                 &format!("create {}/{name} -n {namespace}", resource.plural),
-                &carvel.cluster.server,
+                &supervisor.cluster.server,
             )
         })
 }

@@ -14,7 +14,7 @@ use supsvc_core::image::{ImageRef, RegistryPolicy, RegistryVerdict};
 use supsvc_core::kapp::{self, LABEL_APP};
 use supsvc_core::relocation::{self, MapRule, PREVIOUS_IMAGE_ANNOTATION, Rewrite};
 
-use crate::api::{self, Carvel};
+use crate::api::{self, SupervisorApi};
 
 use crate::cli::{DryRun, OverrideImageArgs};
 use crate::cmd::fix::FixOptions;
@@ -99,8 +99,8 @@ fn check_public(images: &[&str], allow_public: bool) -> Result<()> {
 }
 
 /// The Packages of the namespace, typed, sorted by name.
-async fn packages(carvel: &Carvel, namespace: &str) -> Result<Vec<Value>> {
-    let mut list: Vec<Value> = carvel
+async fn packages(supervisor: &SupervisorApi, namespace: &str) -> Result<Vec<Value>> {
+    let mut list: Vec<Value> = supervisor
         .list(&api::packages(), Some(namespace), None)
         .await?
         .into_iter()
@@ -153,10 +153,10 @@ fn registry_warnings(all: &[Value], except: &str, targets: &[&str]) -> Vec<Strin
 /// The Supervisor Service that owns a Package. A kapp-deployed Package belongs to the App whose kapp
 /// label it carries (from the App's `associatedResources`, else kapp's record ConfigMap `<app>.app`);
 /// any other Package to the PackageInstall of its refName in its namespace. Returns (namespace, service).
-async fn owner(carvel: &Carvel, package: &Value) -> Result<Option<(String, String)>> {
+async fn owner(supervisor: &SupervisorApi, package: &Value) -> Result<Option<(String, String)>> {
     if let Some(label) = package["metadata"]["labels"][LABEL_APP].as_str() {
         let wanted = format!("{LABEL_APP}={label}");
-        for app in carvel.list(&api::apps(), None, None).await? {
+        for app in supervisor.list(&api::apps(), None, None).await? {
             let Ok(app) = App::from_value(&app) else {
                 continue;
             };
@@ -164,7 +164,7 @@ async fn owner(carvel: &Carvel, package: &Value) -> Result<Option<(String, Strin
                 return Ok(Some((app.metadata.ns().to_owned(), app.metadata.name)));
             }
         }
-        for record in carvel
+        for record in supervisor
             .list(&api::configmaps(), None, Some(kapp::LABEL_IS_APP))
             .await?
         {
@@ -186,7 +186,7 @@ async fn owner(carvel: &Carvel, package: &Value) -> Result<Option<(String, Strin
         .as_str()
         .unwrap_or_default();
     let ref_name = package["spec"]["refName"].as_str().unwrap_or_default();
-    for pkgi in carvel
+    for pkgi in supervisor
         .list(&api::packageinstalls(), Some(namespace), None)
         .await?
     {
@@ -208,23 +208,27 @@ pub fn fix_options(service: &str, timeout: Duration) -> FixOptions {
     }
 }
 
-/// A `Carvel` for `fix::run`, whether it borrows one or takes its own.
-impl From<&Carvel> for Carvel {
-    fn from(c: &Carvel) -> Self {
+/// A `SupervisorApi` for `fix::run`, whether it borrows one or takes its own.
+impl From<&SupervisorApi> for SupervisorApi {
+    fn from(c: &SupervisorApi) -> Self {
         c.clone()
     }
 }
 
 /// Runs the fix command's own code path for one service.
 #[allow(clippy::useless_conversion)]
-pub async fn run_fix(carvel: &Carvel, namespace: &str, fix: &FixOptions) -> Result<()> {
-    super::fix::run(carvel.into(), namespace, fix).await
+pub async fn run_fix(supervisor: &SupervisorApi, namespace: &str, fix: &FixOptions) -> Result<()> {
+    super::fix::run(supervisor.into(), namespace, fix).await
 }
 
-async fn then_fix(carvel: &Carvel, changed: &[Value], args: &OverrideImageArgs) -> Result<()> {
+async fn then_fix(
+    supervisor: &SupervisorApi,
+    changed: &[Value],
+    args: &OverrideImageArgs,
+) -> Result<()> {
     let mut services = BTreeSet::new();
     for p in changed {
-        match owner(carvel, p).await? {
+        match owner(supervisor, p).await? {
             Some(s) => {
                 services.insert(s);
             }
@@ -237,7 +241,7 @@ async fn then_fix(carvel: &Carvel, changed: &[Value], args: &OverrideImageArgs) 
     for (namespace, service) in services {
         outln!("Running `kubectl supsvc fix {service} -n {namespace}`:");
         let fix = fix_options(&service, args.timeout);
-        run_fix(carvel, &namespace, &fix).await?;
+        run_fix(supervisor, &namespace, &fix).await?;
     }
     Ok(())
 }
@@ -245,14 +249,14 @@ async fn then_fix(carvel: &Carvel, changed: &[Value], args: &OverrideImageArgs) 
 /// Writes the Packages (each with its resourceVersion precondition). The server checks every write
 /// with dryRun=All first, so a refusal (403, invalid) leaves nothing half-written; a failure after
 /// that puts back the Packages already written.
-async fn write_all(carvel: &Carvel, namespace: &str, updated: &[Value]) -> Result<()> {
+async fn write_all(supervisor: &SupervisorApi, namespace: &str, updated: &[Value]) -> Result<()> {
     let resource = api::packages();
     for p in updated {
-        replace(carvel, &resource, namespace, p, true).await?;
+        replace(supervisor, &resource, namespace, p, true).await?;
     }
     let mut written: Vec<(Value, Value)> = Vec::new();
     for p in updated {
-        match replace(carvel, &resource, namespace, p, false).await {
+        match replace(supervisor, &resource, namespace, p, false).await {
             Ok(after) => written.push((p.clone(), after)),
             Err(f) => {
                 let mut notes = Vec::new();
@@ -265,7 +269,7 @@ async fn write_all(carvel: &Carvel, namespace: &str, updated: &[Value]) -> Resul
                             *slot = path_value.1;
                         }
                     }
-                    match replace(carvel, &resource, namespace, &undo, false).await {
+                    match replace(supervisor, &resource, namespace, &undo, false).await {
                         Ok(_) => notes.push(format!("put back {}", name_of(&undo))),
                         Err(e) => {
                             notes.push(format!("could not put back {}: {}", name_of(&undo), e.what))
@@ -324,9 +328,13 @@ fn finish(
     Ok(())
 }
 
-pub async fn run(carvel: &Carvel, namespace: &str, args: &OverrideImageArgs) -> Result<()> {
+pub async fn run(
+    supervisor: &SupervisorApi,
+    namespace: &str,
+    args: &OverrideImageArgs,
+) -> Result<()> {
     if !args.registry_map.is_empty() {
-        return registry_map(carvel, namespace, args).await;
+        return registry_map(supervisor, namespace, args).await;
     }
     let Some(name) = args.package_name.as_deref() else {
         return Err(Failure::usage(
@@ -349,7 +357,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &OverrideImageArgs) -> 
             ));
         }
     };
-    let all = packages(carvel, namespace).await?;
+    let all = packages(supervisor, namespace).await?;
     let package = all
         .iter()
         .find(|p| name_of(p) == name)
@@ -418,11 +426,11 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &OverrideImageArgs) -> 
     let written = match args.dry_run {
         DryRun::Client => false,
         DryRun::Server => {
-            replace(carvel, &api::packages(), namespace, &updated, true).await?;
+            replace(supervisor, &api::packages(), namespace, &updated, true).await?;
             false
         }
         DryRun::None => {
-            write_all(carvel, namespace, std::slice::from_ref(&updated)).await?;
+            write_all(supervisor, namespace, std::slice::from_ref(&updated)).await?;
             true
         }
     };
@@ -448,12 +456,16 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &OverrideImageArgs) -> 
         ),
     })?;
     if written && args.then_fix {
-        then_fix(carvel, std::slice::from_ref(&updated), args).await?;
+        then_fix(supervisor, std::slice::from_ref(&updated), args).await?;
     }
     Ok(())
 }
 
-async fn registry_map(carvel: &Carvel, namespace: &str, args: &OverrideImageArgs) -> Result<()> {
+async fn registry_map(
+    supervisor: &SupervisorApi,
+    namespace: &str,
+    args: &OverrideImageArgs,
+) -> Result<()> {
     let rules: Vec<MapRule> = args
         .registry_map
         .iter()
@@ -465,7 +477,7 @@ async fn registry_map(carvel: &Carvel, namespace: &str, args: &OverrideImageArgs
                 "OLD and NEW are a registry with an optional repository prefix, e.g. --registry-map projects.registry.vmware.com=my-registry.example.com/vmware",
             )
         })?;
-    let all = packages(carvel, namespace).await?;
+    let all = packages(supervisor, namespace).await?;
     let mut changes = Vec::new();
     for p in &all {
         let rewrites = relocation::plan_map(p, &rules).map_err(|e| {
@@ -532,12 +544,12 @@ async fn registry_map(carvel: &Carvel, namespace: &str, args: &OverrideImageArgs
         DryRun::Client => false,
         DryRun::Server => {
             for u in &updated {
-                replace(carvel, &api::packages(), namespace, u, true).await?;
+                replace(supervisor, &api::packages(), namespace, u, true).await?;
             }
             false
         }
         DryRun::None => {
-            write_all(carvel, namespace, &updated).await?;
+            write_all(supervisor, namespace, &updated).await?;
             true
         }
     };
@@ -581,7 +593,7 @@ async fn registry_map(carvel: &Carvel, namespace: &str, args: &OverrideImageArgs
         }
     })?;
     if written && args.then_fix {
-        then_fix(carvel, &updated, args).await?;
+        then_fix(supervisor, &updated, args).await?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use supsvc_core::carvel::{self, App, PackageInstall};
 
 use supsvc_core::vcenter::{self as core_vc, InstallSummary};
 
-use crate::api::{self, Carvel};
+use crate::api::{self, SupervisorApi};
 use crate::cli::StatusArgs;
 use crate::error::{Failure, Result};
 use crate::output::{self, age, render, seconds_since, table, truncate};
@@ -143,14 +143,14 @@ pub fn render_table(rows: &[Row], now: jiff::Timestamp) -> String {
 
 /// vCenter's install records of the kubeconfig's Supervisor.
 async fn vcenter_records(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     args: &StatusArgs,
     url: &str,
 ) -> Result<(String, Vec<InstallSummary>)> {
     let password = read_password(&args.vcenter, false)?;
     let vc = Vcenter::connect(&args.vcenter, url, password).await?;
     let result = async {
-        let place = vc.target(&args.vcenter, &carvel.cluster.server).await?;
+        let place = vc.target(&args.vcenter, &supervisor.cluster.server).await?;
         let body: serde_json::Value = vc
             .get(&core_vc::install_path(place.flavour, &place.id, None))
             .await?;
@@ -176,11 +176,11 @@ fn rows_of(pkgis: &[serde_json::Value], apps: &[serde_json::Value]) -> Vec<Row> 
     rows(&pkgis, &apps)
 }
 
-async fn read(carvel: &Carvel, namespace: &str) -> Result<Vec<Row>> {
+async fn read(supervisor: &SupervisorApi, namespace: &str) -> Result<Vec<Row>> {
     let (pkgi_resource, app_resource) = (api::packageinstalls(), api::apps());
     let (pkgis, apps) = futures::try_join!(
-        carvel.list(&pkgi_resource, Some(namespace), None),
-        carvel.list(&app_resource, Some(namespace), None),
+        supervisor.list(&pkgi_resource, Some(namespace), None),
+        supervisor.list(&app_resource, Some(namespace), None),
     )?;
     Ok(rows_of(&pkgis, &apps))
 }
@@ -200,10 +200,10 @@ fn changed(before: &[Row], next: &[Row]) -> Vec<Row> {
         .collect()
 }
 
-pub async fn run(carvel: &Carvel, namespace: &str, args: &StatusArgs) -> Result<()> {
-    let mut rows = read(carvel, namespace).await?;
+pub async fn run(supervisor: &SupervisorApi, namespace: &str, args: &StatusArgs) -> Result<()> {
+    let mut rows = read(supervisor, namespace).await?;
     if let Some(url) = &args.vcenter.vcenter {
-        let (from, records) = vcenter_records(carvel, args, url).await?;
+        let (from, records) = vcenter_records(supervisor, args, url).await?;
         join_vcenter(&mut rows, &records);
         if args.output.is_none() {
             outln!("{from}: desired/current version and config_status as vCenter holds them");
@@ -217,7 +217,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &StatusArgs) -> Result<
         None => out!("{}", render_table(&rows, jiff::Timestamp::now())),
     }
     if args.watch {
-        watch(carvel, namespace, args, rows).await?;
+        watch(supervisor, namespace, args, rows).await?;
     }
     Ok(())
 }
@@ -226,7 +226,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &StatusArgs) -> Result<
 /// the PackageInstalls and Apps (no polling). Ends on Ctrl-C (exit 130, quietly, as kubectl's watch
 /// does) or when stdout's reader has gone.
 async fn watch(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     namespace: &str,
     args: &StatusArgs,
     mut rows: Vec<Row>,
@@ -237,9 +237,9 @@ async fn watch(
         PackageInstalls(Vec<serde_json::Value>),
         Apps(Vec<serde_json::Value>),
     }
-    let pkgis = api::follow(carvel, &api::packageinstalls(), namespace)
+    let pkgis = api::follow(supervisor, &api::packageinstalls(), namespace)
         .map(|r| r.map(Update::PackageInstalls));
-    let apps = api::follow(carvel, &api::apps(), namespace).map(|r| r.map(Update::Apps));
+    let apps = api::follow(supervisor, &api::apps(), namespace).map(|r| r.map(Update::Apps));
     let mut updates = std::pin::pin!(futures::stream::select(pkgis, apps));
     let (mut held_pkgis, mut held_apps) = (None, None);
     let mut last_error: Option<String> = None;

@@ -16,7 +16,7 @@ use serde_json::Value;
 use supsvc_core::vcenter::{self as core_vc, UninstallFacts, UninstallStep};
 use tokio::time::Instant;
 
-use crate::api::Carvel;
+use crate::api::SupervisorApi;
 use crate::cli::UninstallArgs;
 use crate::cmd::objects;
 use crate::error::{Exit, Failure, Result};
@@ -27,7 +27,7 @@ fn line(text: &str) {
     outln!("{} {text}", clock());
 }
 
-pub async fn run(carvel: &Carvel, args: &UninstallArgs) -> Result<()> {
+pub async fn run(supervisor: &SupervisorApi, args: &UninstallArgs) -> Result<()> {
     let Some(url) = args.vcenter.vcenter.clone() else {
         return Err(Failure::usage(
             format!(
@@ -46,7 +46,7 @@ pub async fn run(carvel: &Carvel, args: &UninstallArgs) -> Result<()> {
     let service_id = core_vc::service_id(&args.service).to_owned();
     let password = read_password(&args.vcenter, false)?;
     let vc = Vcenter::connect(&args.vcenter, &url, password).await?;
-    let result = uninstall(carvel, args, &vc, &service_id).await;
+    let result = uninstall(supervisor, args, &vc, &service_id).await;
     vc.logout().await;
     result
 }
@@ -85,12 +85,12 @@ async fn facts(
 }
 
 async fn uninstall(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     args: &UninstallArgs,
     vc: &Vcenter,
     service_id: &str,
 ) -> Result<()> {
-    let place = vc.target(&args.vcenter, &carvel.cluster.server).await?;
+    let place = vc.target(&args.vcenter, &supervisor.cluster.server).await?;
     let (mut f, service_ns) = facts(vc, &place, service_id, args.unregister).await?;
     let first = core_vc::next_uninstall_step(&f);
     if let UninstallStep::Refuse(why) = &first {
@@ -119,7 +119,7 @@ async fn uninstall(
 
     // The data at stake: the PVCs of the service's namespace go with the service.
     let pvcs = match &service_ns {
-        Some(ns) => carvel.list(&objects::pvcs(), Some(ns), None).await?,
+        Some(ns) => supervisor.list(&objects::pvcs(), Some(ns), None).await?,
         None => Vec::new(),
     };
     outln!(

@@ -26,7 +26,7 @@ use supsvc_core::vcenter::{
 };
 use tokio::time::Instant;
 
-use crate::api::{self, Carvel};
+use crate::api::{self, SupervisorApi};
 use crate::cli::UpgradeArgs;
 use crate::cmd::objects;
 use crate::error::{Exit, Failure, Result};
@@ -137,7 +137,7 @@ fn ask(question: &str) -> bool {
     crate::output::confirm(question)
 }
 
-pub async fn run(carvel: &Carvel, namespace: &str, args: &UpgradeArgs) -> Result<()> {
+pub async fn run(supervisor: &SupervisorApi, namespace: &str, args: &UpgradeArgs) -> Result<()> {
     let Some(url) = args.vcenter.vcenter.clone() else {
         return Err(Failure::usage(
             format!(
@@ -154,7 +154,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &UpgradeArgs) -> Result
         .as_deref()
         .map(|p| read_definition(p, &service_id, &args.to))
         .transpose()?;
-    let pkgi = observe::parent(carvel, namespace, &args.service).await?;
+    let pkgi = observe::parent(supervisor, namespace, &args.service).await?;
     if !args.yes && !args.dry_run && !std::io::stdin().is_terminal() {
         return Err(Failure::usage(
             "upgrade asks for confirmation and there is no terminal to ask on",
@@ -163,7 +163,16 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &UpgradeArgs) -> Result
     }
     let password = read_password(&args.vcenter, false)?;
     let vc = Vcenter::connect(&args.vcenter, &url, password).await?;
-    let result = upgrade(carvel, namespace, args, &vc, &service_id, pkgi, definition).await;
+    let result = upgrade(
+        supervisor,
+        namespace,
+        args,
+        &vc,
+        &service_id,
+        pkgi,
+        definition,
+    )
+    .await;
     vc.logout().await;
     result
 }
@@ -204,7 +213,7 @@ async fn catalog_facts(
 
 #[allow(clippy::too_many_arguments)]
 async fn upgrade(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     namespace: &str,
     args: &UpgradeArgs,
     vc: &Vcenter,
@@ -212,7 +221,7 @@ async fn upgrade(
     pkgi: carvel::PackageInstall,
     definition: Option<Definition>,
 ) -> Result<()> {
-    let place = vc.target(&args.vcenter, &carvel.cluster.server).await?;
+    let place = vc.target(&args.vcenter, &supervisor.cluster.server).await?;
     let mut facts = catalog_facts(vc, &place, service_id, &args.to).await?;
     facts.has_definition = definition.is_some();
     let nothing = "nothing was written";
@@ -246,7 +255,7 @@ async fn upgrade(
                 args.to
             ));
             facts.written = true;
-            return follow(carvel, namespace, args, vc, &place, service_id, facts).await;
+            return follow(supervisor, namespace, args, vc, &place, service_id, facts).await;
         }
         _ => {}
     }
@@ -275,7 +284,9 @@ async fn upgrade(
                 .map(|(p, _, _)| p)
         }
     };
-    let packages = carvel.list(&api::packages(), Some(namespace), None).await?;
+    let packages = supervisor
+        .list(&api::packages(), Some(namespace), None)
+        .await?;
     let old_package = packages.iter().find(|p| {
         p["spec"]["refName"] == pkgi.spec.package_ref.ref_name.as_str()
             && p["spec"]["version"].as_str() == Some(from.as_str())
@@ -324,7 +335,7 @@ async fn upgrade(
 
     // The persistent data at stake: kept by an upgrade (the blog), listed so the operator knows.
     let pvcs = match &record.service_namespace {
-        Some(ns) => carvel.list(&objects::pvcs(), Some(ns), None).await?,
+        Some(ns) => supervisor.list(&objects::pvcs(), Some(ns), None).await?,
         None => Vec::new(),
     };
 
@@ -413,7 +424,7 @@ async fn upgrade(
                     "vCenter {} took version {version} of {service_id} with the values carried over; following config_status",
                     vc.url
                 ));
-                return follow(carvel, namespace, args, vc, &place, service_id, facts).await;
+                return follow(supervisor, namespace, args, vc, &place, service_id, facts).await;
             }
             UpgradeStep::Refuse(why) => {
                 return Err(Failure::new(
@@ -711,7 +722,7 @@ async fn precheck(
 }
 
 async fn follow(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     namespace: &str,
     args: &UpgradeArgs,
     vc: &Vcenter,
@@ -736,7 +747,7 @@ async fn follow(
                         "someone uninstalled it; `kubectl supsvc status` shows the Supervisor side",
                     )
                 })?;
-                let pkgi = observe::parent(carvel, namespace, &args.service).await?;
+                let pkgi = observe::parent(supervisor, namespace, &args.service).await?;
                 say(format!(
                     "vCenter: config_status {} (desired {}, current {}); pkgi/{}: {} {}",
                     record.config_status,
@@ -751,7 +762,7 @@ async fn follow(
             }
             UpgradeStep::Done => {
                 // The Supervisor side: the PackageInstall runs the new version, reconciled.
-                let pkgi = observe::parent(carvel, namespace, &args.service).await?;
+                let pkgi = observe::parent(supervisor, namespace, &args.service).await?;
                 let runs = pkgi.status.version.as_deref() == Some(args.to.as_str())
                     && carvel::state(&pkgi) == State::ReconcileSucceeded
                     && carvel::is_reconciled(&pkgi);

@@ -22,7 +22,7 @@ use supsvc_core::kapp;
 use supsvc_core::values::{self, Change, FieldVerdict, Finding};
 use tokio::time::Instant;
 
-use crate::api::{self, Carvel};
+use crate::api::{self, SupervisorApi};
 use crate::cli::{DryRun, ValuesEditArgs};
 use crate::error::{Exit, Failure, Result};
 use crate::observe;
@@ -145,9 +145,13 @@ pub fn strip_comments(text: &str) -> String {
     out
 }
 
-async fn read_target(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Result<Target> {
+async fn read_target(
+    supervisor: &SupervisorApi,
+    namespace: &str,
+    args: &ValuesEditArgs,
+) -> Result<Target> {
     let service = args.service.as_str();
-    let pkgi = observe::parent(carvel, namespace, service).await?;
+    let pkgi = observe::parent(supervisor, namespace, service).await?;
     if pkgi.spec.paused || pkgi.spec.canceled {
         return Err(Failure::new(
             format!(
@@ -200,7 +204,7 @@ async fn read_target(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) ->
             ));
         }
     };
-    let secret = carvel
+    let secret = supervisor
         .get(&objects::secrets(), namespace, &secret_name)
         .await?;
     if secret.is_none() && !refs.is_empty() {
@@ -234,7 +238,9 @@ async fn read_target(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) ->
     let old_values = parse_values(&old_text).unwrap_or(Value::Null);
 
     // The Package's schema.
-    let raw_packages = carvel.list(&api::packages(), Some(namespace), None).await?;
+    let raw_packages = supervisor
+        .list(&api::packages(), Some(namespace), None)
+        .await?;
     let views: Vec<Package> = raw_packages
         .iter()
         .filter_map(|p| Package::from_value(p).ok())
@@ -250,8 +256,8 @@ async fn read_target(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) ->
         .cloned();
 
     // The live objects kapp deployed for the service.
-    let app = observe::app(carvel, namespace, service).await?;
-    let (live, live_note) = live_objects(carvel, app.as_ref()).await?;
+    let app = observe::app(supervisor, namespace, service).await?;
+    let (live, live_note) = live_objects(supervisor, app.as_ref()).await?;
     Ok(Target {
         service: service.to_owned(),
         namespace: namespace.to_owned(),
@@ -267,7 +273,10 @@ async fn read_target(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) ->
     })
 }
 
-async fn live_objects(carvel: &Carvel, app: Option<&App>) -> Result<(Vec<Value>, Option<String>)> {
+async fn live_objects(
+    supervisor: &SupervisorApi,
+    app: Option<&App>,
+) -> Result<(Vec<Value>, Option<String>)> {
     let Some(app) = app else {
         return Ok((Vec::new(), Some("the service has no App yet".into())));
     };
@@ -291,7 +300,7 @@ async fn live_objects(carvel: &Carvel, app: Option<&App>) -> Result<(Vec<Value>,
         (objects::statefulsets(), "apps/v1", "StatefulSet"),
     ] {
         for ns in &namespaces {
-            for mut o in carvel
+            for mut o in supervisor
                 .list(&resource, ns.as_deref(), Some(&selector))
                 .await?
             {
@@ -536,13 +545,13 @@ fn invalid(target: &Target, errors: &[String]) -> Failure {
 
 /// The new values text from -f / --set / --rollback (None: interactive).
 async fn non_interactive_text(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     target: &Target,
     args: &ValuesEditArgs,
 ) -> Result<Option<String>> {
     if args.rollback {
         let name = format!("{}{PREVIOUS_SUFFIX}", target.secret_name);
-        let prev = carvel
+        let prev = supervisor
             .get(&objects::secrets(), &target.namespace, &name)
             .await?
             .ok_or_else(|| {
@@ -764,7 +773,7 @@ enum Reconciled {
 
 /// Writes the values as kctrl does (pause, wait, write, unpause) and follows the reconcile.
 async fn write_and_follow(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     target: &Target,
     text: &str,
     args: &ValuesEditArgs,
@@ -774,20 +783,20 @@ async fn write_and_follow(
     let secrets = objects::secrets();
     let ns = target.namespace.as_str();
     let prev_name = format!("{}{PREVIOUS_SUFFIX}", target.secret_name);
-    let existing_prev = carvel.get(&secrets, ns, &prev_name).await?;
+    let existing_prev = supervisor.get(&secrets, ns, &prev_name).await?;
     let prev = previous_secret(target, existing_prev.as_ref());
     let secret = new_secret(target, text);
     let pkgi = pkgi_ref(target);
     // Every write checked by the server first: a refusal (403, invalid) leaves nothing changed.
     match &existing_prev {
-        Some(_) => replace(carvel, &secrets, ns, &prev, true).await?,
-        None => create(carvel, &secrets, ns, &prev, true).await?,
+        Some(_) => replace(supervisor, &secrets, ns, &prev, true).await?,
+        None => create(supervisor, &secrets, ns, &prev, true).await?,
     };
     match &target.secret {
-        Some(_) => replace(carvel, &secrets, ns, &secret, true).await?,
-        None => create(carvel, &secrets, ns, &secret, true).await?,
+        Some(_) => replace(supervisor, &secrets, ns, &secret, true).await?,
+        None => create(supervisor, &secrets, ns, &secret, true).await?,
     };
-    carvel
+    supervisor
         .merge_patch(
             &pkgi,
             &json!({"spec": {"paused": true}}),
@@ -798,7 +807,7 @@ async fn write_and_follow(
 
     progress.line(&format!("pausing pkgi/{} -n {ns}", target.service));
     let work = async {
-        carvel
+        supervisor
             .merge_patch(
                 &pkgi,
                 &json!({"spec": {"paused": true}}),
@@ -811,7 +820,7 @@ async fn write_and_follow(
             args.poll_interval,
             "the App to show Canceled/paused",
             || async {
-                let app = observe::app(carvel, ns, &target.service).await?;
+                let app = observe::app(supervisor, ns, &target.service).await?;
                 Ok(app
                     .filter(App::is_pause_observed)
                     .map(|a| a.metadata.generation))
@@ -819,19 +828,19 @@ async fn write_and_follow(
         )
         .await?;
         match &existing_prev {
-            Some(_) => replace(carvel, &secrets, ns, &prev, false).await?,
-            None => create(carvel, &secrets, ns, &prev, false).await?,
+            Some(_) => replace(supervisor, &secrets, ns, &prev, false).await?,
+            None => create(supervisor, &secrets, ns, &prev, false).await?,
         };
         progress.line(&format!(
             "saved the values in use to Secret {ns}/{prev_name}"
         ));
         match &target.secret {
             Some(_) => {
-                replace(carvel, &secrets, ns, &secret, false).await?;
+                replace(supervisor, &secrets, ns, &secret, false).await?;
             }
             None => {
-                create(carvel, &secrets, ns, &secret, false).await?;
-                carvel
+                create(supervisor, &secrets, ns, &secret, false).await?;
+                supervisor
                     .merge_patch(
                         &pkgi,
                         &json!({"spec": {"values": [{"secretRef": {"name": target.secret_name, "key": target.key}}]}}),
@@ -858,7 +867,7 @@ async fn write_and_follow(
         .with_exit(Exit::Interrupted)),
     };
     // Whatever happened, the service is unpaused before going on.
-    let unpaused = carvel
+    let unpaused = supervisor
         .merge_patch(&pkgi, &json!({"spec": {"paused": null}}), false, None)
         .await;
     let paused_gen = written?;
@@ -874,8 +883,8 @@ async fn write_and_follow(
         args.poll_interval,
         &format!("{} to reconcile", target.service),
         || async {
-            let app = observe::app(carvel, ns, &target.service).await?;
-            let parent = observe::parent(carvel, ns, &target.service).await?;
+            let app = observe::app(supervisor, ns, &target.service).await?;
+            let parent = observe::parent(supervisor, ns, &target.service).await?;
             let Some(app) = app else { return Ok(None) };
             let line = format!(
                 "app/{}: {}{}",
@@ -920,18 +929,18 @@ fn ask(question: &str) -> bool {
     std::io::stdin().is_terminal() && crate::output::confirm(question)
 }
 
-pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Result<()> {
+pub async fn run(supervisor: &SupervisorApi, namespace: &str, args: &ValuesEditArgs) -> Result<()> {
     if args.vcenter.vcenter.is_some() {
-        return vcenter::run(carvel, namespace, args).await;
+        return vcenter::run(supervisor, namespace, args).await;
     }
-    let target = read_target(carvel, namespace, args).await?;
+    let target = read_target(supervisor, namespace, args).await?;
     // Said before any check, so it stands beside whatever the checks refuse: the values that persist
     // are vCenter's.
     if args.dry_run == DryRun::None {
         errln!("{}", vcenter::not_persistent_warning(&target.service));
     }
     let mut edit_file: Option<PathBuf> = None;
-    let checked = match non_interactive_text(carvel, &target, args).await? {
+    let checked = match non_interactive_text(supervisor, &target, args).await? {
         Some(text) => target
             .check(&text, args.force)
             .map_err(|errors| invalid(&target, &errors))?,
@@ -1004,8 +1013,8 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
             let secret = new_secret(&target, &checked.text);
             let secrets = objects::secrets();
             match target.secret {
-                Some(_) => replace(carvel, &secrets, namespace, &secret, true).await,
-                None => create(carvel, &secrets, namespace, &secret, true).await,
+                Some(_) => replace(supervisor, &secrets, namespace, &secret, true).await,
+                None => create(supervisor, &secrets, namespace, &secret, true).await,
             }
             .map_err(keep_file)?;
             if args.output.is_none() {
@@ -1018,7 +1027,7 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
         DryRun::None => {}
     }
     let progress = ProgressPrinter::lines(args.output.is_some());
-    let result = write_and_follow(carvel, &target, &checked.text, args, &progress).await;
+    let result = write_and_follow(supervisor, &target, &checked.text, args, &progress).await;
     let reconciled = result.map_err(keep_file)?;
     out.written = true;
     out.previous_secret = Some(format!("{}{PREVIOUS_SUFFIX}", target.secret_name));
@@ -1062,8 +1071,9 @@ pub async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Res
             }
             // Roll back: the values in use before, as read at the start.
             progress.line("rolling back to the previous values");
-            let reread = read_target(carvel, namespace, args).await?;
-            let back = write_and_follow(carvel, &reread, &target.old_text, args, &progress).await;
+            let reread = read_target(supervisor, namespace, args).await?;
+            let back =
+                write_and_follow(supervisor, &reread, &target.old_text, args, &progress).await;
             out.rolled_back = matches!(back, Ok(Reconciled::Succeeded));
             emit(&out)?;
             let rolled = match back {

@@ -14,7 +14,7 @@ use supsvc_core::vcenter::{self as core_vc, Snapshot, Step, Supervisor, WritePro
 use tokio::time::Instant;
 
 use super::{Edited, Target, edit_loop, invalid, kept, non_interactive_text, yaml};
-use crate::api::Carvel;
+use crate::api::SupervisorApi;
 use crate::cli::{DryRun, ValuesEditArgs};
 use crate::error::{Exit, Failure, Result};
 use crate::observe;
@@ -61,7 +61,11 @@ fn masked_changes(changes: &[Change], show_secrets: bool) -> Vec<super::ChangeOu
         .collect()
 }
 
-pub(super) async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs) -> Result<()> {
+pub(super) async fn run(
+    supervisor: &SupervisorApi,
+    namespace: &str,
+    args: &ValuesEditArgs,
+) -> Result<()> {
     let Some(url) = args.vcenter.vcenter.clone() else {
         return Err(Failure::usage(
             "--vcenter needs a URL",
@@ -73,16 +77,16 @@ pub(super) async fn run(carvel: &Carvel, namespace: &str, args: &ValuesEditArgs)
         .as_deref()
         .is_some_and(|p| p == std::path::Path::new("-"));
     // Everything that can be refused without vCenter first: the Supervisor side, the password.
-    let target = super::read_target(carvel, namespace, args).await?;
+    let target = super::read_target(supervisor, namespace, args).await?;
     let password = read_password(&args.vcenter, stdin_values)?;
     let vc = Vcenter::connect(&args.vcenter, &url, password).await?;
-    let result = edit(carvel, namespace, args, &vc, target).await;
+    let result = edit(supervisor, namespace, args, &vc, target).await;
     vc.logout().await;
     result
 }
 
 async fn edit(
-    carvel: &Carvel,
+    supervisor: &SupervisorApi,
     namespace: &str,
     args: &ValuesEditArgs,
     vc: &Vcenter,
@@ -97,7 +101,7 @@ async fn edit(
             "edit the service's settings in the vSphere Client (Workload Management > Services)",
         ));
     }
-    let place = vc.target(&args.vcenter, &carvel.cluster.server).await?;
+    let place = vc.target(&args.vcenter, &supervisor.cluster.server).await?;
     let service_id = core_vc::service_id(&target.service).to_owned();
     let path = place.service_path(&service_id);
     let progress = ProgressPrinter::lines(args.output.is_some());
@@ -184,7 +188,7 @@ async fn edit(
             )
         })?)
     } else {
-        non_interactive_text(carvel, &target, args).await?
+        non_interactive_text(supervisor, &target, args).await?
     };
     let checked = match given {
         Some(text) => {
@@ -275,7 +279,7 @@ async fn edit(
     }
 
     // 4. Read again right before writing: no lost update.
-    let generation_before = observe::parent(carvel, namespace, &target.service)
+    let generation_before = observe::parent(supervisor, namespace, &target.service)
         .await?
         .metadata
         .generation;
@@ -357,7 +361,7 @@ async fn edit(
                 plan.after = Some(Snapshot::from(&record));
             }
             Step::PollSupervisor => {
-                let pkgi = observe::parent(carvel, namespace, &target.service).await?;
+                let pkgi = observe::parent(supervisor, namespace, &target.service).await?;
                 let current = pkgi.metadata.generation > generation_before
                     && pkgi.status.observed_generation == Some(pkgi.metadata.generation);
                 let state = carvel::state(&pkgi);
