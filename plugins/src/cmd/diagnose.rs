@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use supsvc_core::diagnose::{Finding, Severity, diagnose};
-use supsvc_core::fix::preconditions::{self, Overrides, Preconditions};
+use supsvc_core::fix::preconditions::{self, Ground, Overrides, Preconditions};
 use supsvc_core::image::RegistryPolicy;
 
 use crate::api::SupervisorApi;
@@ -44,6 +44,11 @@ pub struct Report<'a> {
 pub fn render_preconditions(p: &Preconditions, service: &str) -> String {
     let mut out = String::new();
     match (&p.ground, &p.refusal) {
+        // Reconciled: "would act" would read as if something were broken.
+        (Some(g @ Ground::NothingToRepair), _) => out.push_str(&format!(
+            "kubectl supsvc fix {service}: nothing to repair; it would only remove what an earlier run left, if anything (precondition held: {})\n",
+            g.as_str()
+        )),
         (Some(g), _) => out.push_str(&format!(
             "kubectl supsvc fix {service}: would act (precondition held: {})\n",
             g.as_str()
@@ -198,7 +203,7 @@ mod tests {
             children: vec!["dom/x".into()],
             findings: &findings,
             fix_preconditions: Preconditions {
-                ground: Some(preconditions::Ground::KbSignature),
+                ground: Some(Ground::KbSignature),
                 checks: Vec::new(),
                 foreign_pauses: Vec::new(),
                 refusal: None,
@@ -219,5 +224,15 @@ mod tests {
             ..report
         };
         assert!(render_text(&clean).contains("No problems found.\n"));
+        let healthy = Preconditions {
+            ground: Some(Ground::NothingToRepair),
+            ..report.fix_preconditions.clone()
+        };
+        let line = render_preconditions(&healthy, "a");
+        assert!(
+            line.starts_with("kubectl supsvc fix a: nothing to repair;")
+                && !line.contains("would act"),
+            "a reconciled service is not one fix would act on: {line}"
+        );
     }
 }
