@@ -50,37 +50,34 @@ fn failures(app: &serde_json::Value) -> i64 {
 async fn the_kb_commands_run_with_kubectl_take_svc_tkg_from_stuck_to_reconciled() {
     let supervisor = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
 
-    // Stuck, as the operator sees it.
-    let table = supervisor.kubectl_ok(&["get", "app", TKG, "-n", SERVICES_NAMESPACE]);
-    assert!(
-        table.lines().next().unwrap().contains("DESCRIPTION"),
-        "{table}"
-    );
-    assert!(
-        table.contains(
-            "Reconcile failed: Deploying: Error (see .status.usefulErrorMessage for details)"
-        ),
-        "{table}"
-    );
-    let app = supervisor.get(gvr::APPS, SERVICES_NAMESPACE, TKG).await;
-    let message = app["status"]["usefulErrorMessage"].as_str().unwrap();
-    assert!(
-        message.contains("waiting on reconcile packageinstall/")
-            && message.contains("Finished unsuccessfully"),
-        "{message}"
-    );
-    for child in TKG_CHILDREN {
-        let install = supervisor
-            .get(gvr::PACKAGE_INSTALLS, TKG_DOMAIN, child)
-            .await;
-        let error = install["status"]["usefulErrorMessage"]
-            .as_str()
-            .unwrap_or("");
-        assert!(
-            error.contains("projects.registry.vmware.com"),
-            "{child} fails on the public registry: {error}"
-        );
-    }
+    // Stuck, as the operator sees it. kapp-controller retries the failing App all the time (every
+    // 30 s, a thousandth of it here), so one `kubectl get` may land in a retry's `Reconciling`: as an
+    // operator would, look again until the failure shows.
+    eventually(
+        Duration::from_secs(30),
+        "the App and every child shown stuck on the public registry",
+        || async {
+            let table = supervisor.kubectl_ok(&["get", "app", TKG, "-n", SERVICES_NAMESPACE]);
+            let app = supervisor.get(gvr::APPS, SERVICES_NAMESPACE, TKG).await;
+            let message = app["status"]["usefulErrorMessage"].as_str().unwrap_or("");
+            let mut stuck = table.lines().next().is_some_and(|l| l.contains("DESCRIPTION"))
+                && table.contains(
+                    "Reconcile failed: Deploying: Error (see .status.usefulErrorMessage for details)",
+                )
+                && message.contains("waiting on reconcile packageinstall/")
+                && message.contains("Finished unsuccessfully");
+            for child in TKG_CHILDREN {
+                let install = supervisor
+                    .get(gvr::PACKAGE_INSTALLS, TKG_DOMAIN, child)
+                    .await;
+                stuck &= install["status"]["usefulErrorMessage"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("projects.registry.vmware.com"));
+            }
+            stuck.then_some(())
+        },
+    )
+    .await;
 
     let output = supervisor.sh(&kb_commands(true));
     assert!(
