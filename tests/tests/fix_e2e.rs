@@ -755,3 +755,82 @@ async fn status_watch_prints_a_line_for_each_change_until_stopped() {
     assert!(err.is_empty(), "Ctrl-C ends a watch quietly: {err}");
     reader.join().expect("reader");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_run_reports_a_colleagues_pause_and_keeps_it_while_fixing_the_others() {
+    let stuck = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
+    let held = Supervisor::start("healthy", TIME_SCALE).await;
+    // On the second Supervisor a colleague holds svc-tkg on purpose: a reason, then the pause.
+    held.kubectl_ok(&[
+        "annotate",
+        "pkgi",
+        TKG,
+        "-n",
+        SERVICES_NAMESPACE,
+        "supsvc.io/pause-reason=holding a hot-fixed Deployment",
+    ]);
+    held.kubectl_ok(&[
+        "patch",
+        "pkgi",
+        TKG,
+        "-n",
+        SERVICES_NAMESPACE,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"paused":true}}"#,
+    ]);
+    let renamed = stuck.dir.path().join("second");
+    let original = std::fs::read_to_string(&held.kubeconfig).expect("kubeconfig");
+    std::fs::write(&renamed, original.replace("supervisor", "second")).expect("written");
+    let kubeconfig = std::env::join_paths([stuck.kubeconfig.clone(), renamed]).expect("KUBECONFIG");
+    held.sim.api().audit().clear();
+
+    // `-y` over the fleet is no licence to take the colleague's pause over.
+    let mut cmd = Command::new(plugin());
+    cmd.args([
+        "fix",
+        "-y",
+        "--poll-interval=100ms",
+        "--timeout",
+        "3m",
+        "--context",
+        "supervisor-admin",
+        "--context",
+        "second-admin",
+    ])
+    .env("KUBECONFIG", &kubeconfig)
+    .stdin(Stdio::null());
+    let output = tokio::task::spawn_blocking(move || cmd.output().expect("runs"))
+        .await
+        .expect("joined");
+    let (out, err) = text(&output);
+    assert_eq!(code(&output), 1, "one Supervisor refused: {out}\n{err}");
+    let summary = out.rsplit("Summary for").next().unwrap_or_default();
+    let row = |context: &str| {
+        summary
+            .lines()
+            .find(|l| l.starts_with(context))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(row("supervisor-admin").contains("Succeeded:"), "{summary}");
+    let second = row("second-admin");
+    assert!(
+        second.contains("error: refused, nothing changed: svc-tkg.vsphere.vmware.com is paused, and not by kubectl supsvc fix"),
+        "the paused Supervisor is reported, not repaired: {summary}"
+    );
+    assert_resolved(&stuck).await;
+    // Nothing was written on the held Supervisor, and the pause stands.
+    let writes: Vec<_> = plugin_requests(&held)
+        .into_iter()
+        .filter(|e| !matches!(e.verb.as_str(), "get" | "list" | "watch"))
+        .collect();
+    assert!(writes.is_empty(), "{writes:#?}");
+    let parent = held
+        .get(gvr::PACKAGE_INSTALLS, SERVICES_NAMESPACE, TKG)
+        .await;
+    assert_eq!(
+        parent["spec"]["paused"], true,
+        "the colleague's pause stands"
+    );
+}

@@ -772,15 +772,18 @@ pub async fn run_fleet(
                 result: Ok("healthy: nothing to do".into()),
             }),
             // Reported, not acted on: a pause someone else made stays, a fault fix does not repair is named.
-            Ok(p) if p.refusal(service).is_some() => {
+            Ok(ref p) if let Some(r) = &p.preconditions.refusal => {
                 out!(
                     "[{context}] {service}: fix refuses.\n{}",
                     render_preconditions(&p.preconditions)
                 );
+                // The row already names the context and cluster: it says only why.
+                let mut refused = refusal_failure(service, &p.supervisor.cluster.describe(), r);
+                refused.what = format!("refused, nothing changed: {}", r.why);
                 rows.push(FleetRow {
                     context,
                     cluster,
-                    result: Err(p.refusal(service).unwrap_or_else(|| Failure::new("", ""))),
+                    result: Err(refused),
                 });
             }
             Ok(p) => {
