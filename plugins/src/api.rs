@@ -216,6 +216,70 @@ pub fn follow(
     })
 }
 
+/// Wakes a wait loop as soon as an object it waits on changes, as `kubectl wait` does, instead of
+/// on a timer: one watch per (kind, namespace), each event a wake-up. A wait still ends after its
+/// fallback period without an event, so a watch that cannot be established (a proxy that cuts long
+/// requests, RBAC without `watch`) only slows the loop down to polling. Dropping it ends the
+/// watches.
+pub struct Changes {
+    notify: std::sync::Arc<tokio::sync::Notify>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Changes {
+    /// Starts a watch of each `(kind, namespace)`; `None` watches the kind in every namespace.
+    pub fn watch(supervisor: &SupervisorApi, targets: &[(ApiResource, Option<String>)]) -> Self {
+        use futures::StreamExt;
+        use kube::runtime::{WatchStreamExt, watcher};
+
+        let notify = std::sync::Arc::new(tokio::sync::Notify::new());
+        let tasks = targets
+            .iter()
+            .map(|(resource, namespace)| {
+                let events = watcher(
+                    supervisor.api(resource, namespace.as_deref()),
+                    watcher::Config::default(),
+                )
+                .default_backoff();
+                let notify = notify.clone();
+                tokio::spawn(async move {
+                    let mut events = std::pin::pin!(events);
+                    while let Some(event) = events.next().await {
+                        // The initial list's objects are what the caller reads anyway; its end
+                        // wakes once, for a change made between the caller's read and the list.
+                        if let Ok(
+                            watcher::Event::Apply(_)
+                            | watcher::Event::Delete(_)
+                            | watcher::Event::InitDone,
+                        ) = event
+                        {
+                            notify.notify_one();
+                        }
+                    }
+                })
+            })
+            .collect();
+        Changes { notify, tasks }
+    }
+
+    /// Returns at the next change seen since the previous call (at once if one came meanwhile),
+    /// or after `fallback`, whichever is first.
+    pub async fn next(&self, fallback: Duration) {
+        tokio::select! {
+            () = self.notify.notified() => {}
+            () = tokio::time::sleep(fallback) => {}
+        }
+    }
+}
+
+impl Drop for Changes {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
 fn to_value(o: DynamicObject) -> Value {
     serde_json::to_value(o).unwrap_or(Value::Null)
 }

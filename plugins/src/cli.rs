@@ -160,8 +160,9 @@ pub struct FixArgs {
     /// Give up (unpausing everything) after this long, e.g. 10m, 90s.
     #[arg(long, default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
-    /// How often to read the objects while waiting.
-    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION", hide = true)]
+    /// The longest wait between two reads of the objects: fix wakes on their watch events, and
+    /// reads again after this long without one.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION", hide = true)]
     pub poll_interval: Duration,
     /// Output format of the plan with --dry-run=client.
     #[arg(short, long, value_enum)]

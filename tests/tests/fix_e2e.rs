@@ -834,3 +834,30 @@ async fn a_fleet_run_reports_a_colleagues_pause_and_keeps_it_while_fixing_the_ot
         "the colleague's pause stands"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fix_wakes_on_watch_events_not_on_a_timer() {
+    let s = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
+    // A fallback poll of an hour: only the watches can move the run along within the timeout.
+    let out = run(
+        &s.kubeconfig,
+        &["fix", "-y", "--timeout", "3m", "--poll-interval=1h"],
+    )
+    .await;
+    let (stdout, err) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}\n{err}");
+    assert!(stdout.contains("Succeeded:"), "{stdout}");
+    let watches: Vec<_> = plugin_requests(&s)
+        .into_iter()
+        .filter(|e| e.verb == "watch")
+        .map(|e| (e.resource, e.namespace))
+        .collect();
+    assert!(
+        watches
+            .iter()
+            .any(|(r, ns)| r == "packageinstalls" && ns.as_deref() == Some(SERVICES_NAMESPACE))
+            && watches.iter().any(|(r, _)| r == "apps"),
+        "{watches:?}"
+    );
+    assert_resolved(&s).await;
+}

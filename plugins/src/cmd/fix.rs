@@ -16,12 +16,13 @@ use supsvc_core::fix::{self, FixError, NextStep, Observation, Plan, PlanItem, Ru
 use supsvc_core::image::RegistryPolicy;
 use tokio::time::Instant;
 
-use crate::api::SupervisorApi;
+use crate::api::{self, SupervisorApi};
 use crate::cli::{DryRun, FixArgs, Output};
 use crate::error::{Exit, Failure, Result};
 use crate::observe::{self, Children};
 use crate::output::{render, truncate};
 use crate::progress::ProgressPrinter;
+use kube::api::ApiResource;
 
 /// A run id unique enough for one Supervisor: the time and the process id.
 pub fn new_run_id() -> RunId {
@@ -209,7 +210,10 @@ struct Runner<'a> {
     service: &'a str,
     children: &'a Children,
     run_id: RunId,
+    /// The longest wait between two reads when no watch event wakes the loop.
     poll: Duration,
+    /// Watches of the parent, its App and the children: a wait ends at their next change.
+    changes: api::Changes,
     progress: &'a ProgressPrinter,
     deadline: Instant,
     /// Whether this process has written (or resumed a run that had): only then may it undo.
@@ -291,7 +295,7 @@ impl Runner<'_> {
                     };
                     self.progress.waiting(&truncate(&what, 120));
                     let t = Instant::now();
-                    tokio::time::sleep(self.poll).await;
+                    self.changes.next(self.poll).await;
                     waited += looked + t.elapsed();
                 }
                 step => {
@@ -462,7 +466,7 @@ impl FixOptions {
             yes: false,
             dry_run: DryRun::None,
             timeout: Duration::from_secs(600),
-            poll_interval: Duration::from_secs(1),
+            poll_interval: Duration::from_secs(5),
             output: None,
             force: false,
             take_over_pause: false,
@@ -531,6 +535,24 @@ async fn server_dry_run(p: &Prepared, progress: &ProgressPrinter) -> Result<()> 
 }
 
 /// Runs the loop until done, undoing on error, timeout or Ctrl-C. Returns the summary line.
+/// What a run waits on: PackageInstalls and Apps in the services' namespace, PackageInstalls where
+/// the children are (every namespace when they were not located).
+fn watched(namespace: &str, children: &Children) -> Vec<(ApiResource, Option<String>)> {
+    let mut targets = vec![
+        (api::packageinstalls(), Some(namespace.to_owned())),
+        (api::apps(), Some(namespace.to_owned())),
+    ];
+    if children.namespaces.is_empty() {
+        targets.push((api::packageinstalls(), None));
+    }
+    for ns in &children.namespaces {
+        if ns != namespace {
+            targets.push((api::packageinstalls(), Some(ns.clone())));
+        }
+    }
+    targets
+}
+
 async fn execute(
     p: &Prepared,
     namespace: &str,
@@ -546,6 +568,7 @@ async fn execute(
         children: &p.children,
         run_id: p.run_id.clone(),
         poll: args.poll_interval,
+        changes: api::Changes::watch(&p.supervisor, &watched(namespace, &p.children)),
         progress,
         deadline: started + args.timeout,
         touched: p.plan.resumed.is_some(),

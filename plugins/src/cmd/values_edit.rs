@@ -740,8 +740,11 @@ fn previous_secret(target: &Target, existing: Option<&Value>) -> Value {
     s
 }
 
+/// Checks at once, then again at each change `changes` sees (or after `poll` without one), until
+/// `check` answers or `deadline` passes.
 async fn wait_until<T, F, Fut>(
     deadline: Instant,
+    changes: &api::Changes,
     poll: Duration,
     what: &str,
     mut check: F,
@@ -761,7 +764,9 @@ where
             )
             .with_exit(Exit::Timeout));
         }
-        tokio::time::sleep(poll).await;
+        changes
+            .next(poll.min(deadline.saturating_duration_since(Instant::now())))
+            .await;
     }
 }
 
@@ -787,6 +792,14 @@ async fn write_and_follow(
     let prev = previous_secret(target, existing_prev.as_ref());
     let secret = new_secret(target, text);
     let pkgi = pkgi_ref(target);
+    // The pause and the reconcile are followed on watches of the PackageInstall and its App.
+    let changes = api::Changes::watch(
+        supervisor,
+        &[
+            (api::packageinstalls(), Some(ns.to_owned())),
+            (api::apps(), Some(ns.to_owned())),
+        ],
+    );
     // Every write checked by the server first: a refusal (403, invalid) leaves nothing changed.
     match &existing_prev {
         Some(_) => replace(supervisor, &secrets, ns, &prev, true).await?,
@@ -817,6 +830,7 @@ async fn write_and_follow(
             .await?;
         let paused_gen = wait_until(
             deadline,
+            &changes,
             args.poll_interval,
             "the App to show Canceled/paused",
             || async {
@@ -880,6 +894,7 @@ async fn write_and_follow(
     let last = std::cell::RefCell::new(String::new());
     wait_until(
         deadline,
+        &changes,
         args.poll_interval,
         &format!("{} to reconcile", target.service),
         || async {

@@ -14,7 +14,7 @@ use supsvc_core::vcenter::{self as core_vc, Snapshot, Step, Supervisor, WritePro
 use tokio::time::Instant;
 
 use super::{Edited, Target, edit_loop, invalid, kept, non_interactive_text, yaml};
-use crate::api::SupervisorApi;
+use crate::api::{self, SupervisorApi};
 use crate::cli::{DryRun, ValuesEditArgs};
 use crate::error::{Exit, Failure, Result};
 use crate::observe;
@@ -342,6 +342,12 @@ async fn edit(
     // 6. Follow vCenter, then the PackageInstall.
     let deadline = Instant::now() + args.timeout;
     let mut last_line = String::new();
+    // vCenter has no watch: it is polled. The PackageInstall is watched, so its reconcile is seen
+    // as it happens.
+    let changes = api::Changes::watch(
+        supervisor,
+        &[(api::packageinstalls(), Some(namespace.to_owned()))],
+    );
     loop {
         match core_vc::next_step(&plan) {
             Step::PollVcenter => {
@@ -421,7 +427,7 @@ async fn edit(
             )
             .with_exit(Exit::Timeout));
         }
-        tokio::time::sleep(args.poll_interval).await;
+        changes.next(args.poll_interval).await;
     }
 }
 
