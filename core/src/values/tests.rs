@@ -1,4 +1,6 @@
-use serde_json::json;
+use serde_json::{Value, json};
+
+use crate::quantity::Quantity;
 
 use super::*;
 
