@@ -23,7 +23,13 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 use crate::api::SupervisorApi;
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, FixArgs, Global};
+use crate::cmd::Session;
+use crate::cmd::diagnose::DiagnoseOptions;
+use crate::cmd::fix::FixOptions;
+use crate::cmd::uninstall::UninstallOptions;
+use crate::cmd::upgrade::UpgradeOptions;
+use crate::cmd::values_edit::ValuesEditOptions;
 use crate::error::Result;
 
 /// `kubectl supsvc` when run as a kubectl plugin (argv[0] `kubectl-supsvc`), else the binary's name.
@@ -50,7 +56,8 @@ fn parse() -> Cli {
 
 async fn run(cli: Cli) -> Result<()> {
     let Cli { global, command } = cli;
-    let ns = global.namespace.as_str();
+    // One Supervisor, connected in one place (kubectl's flags and loading rules).
+    let session = || Session::connect(&global);
     match command {
         Command::Demo(args) => cmd::demo::run(&args).await,
         Command::Policy(args) => cmd::policy::run(&args),
@@ -58,39 +65,8 @@ async fn run(cli: Cli) -> Result<()> {
             cmd::completion::run(&args);
             Ok(())
         }
-        Command::Fix(mut args) => {
-            let loaded = cluster::load(&global)?;
-            let contexts = loaded.chosen_contexts(&global, args.all_contexts)?;
-            if let [context] = contexts.as_slice() {
-                let supervisor = SupervisorApi {
-                    cluster: loaded.connect(context, &global).await?,
-                };
-                args.service = observe::canonical_service(&supervisor, ns, &args.service).await?;
-                return cmd::fix::run(supervisor, ns, &(&args).into()).await;
-            }
-            let mut clusters = Vec::new();
-            for context in contexts {
-                let supervisor = loaded
-                    .connect(&context, &global)
-                    .await
-                    .map(|cluster| SupervisorApi { cluster });
-                clusters.push((context, supervisor));
-            }
-            cmd::fix::run_fleet(clusters, ns, &(&args).into()).await
-        }
-        Command::OverrideImage(args) => {
-            let supervisor = SupervisorApi {
-                cluster: cluster::connect(&global).await?,
-            };
-            cmd::override_image::run(&supervisor, ns, &args).await
-        }
-        Command::ValuesEdit(mut args) => {
-            let supervisor = SupervisorApi {
-                cluster: cluster::connect(&global).await?,
-            };
-            args.service = observe::canonical_service(&supervisor, ns, &args.service).await?;
-            cmd::values_edit::run(&supervisor, ns, &args).await
-        }
+        // fix may work on several Supervisors.
+        Command::Fix(args) => fix(&global, &args).await,
         Command::UpgradeCheck(args) => {
             let conn = cluster::connect(&global).await?;
             let code = cmd::upgrade_check::run(&conn, &args).await?;
@@ -102,37 +78,64 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Upgrade(mut args) => {
-            let supervisor = SupervisorApi {
-                cluster: cluster::connect(&global).await?,
-            };
-            args.service = observe::canonical_service(&supervisor, ns, &args.service).await?;
-            cmd::upgrade::run(&supervisor, ns, &args).await
+        Command::OverrideImage(args) => {
+            cmd::override_image::run(&session().await?, &(&args).into()).await
         }
-        Command::Uninstall(mut args) => {
-            let supervisor = SupervisorApi {
-                cluster: cluster::connect(&global).await?,
-            };
+        Command::ValuesEdit(args) => {
+            let session = session().await?;
+            let mut options = ValuesEditOptions::from(&args);
+            options.service = session.canonical_service(&options.service).await?;
+            cmd::values_edit::run(&session, &options).await
+        }
+        Command::Upgrade(args) => {
+            let session = session().await?;
+            let mut options = UpgradeOptions::from(&args);
+            options.service = session.canonical_service(&options.service).await?;
+            cmd::upgrade::run(&session, &options).await
+        }
+        Command::Uninstall(args) => {
+            let session = session().await?;
+            let mut options = UninstallOptions::from(&args);
             // A rerun after step 2 finds no PackageInstall: the name given is then the service's.
-            if let Ok(service) = observe::canonical_service(&supervisor, ns, &args.service).await {
-                args.service = service;
+            if let Ok(service) = session.canonical_service(&options.service).await {
+                options.service = service;
             }
-            cmd::uninstall::run(&supervisor, &args).await
+            cmd::uninstall::run(&session, &options).await
         }
-        Command::Status(args) => {
-            let supervisor = SupervisorApi {
-                cluster: cluster::connect(&global).await?,
-            };
-            cmd::status::run(&supervisor, ns, &args).await
-        }
-        Command::Diagnose(mut args) => {
-            let supervisor = SupervisorApi {
-                cluster: cluster::connect(&global).await?,
-            };
-            args.service = observe::canonical_service(&supervisor, ns, &args.service).await?;
-            cmd::diagnose::run(&supervisor, ns, &args).await
+        Command::Status(args) => cmd::status::run(&session().await?, &(&args).into()).await,
+        Command::Diagnose(args) => {
+            let session = session().await?;
+            let mut options = DiagnoseOptions::from(&args);
+            options.service = session.canonical_service(&options.service).await?;
+            cmd::diagnose::run(&session, &options).await
         }
     }
+}
+
+/// `fix` on the chosen context, or on each of several (`--all-contexts`, `--context` repeated).
+async fn fix(global: &Global, args: &FixArgs) -> Result<()> {
+    let loaded = cluster::load(global)?;
+    let contexts = loaded.chosen_contexts(global, args.all_contexts)?;
+    let mut options = FixOptions::from(args);
+    if let [context] = contexts.as_slice() {
+        let session = Session {
+            supervisor: SupervisorApi {
+                cluster: loaded.connect(context, global).await?,
+            },
+            namespace: global.namespace.clone(),
+        };
+        options.service = session.canonical_service(&options.service).await?;
+        return cmd::fix::run(&session, &options).await;
+    }
+    let mut clusters = Vec::new();
+    for context in contexts {
+        let supervisor = loaded
+            .connect(&context, global)
+            .await
+            .map(|cluster| SupervisorApi { cluster });
+        clusters.push((context, supervisor));
+    }
+    cmd::fix::run_fleet(clusters, &global.namespace, &options).await
 }
 
 fn main() -> ExitCode {

@@ -11,7 +11,7 @@
 //!   found by its API endpoint ([`supsvc_core::vcenter::choose_target`]).
 
 use std::io::{IsTerminal, Read as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -84,9 +84,42 @@ pub struct HttpError {
     pub status: u16,
     pub error: VapiError,
 }
+/// What vCenter's connection is asked to do: built from clap's [`crate::cli::VcenterArgs`] by one `From`, so the
+/// command never sees clap (cargo keeps its options apart from its command line the same way).
+#[derive(Debug, Clone)]
+pub struct VcenterOptions {
+    /// Edit the values where they persist: vCenter's stored config of the service (https://HOST).
+    pub vcenter: Option<String>,
+    /// The vCenter user.
+    pub vcenter_user: String,
+    /// Read the vCenter password from stdin (else SUPSVC_VCENTER_PASSWORD, else a prompt).
+    pub vcenter_password_stdin: bool,
+    /// Trust only this CA (PEM) for vCenter's certificate (default: the system's trust store).
+    pub vcenter_ca_file: Option<PathBuf>,
+    /// Do not verify vCenter's certificate (only where you accept the risk).
+    pub vcenter_insecure: bool,
+    /// The Supervisor's vSphere cluster (domain-cN), for 7.0.3/8.x (default: the one serving the kubeconfig's API server).
+    pub vcenter_cluster: Option<String>,
+    /// The Supervisor ID, for 9.x (default: the one serving the kubeconfig's API server).
+    pub vcenter_supervisor: Option<String>,
+}
+
+impl From<&VcenterArgs> for VcenterOptions {
+    fn from(args: &VcenterArgs) -> Self {
+        VcenterOptions {
+            vcenter: args.vcenter.clone(),
+            vcenter_user: args.vcenter_user.clone(),
+            vcenter_password_stdin: args.vcenter_password_stdin,
+            vcenter_ca_file: args.vcenter_ca_file.clone(),
+            vcenter_insecure: args.vcenter_insecure,
+            vcenter_cluster: args.vcenter_cluster.clone(),
+            vcenter_supervisor: args.vcenter_supervisor.clone(),
+        }
+    }
+}
 
 /// Reads the password: the environment, stdin (`--vcenter-password-stdin`), or a prompt.
-pub fn read_password(args: &VcenterArgs, stdin_taken: bool) -> Result<String> {
+pub fn read_password(args: &VcenterOptions, stdin_taken: bool) -> Result<String> {
     if args.vcenter_password_stdin {
         if stdin_taken {
             return Err(Failure::usage(
@@ -177,7 +210,7 @@ impl ServerCertVerifier for Insecure {
     }
 }
 
-fn tls_config(args: &VcenterArgs) -> Result<rustls::ClientConfig> {
+fn tls_config(args: &VcenterOptions) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -236,7 +269,7 @@ fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 
 impl Vcenter {
     /// Connects and logs in; reads the version and what it allows.
-    pub async fn connect(args: &VcenterArgs, url: &str, password: String) -> Result<Vcenter> {
+    pub async fn connect(args: &VcenterOptions, url: &str, password: String) -> Result<Vcenter> {
         let url = url.trim_end_matches('/').to_owned();
         let url = if url.contains("://") {
             url
@@ -432,7 +465,7 @@ impl Vcenter {
     }
 
     /// The install routes of the Supervisor the kubeconfig points at (`server`), or the ones named.
-    pub async fn target(&self, args: &VcenterArgs, server: &str) -> Result<Target> {
+    pub async fn target(&self, args: &VcenterOptions, server: &str) -> Result<Target> {
         let flavour = self.caps.flavour;
         let host = core_vc::url_host(server);
         let id = match flavour {

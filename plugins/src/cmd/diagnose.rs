@@ -5,14 +5,15 @@ use supsvc_core::diagnose::{Finding, Severity, diagnose};
 use supsvc_core::fix::preconditions::{self, Ground, Overrides, Preconditions};
 use supsvc_core::image::RegistryPolicy;
 
-use crate::api::SupervisorApi;
 use crate::cli::DiagnoseArgs;
+use crate::cli::Output;
+use crate::cmd::Session;
 use crate::error::{Exit, Failure, Result};
 use crate::observe;
 use crate::output::{render, truncate};
 
 /// The registry settings from the flags: an allow-list, a deny-list, or the default deny-list.
-pub fn policy(args: &DiagnoseArgs) -> Result<RegistryPolicy> {
+pub fn policy(args: &DiagnoseOptions) -> Result<RegistryPolicy> {
     fn refs(v: &[String]) -> Vec<&str> {
         v.iter().map(String::as_str).collect()
     }
@@ -132,14 +133,42 @@ pub fn render_text(report: &Report<'_>) -> String {
     ));
     out
 }
+/// What `diagnose` is asked to do: built from clap's [`crate::cli::DiagnoseArgs`] by one `From`, so the
+/// command never sees clap (cargo keeps its options apart from its command line the same way).
+#[derive(Debug, Clone)]
+pub struct DiagnoseOptions {
+    /// The Supervisor Service (its PackageInstall's name).
+    pub service: String,
+    /// Domain namespaces of the children, when kapp's data cannot say (empty: from kapp's data).
+    pub domain_namespaces: Vec<String>,
+    /// Output format.
+    pub output: Option<Output>,
+    /// Registries that are private (an allow-list; repeatable). Default: a deny-list of public registries.
+    pub allow_registries: Vec<String>,
+    /// Registries that are public (replaces the default deny-list; repeatable).
+    pub deny_registries: Vec<String>,
+}
 
-pub async fn run(supervisor: &SupervisorApi, namespace: &str, args: &DiagnoseArgs) -> Result<()> {
+impl From<&DiagnoseArgs> for DiagnoseOptions {
+    fn from(args: &DiagnoseArgs) -> Self {
+        DiagnoseOptions {
+            service: args.service.clone(),
+            domain_namespaces: args.discovery.domain_namespaces.clone(),
+            output: args.output,
+            allow_registries: args.allow_registries.clone(),
+            deny_registries: args.deny_registries.clone(),
+        }
+    }
+}
+
+pub async fn run(session: &Session, args: &DiagnoseOptions) -> Result<()> {
+    let (supervisor, namespace) = (&session.supervisor, session.namespace.as_str());
     let policy = policy(args)?;
     let observed = observe::service(
         supervisor,
         namespace,
         &args.service,
-        &args.discovery.domain_namespaces,
+        &args.domain_namespaces,
     )
     .await?;
     let input = observed.input;

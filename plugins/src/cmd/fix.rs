@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::api::{self, SupervisorApi};
 use crate::cli::{DryRun, FixArgs, Output};
+use crate::cmd::Session;
 use crate::error::{Exit, Failure, Result};
 use crate::observe::{self, Children};
 use crate::output::{render, truncate};
@@ -446,7 +447,7 @@ pub struct FixOptions {
     pub dry_run: DryRun,
     /// Give up, unpausing everything, after this long.
     pub timeout: Duration,
-    /// How often the objects are read while waiting.
+    /// The longest wait between two reads without a watch event.
     pub poll_interval: Duration,
     /// Format of the plan with `--dry-run=client`.
     pub output: Option<Output>,
@@ -458,7 +459,7 @@ pub struct FixOptions {
 
 impl FixOptions {
     /// A run for `service` with the command line's defaults: asks before acting, 10 minutes, a read
-    /// every second (`FixOptions::from(&FixArgs)` of `fix SERVICE` is equal, a test keeps it so).
+    /// after 5 s without a watch event (`FixOptions::from(&FixArgs)` of `fix SERVICE` is equal, a test keeps it so).
     pub fn new(service: &str) -> Self {
         FixOptions {
             service: service.to_owned(),
@@ -640,7 +641,8 @@ async fn execute(
 }
 
 /// `fix` on one cluster.
-pub async fn run(supervisor: SupervisorApi, namespace: &str, args: &FixOptions) -> Result<()> {
+pub async fn run(session: &Session, args: &FixOptions) -> Result<()> {
+    let (supervisor, namespace) = (session.supervisor.clone(), session.namespace.as_str());
     let service = args.service.as_str();
     let p = prepare(supervisor, namespace, args).await?;
     if p.plan.is_empty() {

@@ -15,6 +15,8 @@ use supsvc_core::kapp::{self, LABEL_APP};
 use supsvc_core::relocation::{self, MapRule, PREVIOUS_IMAGE_ANNOTATION, Rewrite};
 
 use crate::api::{self, SupervisorApi};
+use crate::cli::Output;
+use crate::cmd::Session;
 
 use crate::cli::{DryRun, OverrideImageArgs};
 use crate::cmd::fix::FixOptions;
@@ -208,23 +210,10 @@ pub fn fix_options(service: &str, timeout: Duration) -> FixOptions {
     }
 }
 
-/// A `SupervisorApi` for `fix::run`, whether it borrows one or takes its own.
-impl From<&SupervisorApi> for SupervisorApi {
-    fn from(c: &SupervisorApi) -> Self {
-        c.clone()
-    }
-}
-
-/// Runs the fix command's own code path for one service.
-#[allow(clippy::useless_conversion)]
-pub async fn run_fix(supervisor: &SupervisorApi, namespace: &str, fix: &FixOptions) -> Result<()> {
-    super::fix::run(supervisor.into(), namespace, fix).await
-}
-
 async fn then_fix(
     supervisor: &SupervisorApi,
     changed: &[Value],
-    args: &OverrideImageArgs,
+    args: &OverrideImageOptions,
 ) -> Result<()> {
     let mut services = BTreeSet::new();
     for p in changed {
@@ -240,8 +229,11 @@ async fn then_fix(
     }
     for (namespace, service) in services {
         outln!("Running `kubectl supsvc fix {service} -n {namespace}`:");
-        let fix = fix_options(&service, args.timeout);
-        run_fix(supervisor, &namespace, &fix).await?;
+        let session = Session {
+            supervisor: supervisor.clone(),
+            namespace,
+        };
+        super::fix::run(&session, &fix_options(&service, args.timeout)).await?;
     }
     Ok(())
 }
@@ -318,7 +310,7 @@ fn print_diff(before: &Value, after: &Value, namespace: &str) {
 
 fn finish(
     out: Outcome,
-    args: &OverrideImageArgs,
+    args: &OverrideImageOptions,
     summary: impl FnOnce(&Outcome) -> String,
 ) -> Result<()> {
     match args.output {
@@ -327,12 +319,48 @@ fn finish(
     }
     Ok(())
 }
+/// What `override-image` is asked to do: built from clap's [`crate::cli::OverrideImageArgs`] by one `From`, so the
+/// command never sees clap (cargo keeps its options apart from its command line the same way).
+#[derive(Debug, Clone)]
+pub struct OverrideImageOptions {
+    /// The Package to change, e.g. tkg.vsphere.vmware.com.3.5.1-embedded+v1.34 (in -n, default vmware-system-supervisor-services).
+    pub package_name: Option<String>,
+    /// The relocated bundle image, e.g. my-registry.example.com/tkg-svs/package/tkg-service:3.5.1.
+    pub image: Option<String>,
+    /// Restore the image the Package fetched before the last override-image.
+    pub revert: bool,
+    /// Rewrite every bundle/image reference under OLD to NEW in all Packages of the namespace (repeatable).
+    pub registry_map: Vec<String>,
+    /// Accept an image on a public registry (an air-gapped Supervisor cannot pull it).
+    pub allow_public: bool,
+    /// Change nothing: show the change (client) or have the server check the write too (server).
+    pub dry_run: DryRun,
+    /// Afterwards, run `fix` for the service that owns the Package(s).
+    pub then_fix: bool,
+    /// How long --then-fix may take.
+    pub timeout: Duration,
+    /// Output format of the result.
+    pub output: Option<Output>,
+}
 
-pub async fn run(
-    supervisor: &SupervisorApi,
-    namespace: &str,
-    args: &OverrideImageArgs,
-) -> Result<()> {
+impl From<&OverrideImageArgs> for OverrideImageOptions {
+    fn from(args: &OverrideImageArgs) -> Self {
+        OverrideImageOptions {
+            package_name: args.package_name.clone(),
+            image: args.image.clone(),
+            revert: args.revert,
+            registry_map: args.registry_map.clone(),
+            allow_public: args.allow_public,
+            dry_run: args.dry_run,
+            then_fix: args.then_fix,
+            timeout: args.timeout,
+            output: args.output,
+        }
+    }
+}
+
+pub async fn run(session: &Session, args: &OverrideImageOptions) -> Result<()> {
+    let (supervisor, namespace) = (&session.supervisor, session.namespace.as_str());
     if !args.registry_map.is_empty() {
         return registry_map(supervisor, namespace, args).await;
     }
@@ -464,7 +492,7 @@ pub async fn run(
 async fn registry_map(
     supervisor: &SupervisorApi,
     namespace: &str,
-    args: &OverrideImageArgs,
+    args: &OverrideImageOptions,
 ) -> Result<()> {
     let rules: Vec<MapRule> = args
         .registry_map

@@ -8,9 +8,12 @@ use supsvc_core::carvel::{self, App, PackageInstall};
 use supsvc_core::vcenter::{self as core_vc, InstallSummary};
 
 use crate::api::{self, SupervisorApi};
+use crate::cli::Output;
 use crate::cli::StatusArgs;
+use crate::cmd::Session;
 use crate::error::{Failure, Result};
 use crate::output::{self, age, render, seconds_since, table, truncate};
+use crate::vcenter::VcenterOptions;
 use crate::vcenter::{Vcenter, read_password};
 
 /// One row of `status`.
@@ -144,7 +147,7 @@ pub fn render_table(rows: &[Row], now: jiff::Timestamp) -> String {
 /// vCenter's install records of the kubeconfig's Supervisor.
 async fn vcenter_records(
     supervisor: &SupervisorApi,
-    args: &StatusArgs,
+    args: &StatusOptions,
     url: &str,
 ) -> Result<(String, Vec<InstallSummary>)> {
     let password = read_password(&args.vcenter, false)?;
@@ -199,8 +202,30 @@ fn changed(before: &[Row], next: &[Row]) -> Vec<Row> {
         .cloned()
         .collect()
 }
+/// What `status` is asked to do: built from clap's [`crate::cli::StatusArgs`] by one `From`, so the
+/// command never sees clap (cargo keeps its options apart from its command line the same way).
+#[derive(Debug, Clone)]
+pub struct StatusOptions {
+    /// Output format.
+    pub output: Option<Output>,
+    /// After listing, print each change as it happens.
+    pub watch: bool,
+    /// Where the service's desired state lives, and how to reach it.
+    pub vcenter: VcenterOptions,
+}
 
-pub async fn run(supervisor: &SupervisorApi, namespace: &str, args: &StatusArgs) -> Result<()> {
+impl From<&StatusArgs> for StatusOptions {
+    fn from(args: &StatusArgs) -> Self {
+        StatusOptions {
+            output: args.output,
+            watch: args.watch,
+            vcenter: VcenterOptions::from(&args.vcenter),
+        }
+    }
+}
+
+pub async fn run(session: &Session, args: &StatusOptions) -> Result<()> {
+    let (supervisor, namespace) = (&session.supervisor, session.namespace.as_str());
     let mut rows = read(supervisor, namespace).await?;
     if let Some(url) = &args.vcenter.vcenter {
         let (from, records) = vcenter_records(supervisor, args, url).await?;
@@ -228,7 +253,7 @@ pub async fn run(supervisor: &SupervisorApi, namespace: &str, args: &StatusArgs)
 async fn watch(
     supervisor: &SupervisorApi,
     namespace: &str,
-    args: &StatusArgs,
+    args: &StatusOptions,
     mut rows: Vec<Row>,
 ) -> Result<()> {
     use futures::StreamExt;

@@ -18,16 +18,53 @@ use tokio::time::Instant;
 
 use crate::api::SupervisorApi;
 use crate::cli::UninstallArgs;
+use crate::cmd::Session;
 use crate::cmd::objects;
 use crate::error::{Exit, Failure, Result};
 use crate::output::clock;
+use crate::vcenter::VcenterOptions;
 use crate::vcenter::{Target, Vcenter, http_failure_parsed, read_password};
+use std::time::Duration;
 
 fn line(text: &str) {
     outln!("{} {text}", clock());
 }
+/// What `uninstall` is asked to do: built from clap's [`crate::cli::UninstallArgs`] by one `From`, so the
+/// command never sees clap (cargo keeps its options apart from its command line the same way).
+#[derive(Debug, Clone)]
+pub struct UninstallOptions {
+    /// The Supervisor Service (its PackageInstall's name, or its service ID).
+    pub service: String,
+    /// Also unregister its versions and the service from vCenter (the blog's step 3).
+    pub unregister: bool,
+    /// Do not ask for the service's name.
+    pub yes: bool,
+    /// Print the checks and the plan; change nothing.
+    pub dry_run: bool,
+    /// How long to wait for vCenter to remove it.
+    pub timeout: Duration,
+    /// How often to read the service while waiting.
+    pub poll_interval: Duration,
+    /// Where the service's desired state lives, and how to reach it.
+    pub vcenter: VcenterOptions,
+}
 
-pub async fn run(supervisor: &SupervisorApi, args: &UninstallArgs) -> Result<()> {
+impl From<&UninstallArgs> for UninstallOptions {
+    fn from(args: &UninstallArgs) -> Self {
+        UninstallOptions {
+            service: args.service.clone(),
+            unregister: args.unregister,
+            yes: args.yes,
+            dry_run: args.dry_run,
+            timeout: args.timeout,
+            poll_interval: args.poll_interval,
+            vcenter: VcenterOptions::from(&args.vcenter),
+        }
+    }
+}
+
+pub async fn run(session: &Session, args: &UninstallOptions) -> Result<()> {
+    let supervisor = &session.supervisor;
     let Some(url) = args.vcenter.vcenter.clone() else {
         return Err(Failure::usage(
             format!(
@@ -86,7 +123,7 @@ async fn facts(
 
 async fn uninstall(
     supervisor: &SupervisorApi,
-    args: &UninstallArgs,
+    args: &UninstallOptions,
     vc: &Vcenter,
     service_id: &str,
 ) -> Result<()> {

@@ -28,11 +28,15 @@ use tokio::time::Instant;
 
 use crate::api::{self, SupervisorApi};
 use crate::cli::UpgradeArgs;
+use crate::cmd::Session;
 use crate::cmd::objects;
 use crate::error::{Exit, Failure, Result};
 use crate::observe;
 use crate::output::{clock, truncate};
+use crate::vcenter::VcenterOptions;
 use crate::vcenter::{Target, Vcenter, http_failure_parsed, read_password};
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// A service definition file: the Carvel `Package` document of a YAML stream (with its
 /// `PackageMetadata`), as the Supervisor Services catalog publishes it.
@@ -136,8 +140,48 @@ fn decode(text: Option<&str>) -> std::result::Result<String, String> {
 fn ask(question: &str) -> bool {
     crate::output::confirm(question)
 }
+/// What `upgrade` is asked to do: built from clap's [`crate::cli::UpgradeArgs`] by one `From`, so the
+/// command never sees clap (cargo keeps its options apart from its command line the same way).
+#[derive(Debug, Clone)]
+pub struct UpgradeOptions {
+    /// The Supervisor Service (its PackageInstall's name), e.g. svc-harbor.tanzu.vmware.com.
+    pub service: String,
+    /// The version to upgrade to, as vCenter's catalog names it (e.g. 2.10.0+vmware.1).
+    pub to: String,
+    /// The version's service definition (PackageMetadata + Package YAML): registers it when vCenter lacks it.
+    pub definition: Option<PathBuf>,
+    /// Change one value on the way, e.g. a key the new version requires (repeatable).
+    pub set: Vec<String>,
+    /// Do not ask for confirmation.
+    pub yes: bool,
+    /// Print the checks and the plan; write nothing.
+    pub dry_run: bool,
+    /// How long to wait for vCenter and kapp-controller to finish.
+    pub timeout: Duration,
+    /// How often to read the service while waiting.
+    pub poll_interval: Duration,
+    /// Where the service's desired state lives, and how to reach it.
+    pub vcenter: VcenterOptions,
+}
 
-pub async fn run(supervisor: &SupervisorApi, namespace: &str, args: &UpgradeArgs) -> Result<()> {
+impl From<&UpgradeArgs> for UpgradeOptions {
+    fn from(args: &UpgradeArgs) -> Self {
+        UpgradeOptions {
+            service: args.service.clone(),
+            to: args.to.clone(),
+            definition: args.definition.clone(),
+            set: args.set.clone(),
+            yes: args.yes,
+            dry_run: args.dry_run,
+            timeout: args.timeout,
+            poll_interval: args.poll_interval,
+            vcenter: VcenterOptions::from(&args.vcenter),
+        }
+    }
+}
+
+pub async fn run(session: &Session, args: &UpgradeOptions) -> Result<()> {
+    let (supervisor, namespace) = (&session.supervisor, session.namespace.as_str());
     let Some(url) = args.vcenter.vcenter.clone() else {
         return Err(Failure::usage(
             format!(
@@ -215,7 +259,7 @@ async fn catalog_facts(
 async fn upgrade(
     supervisor: &SupervisorApi,
     namespace: &str,
-    args: &UpgradeArgs,
+    args: &UpgradeOptions,
     vc: &Vcenter,
     service_id: &str,
     pkgi: carvel::PackageInstall,
@@ -497,7 +541,7 @@ fn carry_hint(c: &CarryOver, service: &str, to: &str) -> String {
 
 #[allow(clippy::too_many_arguments)]
 fn print_plan(
-    args: &UpgradeArgs,
+    args: &UpgradeOptions,
     place: &Target,
     service_id: &str,
     from: &str,
@@ -686,7 +730,7 @@ async fn precheck(
                         "look at the task in the vSphere Client; nothing was written to the service",
                     ));
                 }
-                _ => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+                _ => tokio::time::sleep(Duration::from_millis(500)).await,
             }
         }
     }
@@ -724,7 +768,7 @@ async fn precheck(
 async fn follow(
     supervisor: &SupervisorApi,
     namespace: &str,
-    args: &UpgradeArgs,
+    args: &UpgradeOptions,
     vc: &Vcenter,
     place: &Target,
     service_id: &str,

@@ -23,11 +23,14 @@ use supsvc_core::values::{self, Change, FieldVerdict, Finding};
 use tokio::time::Instant;
 
 use crate::api::{self, SupervisorApi};
+use crate::cli::Output;
 use crate::cli::{DryRun, ValuesEditArgs};
+use crate::cmd::Session;
 use crate::error::{Exit, Failure, Result};
 use crate::observe;
 use crate::output::{render, truncate};
 use crate::progress::ProgressPrinter;
+use crate::vcenter::VcenterOptions;
 
 use super::objects::{self, create, replace, unified_diff, yaml};
 
@@ -208,8 +211,60 @@ fn print_preflight(target: &Target, checked: &Checked) {
 fn ask(question: &str) -> bool {
     std::io::stdin().is_terminal() && crate::output::confirm(question)
 }
+/// What `values-edit` is asked to do: built from clap's [`crate::cli::ValuesEditArgs`] by one `From`, so the
+/// command never sees clap (cargo keeps its options apart from its command line the same way).
+#[derive(Debug, Clone)]
+pub struct ValuesEditOptions {
+    /// The Supervisor Service (its PackageInstall's name), e.g. svc-harbor.tanzu.vmware.com.
+    pub service: String,
+    /// The values Secret to edit, when the PackageInstall references several.
+    pub secret: Option<String>,
+    /// Take the new values from this file ("-" for stdin) instead of an editor.
+    pub values_file: Option<PathBuf>,
+    /// Set one value instead of editing, e.g. persistence.persistentVolumeClaim.registry.size=60Gi (repeatable).
+    pub set: Vec<String>,
+    /// Restore the values in use before the last values-edit.
+    pub rollback: bool,
+    /// Apply even what the pre-flight says the cluster will refuse.
+    pub force: bool,
+    /// If the reconcile fails, restore the previous values without asking.
+    pub rollback_on_failure: bool,
+    /// Show the values of sensitive keys (passwords, secrets, keys, tokens) in diffs.
+    pub show_secrets: bool,
+    /// Change nothing: show the diff and the pre-flight (client) or have the server check the writes too (server).
+    pub dry_run: DryRun,
+    /// Output format of the result.
+    pub output: Option<Output>,
+    /// How long to wait for the reconcile.
+    pub timeout: Duration,
+    /// How often to read the service while waiting.
+    pub poll_interval: Duration,
+    /// Where the service's desired state lives, and how to reach it.
+    pub vcenter: VcenterOptions,
+}
 
-pub async fn run(supervisor: &SupervisorApi, namespace: &str, args: &ValuesEditArgs) -> Result<()> {
+impl From<&ValuesEditArgs> for ValuesEditOptions {
+    fn from(args: &ValuesEditArgs) -> Self {
+        ValuesEditOptions {
+            service: args.service.clone(),
+            secret: args.secret.clone(),
+            values_file: args.values_file.clone(),
+            set: args.set.clone(),
+            rollback: args.rollback,
+            force: args.force,
+            rollback_on_failure: args.rollback_on_failure,
+            show_secrets: args.show_secrets,
+            dry_run: args.dry_run,
+            output: args.output,
+            timeout: args.timeout,
+            poll_interval: args.poll_interval,
+            vcenter: VcenterOptions::from(&args.vcenter),
+        }
+    }
+}
+
+pub async fn run(session: &Session, args: &ValuesEditOptions) -> Result<()> {
+    let (supervisor, namespace) = (&session.supervisor, session.namespace.as_str());
     if args.vcenter.vcenter.is_some() {
         return vcenter::run(supervisor, namespace, args).await;
     }

@@ -202,7 +202,7 @@ pub(super) fn invalid(target: &Target, errors: &[String]) -> Failure {
 pub(super) async fn non_interactive_text(
     supervisor: &SupervisorApi,
     target: &Target,
-    args: &ValuesEditArgs,
+    args: &ValuesEditOptions,
 ) -> Result<Option<String>> {
     if args.rollback {
         let name = format!("{}{PREVIOUS_SUFFIX}", target.secret_name);

@@ -6,7 +6,7 @@ use super::*;
 pub(super) async fn read_target(
     supervisor: &SupervisorApi,
     namespace: &str,
-    args: &ValuesEditArgs,
+    args: &ValuesEditOptions,
 ) -> Result<Target> {
     let service = args.service.as_str();
     let pkgi = observe::parent(supervisor, namespace, service).await?;

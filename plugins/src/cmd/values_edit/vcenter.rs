@@ -13,9 +13,10 @@ use supsvc_core::values::{self, Change};
 use supsvc_core::vcenter::{self as core_vc, Snapshot, Step, Supervisor, WriteProgress};
 use tokio::time::Instant;
 
+use super::ValuesEditOptions;
 use super::{Edited, Target, edit_loop, invalid, kept, non_interactive_text, yaml};
 use crate::api::{self, SupervisorApi};
-use crate::cli::{DryRun, ValuesEditArgs};
+use crate::cli::DryRun;
 use crate::error::{Exit, Failure, Result};
 use crate::observe;
 use crate::output::truncate;
@@ -64,7 +65,7 @@ fn masked_changes(changes: &[Change], show_secrets: bool) -> Vec<super::ChangeOu
 pub(super) async fn run(
     supervisor: &SupervisorApi,
     namespace: &str,
-    args: &ValuesEditArgs,
+    args: &ValuesEditOptions,
 ) -> Result<()> {
     let Some(url) = args.vcenter.vcenter.clone() else {
         return Err(Failure::usage(
@@ -88,7 +89,7 @@ pub(super) async fn run(
 async fn edit(
     supervisor: &SupervisorApi,
     namespace: &str,
-    args: &ValuesEditArgs,
+    args: &ValuesEditOptions,
     vc: &Vcenter,
     mut target: Target,
 ) -> Result<()> {

@@ -106,7 +106,7 @@ pub(super) async fn write_and_follow(
     supervisor: &SupervisorApi,
     target: &Target,
     text: &str,
-    args: &ValuesEditArgs,
+    args: &ValuesEditOptions,
     progress: &ProgressPrinter,
 ) -> Result<Reconciled> {
     let deadline = Instant::now() + args.timeout;
