@@ -313,12 +313,18 @@ fn offenses(
 /// a `status` or `scale` write) cannot add a pull from a public registry and is allowed as it is,
 /// so a caller can skip building the registry lists ([`RegistryGuardSettings::policy`]) for it.
 pub fn checks(request: &Request<'_>, settings: &RegistryGuardSettings) -> bool {
-    matches!(request.operation, "CREATE" | "UPDATE")
-        && matches!(request.sub_resource, "" | "ephemeralcontainers")
+    reads_objects(request.operation, request.sub_resource)
         && !settings
             .exempt_namespaces
             .iter()
             .any(|ns| ns == request.namespace)
+}
+
+/// Whether [`decide`] reads the objects of a request with this operation and subresource: the
+/// part of [`checks`] known before the objects and the settings, so a policy can skip decoding
+/// the objects of any other request (a DELETE, a `status` write).
+pub fn reads_objects(operation: &str, sub_resource: &str) -> bool {
+    matches!(operation, "CREATE" | "UPDATE") && matches!(sub_resource, "" | "ephemeralcontainers")
 }
 
 /// The guard's decision on one request; `policy` is [`RegistryGuardSettings::policy`].

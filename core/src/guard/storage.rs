@@ -87,16 +87,20 @@ impl StorageGuardSettings {
     }
 }
 
+/// Whether [`decide`] may read the objects of a request with this operation and subresource
+/// (an UPDATE or DELETE of the object itself or a subresource other than `status`); for any
+/// other request it allows at once, so a policy can skip decoding the objects.
+pub fn reads_objects(operation: &str, sub_resource: &str) -> bool {
+    matches!(operation, "UPDATE" | "DELETE") && sub_resource != "status"
+}
+
 /// The guard's decision on one request.
 pub fn decide(request: &Request<'_>, settings: &StorageGuardSettings) -> Decision {
     let guarded = matches!(
         (request.group, request.kind),
         ("", "PersistentVolumeClaim") | ("apps", "StatefulSet")
     );
-    if !guarded
-        || request.sub_resource == "status"
-        || !matches!(request.operation, "UPDATE" | "DELETE")
-    {
+    if !guarded || !reads_objects(request.operation, request.sub_resource) {
         return Decision::Allow;
     }
     // Ownership is read from the object as it is, so stripping kapp's marks in the same request

@@ -14,12 +14,7 @@ pub const DENIED: u16 = 403;
 /// server sends, after any conversion), else its `requestKind`; never the object's own
 /// `apiVersion`/`kind`, which a client may leave out.
 pub fn with_request<T>(request: &AdmissionRequest, decide: impl FnOnce(&Request<'_>) -> T) -> T {
-    let operation = match request.operation {
-        Operation::Create => "CREATE",
-        Operation::Update => "UPDATE",
-        Operation::Delete => "DELETE",
-        Operation::Connect => "CONNECT",
-    };
+    let operation = operation_name(request.operation);
     let kind = match &request.request_kind {
         Some(requested) if request.kind.kind.is_empty() => requested,
         _ => &request.kind,
@@ -37,6 +32,16 @@ pub fn with_request<T>(request: &AdmissionRequest, decide: impl FnOnce(&Request<
         old_object: &request.old_object,
     };
     decide(&view)
+}
+
+/// The operation as the API server spells it (`CREATE`, `UPDATE`, `DELETE`, `CONNECT`).
+pub fn operation_name(operation: Operation) -> &'static str {
+    match operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
 }
 
 /// The verdict for a decision.
