@@ -256,11 +256,17 @@ pub fn service_of(namespace: &str) -> Option<String> {
 /// Dotted paths of the leaves that differ between `old` and `new`.
 pub fn changed_paths(old: &Value, new: &Value, base: &str) -> Vec<String> {
     let mut out = Vec::new();
-    collect_changes(old, new, base, &mut out);
+    collect_changes(old, new, &mut base.to_owned(), &mut out);
     out
 }
 
-fn collect_changes(old: &Value, new: &Value, path: &str, out: &mut Vec<String>) {
+/// The changed leaves under `path`. Equal subtrees are passed over whole, and the path is one
+/// buffer grown and cut back, not a string per node: this runs in the guest on every update.
+fn collect_changes(old: &Value, new: &Value, path: &mut String, out: &mut Vec<String>) {
+    if old == new {
+        return;
+    }
+    let at = path.len();
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
             let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
@@ -271,16 +277,21 @@ fn collect_changes(old: &Value, new: &Value, path: &str, out: &mut Vec<String>) 
                     a.get(key).unwrap_or(&Value::Null),
                     b.get(key).unwrap_or(&Value::Null),
                 );
-                collect_changes(x, y, &format!("{path}.{key}"), out);
+                path.push('.');
+                path.push_str(key);
+                collect_changes(x, y, path, out);
+                path.truncate(at);
             }
         }
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                collect_changes(x, y, &format!("{path}[{i}]"), out);
+                use std::fmt::Write as _;
+                let _ = write!(path, "[{i}]");
+                collect_changes(x, y, path, out);
+                path.truncate(at);
             }
         }
-        (a, b) if a != b => out.push(path.to_string()),
-        _ => {}
+        _ => out.push(path.clone()),
     }
 }
 
