@@ -34,11 +34,11 @@ pub(crate) struct Node<'a> {
     name: &'a str,
     /// The whole value from here down.
     whole: bool,
-    first_child: u16,
-    next_sibling: u16,
+    first_child: u32,
+    next_sibling: u32,
 }
 
-const NONE: u16 = u16::MAX;
+const NONE: u32 = u32::MAX;
 
 const EMPTY: Node<'static> = Node {
     name: "",
@@ -136,9 +136,9 @@ const fn build<'a>(paths: &[&'a str], nodes: &mut [Node<'a>]) -> usize {
             if child == NONE {
                 assert!(
                     len < nodes.len() && len < NONE as usize,
-                    "too many projected fields"
+                    "OBJECT_FIELDS has more than 255 distinct path segments: declare fewer (a shorter path keeps its whole subtree)"
                 );
-                child = len as u16;
+                child = len as u32;
                 nodes[len] = Node {
                     name: segment,
                     whole: false,
