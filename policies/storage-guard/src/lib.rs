@@ -13,10 +13,7 @@ impl Policy for StorageGuard {
 
     // A CREATE or a `status` write is allowed at once: its objects are not even decoded.
     fn reads_objects(operation: Operation, sub_resource: &str) -> bool {
-        reads_objects(
-            supsvc_guard_adapter::operation_name(operation),
-            sub_resource,
-        )
+        reads_objects(operation, sub_resource)
     }
 
     fn validate(request: &ValidationRequest<StorageGuardSettings>) -> Verdict {
