@@ -4,6 +4,10 @@
 //! PackageInstall reconciled, what must `fix` do next — lives here, with no I/O, so that the plugin,
 //! the simulator and the WASM policies share one answer and it can be tested exhaustively.
 
+/// The admission vocabulary core shares with the policy SDK ([`supsvc_admission`]).
+pub mod admission {
+    pub use supsvc_admission::{Operation, UnknownOperation};
+}
 pub mod carvel;
 pub mod diagnose;
 pub mod fix;

@@ -8,11 +8,13 @@ pub mod storage;
 
 use serde_json::Value;
 
+pub use crate::admission::Operation;
+
 /// The parts of an AdmissionRequest the guards read.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
     /// `CREATE`, `UPDATE`, `DELETE` or `CONNECT`.
-    pub operation: &'a str,
+    pub operation: Operation,
     /// API group of the object's kind (`""` for core, `apps`, ...).
     pub group: &'a str,
     pub kind: &'a str,

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Decision, Request};
+use super::{Decision, Operation, Request};
 use crate::carvel::{self, FetchSource};
 use crate::image::{self, ImageRef, RegistryPattern, RegistryPolicy, RegistryVerdict};
 
@@ -313,12 +313,19 @@ fn offenses(
 /// a `status` or `scale` write) cannot add a pull from a public registry and is allowed as it is,
 /// so a caller can skip building the registry lists ([`RegistryGuardSettings::policy`]) for it.
 pub fn checks(request: &Request<'_>, settings: &RegistryGuardSettings) -> bool {
-    matches!(request.operation, "CREATE" | "UPDATE")
-        && matches!(request.sub_resource, "" | "ephemeralcontainers")
+    reads_objects(request.operation, request.sub_resource)
         && !settings
             .exempt_namespaces
             .iter()
             .any(|ns| ns == request.namespace)
+}
+
+/// Whether [`decide`] reads the objects of a request with this operation and subresource: the
+/// part of [`checks`] known before the objects and the settings, so a policy can skip decoding
+/// the objects of any other request (a DELETE, a `status` write).
+pub fn reads_objects(operation: Operation, sub_resource: &str) -> bool {
+    matches!(operation, Operation::Create | Operation::Update)
+        && matches!(sub_resource, "" | "ephemeralcontainers")
 }
 
 /// The guard's decision on one request; `policy` is [`RegistryGuardSettings::policy`].
@@ -457,7 +464,7 @@ mod tests {
     }
 
     fn decide_on(
-        operation: &str,
+        operation: Operation,
         kind: (&str, &str),
         object: &Value,
         old: &Value,
@@ -487,14 +494,14 @@ mod tests {
         };
         let object = pod(&["nginx"]);
         let cases = [
-            ("CREATE", "", "default", true),
-            ("UPDATE", "", "default", true),
-            ("UPDATE", "ephemeralcontainers", "default", true),
-            ("DELETE", "", "default", false),
-            ("CONNECT", "exec", "default", false),
-            ("UPDATE", "status", "default", false),
-            ("UPDATE", "scale", "default", false),
-            ("CREATE", "", "supsvc-webhook", false),
+            (Operation::Create, "", "default", true),
+            (Operation::Update, "", "default", true),
+            (Operation::Update, "ephemeralcontainers", "default", true),
+            (Operation::Delete, "", "default", false),
+            (Operation::Connect, "exec", "default", false),
+            (Operation::Update, "status", "default", false),
+            (Operation::Update, "scale", "default", false),
+            (Operation::Create, "", "supsvc-webhook", false),
         ];
         for (operation, sub_resource, namespace, looked_at) in cases {
             let request = Request {
@@ -573,7 +580,7 @@ mod tests {
         ];
         for (name, kind, object, denied) in cases {
             assert_eq!(
-                decide_on("CREATE", kind, &object, &Value::Null, &deny).is_denied(),
+                decide_on(Operation::Create, kind, &object, &Value::Null, &deny).is_denied(),
                 denied,
                 "{name}"
             );
@@ -583,7 +590,7 @@ mod tests {
     #[test]
     fn the_message_lists_every_offending_image_with_its_path_and_registry() {
         let Decision::Deny { message } = decide_on(
-            "CREATE",
+            Operation::Create,
             ("", "Pod"),
             &pod(&[
                 "nginx",
@@ -615,7 +622,7 @@ mod tests {
         };
         assert!(
             !decide_on(
-                "CREATE",
+                Operation::Create,
                 ("", "Pod"),
                 &pod(&["my-registry.example.com/a:1"]),
                 &Value::Null,
@@ -625,7 +632,7 @@ mod tests {
         );
         assert!(
             decide_on(
-                "CREATE",
+                Operation::Create,
                 ("", "Pod"),
                 &pod(&["registry.internal.corp/a:1"]),
                 &Value::Null,
@@ -635,7 +642,7 @@ mod tests {
         );
         let app = json!({"apiVersion": "kappctrl.k14s.io/v1alpha1", "kind": "App", "spec": {"fetch": [{"imgpkgBundle": {"image": "registry.internal.corp/b:1"}}]}});
         let Decision::Deny { message } = decide_on(
-            "CREATE",
+            Operation::Create,
             ("kappctrl.k14s.io", "App"),
             &app,
             &Value::Null,
@@ -655,7 +662,7 @@ mod tests {
         let settings = RegistryGuardSettings::default();
         let old = pod(&["nginx"]);
         let scaled = pod(&["nginx"]);
-        match decide_on("UPDATE", ("", "Pod"), &scaled, &old, &settings) {
+        match decide_on(Operation::Update, ("", "Pod"), &scaled, &old, &settings) {
             Decision::AllowWithWarnings { warnings, .. } => {
                 assert!(warnings[0].contains("docker.io"), "{warnings:?}")
             }
@@ -663,7 +670,7 @@ mod tests {
         }
         assert!(
             decide_on(
-                "UPDATE",
+                Operation::Update,
                 ("", "Pod"),
                 &pod(&["nginx", "quay.io/x/y:1"]),
                 &old,
@@ -671,7 +678,16 @@ mod tests {
             )
             .is_denied()
         );
-        assert!(!decide_on("DELETE", ("", "Pod"), &Value::Null, &old, &settings).is_denied());
+        assert!(
+            !decide_on(
+                Operation::Delete,
+                ("", "Pod"),
+                &Value::Null,
+                &old,
+                &settings
+            )
+            .is_denied()
+        );
     }
 
     #[test]
@@ -682,7 +698,7 @@ mod tests {
         };
         assert!(
             !decide_on(
-                "CREATE",
+                Operation::Create,
                 ("", "Pod"),
                 &pod(&["nginx"]),
                 &Value::Null,
@@ -691,7 +707,7 @@ mod tests {
             .is_denied()
         );
         let Decision::Deny { message } = decide_on(
-            "CREATE",
+            Operation::Create,
             ("", "Pod"),
             &pod(&["Not A Valid Ref!"]),
             &Value::Null,
@@ -710,7 +726,7 @@ mod tests {
         let deny = RegistryGuardSettings::default();
         // A Pod object without apiVersion and kind: judged as the Pod the request says it is.
         let bare = json!({"spec": {"containers": [{"name": "a", "image": "nginx"}]}});
-        assert!(decide_on("CREATE", ("", "Pod"), &bare, &Value::Null, &deny).is_denied());
+        assert!(decide_on(Operation::Create, ("", "Pod"), &bare, &Value::Null, &deny).is_denied());
         // kubectl debug: the Pod with a new ephemeral container, subresource ephemeralcontainers.
         let old = pod(&["harbor.corp/app:1"]);
         let mut debugged = old.clone();
@@ -718,7 +734,7 @@ mod tests {
             json!([{"name": "debugger", "image": "busybox:1.36"}]);
         let policy = deny.policy().unwrap();
         let request = Request {
-            operation: "UPDATE",
+            operation: Operation::Update,
             group: "",
             kind: "Pod",
             sub_resource: "ephemeralcontainers",
@@ -768,7 +784,7 @@ mod tests {
         for (fetch, denied) in cases {
             assert_eq!(
                 decide_on(
-                    "CREATE",
+                    Operation::Create,
                     ("kappctrl.k14s.io", "App"),
                     &app(fetch.clone()),
                     &Value::Null,
@@ -788,7 +804,7 @@ mod tests {
         let other = app(json!([{"git": {"url": "https://git.example.org/r"}}]));
         assert!(
             !decide_on(
-                "CREATE",
+                Operation::Create,
                 ("kappctrl.k14s.io", "App"),
                 &private,
                 &Value::Null,
@@ -798,7 +814,7 @@ mod tests {
         );
         assert!(
             decide_on(
-                "CREATE",
+                Operation::Create,
                 ("kappctrl.k14s.io", "App"),
                 &other,
                 &Value::Null,
@@ -810,7 +826,7 @@ mod tests {
         let repo = json!({"spec": {"fetch": {"imgpkgBundle": {"image": "projects.packages.broadcom.com/vsphere/supervisor/packages:1"}}}});
         assert!(
             decide_on(
-                "CREATE",
+                Operation::Create,
                 ("packaging.carvel.dev", "PackageRepository"),
                 &repo,
                 &Value::Null,

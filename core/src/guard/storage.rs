@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Decision, Request, user_matches, validate_patterns};
+use super::{Decision, Operation, Request, user_matches, validate_patterns};
 use crate::kapp;
 
 /// The annotation that asks for a break-glass change; its value is the reason. The old key
@@ -87,21 +87,25 @@ impl StorageGuardSettings {
     }
 }
 
+/// Whether [`decide`] may read the objects of a request with this operation and subresource
+/// (an UPDATE or DELETE of the object itself or a subresource other than `status`); for any
+/// other request it allows at once, so a policy can skip decoding the objects.
+pub fn reads_objects(operation: Operation, sub_resource: &str) -> bool {
+    matches!(operation, Operation::Update | Operation::Delete) && sub_resource != "status"
+}
+
 /// The guard's decision on one request.
 pub fn decide(request: &Request<'_>, settings: &StorageGuardSettings) -> Decision {
     let guarded = matches!(
         (request.group, request.kind),
         ("", "PersistentVolumeClaim") | ("apps", "StatefulSet")
     );
-    if !guarded
-        || request.sub_resource == "status"
-        || !matches!(request.operation, "UPDATE" | "DELETE")
-    {
+    if !guarded || !reads_objects(request.operation, request.sub_resource) {
         return Decision::Allow;
     }
     // Ownership is read from the object as it is, so stripping kapp's marks in the same request
     // does not slip past the guard.
-    let changes = if request.operation == "UPDATE" {
+    let changes = if request.operation == Operation::Update {
         let changes = changed_paths(&request.old_object["spec"], &request.object["spec"], "spec");
         if changes.is_empty() {
             return Decision::Allow; // labels, annotations: not what breaks the next deploy
@@ -126,7 +130,7 @@ pub fn decide(request: &Request<'_>, settings: &StorageGuardSettings) -> Decisio
         return Decision::Allow;
     }
 
-    let annotated = if request.operation == "DELETE" {
+    let annotated = if request.operation == Operation::Delete {
         request.old_object
     } else {
         request.object
@@ -150,7 +154,7 @@ pub fn decide(request: &Request<'_>, settings: &StorageGuardSettings) -> Decisio
     }
 
     let service = service_of(request.namespace);
-    let action = if request.operation == "DELETE" {
+    let action = if request.operation == Operation::Delete {
         "deleting it takes the storage from under the service, and kapp will recreate it empty"
             .to_string()
     } else {
@@ -187,7 +191,7 @@ fn stamped_claim_warning(request: &Request<'_>, changes: &[String]) -> Decision 
         return Decision::Allow;
     }
     let statefulset = statefulset_of_claim(request.old_object, request.name);
-    let what = if request.operation == "DELETE" {
+    let what = if request.operation == Operation::Delete {
         "deleting it loses its data: the StatefulSet creates an empty claim again for the pod"
             .into()
     } else {
@@ -252,11 +256,17 @@ pub fn service_of(namespace: &str) -> Option<String> {
 /// Dotted paths of the leaves that differ between `old` and `new`.
 pub fn changed_paths(old: &Value, new: &Value, base: &str) -> Vec<String> {
     let mut out = Vec::new();
-    collect_changes(old, new, base, &mut out);
+    collect_changes(old, new, &mut base.to_owned(), &mut out);
     out
 }
 
-fn collect_changes(old: &Value, new: &Value, path: &str, out: &mut Vec<String>) {
+/// The changed leaves under `path`. Equal subtrees are passed over whole, and the path is one
+/// buffer grown and cut back, not a string per node: this runs in the guest on every update.
+fn collect_changes(old: &Value, new: &Value, path: &mut String, out: &mut Vec<String>) {
+    if old == new {
+        return;
+    }
+    let at = path.len();
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
             let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
@@ -267,16 +277,21 @@ fn collect_changes(old: &Value, new: &Value, path: &str, out: &mut Vec<String>) 
                     a.get(key).unwrap_or(&Value::Null),
                     b.get(key).unwrap_or(&Value::Null),
                 );
-                collect_changes(x, y, &format!("{path}.{key}"), out);
+                path.push('.');
+                path.push_str(key);
+                collect_changes(x, y, path, out);
+                path.truncate(at);
             }
         }
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                collect_changes(x, y, &format!("{path}[{i}]"), out);
+                use std::fmt::Write as _;
+                let _ = write!(path, "[{i}]");
+                collect_changes(x, y, path, out);
+                path.truncate(at);
             }
         }
-        (a, b) if a != b => out.push(path.to_string()),
-        _ => {}
+        _ => out.push(path.clone()),
     }
 }
 
@@ -331,7 +346,7 @@ mod tests {
 
     struct Case<'a> {
         name: &'a str,
-        operation: &'a str,
+        operation: Operation,
         kind: (&'a str, &'a str),
         sub_resource: &'a str,
         user: &'a str,
@@ -374,7 +389,7 @@ mod tests {
         let cases = [
             Case {
                 name: "admin grows a kapp-managed PVC (the blog)",
-                operation: "UPDATE",
+                operation: Operation::Update,
                 kind: pvc_kind,
                 sub_resource: "",
                 user: HUMAN,
@@ -385,7 +400,7 @@ mod tests {
             },
             Case {
                 name: "the App's service account grows it",
-                operation: "UPDATE",
+                operation: Operation::Update,
                 kind: pvc_kind,
                 sub_resource: "",
                 user: HARBOR_SA,
@@ -396,7 +411,7 @@ mod tests {
             },
             Case {
                 name: "a child App's service account in a domain namespace",
-                operation: "UPDATE",
+                operation: Operation::Update,
                 kind: pvc_kind,
                 sub_resource: "",
                 user: "system:serviceaccount:svc-tkg-domain-c1234:tkg-pkg-sa",
@@ -407,7 +422,7 @@ mod tests {
             },
             Case {
                 name: "a workload service account elsewhere",
-                operation: "UPDATE",
+                operation: Operation::Update,
                 kind: pvc_kind,
                 sub_resource: "",
                 user: "system:serviceaccount:default:ci",
@@ -418,7 +433,7 @@ mod tests {
             },
             Case {
                 name: "the resize controller updates status",
-                operation: "UPDATE",
+                operation: Operation::Update,
                 kind: pvc_kind,
                 sub_resource: "status",
                 user: HUMAN,
@@ -429,7 +444,7 @@ mod tests {
             },
             Case {
                 name: "a label-only change",
-                operation: "UPDATE",
+                operation: Operation::Update,
                 kind: pvc_kind,
                 sub_resource: "",
                 user: HUMAN,
@@ -440,7 +455,7 @@ mod tests {
             },
             Case {
                 name: "kapp's labels stripped in the same update",
-                operation: "UPDATE",
+                operation: Operation::Update,
                 kind: pvc_kind,
                 sub_resource: "",
                 user: HUMAN,
@@ -451,7 +466,7 @@ mod tests {
             },
             Case {
                 name: "a PVC kapp does not manage",
-                operation: "UPDATE",
+                operation: Operation::Update,
                 kind: pvc_kind,
                 sub_resource: "",
                 user: HUMAN,
@@ -462,7 +477,7 @@ mod tests {
             },
             Case {
                 name: "deleting a kapp-managed PVC",
-                operation: "DELETE",
+                operation: Operation::Delete,
                 kind: pvc_kind,
                 sub_resource: "",
                 user: HUMAN,
@@ -473,7 +488,7 @@ mod tests {
             },
             Case {
                 name: "creating a PVC",
-                operation: "CREATE",
+                operation: Operation::Create,
                 kind: pvc_kind,
                 sub_resource: "",
                 user: HUMAN,
@@ -484,7 +499,7 @@ mod tests {
             },
             Case {
                 name: "a StatefulSet's volumeClaimTemplates",
-                operation: "UPDATE",
+                operation: Operation::Update,
                 kind: sts_kind,
                 sub_resource: "",
                 user: HUMAN,
@@ -495,7 +510,7 @@ mod tests {
             },
             Case {
                 name: "kubectl scale on a kapp-managed StatefulSet",
-                operation: "UPDATE",
+                operation: Operation::Update,
                 kind: sts_kind,
                 sub_resource: "scale",
                 user: HUMAN,
@@ -510,7 +525,7 @@ mod tests {
             },
             Case {
                 name: "a Deployment is not guarded",
-                operation: "UPDATE",
+                operation: Operation::Update,
                 kind: ("apps", "Deployment"),
                 sub_resource: "",
                 user: HUMAN,
@@ -536,7 +551,7 @@ mod tests {
         let groups = vec!["system:masters".to_string()];
         let (old, new) = (pvc("55Gi", true), pvc("60Gi", true));
         let request = Request {
-            operation: "UPDATE",
+            operation: Operation::Update,
             group: "",
             kind: "PersistentVolumeClaim",
             sub_resource: "",
@@ -571,7 +586,7 @@ mod tests {
         };
         let oncall = vec!["sre-oncall".to_string()];
         let request = |groups| Request {
-            operation: "UPDATE",
+            operation: Operation::Update,
             group: "",
             kind: "PersistentVolumeClaim",
             sub_resource: "",
@@ -648,7 +663,7 @@ mod tests {
     }
 
     fn claim_request<'a>(
-        operation: &'a str,
+        operation: Operation,
         old: &'a Value,
         new: &'a Value,
         groups: &'a [String],
@@ -677,7 +692,10 @@ mod tests {
             (Some("harbor-database"), "StatefulSet harbor-database"),
         ] {
             let (old, new) = (stamped_claim("2Gi", owner), stamped_claim("5Gi", owner));
-            match decide(&claim_request("UPDATE", &old, &new, &groups), &settings) {
+            match decide(
+                &claim_request(Operation::Update, &old, &new, &groups),
+                &settings,
+            ) {
                 Decision::AllowWithWarnings { warnings, .. } => {
                     assert!(warnings[0].contains("not applied by kapp"), "{warnings:?}");
                     assert!(warnings[0].contains(named), "{warnings:?}");
@@ -693,7 +711,10 @@ mod tests {
         let (old, mut new) = (stamped_claim("2Gi", None), stamped_claim("2Gi", None));
         new["metadata"]["labels"]["team"] = json!("db");
         assert_eq!(
-            decide(&claim_request("UPDATE", &old, &new, &groups), &settings),
+            decide(
+                &claim_request(Operation::Update, &old, &new, &groups),
+                &settings
+            ),
             Decision::Allow
         );
         // The same claim as kapp applies it (identity annotation): denied, as before.
@@ -705,7 +726,7 @@ mod tests {
         grown["spec"]["resources"]["requests"]["storage"] = json!("5Gi");
         assert!(
             decide(
-                &claim_request("UPDATE", &applied, &grown, &groups),
+                &claim_request(Operation::Update, &applied, &grown, &groups),
                 &settings
             )
             .is_denied()

@@ -5,7 +5,7 @@
 pub mod cases;
 
 use supsvc_core::guard::{Decision, Request};
-use supsvc_policy_sdk::{AdmissionRequest, Operation, Verdict, accept, reject};
+use supsvc_policy_sdk::{AdmissionRequest, Verdict, accept, reject};
 
 /// The HTTP code of a denial, as the API server passes it on.
 pub const DENIED: u16 = 403;
@@ -14,18 +14,12 @@ pub const DENIED: u16 = 403;
 /// server sends, after any conversion), else its `requestKind`; never the object's own
 /// `apiVersion`/`kind`, which a client may leave out.
 pub fn with_request<T>(request: &AdmissionRequest, decide: impl FnOnce(&Request<'_>) -> T) -> T {
-    let operation = match request.operation {
-        Operation::Create => "CREATE",
-        Operation::Update => "UPDATE",
-        Operation::Delete => "DELETE",
-        Operation::Connect => "CONNECT",
-    };
     let kind = match &request.request_kind {
         Some(requested) if request.kind.kind.is_empty() => requested,
         _ => &request.kind,
     };
     let view = Request {
-        operation,
+        operation: request.operation,
         group: &kind.group,
         kind: &kind.kind,
         sub_resource: request.sub_resource(),

@@ -2,14 +2,21 @@
 //! image, bundle or Helm chart from a public registry, or download from a public host. Decisions: [`supsvc_core::guard::registry`].
 
 use supsvc_core::guard::Decision;
-use supsvc_core::guard::registry::{OBJECT_FIELDS, RegistryGuardSettings, checks, decide};
-use supsvc_policy_sdk::{Policy, ValidationRequest, Verdict, reject};
+use supsvc_core::guard::registry::{
+    OBJECT_FIELDS, RegistryGuardSettings, checks, decide, reads_objects,
+};
+use supsvc_policy_sdk::{Operation, Policy, ValidationRequest, Verdict, reject};
 
 pub struct RegistryGuard;
 
 impl Policy for RegistryGuard {
     type Settings = RegistryGuardSettings;
     const OBJECT_FIELDS: Option<&'static [&'static str]> = Some(OBJECT_FIELDS);
+
+    // A DELETE or a `status` write is allowed at once: its objects are not even decoded.
+    fn reads_objects(operation: Operation, sub_resource: &str) -> bool {
+        reads_objects(operation, sub_resource)
+    }
 
     fn validate(request: &ValidationRequest<RegistryGuardSettings>) -> Verdict {
         let settings = &request.settings;

@@ -1,9 +1,12 @@
 //! Routing a waPC operation to the policy: pure code, the same natively and in WASM.
 
+use std::marker::PhantomData;
+
 use serde::de::DeserializeOwned;
 
-use crate::projection::Projection;
-use crate::request::ValidationRequest;
+use crate::decode::ObjectReading;
+use crate::projection::Static;
+use crate::request::{Operation, ValidationRequest};
 use crate::verdict::{SettingsVerdict, Verdict};
 
 /// waPC operation names, as Kubewarden defines them.
@@ -27,6 +30,16 @@ pub trait Policy {
     /// decoded; the rest is skipped while parsing, which is most of a policy's time on a large
     /// object. `None`, the default: the whole objects.
     const OBJECT_FIELDS: Option<&'static [&'static str]> = None;
+
+    /// Whether [`Self::validate`] reads `object` and `oldObject` of a request with this operation
+    /// and subresource (`""` for the resource itself). When it says `false`, both are skipped
+    /// while parsing (still checked to be JSON, never decoded, the projection never built) and
+    /// `validate` sees them as `null`: a guard that allows a DELETE at once pays nothing for the
+    /// object it never reads. Asked with the request's final operation and subresource, whatever
+    /// the order of the fields in the payload. Default: `true` (always decoded).
+    fn reads_objects(_operation: Operation, _sub_resource: &str) -> bool {
+        true
+    }
 
     /// Decides on one request.
     fn validate(request: &ValidationRequest<Self::Settings>) -> Verdict;
@@ -68,12 +81,29 @@ pub fn dispatch<P: Policy>(operation: &str, payload: &[u8]) -> Result<Vec<u8>, S
     }
 }
 
-/// Decodes the `validate` payload, the objects only as far as `P::OBJECT_FIELDS` asks.
+/// Decodes the `validate` payload, the objects only as far as `P::OBJECT_FIELDS` asks, and only
+/// when `P::reads_objects` says they are read.
 fn decode_validation_request<P: Policy>(
     payload: &[u8],
 ) -> Result<ValidationRequest<P::Settings>, serde_json::Error> {
-    let projection = P::OBJECT_FIELDS.map(Projection::new);
-    crate::decode::validation_request(payload, projection.as_ref())
+    let fields: &'static Option<Static> = &Compiled::<P>::FIELDS;
+    let reading = ObjectReading {
+        projection: fields.as_ref().map(Static::projection),
+        reads: P::reads_objects,
+    };
+    crate::decode::validation_request(payload, &reading)
+}
+
+/// What is known of `P` at compile time.
+struct Compiled<P>(PhantomData<P>);
+
+impl<P: Policy> Compiled<P> {
+    /// The projection of `P::OBJECT_FIELDS`, built by the compiler: a guest instance lives for
+    /// one evaluation, so one built at run time would be built again for every request.
+    const FIELDS: Option<Static> = match P::OBJECT_FIELDS {
+        Some(fields) => Some(Static::new(fields)),
+        None => None,
+    };
 }
 
 /// Settings from the payload; `null` or nothing means the defaults.

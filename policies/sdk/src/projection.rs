@@ -13,41 +13,170 @@ use serde_json::{Map, Value};
 
 /// A set of dotted field paths (`spec.containers.image`). Arrays on the way are traversed, so
 /// `spec.containers.image` keeps the `image` of every container, at its index.
-/// Field names are borrowed from the paths: building one is a few small vectors, no strings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Field names are borrowed from the paths: the tree is a flat list of nodes, built by the same
+/// `const fn` at run time ([`Projection::new`]) or at compile time (a policy's `OBJECT_FIELDS`,
+/// so a guest builds nothing per request).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Projection<'a> {
+    nodes: Nodes<'a>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Nodes<'a> {
+    Built(Vec<Node<'a>>),
+    Static(&'a [Node<'a>]),
+}
+
+/// One field of the tree; node 0 is the root. `first_child` and `next_sibling` are indices into
+/// the node list, [`NONE`] for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Node<'a> {
+    name: &'a str,
     /// The whole value from here down.
     whole: bool,
-    children: Vec<(&'a str, Projection<'a>)>,
+    first_child: u32,
+    next_sibling: u32,
+}
+
+const NONE: u32 = u32::MAX;
+
+const EMPTY: Node<'static> = Node {
+    name: "",
+    whole: false,
+    first_child: NONE,
+    next_sibling: NONE,
+};
+
+/// The most nodes (path segments, plus the root) a projection built at compile time holds.
+pub(crate) const MAX_STATIC_NODES: usize = 256;
+
+/// A projection's nodes, built at compile time: `Static::new(P::OBJECT_FIELDS)` in a `const`.
+pub(crate) struct Static {
+    nodes: [Node<'static>; MAX_STATIC_NODES],
+    len: usize,
+}
+
+impl Static {
+    /// The tree of `paths`. A compile-time error (a panic in a const) when they have more than
+    /// [`MAX_STATIC_NODES`] segments.
+    pub(crate) const fn new(paths: &'static [&'static str]) -> Self {
+        let mut nodes = [EMPTY; MAX_STATIC_NODES];
+        let len = build(paths, &mut nodes);
+        Static { nodes, len }
+    }
+
+    /// The projection over these nodes: no allocation.
+    pub(crate) fn projection(&'static self) -> Projection<'static> {
+        Projection {
+            nodes: Nodes::Static(&self.nodes[..self.len]),
+        }
+    }
+}
+
+/// The nodes `paths` need at most: the root and one per segment.
+const fn capacity(paths: &[&str]) -> usize {
+    let mut count = 1;
+    let mut p = 0;
+    while p < paths.len() {
+        let bytes = paths[p].as_bytes();
+        count += 1;
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'.' {
+                count += 1;
+            }
+            i += 1;
+        }
+        p += 1;
+    }
+    count
+}
+
+const fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Builds the tree of `paths` into `nodes` (all [`EMPTY`]); returns how many are used. A path
+/// that is a prefix of another keeps all of it. Panics when `nodes` is too short.
+const fn build<'a>(paths: &[&'a str], nodes: &mut [Node<'a>]) -> usize {
+    let mut len = 1; // the root
+    let mut p = 0;
+    while p < paths.len() {
+        let mut rest: &'a str = paths[p];
+        let mut node = 0;
+        loop {
+            if nodes[node].whole {
+                break;
+            }
+            // The next segment: up to the first `.`.
+            let bytes = rest.as_bytes();
+            let mut dot = 0;
+            while dot < bytes.len() && bytes[dot] != b'.' {
+                dot += 1;
+            }
+            let (segment, tail) = rest.split_at(dot);
+            // Its node among the children, else a new last child.
+            let mut child = nodes[node].first_child;
+            let mut last = NONE;
+            while child != NONE && !same(nodes[child as usize].name.as_bytes(), segment.as_bytes())
+            {
+                last = child;
+                child = nodes[child as usize].next_sibling;
+            }
+            if child == NONE {
+                assert!(
+                    len < nodes.len() && len < NONE as usize,
+                    "OBJECT_FIELDS has more than 255 distinct path segments: declare fewer (a shorter path keeps its whole subtree)"
+                );
+                child = len as u32;
+                nodes[len] = Node {
+                    name: segment,
+                    whole: false,
+                    first_child: NONE,
+                    next_sibling: NONE,
+                };
+                len += 1;
+                if last == NONE {
+                    nodes[node].first_child = child;
+                } else {
+                    nodes[last as usize].next_sibling = child;
+                }
+            }
+            node = child as usize;
+            if tail.is_empty() {
+                break; // the path ends here
+            }
+            rest = tail.split_at(1).1; // past the `.`: `a..b` has an empty middle segment
+        }
+        if !nodes[node].whole {
+            nodes[node].whole = true;
+            nodes[node].first_child = NONE;
+        }
+        p += 1;
+    }
+    len
 }
 
 impl<'a> Projection<'a> {
     /// The projection keeping `paths`. A path that is a prefix of another keeps all of it.
     pub fn new<P: AsRef<str>>(paths: &'a [P]) -> Self {
-        let mut root = Projection::default();
-        for path in paths {
-            let mut node = &mut root;
-            // By hand rather than `split('.')`: this runs in every evaluation, and in the guest
-            // the generic searcher costs more than these few short paths are worth.
-            for segment in segments(path.as_ref()) {
-                if node.whole {
-                    break;
-                }
-                let index = match node.children.iter().position(|(name, _)| *name == segment) {
-                    Some(index) => index,
-                    None => {
-                        node.children.push((segment, Projection::default()));
-                        node.children.len() - 1
-                    }
-                };
-                node = &mut node.children[index].1;
-            }
-            if !node.whole {
-                node.whole = true;
-                node.children.clear();
-            }
+        let paths: Vec<&'a str> = paths.iter().map(AsRef::as_ref).collect();
+        let mut nodes = vec![EMPTY; capacity(&paths)];
+        let len = build(&paths, &mut nodes);
+        nodes.truncate(len);
+        Projection {
+            nodes: Nodes::Built(nodes),
         }
-        root
     }
 
     /// Decodes the JSON text `json`, keeping only the projected fields.
@@ -61,11 +190,49 @@ impl<'a> Projection<'a> {
         Ok(value)
     }
 
-    fn child(&self, name: &str) -> Option<(&'a str, &Projection<'a>)> {
-        self.children
-            .iter()
-            .find(|(child, _)| *child == name)
-            .map(|(child, projection)| (*child, projection))
+    fn nodes(&self) -> &[Node<'a>] {
+        match &self.nodes {
+            Nodes::Built(nodes) => nodes,
+            Nodes::Static(nodes) => nodes,
+        }
+    }
+
+    /// The root of the tree.
+    fn root(&self) -> At<'_, 'a> {
+        At {
+            nodes: self.nodes(),
+            index: 0,
+        }
+    }
+}
+
+/// One node of a projection's tree, as decoding walks it.
+#[derive(Clone, Copy)]
+struct At<'p, 'a> {
+    nodes: &'p [Node<'a>],
+    index: usize,
+}
+
+impl<'p, 'a> At<'p, 'a> {
+    fn node(&self) -> &Node<'a> {
+        &self.nodes[self.index]
+    }
+
+    /// The child named `name`, if it is projected.
+    fn child(&self, name: &str) -> Option<(&'a str, At<'p, 'a>)> {
+        let mut child = self.node().first_child;
+        while child != NONE {
+            let node = &self.nodes[child as usize];
+            if node.name == name {
+                let at = At {
+                    nodes: self.nodes,
+                    index: child as usize,
+                };
+                return Some((node.name, at));
+            }
+            child = node.next_sibling;
+        }
+        None
     }
 }
 
@@ -73,7 +240,15 @@ impl<'de> DeserializeSeed<'de> for &Projection<'_> {
     type Value = Value;
 
     fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        if self.whole {
+        self.root().deserialize(deserializer)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for At<'_, '_> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        if self.node().whole {
             serde::Deserialize::deserialize(deserializer)
         } else {
             deserializer.deserialize_any(ProjectedVisitor(self))
@@ -83,7 +258,7 @@ impl<'de> DeserializeSeed<'de> for &Projection<'_> {
 
 /// Builds the projected value: maps keep the projected keys, arrays keep every element (each
 /// projected the same way), scalars are kept as they are.
-struct ProjectedVisitor<'p, 'a>(&'p Projection<'a>);
+struct ProjectedVisitor<'p, 'a>(At<'p, 'a>);
 
 impl<'de> Visitor<'de> for ProjectedVisitor<'_, '_> {
     type Value = Value;
@@ -148,29 +323,11 @@ impl<'de> Visitor<'de> for ProjectedVisitor<'_, '_> {
     }
 }
 
-/// The `.`-separated segments of `path`.
-fn segments(path: &str) -> impl Iterator<Item = &str> {
-    let mut rest = Some(path);
-    std::iter::from_fn(move || {
-        let current = rest?;
-        match current.bytes().position(|b| b == b'.') {
-            Some(dot) => {
-                rest = Some(&current[dot + 1..]);
-                Some(&current[..dot])
-            }
-            None => {
-                rest = None;
-                Some(current)
-            }
-        }
-    })
-}
-
 /// Reads a map key without allocating, and says whether (and how) its value is kept.
-struct KeyFilter<'p, 'a>(&'p Projection<'a>);
+struct KeyFilter<'p, 'a>(At<'p, 'a>);
 
 impl<'de, 'p, 'a> DeserializeSeed<'de> for KeyFilter<'p, 'a> {
-    type Value = Option<(&'a str, &'p Projection<'a>)>;
+    type Value = Option<(&'a str, At<'p, 'a>)>;
 
     fn deserialize<D: de::Deserializer<'de>>(
         self,
@@ -181,7 +338,7 @@ impl<'de, 'p, 'a> DeserializeSeed<'de> for KeyFilter<'p, 'a> {
 }
 
 impl<'de, 'p, 'a> Visitor<'de> for KeyFilter<'p, 'a> {
-    type Value = Option<(&'a str, &'p Projection<'a>)>;
+    type Value = Option<(&'a str, At<'p, 'a>)>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a field name")
@@ -205,12 +362,26 @@ mod tests {
     }
 
     #[test]
-    fn segments_split_at_every_dot() {
-        let split = |p| segments(p).collect::<Vec<_>>();
-        assert_eq!(split("a.bc.d"), ["a", "bc", "d"]);
-        assert_eq!(split("a"), ["a"]);
-        assert_eq!(split(""), [""]);
-        assert_eq!(split("a..b."), ["a", "", "b", ""]);
+    fn paths_split_at_every_dot_and_build_the_same_tree_at_compile_time() {
+        const PATHS: &[&str] = &["a..b.", "a.c", "spec.x", "spec", "", "spec.y"];
+        static BUILT: Static = Static::new(PATHS);
+        let value = json!({"a": {"": {"b": {"": 1, "z": 2}}, "c": 3, "d": 4}, "spec": {"q": 5}, "": 6, "f": 7});
+        let expected = json!({"a": {"": {"b": {"": 1}}, "c": 3}, "spec": {"q": 5}, "": 6});
+        assert_eq!(project(PATHS, &value), expected);
+        assert_eq!(
+            BUILT.projection().decode(&value.to_string()).unwrap(),
+            expected
+        );
+        assert_eq!(
+            BUILT.projection(),
+            Projection {
+                nodes: Nodes::Static(match &Projection::new(PATHS).nodes {
+                    Nodes::Built(nodes) => &nodes.clone().leak()[..],
+                    Nodes::Static(_) => unreachable!(),
+                })
+            }
+        );
+        assert_eq!(capacity(PATHS), 13); // the root and 4 + 2 + 2 + 1 + 1 + 2 segments
     }
 
     #[test]

@@ -149,20 +149,9 @@ impl AdmissionRequest {
     }
 }
 
-/// The operation asked about (`CREATE`, `UPDATE`, `DELETE`, `CONNECT`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Operation {
-    /// `CREATE`.
-    #[default]
-    Create,
-    /// `UPDATE`.
-    Update,
-    /// `DELETE`.
-    Delete,
-    /// `CONNECT` (e.g. `pods/exec`, `pods/portforward`).
-    Connect,
-}
+/// The operation asked about (`CREATE`, `UPDATE`, `DELETE`, `CONNECT`): the one type core's
+/// guards decide with too (`supsvc_core::admission::Operation`).
+pub use supsvc_admission::Operation;
 
 /// A kind with its API group and version, e.g. `{"group": "apps", "version": "v1", "kind": "Deployment"}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

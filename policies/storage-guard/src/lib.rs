@@ -2,14 +2,19 @@
 //! manages, nor its deletion, except by the service accounts kapp deploys with. Decisions:
 //! [`supsvc_core::guard::storage`].
 
-use supsvc_core::guard::storage::{OBJECT_FIELDS, StorageGuardSettings, decide};
-use supsvc_policy_sdk::{Policy, ValidationRequest, Verdict};
+use supsvc_core::guard::storage::{OBJECT_FIELDS, StorageGuardSettings, decide, reads_objects};
+use supsvc_policy_sdk::{Operation, Policy, ValidationRequest, Verdict};
 
 pub struct StorageGuard;
 
 impl Policy for StorageGuard {
     type Settings = StorageGuardSettings;
     const OBJECT_FIELDS: Option<&'static [&'static str]> = Some(OBJECT_FIELDS);
+
+    // A CREATE or a `status` write is allowed at once: its objects are not even decoded.
+    fn reads_objects(operation: Operation, sub_resource: &str) -> bool {
+        reads_objects(operation, sub_resource)
+    }
 
     fn validate(request: &ValidationRequest<StorageGuardSettings>) -> Verdict {
         let decision =
