@@ -79,14 +79,72 @@ pub(crate) fn user_matches(pattern: &str, user: &str) -> bool {
     }
 }
 
+/// A guard setting that cannot work, as the policy refuses it when it loads: which field, which
+/// entry, and why. The texts are the policies' answers to `validate_settings`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    /// A user or group pattern that is empty, padded, or has `*` anywhere but at the end.
+    #[error(
+        "{field}: invalid pattern {pattern:?}: write a name, or a prefix ending in '*' (e.g. \"system:serviceaccount:my-namespace:*\")"
+    )]
+    UserPattern {
+        /// The settings field (`allowedUsers`, `deployers`).
+        field: &'static str,
+        /// The entry as written.
+        pattern: String,
+    },
+    /// A registry or host pattern [`crate::image::RegistryPattern::parse`] refuses.
+    #[error("{field}: invalid {noun} pattern {pattern:?}: {reason}")]
+    RegistryPattern {
+        /// The settings field (`allowedRegistries`, `deniedHosts`, ...).
+        field: &'static str,
+        /// `registry` or `host`.
+        noun: &'static str,
+        /// The entry as written.
+        pattern: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A group that is empty or has a `*`: groups are matched exactly.
+    #[error("{field}: invalid group {group:?}: groups are matched exactly")]
+    Group {
+        /// The settings field (`allowedGroups`, `breakGlassGroups`).
+        field: &'static str,
+        /// The entry as written.
+        group: String,
+    },
+    /// Both an allow-list and a deny-list of the same kind.
+    #[error("set {allow} (an allow-list) or {deny} (a deny-list), not both")]
+    BothLists {
+        /// The allow-list's field.
+        allow: &'static str,
+        /// The deny-list's field.
+        deny: &'static str,
+    },
+    /// An empty allow-list, which would refuse everything.
+    #[error("{field} is empty: everything would be refused")]
+    EmptyAllowList {
+        /// The allow-list's field.
+        field: &'static str,
+    },
+    /// Entries that parse but can never match (a misspelt name of Docker Hub, a namespace that
+    /// cannot exist), each as `field: "entry" can never match: reason`.
+    #[error("{}", .0.join("; "))]
+    NeverMatch(Vec<String>),
+}
+
 /// Checks user/group patterns from settings: non-empty, `*` only at the end.
-pub(crate) fn validate_patterns(field: &str, patterns: &[String]) -> Result<(), String> {
+pub(crate) fn validate_patterns(
+    field: &'static str,
+    patterns: &[String],
+) -> Result<(), SettingsError> {
     for pattern in patterns {
         let body = pattern.strip_suffix('*').unwrap_or(pattern);
         if pattern.trim().is_empty() || body.contains('*') || pattern != pattern.trim() {
-            return Err(format!(
-                "{field}: invalid pattern {pattern:?}: write a name, or a prefix ending in '*' (e.g. \"system:serviceaccount:my-namespace:*\")"
-            ));
+            return Err(SettingsError::UserPattern {
+                field,
+                pattern: pattern.clone(),
+            });
         }
     }
     Ok(())

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Decision, Operation, Request};
+use super::{Decision, Operation, Request, SettingsError};
 use crate::carvel::{self, FetchSource};
 use crate::image::{self, ImageRef, RegistryPattern, RegistryPolicy, RegistryVerdict};
 
@@ -74,27 +74,33 @@ pub struct RegistryGuardSettings {
 }
 
 fn list_policy(
-    noun: &str,
-    (allow_field, allow): (&str, &Option<Vec<String>>),
-    (deny_field, deny): (&str, &Option<Vec<String>>),
+    noun: &'static str,
+    (allow_field, allow): (&'static str, &Option<Vec<String>>),
+    (deny_field, deny): (&'static str, &Option<Vec<String>>),
     default: fn() -> RegistryPolicy,
-) -> Result<RegistryPolicy, String> {
-    let parse = |field: &str, patterns: &[String]| -> Result<Vec<RegistryPattern>, String> {
-        patterns
-            .iter()
-            .map(|p| {
-                RegistryPattern::parse(p)
-                    .map_err(|e| format!("{field}: invalid {noun} pattern {p:?}: {}", e.reason))
-            })
-            .collect()
-    };
+) -> Result<RegistryPolicy, SettingsError> {
+    let parse =
+        |field: &'static str, patterns: &[String]| -> Result<Vec<RegistryPattern>, SettingsError> {
+            patterns
+                .iter()
+                .map(|p| {
+                    RegistryPattern::parse(p).map_err(|e| SettingsError::RegistryPattern {
+                        field,
+                        noun,
+                        pattern: p.clone(),
+                        reason: e.reason.to_string(),
+                    })
+                })
+                .collect()
+        };
     match (allow, deny) {
-        (Some(_), Some(_)) => Err(format!(
-            "set {allow_field} (an allow-list) or {deny_field} (a deny-list), not both"
-        )),
-        (Some(allow), None) if allow.is_empty() => Err(format!(
-            "{allow_field} is empty: everything would be refused"
-        )),
+        (Some(_), Some(_)) => Err(SettingsError::BothLists {
+            allow: allow_field,
+            deny: deny_field,
+        }),
+        (Some(allow), None) if allow.is_empty() => {
+            Err(SettingsError::EmptyAllowList { field: allow_field })
+        }
         (Some(allow), None) => Ok(RegistryPolicy::AllowList(parse(allow_field, allow)?)),
         (None, Some(deny)) => Ok(RegistryPolicy::DenyList(parse(deny_field, deny)?)),
         (None, None) => Ok(default()),
@@ -102,9 +108,11 @@ fn list_policy(
 }
 
 impl RegistryGuardSettings {
-    /// The registry policy these settings describe (images, bundles, OCI Helm charts), or what is
-    /// wrong with them.
-    pub fn policy(&self) -> Result<RegistryPolicy, String> {
+    /// The registry policy these settings describe (images, bundles, OCI Helm charts).
+    ///
+    /// # Errors
+    /// Both lists set, an empty allow-list, or a pattern that does not parse.
+    pub fn policy(&self) -> Result<RegistryPolicy, SettingsError> {
         list_policy(
             "registry",
             ("allowedRegistries", &self.allowed_registries),
@@ -114,7 +122,10 @@ impl RegistryGuardSettings {
     }
 
     /// The policy for the hosts of `http`, `git` and Helm repository fetches.
-    pub fn host_policy(&self) -> Result<RegistryPolicy, String> {
+    ///
+    /// # Errors
+    /// As [`Self::policy`], for the host lists.
+    pub fn host_policy(&self) -> Result<RegistryPolicy, SettingsError> {
         list_policy(
             "host",
             ("allowedHosts", &self.allowed_hosts),
@@ -127,7 +138,11 @@ impl RegistryGuardSettings {
     /// [`Self::policy`] and [`Self::host_policy`] refuse, and every entry that can never match
     /// (a misspelt name of Docker Hub, a port on Docker Hub, a namespace that cannot exist), each
     /// with the entry and the reason.
-    pub fn validate(&self) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// The first refusal of [`Self::policy`] or [`Self::host_policy`], else every entry that can
+    /// never match ([`SettingsError::NeverMatch`]).
+    pub fn validate(&self) -> Result<(), SettingsError> {
         self.policy()?;
         self.host_policy()?;
         let mut problems = Vec::new();
@@ -163,7 +178,7 @@ impl RegistryGuardSettings {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(problems.join("; "))
+            Err(SettingsError::NeverMatch(problems))
         }
     }
 }
@@ -218,7 +233,7 @@ fn offenses(
     kind: &str,
     object: &serde_json::Value,
     policy: &RegistryPolicy,
-    hosts: &mut Option<Result<RegistryPolicy, String>>,
+    hosts: &mut Option<Result<RegistryPolicy, SettingsError>>,
     settings: &RegistryGuardSettings,
 ) -> Vec<Offense> {
     let image_offense =
@@ -844,7 +859,7 @@ mod tests {
             "exemptNamespaces": ["Kube-System"]
         }))
         .unwrap();
-        let error = settings.validate().unwrap_err();
+        let error = settings.validate().unwrap_err().to_string();
         assert!(
             error.contains("deniedRegistries: \"regsitry-1.docker.io\" can never match: regsitry-1.docker.io looks like a misspelling of registry-1.docker.io"),
             "{error}"
@@ -863,6 +878,7 @@ mod tests {
             bad_host
                 .validate()
                 .unwrap_err()
+                .to_string()
                 .starts_with("allowedHosts: invalid host pattern"),
         );
         assert!(RegistryGuardSettings::default().validate().is_ok());
@@ -875,7 +891,13 @@ mod tests {
             denied_registries: Some(vec![]),
             ..Default::default()
         };
-        assert!(both.policy().unwrap_err().contains("not both"));
+        assert_eq!(
+            both.policy().unwrap_err(),
+            SettingsError::BothLists {
+                allow: "allowedRegistries",
+                deny: "deniedRegistries"
+            }
+        );
         let bad = RegistryGuardSettings {
             denied_registries: Some(vec!["*.*.bad pattern".into()]),
             ..Default::default()
@@ -883,6 +905,7 @@ mod tests {
         assert!(
             bad.policy()
                 .unwrap_err()
+                .to_string()
                 .starts_with("deniedRegistries: invalid registry pattern")
         );
         let unknown: Result<RegistryGuardSettings, _> =

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Decision, Operation, Request, user_matches, validate_patterns};
+use super::{Decision, Operation, Request, SettingsError, user_matches, validate_patterns};
 use crate::kapp;
 
 /// The annotation that asks for a break-glass change; its value is the reason. The old key
@@ -67,7 +67,7 @@ impl Default for StorageGuardSettings {
 }
 
 impl StorageGuardSettings {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), SettingsError> {
         validate_patterns("deployers", &self.deployers)?;
         validate_patterns("allowedUsers", &self.allowed_users)?;
         for (field, groups) in [
@@ -78,9 +78,10 @@ impl StorageGuardSettings {
                 .iter()
                 .find(|g| g.trim().is_empty() || g.contains('*'))
             {
-                return Err(format!(
-                    "{field}: invalid group {bad:?}: groups are matched exactly"
-                ));
+                return Err(SettingsError::Group {
+                    field,
+                    group: bad.clone(),
+                });
             }
         }
         Ok(())
@@ -631,7 +632,13 @@ mod tests {
             allowed_users: vec!["a*b".into()],
             ..Default::default()
         };
-        assert!(settings.validate().unwrap_err().starts_with("allowedUsers"));
+        assert_eq!(
+            settings.validate().unwrap_err(),
+            SettingsError::UserPattern {
+                field: "allowedUsers",
+                pattern: "a*b".into()
+            }
+        );
         let settings = StorageGuardSettings {
             break_glass_groups: vec!["sre*".into()],
             ..Default::default()
@@ -640,7 +647,8 @@ mod tests {
             settings
                 .validate()
                 .unwrap_err()
-                .starts_with("breakGlassGroups")
+                .to_string()
+                .starts_with("breakGlassGroups: invalid group \"sre*\"")
         );
         assert!(StorageGuardSettings::default().validate().is_ok());
     }

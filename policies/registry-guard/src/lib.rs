@@ -35,7 +35,7 @@ impl Policy for RegistryGuard {
     }
 
     fn validate_settings(settings: &RegistryGuardSettings) -> Result<(), String> {
-        settings.validate()
+        settings.validate().map_err(|e| e.to_string())
     }
 }
 

@@ -23,7 +23,7 @@ impl Policy for StorageGuard {
     }
 
     fn validate_settings(settings: &StorageGuardSettings) -> Result<(), String> {
-        settings.validate()
+        settings.validate().map_err(|e| e.to_string())
     }
 }
 
