@@ -330,7 +330,7 @@ impl fmt::Display for ConfigStatus {
 /// A localizable message (`{id, default_message, args}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalizableMessage {
-    /// The message's ID (`vcenter.wcp.appplatform...`); empty when absent.
+    /// The message's ID (a dotted key identifying the message); empty when absent.
     #[serde(default)]
     pub id: String,
     /// The English text, arguments already substituted; empty when absent.
