@@ -18,6 +18,7 @@
 //! one of `CONFIGURING`, `REMOVING`, `CONFIGURED`, `ERROR`; `desired_version != current_version` means a
 //! change is in progress; the cluster routes exist from API 7.0.3.0 and are deprecated in 9.0.0.0, where
 //! the Supervisor routes arrive; `yaml_service_config` arrives in 8.0.0.1.
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -36,13 +37,29 @@ pub const NAMESPACE_KEY: &str = "namespace";
 
 /// A vCenter version, `major.minor.patch[.build]` as `/api/appliance/system/version` gives it in `version`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+///
+/// Ordered field by field, so `VcVersion::new(8, 0, 3) < VcVersion::new(9, 0, 0)`; the build number
+/// (`8.0.3.00400`) is not kept: no rule of this module depends on it.
+///
+/// ```
+/// use supsvc_core::vcenter::VcVersion;
+///
+/// let v = VcVersion::parse("8.0.3.00400").unwrap();
+/// assert_eq!(v, VcVersion::new(8, 0, 3));
+/// assert!(v < VcVersion::new(9, 0, 0));
+/// assert_eq!(v.to_string(), "8.0.3");
+/// ```
 pub struct VcVersion {
+    /// The major version (`8` of `8.0.3`).
     pub major: u32,
+    /// The minor version (`0` of `8.0.3`; vSphere's "Update" releases bump the patch, not this).
     pub minor: u32,
+    /// The patch version (`3` of `8.0.3`, vSphere 8.0 Update 3); `0` when the text has only two numbers.
     pub patch: u32,
 }
 
 impl VcVersion {
+    /// The version `major.minor.patch`.
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
         VcVersion {
             major,
@@ -52,6 +69,7 @@ impl VcVersion {
     }
 
     /// Parses `8.0.3`, `8.0.3.00400` or `9.1.0.0`; anything after the third number is ignored.
+    /// `None` when the first two parts are not numbers (`"8"`, `"eight.0"`, `""`).
     pub fn parse(text: &str) -> Option<VcVersion> {
         let mut parts = text.trim().split('.');
         let mut number = || parts.next()?.trim().parse::<u32>().ok();
@@ -83,6 +101,7 @@ pub enum Flavour {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Capabilities {
+    /// The route family install records live under (9.0.0.0+: [`Flavour::Supervisor`]).
     pub flavour: Flavour,
     /// `yaml_service_config` exists (8.0.0.1+); before, only the `service_config` string map.
     pub yaml_config: bool,
@@ -97,8 +116,10 @@ pub struct Capabilities {
 /// Why a vCenter cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VersionError {
+    /// `version` of `GET /api/appliance/system/version` is not `major.minor[.patch[.build]]`; holds the text.
     #[error("vCenter reports version {0:?}, which is not a version number")]
     Unparsable(String),
+    /// The vCenter predates the Supervisor Services API (API 7.0.3.0, vSphere 7.0 Update 3).
     #[error(
         "vCenter {0} has no Supervisor Services API (it arrived in vSphere 7.0 Update 3); upgrade vCenter"
     )]
@@ -107,6 +128,20 @@ pub enum VersionError {
 
 /// The capabilities of a vCenter from its `version` (source: §1.6 of the notes, the API version each
 /// route and field arrived in).
+///
+/// ```
+/// use supsvc_core::vcenter::{capabilities, Flavour};
+///
+/// let eight = capabilities("8.0.3.00400").unwrap();
+/// assert_eq!(eight.flavour, Flavour::Cluster);
+/// assert!(eight.yaml_config && eight.precheck && !eight.summaries_endpoint);
+/// assert_eq!(capabilities("9.1.0.0").unwrap().flavour, Flavour::Supervisor);
+/// assert!(capabilities("7.0.2").is_err());
+/// ```
+///
+/// # Errors
+/// [`VersionError::Unparsable`] when `version` is not a version number, [`VersionError::TooOld`] when
+/// it is older than 7.0.3 (no Supervisor Services API).
 pub fn capabilities(version: &str) -> Result<Capabilities, VersionError> {
     let v = VcVersion::parse(version).ok_or_else(|| VersionError::Unparsable(version.into()))?;
     if v < VcVersion::new(7, 0, 3) {
@@ -193,10 +228,59 @@ pub fn url_host(url: &str) -> &str {
     authority.split(':').next().unwrap_or(authority)
 }
 
+/// Why [`choose_target`] found no single Supervisor (or cluster) for the kubeconfig's API server.
+///
+/// The messages are the ones the plugin shows after `error:`; it adds the vCenter URL and a hint
+/// naming the flag that picks the target by hand (`--vcenter-cluster`, `--vcenter-supervisor`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// vCenter lists no Supervisor (or cluster) at all.
+    #[error("vCenter reports no Supervisor")]
+    NoneReported,
+    /// Some candidates report endpoints but none holds the kubeconfig server's host.
+    #[error("none of vCenter's Supervisors ({}) serves the kubeconfig's API server {host}", candidates.join(", "))]
+    NoneServes {
+        /// The kubeconfig server's host (`10.0.0.5`, `::1`), as [`url_host`] gives it.
+        host: String,
+        /// Every candidate's ID, in vCenter's order.
+        candidates: Vec<String>,
+    },
+    /// More than one candidate reports an endpoint on the host.
+    #[error("several of vCenter's Supervisors serve {host}: {}", matching.join(", "))]
+    Several {
+        /// The kubeconfig server's host.
+        host: String,
+        /// The IDs of the candidates that serve it, in vCenter's order.
+        matching: Vec<String>,
+    },
+}
+
 /// Which of vCenter's Supervisors (or clusters) is the kubeconfig's: the one whose endpoints (as
 /// `clusters/{c}` `api_server_cluster_endpoint`/`api_servers`, or summaries `APIEndpoint`, report
 /// them) hold the kubeconfig server's host; the only one when none reports an endpoint.
-pub fn choose_target(host: &str, candidates: &[(String, Vec<String>)]) -> Result<String, String> {
+///
+/// `host` is a bare host (see [`url_host`]); `candidates` are `(ID, endpoints)` pairs, the ID a
+/// cluster's `domain-cN` or a Supervisor's ID, each endpoint a URL or a bare host.
+///
+/// ```
+/// use supsvc_core::vcenter::{choose_target, TargetError};
+///
+/// let candidates = vec![
+///     ("domain-c8".to_string(), vec!["10.0.0.5".to_string()]),
+///     ("domain-c9".to_string(), vec!["https://10.0.1.5:6443".to_string()]),
+/// ];
+/// assert_eq!(choose_target("10.0.1.5", &candidates), Ok("domain-c9".to_string()));
+/// assert!(matches!(choose_target("10.9.9.9", &candidates), Err(TargetError::NoneServes { .. })));
+/// ```
+///
+/// # Errors
+/// [`TargetError::NoneReported`] when there is no candidate, [`TargetError::NoneServes`] when no
+/// candidate serves `host` (and not a single one without endpoints), [`TargetError::Several`] when
+/// more than one does.
+pub fn choose_target(
+    host: &str,
+    candidates: &[(String, Vec<String>)],
+) -> Result<String, TargetError> {
     let matching: Vec<&String> = candidates
         .iter()
         .filter(|(_, endpoints)| endpoints.iter().any(|e| url_host(e) == host))
@@ -205,32 +289,30 @@ pub fn choose_target(host: &str, candidates: &[(String, Vec<String>)]) -> Result
     match (matching.as_slice(), candidates) {
         ([one], _) => Ok((*one).clone()),
         ([], [(only, endpoints)]) if endpoints.is_empty() => Ok(only.clone()),
-        ([], []) => Err("vCenter reports no Supervisor".to_owned()),
-        ([], _) => Err(format!(
-            "none of vCenter's Supervisors ({}) serves the kubeconfig's API server {host}",
-            candidates
-                .iter()
-                .map(|(id, _)| id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-        (many, _) => Err(format!(
-            "several of vCenter's Supervisors serve {host}: {}",
-            many.iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
+        ([], []) => Err(TargetError::NoneReported),
+        ([], _) => Err(TargetError::NoneServes {
+            host: host.to_owned(),
+            candidates: candidates.iter().map(|(id, _)| id.clone()).collect(),
+        }),
+        (many, _) => Err(TargetError::Several {
+            host: host.to_owned(),
+            matching: many.iter().map(|s| (*s).clone()).collect(),
+        }),
     }
 }
 
-/// `config_status` of an install record.
+/// `config_status` of an install record (`supervisor_services_client.py`, `ConfigStatus`), in JSON
+/// and on display as vCenter spells it (`CONFIGURING`...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConfigStatus {
+    /// `CONFIGURING`: vCenter is applying the desired state (install, upgrade or config change).
     Configuring,
+    /// `REMOVING`: vCenter is uninstalling the service from the Supervisor.
     Removing,
+    /// `CONFIGURED`: the desired state is applied.
     Configured,
+    /// `ERROR`: applying the desired state failed; the record's `messages` say why.
     Error,
 }
 
@@ -248,10 +330,13 @@ impl fmt::Display for ConfigStatus {
 /// A localizable message (`{id, default_message, args}`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalizableMessage {
+    /// The message's ID (a dotted key identifying the message); empty when absent.
     #[serde(default)]
     pub id: String,
+    /// The English text, arguments already substituted; empty when absent.
     #[serde(default)]
     pub default_message: String,
+    /// The arguments substituted into the message.
     #[serde(default)]
     pub args: Vec<String>,
 }
@@ -261,6 +346,7 @@ pub struct LocalizableMessage {
 pub struct RecordMessage {
     /// `INFO`, `WARNING` or `ERROR`.
     pub severity: String,
+    /// The message itself; `None` when vCenter sent none.
     #[serde(default)]
     pub details: Option<LocalizableMessage>,
 }
@@ -269,14 +355,21 @@ pub struct RecordMessage {
 /// fields are ignored, optional ones optional.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallRecord {
+    /// The version vCenter is to install (`2.9.1+vmware.1`); differs from `current_version` while a
+    /// change is in progress.
     pub desired_version: String,
+    /// The version installed; `None` before the first install completed.
     #[serde(default)]
     pub current_version: Option<String>,
+    /// Where vCenter is in applying `desired_version` and the config.
     pub config_status: ConfigStatus,
+    /// vCenter's messages about the service (why it is `ERROR`, for instance).
     #[serde(default)]
     pub messages: Vec<RecordMessage>,
+    /// The Supervisor namespace the service runs in (`svc-harbor-domain-c8`); `None` when absent.
     #[serde(default)]
     pub service_namespace: Option<String>,
+    /// The service's display name; `None` when absent.
     #[serde(default)]
     pub display_name: Option<String>,
     /// Base64 of the YAML config; absent when none was ever set.
@@ -306,10 +399,14 @@ impl InstallRecord {
 /// One entry of `GET …/supervisor-services` on a cluster or Supervisor (the `Summary` structure).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallSummary {
+    /// The service ID (`harbor.tanzu.vmware.com`).
     pub supervisor_service: String,
+    /// As [`InstallRecord::desired_version`].
     pub desired_version: String,
+    /// As [`InstallRecord::current_version`].
     #[serde(default)]
     pub current_version: Option<String>,
+    /// As [`InstallRecord::config_status`].
     pub config_status: ConfigStatus,
 }
 
@@ -448,16 +545,42 @@ pub struct Merged {
 /// Why an edit cannot be merged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MergeError {
+    /// The edit gives a platform key (see [`platform_keys`]) a value other than the stored one.
     #[error(
         "the edit changes {key}, which vCenter set (the platform owns it): it would be replaced or break the service"
     )]
-    PlatformKeyChanged { key: String },
+    PlatformKeyChanged {
+        /// The top-level key of the config (`namespace`).
+        key: String,
+    },
+    /// The edited values are a scalar or a list, not a map (a `null` edit counts as an empty map).
     #[error("the values must be a YAML map of keys")]
     NotAMap,
 }
 
 /// Merges an edit (a whole operator config, with or without the platform keys) with the stored config:
 /// platform keys the edit leaves out are restored; a platform key the edit changes is refused.
+///
+/// `stored` and `edited` are the decoded YAML configs as JSON values; `platform` lists top-level keys.
+///
+/// ```
+/// use serde_json::json;
+/// use supsvc_core::vcenter::{merge_edit, MergeError};
+///
+/// let stored = json!({"namespace": "svc-harbor-domain-c8", "hostname": "old.example"});
+/// let platform = vec!["namespace".to_string()];
+/// let merged = merge_edit(&stored, &json!({"hostname": "new.example"}), &platform).unwrap();
+/// assert_eq!(merged.config, json!({"namespace": "svc-harbor-domain-c8", "hostname": "new.example"}));
+/// assert_eq!(merged.restored, ["namespace"]);
+/// assert!(matches!(
+///     merge_edit(&stored, &json!({"namespace": "other"}), &platform),
+///     Err(MergeError::PlatformKeyChanged { .. })
+/// ));
+/// ```
+///
+/// # Errors
+/// [`MergeError::NotAMap`] when `edited` is neither a map nor null; [`MergeError::PlatformKeyChanged`]
+/// when it gives a platform key present in `stored` another value.
 pub fn merge_edit(
     stored: &Value,
     edited: &Value,
@@ -501,8 +624,11 @@ pub fn drift(vcenter: &Value, secret: &Value) -> Vec<Change> {
 /// What the write protocol observed of the record at one read: enough to tell whether it changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
+    /// As [`InstallRecord::desired_version`].
     pub desired_version: String,
+    /// As [`InstallRecord::current_version`].
     pub current_version: Option<String>,
+    /// As [`InstallRecord::config_status`].
     pub config_status: ConfigStatus,
     /// `yaml_service_config` as read (base64), compared byte for byte.
     pub yaml_service_config: Option<String>,
@@ -562,7 +688,10 @@ pub enum Step {
     /// Stop before writing: someone changed it since it was read (no lost update).
     Abort(String),
     /// `PUT` the whole spec: `version` (the installed one, unchanged) and the config.
-    Put { version: String },
+    Put {
+        /// The `version` to send (see [`set_spec`]).
+        version: String,
+    },
     /// `GET` the record until `config_status` leaves `CONFIGURING`.
     PollVcenter,
     /// Read the PackageInstall until it reconciled for a generation after the write.
@@ -650,7 +779,18 @@ pub fn set_spec(version: &str, yaml_service_config_b64: &str) -> Value {
 
 /// Orders Supervisor Service versions (`2.9.1+vmware.1`, `3.0.0`, `v1.2`): dotted numbers compared as
 /// numbers, then a pre-release (`-rc.1`) before its release, then the build metadata (`+vmware.2` after
-/// `+vmware.1`; vCenter registers each as its own version).
+/// `+vmware.1`; vCenter registers each as its own version). A leading `v` is ignored, and missing
+/// trailing zeros are equal (`1.2` = `1.2.0`).
+///
+/// ```
+/// use std::cmp::Ordering;
+/// use supsvc_core::vcenter::compare_versions;
+///
+/// assert_eq!(compare_versions("2.10.0", "2.9.1+vmware.1"), Ordering::Greater);
+/// assert_eq!(compare_versions("3.0.0-rc.1", "3.0.0"), Ordering::Less);
+/// assert_eq!(compare_versions("2.9.1+vmware.2", "2.9.1+vmware.1"), Ordering::Greater);
+/// assert_eq!(compare_versions("v1.2", "1.2.0"), Ordering::Equal);
+/// ```
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
     fn split(v: &str) -> (Vec<Part<'_>>, Option<Vec<Part<'_>>>, Vec<Part<'_>>) {
         let v = v.trim().trim_start_matches('v');
@@ -712,8 +852,11 @@ fn cmp_parts(a: &[Part<'_>], b: &[Part<'_>]) -> Ordering {
 /// (vSphere Automation API `vapi.json`, `VapiStdErrors*`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VapiError {
+    /// The standard error's type (`NOT_FOUND`, `UNAUTHENTICATED`, `NOT_ALLOWED_IN_CURRENT_STATE`...);
+    /// empty when the body had none.
     #[serde(default)]
     pub error_type: String,
+    /// The error's messages.
     #[serde(default)]
     pub messages: Vec<LocalizableMessage>,
 }
@@ -735,8 +878,9 @@ impl VapiError {
     }
 }
 
-/// What to tell the operator about an HTTP error from vCenter: a hint naming what to do. `doing` is
-/// the request (`PUT …/supervisor-services/x`).
+/// What to tell the operator about an HTTP error from vCenter: a hint naming what to do, chosen by the
+/// HTTP `status` and the vAPI `error_type` (401/`UNAUTHENTICATED`, 403/`UNAUTHORIZED`, 404/`NOT_FOUND`,
+/// `NOT_ALLOWED_IN_CURRENT_STATE`, `INVALID_ARGUMENT`, 5xx; anything else points at vCenter's message).
 pub fn explain(status: u16, error: &VapiError) -> String {
     match (status, error.error_type.as_str()) {
         (401, _) | (_, "UNAUTHENTICATED") => {
@@ -762,6 +906,7 @@ pub fn explain(status: u16, error: &VapiError) -> String {
 /// What `upgrade SERVICE --to VERSION` observed, for [`next_upgrade_step`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UpgradeFacts {
+    /// The target version (`--to`).
     pub to: String,
     /// The catalog service's state; `None` when vCenter does not know the service.
     pub service_activated: Option<bool>,
@@ -771,20 +916,26 @@ pub struct UpgradeFacts {
     pub has_definition: bool,
     /// The install record on this Supervisor, and its messages.
     pub record: Option<Snapshot>,
+    /// The install record's messages as [`InstallRecord::message_lines`] gives them.
     pub record_messages: Vec<String>,
     /// vCenter has a precheck (8.0.3+, Supervisor routes) and it has not run yet (`None`), or its
     /// outcome: `Ok(())` COMPATIBLE, `Err(messages)` INCOMPATIBLE.
     pub precheck_supported: bool,
+    /// The precheck's outcome, `None` until it ran (see `precheck_supported`).
     pub precheck: Option<Result<(), String>>,
+    /// The `PUT` of the new version was sent.
     pub written: bool,
     /// The record after the write, as last polled, and its messages.
     pub after: Option<Snapshot>,
+    /// The messages of `after`, as [`InstallRecord::message_lines`] gives them.
     pub after_messages: Vec<String>,
 }
 
 /// The next step of an upgrade.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpgradeStep {
+    /// Stop before any write; the text says why (unknown or deactivated service or version, a change
+    /// in flight, a downgrade, an INCOMPATIBLE precheck).
     Refuse(String),
     /// An upgrade to this very version is in flight (an earlier run was interrupted after its write,
     /// or someone started it in the vSphere Client): follow it instead of writing again.
@@ -793,12 +944,19 @@ pub enum UpgradeStep {
     AlreadyThere,
     /// `POST /supervisor-services?action=checkContent`, then `POST …/{id}/versions`.
     Register,
+    /// Run vCenter's compatibility precheck of the target version (8.0.3+, Supervisor routes).
     Precheck,
+    /// `PUT` the install record's spec with the new version (see [`set_spec`]).
     Put {
+        /// The version to send (the target, `--to`).
         version: String,
     },
+    /// `GET` the install record again until it settles.
     Poll,
+    /// The record is `CONFIGURED` at the target version.
     Done,
+    /// The upgrade was written (now or by an earlier run) and ended in `ERROR` or a removal; the text
+    /// holds vCenter's messages.
     Failed(String),
 }
 
@@ -932,6 +1090,7 @@ pub struct UninstallFacts {
 /// state still needs it, so a rerun resumes where the last run stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UninstallStep {
+    /// Stop: the text says why (vCenter does not know the service, or it must stay installed).
     Refuse(String),
     /// Step 1: `PATCH /supervisor-services/{id}?action=deactivate` (no new installs).
     Deactivate,
@@ -945,6 +1104,7 @@ pub enum UninstallStep {
     DeleteVersion(String),
     /// Step 3: `DELETE /supervisor-services/{id}`.
     DeleteService,
+    /// Nothing is left to do.
     Done,
 }
 
@@ -1371,15 +1531,23 @@ mod tests {
         let c = |id: &str, e: &[&str]| (id.to_owned(), e.iter().map(|s| s.to_string()).collect());
         let two = [c("domain-c8", &["10.0.0.5"]), c("domain-c9", &["10.0.1.5"])];
         assert_eq!(choose_target("10.0.1.5", &two), Ok("domain-c9".into()));
-        assert!(
-            choose_target("10.9.9.9", &two)
-                .unwrap_err()
-                .contains("domain-c8, domain-c9")
+        let none = choose_target("10.9.9.9", &two).unwrap_err();
+        assert!(matches!(none, TargetError::NoneServes { .. }));
+        assert_eq!(
+            none.to_string(),
+            "none of vCenter's Supervisors (domain-c8, domain-c9) serves the kubeconfig's API server 10.9.9.9"
         );
         assert_eq!(choose_target("h", &[c("s-1", &[])]), Ok("s-1".into()));
-        assert!(choose_target("h", &[]).is_err());
+        assert_eq!(choose_target("h", &[]), Err(TargetError::NoneReported));
+        assert_eq!(
+            TargetError::NoneReported.to_string(),
+            "vCenter reports no Supervisor"
+        );
         let same = [c("a", &["h"]), c("b", &["https://h:6443"])];
-        assert!(choose_target("h", &same).unwrap_err().contains("several"));
+        assert_eq!(
+            choose_target("h", &same).unwrap_err().to_string(),
+            "several of vCenter's Supervisors serve h: a, b"
+        );
     }
 
     #[test]

@@ -27,16 +27,25 @@ pub const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 /// A workload pod as the drain sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pod {
+    /// `metadata.namespace` (empty when absent).
     pub namespace: String,
+    /// `metadata.name`.
     pub name: String,
+    /// The node it is bound to (`spec.nodeName`); `None` while unscheduled.
     pub node: Option<String>,
+    /// `metadata.labels`.
     pub labels: BTreeMap<String, String>,
     /// Controller owner `(kind, name)`.
     pub controller: Option<(String, String)>,
+    /// `status.phase` (`Running`, `Succeeded`...); `Unknown` when absent.
     pub phase: String,
+    /// The `Ready` condition is `True`.
     pub ready: bool,
+    /// A mirror (static) pod: it has the [`MIRROR_ANNOTATION`]; the drain skips it.
     pub mirror: bool,
+    /// Names of its `emptyDir` volumes: their data is lost when the pod is evicted.
     pub empty_dirs: Vec<String>,
+    /// Names of its `hostPath` volumes: their data stays on a node the roll deletes.
     pub host_paths: Vec<String>,
     /// The node this pod's replacement is pinned to (`nodeName`-style selector or required affinity
     /// on `kubernetes.io/hostname`), when it can only run there.
@@ -144,7 +153,9 @@ impl Pod {
 /// `minAvailable` / `maxUnavailable`: a number or a percentage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntOrPercent {
+    /// A number of pods (`1`).
     Int(i64),
+    /// A percentage of the expected pods (`"50%"` is `Percent(50)`).
     Percent(i64),
 }
 
@@ -175,6 +186,7 @@ impl IntOrPercent {
 /// A label selector (`matchLabels` and `matchExpressions`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Selector {
+    /// `matchLabels`: each key must have exactly this value.
     pub match_labels: BTreeMap<String, String>,
     /// `(key, operator, values)`.
     pub expressions: Vec<(String, String, Vec<String>)>,
@@ -230,11 +242,15 @@ impl Selector {
 /// A PodDisruptionBudget.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pdb {
+    /// `metadata.namespace`; the budget covers pods of this namespace only.
     pub namespace: String,
+    /// `metadata.name`.
     pub name: String,
     /// `None`: a null selector, which matches no pod.
     pub selector: Option<Selector>,
+    /// `spec.minAvailable`, when set.
     pub min_available: Option<IntOrPercent>,
+    /// `spec.maxUnavailable`, when set.
     pub max_unavailable: Option<IntOrPercent>,
     /// `status.disruptionsAllowed`, when the disruption controller wrote it.
     pub disruptions_allowed: Option<i64>,
@@ -291,9 +307,11 @@ impl Pdb {
 /// Where a node stands in the roll.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
+    /// The Machine's name (on the Supervisor) that runs the node.
     pub machine: String,
     /// `None` for the control plane.
     pub pool: Option<String>,
+    /// The roll step that replaces the node ([`super::forecast::Step::index`]).
     pub step: usize,
     /// The drain timeout of the node's pool (or control plane) as written.
     pub drain_timeout: Option<String>,

@@ -40,18 +40,26 @@ pub const SRC_VMWARE: &str = "https://docs.vmware.com/en/VMware-vSphere/8.0/vsph
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum Trigger {
     /// Move every cluster to this TKR/KR (`--tkr NAME`; `---` and `+` forms both accepted).
-    Tkr { name: String },
+    Tkr {
+        /// The TKR/KR name or version (`v1.29.4---vmware.3-fips.1-tkg.1`).
+        name: String,
+    },
     /// Set a ClusterClass variable (`--set VAR=VALUE`), on one pool's overrides with `--pool`.
     SetVariable {
+        /// The variable's name (`vmClass`).
         name: String,
+        /// Its new value, as JSON.
         value: Value,
+        /// The pool whose `variables.overrides` get the value; `None` for the cluster's `topology.variables`.
         pool: Option<String>,
     },
     /// Upgrade the TKG Service (3.0 and later).
     TkgServiceUpgrade,
     /// Upgrade vCenter (and so the Supervisor) from one release to another, e.g. `8.0.1` → `8.0u2c`.
     VcenterUpgrade {
+        /// The current release, as [`VcRelease::parse`] reads it (`8.0.1`).
         from: String,
+        /// The target release (`8.0u2c`).
         to: String,
         /// The embedded Harbor registry is enabled on the Supervisor (`None`: unknown).
         embedded_harbor: Option<bool>,
@@ -64,8 +72,11 @@ pub enum Trigger {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Rolls {
+    /// It does not roll.
     No,
+    /// It may roll: the rule says so (a VMware table row with "may"), or a fact it needs is unknown.
     Maybe,
+    /// It rolls.
     Yes,
 }
 
@@ -84,6 +95,7 @@ impl fmt::Display for Rolls {
 pub struct Rule {
     /// Stable id, e.g. `CAPI-VERSION`, `VMW-RU-8X-80U2`.
     pub id: String,
+    /// The rule in one sentence, as the report prints it.
     pub text: String,
     /// URL or repo path of the real system's rule.
     pub source: String,
@@ -94,7 +106,10 @@ pub struct Rule {
 #[serde(rename_all = "camelCase", tag = "mode")]
 pub enum Order {
     /// Version change: pools in list order, `concurrency` pools at a time, one node at a time each.
-    Sequential { concurrency: u32 },
+    Sequential {
+        /// Pools rolling at once: the cluster's `upgrade-concurrency` annotation (default 1).
+        concurrency: u32,
+    },
     /// Template/variable change: every affected pool at once, one node per pool at a time.
     ParallelPerPool,
     /// vSphere 7 v1alpha2: every pool at once.
@@ -121,10 +136,14 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PoolPlan {
+    /// The pool's name.
     pub name: String,
+    /// Whether it rolls in this roll.
     pub rolls: Rolls,
     /// Step that rolls the pool, if it rolls.
     pub step: Option<usize>,
+    /// Its nodes: the pool's `replicas`, else its MachineDeployment's (autoscaled pools), else the
+    /// count of its Machines.
     pub replicas: u32,
     /// Why it does not roll or waits (deferred, held, override wins, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -135,15 +154,24 @@ pub struct PoolPlan {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterForecast {
+    /// The cluster's Supervisor namespace.
     pub namespace: String,
+    /// The cluster's name.
     pub name: String,
+    /// The API the user manages it with.
     pub api: Api,
+    /// Whether it rolls under this trigger, as its [`Rule`] decides.
     pub rolls: Rolls,
+    /// The rule that decided, and its source.
     pub rule: Rule,
+    /// The control plane's nodes are replaced.
     pub control_plane_rolls: bool,
+    /// Every pool's fate, in the spec's order.
     pub pools: Vec<PoolPlan>,
+    /// How the pools follow each other; `None` when the rule rolls nothing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order: Option<Order>,
+    /// The roll's steps in order (control plane first when it rolls).
     pub steps: Vec<Step>,
     /// Nodes replaced in total.
     pub node_replacements: u32,
@@ -153,24 +181,34 @@ pub struct ClusterForecast {
     pub paused: bool,
     /// Rolls already under way or waiting before this trigger (MachineDeployments not up to date).
     pub pending: Vec<String>,
+    /// Caveats for the report (deferred pools, unverified orders, paused, unknown facts).
     pub notes: Vec<String>,
 }
 
 /// A trigger that cannot be evaluated, with what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TriggerError {
+    /// A `--from`/`--to` release that [`VcRelease::parse`] does not read; holds the text.
     #[error(
         "vCenter version {0:?} is not understood: write e.g. 7.0.3, 8.0.0, 8.0.0b, 8.0.1, 8.0u2c or 8.0.2c"
     )]
     BadVcenterVersion(String),
+    /// `--to` is older than `--from` (releases as [`VcRelease`] orders them).
     #[error(
         "vCenter cannot be downgraded ({from} -> {to}): give --from the current release and --to the target"
     )]
-    Downgrade { from: String, to: String },
+    Downgrade {
+        /// The current release, normalized (`8.0.2c`).
+        from: String,
+        /// The target release, normalized.
+        to: String,
+    },
+    /// A `--tkr` whose name carries no `vMAJOR.MINOR[.PATCH]`; holds the text.
     #[error(
         "TKR {0:?} carries no Kubernetes version (expected e.g. v1.29.4---vmware.3-fips.1-tkg.1)"
     )]
     BadTkr(String),
+    /// [`VMWARE_TABLE`] is not valid JSON of a [`Table`] (a build defect); holds serde's message.
     #[error("VMware's table does not parse: {0}")]
     Table(String),
 }
@@ -181,9 +219,20 @@ pub enum TriggerError {
 /// A Kubernetes version read from a TKR/KR name or version: `v1.29.4---vmware.3-fips.1-tkg.1` and
 /// `v1.29.4+vmware.3-fips.1-tkg.1` are the same release (object names write `+` as `---`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+///
+/// ```
+/// use supsvc_core::upgrade::forecast::KubeVersion;
+///
+/// let a = KubeVersion::parse("v1.29.4---vmware.3-fips.1-tkg.1").unwrap();
+/// assert_eq!(Some(a), KubeVersion::parse("v1.29.4+vmware.3-fips.1-tkg.1"));
+/// assert!(a > KubeVersion::parse("v1.28.8").unwrap());
+/// ```
 pub struct KubeVersion {
+    /// The major version (`1`).
     pub major: u32,
+    /// The minor version (`29`); one minor at a time is the upgrade rule.
     pub minor: u32,
+    /// The patch version (`4`); `0` when absent.
     pub patch: u32,
 }
 
@@ -211,9 +260,21 @@ pub fn normalize_tkr(text: &str) -> String {
 
 /// A vCenter release with VMware's letter suffix: `8.0.0b`, `8.0u2c` (= `8.0.2c`), `7.0.3`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// ```
+/// use supsvc_core::upgrade::forecast::VcRelease;
+///
+/// let u2c = VcRelease::parse("8.0u2c").unwrap();
+/// assert_eq!(Some(u2c), VcRelease::parse("8.0.2c"));
+/// assert_eq!(u2c.to_string(), "8.0.2c");
+/// assert!(VcRelease::parse("8.0.2").unwrap() < u2c);
+/// ```
 pub struct VcRelease {
+    /// The major release (`8`).
     pub major: u32,
+    /// The minor release (`0`).
     pub minor: u32,
+    /// The update (`2` of `8.0u2c`, vSphere 8.0 Update 2c); `0` for a GA release.
     pub update: u32,
     /// `'\0'` for none; letters order after the plain release.
     pub letter: char,
@@ -274,11 +335,16 @@ impl fmt::Display for VcRelease {
 
 /// A version range of a table row.
 #[derive(Debug, Clone, Default, Deserialize)]
+///
+/// In the table's JSON: `{"min": "8.0.0", "below": "9.0.0"}` or `{"exact": ["8.0.0b", "8.0.0c"]}`.
 pub struct Range {
+    /// The lowest release in the range (inclusive); `None`: no lower bound.
     #[serde(default)]
     pub min: Option<String>,
+    /// The first release above the range (exclusive); `None`: no upper bound.
     #[serde(default)]
     pub below: Option<String>,
+    /// When not empty, the range is exactly these releases (`min`/`below` then ignored).
     #[serde(default)]
     pub exact: Vec<String>,
 }
@@ -319,23 +385,36 @@ pub enum Effect {
 /// One row of VMware's table.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TableRow {
+    /// Stable rule id (`VMW-RU-ANY-8X`), reported as [`Rule::id`].
     pub id: String,
+    /// The releases upgraded from.
     pub from: Range,
+    /// The releases upgraded to.
     pub to: Range,
+    /// What the upgrade does to the clusters.
     pub effect: Effect,
+    /// VMware's row in our words, reported as [`Rule::text`].
     pub text: String,
 }
 
 /// VMware's table as data.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Table {
+    /// The data's format version (`1`).
     pub version: u32,
+    /// The VMware document the rows come from ([`SRC_VMWARE`]).
     pub url: String,
+    /// When the table applies (TKG Service before 3.0).
     pub note: String,
+    /// The rows, in the document's order.
     pub rows: Vec<TableRow>,
 }
 
 /// Parses [`VMWARE_TABLE`].
+///
+/// # Errors
+/// [`TriggerError::Table`] when the embedded data does not parse (a defect of the build, which a
+/// test guards against).
 pub fn vmware_table() -> Result<Table, TriggerError> {
     serde_json::from_str(VMWARE_TABLE).map_err(|e| TriggerError::Table(e.to_string()))
 }
@@ -504,8 +583,38 @@ fn pending(cluster: &Cluster, mds: &[MachineDeployment]) -> Vec<String> {
         .collect()
 }
 
-/// The forecast of every cluster for one trigger. `mds` and `machines` may be empty (replica counts
-/// then come from the topology only); `tkrs` (TKR/KR objects) is only used to name the rule.
+/// The forecast of every cluster for one trigger, in the order of `clusters`. `mds` and `machines` may
+/// be empty (replica counts then come from the topology only).
+///
+/// ```
+/// use serde_json::json;
+/// use supsvc_core::upgrade::forecast::{forecast, Rolls, Trigger};
+/// use supsvc_core::upgrade::model::parse_cluster;
+///
+/// let cluster = parse_cluster(&json!({
+///     "apiVersion": "cluster.x-k8s.io/v1beta1",
+///     "kind": "Cluster",
+///     "metadata": {"name": "tkc-1", "namespace": "ns-1"},
+///     "spec": {"topology": {
+///         "class": "builtin-generic-v3.1.0",
+///         "version": "v1.28.8+vmware.1-fips.1-tkg.2",
+///         "controlPlane": {"replicas": 3},
+///         "workers": {"machineDeployments": [{"class": "node-pool", "name": "pool-a", "replicas": 2}]}
+///     }}
+/// }))
+/// .unwrap();
+/// let tkr = Trigger::Tkr { name: "v1.29.4---vmware.3-fips.1-tkg.1".into() };
+/// let plan = &forecast(&[cluster], &[], &[], &tkr).unwrap()[0];
+/// assert_eq!(plan.rolls, Rolls::Yes);
+/// assert!(plan.steps[0].control_plane); // the control plane first, then pool-a
+/// assert_eq!(plan.steps[1].pools, ["pool-a"]);
+/// assert_eq!(plan.node_replacements, 5);
+/// ```
+///
+/// # Errors
+/// Before any cluster is looked at: [`TriggerError::BadTkr`] for a `--tkr` without a Kubernetes
+/// version, [`TriggerError::BadVcenterVersion`] or [`TriggerError::Downgrade`] for a vCenter upgrade's
+/// releases, [`TriggerError::Table`] if VMware's table does not parse.
 pub fn forecast(
     clusters: &[Cluster],
     mds: &[MachineDeployment],

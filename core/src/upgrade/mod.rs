@@ -10,6 +10,7 @@
 //! Every finding carries a stable check code ([`CHECKS`]), a severity, evidence and a fix. Checks that
 //! need the workload cluster are listed in the report's coverage as skipped when it cannot be read —
 //! never as passed.
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 pub mod drain;
 pub mod forecast;
@@ -24,7 +25,9 @@ use forecast::{ClusterForecast, Rolls, normalize_tkr};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Worth knowing; the roll goes on as forecast.
     Info,
+    /// The roll goes on but not as the user may expect (paused, held, slowed, harmful).
     Warning,
     /// The roll will not start, or stalls.
     Blocker,
@@ -36,20 +39,25 @@ pub enum Severity {
 pub struct Finding {
     /// Stable check code from [`CHECKS`].
     pub code: String,
+    /// How bad it is (the check's default severity unless the finding says otherwise).
     pub severity: Severity,
     /// `namespace/name` of the TKG cluster.
     pub cluster: String,
     /// Step of the roll where it bites.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<usize>,
+    /// The workload cluster's node concerned, when the finding is about one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     /// PodDisruptionBudget(s) `namespace/name`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pdb: Option<String>,
+    /// The pods concerned, `namespace/name`; empty when the finding is not about pods.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pods: Vec<String>,
+    /// What was found, as one sentence for the report.
     pub message: String,
+    /// What to do about it.
     pub fix: String,
 }
 
@@ -66,10 +74,16 @@ pub enum Scope {
 /// A check: stable code, default severity, data scope, what it finds, and the rule's source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Check {
+    /// The stable code (`UC-DRAIN-PDB-ZERO`); a code never changes meaning.
     pub code: &'static str,
+    /// The severity its findings carry by default.
     pub severity: Severity,
+    /// Where its data comes from: without the workload cluster, a [`Scope::Workload`] check is
+    /// reported as skipped, never as passed.
     pub scope: Scope,
+    /// What it finds, as one line.
     pub title: &'static str,
+    /// The source of its rule: a repository path of the real system or a VMware document URL.
     pub source: &'static str,
 }
 

@@ -69,9 +69,11 @@ impl Api {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pool {
+    /// The pool's name (`nodePools[].name` or `machineDeployments[].name`).
     pub name: String,
     /// Desired replicas; `None` when the autoscaler owns them (then the MachineDeployment's count is used).
     pub replicas: Option<u32>,
+    /// `failureDomain` (a vSphere Zone), when set.
     pub failure_domain: Option<String>,
     /// `defer-upgrade` annotation on the pool's topology metadata.
     pub defer_upgrade: bool,
@@ -91,7 +93,9 @@ pub struct Pool {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cluster {
+    /// The Supervisor namespace (`metadata.namespace`).
     pub namespace: String,
+    /// The cluster's name (`metadata.name`).
     pub name: String,
     /// The API the user manages the cluster with (the TKC when there is one).
     pub api: Api,
@@ -99,10 +103,13 @@ pub struct Cluster {
     pub class: Option<String>,
     /// The TKR/KR the cluster runs: TKC `controlPlane.tkr.reference.name` or `topology.version`.
     pub version: Option<String>,
+    /// Control plane replicas (`controlPlane.replicas` or `topology.controlPlane.replicas`); 1 when absent.
     pub control_plane_replicas: u32,
+    /// The control plane's `nodeDrainTimeout` as written (`"30m"`); `None` or `"0s"` drain without end.
     pub control_plane_drain_timeout: Option<String>,
     /// `controlPlane.variables.overrides`, by name.
     pub control_plane_overrides: BTreeMap<String, Value>,
+    /// The worker pools, in the order the spec lists them.
     pub pools: Vec<Pool>,
     /// `topology.variables`, by name.
     pub variables: BTreeMap<String, Value>,
@@ -129,9 +136,13 @@ impl Cluster {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} {namespace}/{name}: {problem}")]
 pub struct ParseError {
+    /// The object's kind (`Cluster`, `TanzuKubernetesCluster`).
     pub kind: String,
+    /// The object's namespace (empty when it has none).
     pub namespace: String,
+    /// The object's name (empty when it has none).
     pub name: String,
+    /// What is wrong with it (`no metadata.name`, `no spec.topology`...).
     pub problem: String,
 }
 
@@ -207,6 +218,9 @@ fn parse_error(obj: &Value, kind: &str, problem: impl Into<String>) -> ParseErro
 
 /// Reads a `Cluster` (v1beta1 or v1beta2). Errors when it has no name or no `spec.topology` (a
 /// classless Cluster is not a TKG Service cluster this forecast understands).
+///
+/// # Errors
+/// A [`ParseError`] naming the Cluster when it has no `metadata.name` or no `spec.topology`.
 pub fn parse_cluster(obj: &Value) -> Result<Cluster, ParseError> {
     let (namespace, name) = ident(obj);
     if name.is_empty() {
@@ -294,6 +308,10 @@ pub fn parse_cluster(obj: &Value) -> Result<Cluster, ParseError> {
 
 /// Reads a `TanzuKubernetesCluster` (v1alpha2 or v1alpha3; a v1alpha1 object is refused with the
 /// advice to read it at v1alpha2, which the API server converts to).
+///
+/// # Errors
+/// A [`ParseError`] naming the object when it has no `metadata.name`, an `apiVersion` other than
+/// `run.tanzu.vmware.com/v1alpha2` or `v1alpha3` (v1alpha1 included), or no `spec.topology`.
 pub fn parse_tkc(obj: &Value) -> Result<Cluster, ParseError> {
     let (namespace, name) = ident(obj);
     if name.is_empty() {
@@ -419,13 +437,19 @@ pub fn fleet(tkcs: &[Value], clusters: &[Value]) -> (Vec<Cluster>, Vec<ParseErro
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Machine {
+    /// The Supervisor namespace (`metadata.namespace`).
     pub namespace: String,
+    /// The Machine's name.
     pub name: String,
+    /// Its cluster's name (label `cluster.x-k8s.io/cluster-name`, else `spec.clusterName`).
     pub cluster: String,
     /// The pool's name in the topology; `None` for a control plane machine.
     pub pool: Option<String>,
+    /// The workload cluster's node it runs (`status.nodeRef.name`), once it has one.
     pub node: Option<String>,
+    /// The Kubernetes version it runs (`spec.version`, `v1.30.1+vmware.1-fips`).
     pub version: Option<String>,
+    /// Cluster API's `status.phase` (`Running`, `Provisioning`, `Deleting`...).
     pub phase: Option<String>,
 }
 
@@ -433,13 +457,22 @@ pub struct Machine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MachineDeployment {
+    /// The Supervisor namespace (`metadata.namespace`).
     pub namespace: String,
+    /// The MachineDeployment's name.
     pub name: String,
+    /// Its cluster's name (label `cluster.x-k8s.io/cluster-name`, else `spec.clusterName`).
     pub cluster: String,
+    /// The pool it implements (label `topology.cluster.x-k8s.io/deployment-name`, else its own name).
     pub pool: String,
+    /// Desired machines (`spec.replicas`).
     pub replicas: Option<u32>,
+    /// The Kubernetes version of its template (`spec.template.spec.version`).
     pub version: Option<String>,
+    /// Machines it has (`status.replicas`).
     pub status_replicas: Option<u32>,
+    /// Machines already at the template (`status.updatedReplicas`): fewer than `status_replicas`
+    /// means a roll is under way.
     pub updated_replicas: Option<u32>,
 }
 
