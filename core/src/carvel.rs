@@ -2,7 +2,6 @@
 //!
 //! Only the fields supsvc reads are modelled; every other field is ignored, and a missing or `null`
 //! field reads as its default, so a view never fails on an object the API server accepted.
-#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,5 +1,4 @@
 //! From observed objects to findings in plain words: what is wrong, the evidence, what to run.
-#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use serde::{Deserialize, Serialize};
 

@@ -14,7 +14,6 @@
 //! Every write is a JSON merge patch: removing a field with `null` succeeds whether or not the field is
 //! still there, which is what makes the App toggle safe against the PackageInstall controller rewriting
 //! `spec.paused` under us (a JSON-patch `remove` would answer 422 once the field is gone).
-#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::fmt;
 

@@ -6,7 +6,6 @@
 //! is `docker.io/library/nginx:latest` here exactly as on a node. It needs no regex: the registry
 //! guard runs this code in a fresh WASM instance for every admission request, where `oci-spec`'s
 //! regex-based parser spent about 90 ms compiling its pattern each time.
-#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::borrow::Cow;
 use std::fmt;

@@ -1,5 +1,4 @@
 //! kapp's ownership marks (which App deployed an object) and kapp's error texts.
-#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::collections::BTreeMap;
 

@@ -7,7 +7,6 @@
 //!
 //! Kubernetes' rule for the prefix: a DNS subdomain, then `/`, then a name of at most 63 characters
 //! (<https://kubernetes.io/docs/concepts/overview/working-with-objects/annotations/#syntax-and-character-set>).
-#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use serde_json::Value;
 

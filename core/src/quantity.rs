@@ -20,7 +20,6 @@
 //!
 //! Values are held as an `i128` count of nano-units, so every value up to about 1.7·10^29 in magnitude is
 //! exact; larger ones (which Kubernetes keeps in arbitrary precision) are refused as out of range.
-#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::cmp::Ordering;
 use std::fmt;

@@ -1,7 +1,6 @@
 //! `override-image`'s decisions: which reference of a Package is its bundle, how `--registry-map
 //! OLD=NEW` rewrites references under a prefix, where a namespace's Packages were relocated, and which
 //! Package names are close to a mistyped one.
-#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::collections::BTreeSet;
 

@@ -18,7 +18,6 @@
 //! one of `CONFIGURING`, `REMOVING`, `CONFIGURED`, `ERROR`; `desired_version != current_version` means a
 //! change is in progress; the cluster routes exist from API 7.0.3.0 and are deprecated in 9.0.0.0, where
 //! the Supervisor routes arrive; `yaml_service_config` arrives in 8.0.0.1.
-#![warn(missing_docs, clippy::missing_errors_doc)]
 
 use std::cmp::Ordering;
 use std::fmt;

@@ -17,12 +17,17 @@ pub struct Request<'a> {
     pub operation: Operation,
     /// API group of the object's kind (`""` for core, `apps`, ...).
     pub group: &'a str,
+    /// The kind the API server resolved for the request (`kind.kind`), never the object's own.
     pub kind: &'a str,
     /// `status`, `scale`, `ephemeralcontainers`, ... or empty.
     pub sub_resource: &'a str,
+    /// The request's namespace (empty for a cluster-scoped object).
     pub namespace: &'a str,
+    /// The object's name (empty on a CREATE with `generateName`).
     pub name: &'a str,
+    /// `userInfo.username` of whoever sent the request.
     pub username: &'a str,
+    /// `userInfo.groups` of whoever sent the request.
     pub groups: &'a [String],
     /// The object after the operation (`null` for DELETE).
     pub object: &'a Value,
@@ -33,18 +38,24 @@ pub struct Request<'a> {
 /// What a guard decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
+    /// Admitted, nothing to say.
     Allow,
     /// Allowed, with warnings for the client and annotations for the audit log.
     AllowWithWarnings {
+        /// Shown by kubectl as `Warning: ...` (AdmissionResponse `warnings`).
         warnings: Vec<String>,
+        /// `(key, value)` pairs for the audit log (AdmissionResponse `auditAnnotations`).
         audit_annotations: Vec<(String, String)>,
     },
+    /// Refused with a message for the user (AdmissionResponse `status.message`).
     Deny {
+        /// What was refused, why, and what to do instead.
         message: String,
     },
 }
 
 impl Decision {
+    /// Whether the request is refused.
     pub fn is_denied(&self) -> bool {
         matches!(self, Decision::Deny { .. })
     }

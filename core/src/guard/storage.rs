@@ -67,6 +67,11 @@ impl Default for StorageGuardSettings {
 }
 
 impl StorageGuardSettings {
+    /// Checks the settings as the policy does when it loads.
+    ///
+    /// # Errors
+    /// The first user pattern or group that cannot work ([`SettingsError::UserPattern`],
+    /// [`SettingsError::Group`]).
     pub fn validate(&self) -> Result<(), SettingsError> {
         validate_patterns("deployers", &self.deployers)?;
         validate_patterns("allowedUsers", &self.allowed_users)?;
