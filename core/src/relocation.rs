@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::image::{ImageOccurrence, ImageRef, RegistryPattern, RegistryPolicy, find_images};
+use crate::image::{
+    ImageError, ImageOccurrence, ImageRef, RegistryPattern, RegistryPolicy, find_images,
+};
 
 /// Annotation on a Package: the bundle image it used before `override-image` changed it (`--revert`).
 pub const PREVIOUS_IMAGE_ANNOTATION: &str = crate::keys::PREVIOUS_IMAGE;
@@ -104,8 +106,8 @@ pub struct Rewrite {
 /// matches (or `image` does not parse).
 ///
 /// # Errors
-/// The parser's message (as text) when the rewritten reference is not a valid reference.
-pub fn map_image(image: &str, rules: &[MapRule]) -> Result<Option<String>, String> {
+/// The parser's [`ImageError`] when the rewritten reference is not a valid reference.
+pub fn map_image(image: &str, rules: &[MapRule]) -> Result<Option<String>, ImageError> {
     let Ok(parsed) = ImageRef::parse(image) else {
         return Ok(None);
     };
@@ -116,9 +118,7 @@ pub fn map_image(image: &str, rules: &[MapRule]) -> Result<Option<String>, Strin
         .max_by_key(|(len, _)| *len);
     match best {
         None => Ok(None),
-        Some((_, new)) => ImageRef::parse(&new)
-            .map(|r| Some(r.to_string()))
-            .map_err(|e| e.to_string()),
+        Some((_, new)) => ImageRef::parse(&new).map(|r| Some(r.to_string())),
     }
 }
 
@@ -126,7 +126,7 @@ pub fn map_image(image: &str, rules: &[MapRule]) -> Result<Option<String>, Strin
 ///
 /// # Errors
 /// As [`map_image`], for the first reference whose rewrite is not a valid reference.
-pub fn plan_map(package: &Value, rules: &[MapRule]) -> Result<Vec<Rewrite>, String> {
+pub fn plan_map(package: &Value, rules: &[MapRule]) -> Result<Vec<Rewrite>, ImageError> {
     let mut out = Vec::new();
     for occ in find_images(package) {
         if let Some(to) = map_image(&occ.image, rules)?
