@@ -175,6 +175,10 @@ fn with_completers(
         .mut_subcommand("values-edit", |c| {
             service_names(c).mut_arg("values_file", |a| a.add(files(wants_files)))
         })
+        .mut_subcommand("upgrade", |c| {
+            service_names(c).mut_arg("definition", |a| a.add(files(wants_files)))
+        })
+        .mut_subcommand("uninstall", service_names)
 }
 
 /// Looks the services up in the cluster the flags name: `(name, state)`, nothing on any failure.
@@ -252,7 +256,16 @@ mod tests {
         let (lines, directive) = complete_with(&[""]);
         assert_eq!(directive, DIRECTIVE_NO_FILES);
         let got = values(&lines);
-        for sub in ["status", "diagnose", "fix", "values-edit", "completion"] {
+        for sub in [
+            "status",
+            "diagnose",
+            "fix",
+            "values-edit",
+            "upgrade",
+            "uninstall",
+            "upgrade-check",
+            "completion",
+        ] {
             assert!(got.contains(&sub), "{got:?}");
         }
         assert!(got.iter().all(|v| !v.starts_with('-')), "{got:?}");
@@ -289,6 +302,10 @@ mod tests {
         assert_eq!(values(&lines), ["svc-tkg.vsphere.vmware.com-in-other"]);
         let (lines, _) = complete_with(&["values-edit", "--namespace=x", "svc-h"]);
         assert_eq!(values(&lines), ["svc-harbor.tanzu.vmware.com"]);
+        for sub in ["upgrade", "uninstall"] {
+            let (lines, _) = complete_with(&[sub, "svc-h"]);
+            assert_eq!(values(&lines), ["svc-harbor.tanzu.vmware.com"], "{sub}");
+        }
         // Not where a service goes.
         let (lines, _) = complete_with(&["status", ""]);
         assert!(lines.is_empty(), "{lines:?}");
@@ -300,6 +317,14 @@ mod tests {
             &["--kubeconfig", ""][..],
             &["fix", "--kubeconfig="],
             &["values-edit", "svc-harbor", "-f", ""],
+            &[
+                "upgrade",
+                "svc-harbor",
+                "--to",
+                "2.10.0",
+                "--definition",
+                "",
+            ],
         ] {
             assert_eq!(
                 complete_with(words),
