@@ -51,6 +51,17 @@ pub struct Gvr {
     pub resource: &'static str,
 }
 
+impl Gvr {
+    /// The key objects are stored under: the group and resource without the version, so every served
+    /// version of a custom resource reads and writes the same objects (a CRD's `conversion: None`).
+    pub fn stored(self) -> Gvr {
+        Gvr {
+            version: "",
+            ..self
+        }
+    }
+}
+
 /// The resource types the simulator serves, for callers inside the simulator.
 pub mod gvr {
     use super::Gvr;
@@ -132,6 +143,11 @@ pub mod gvr {
         version: "v1alpha1",
         resource: "apps",
     };
+    pub const CUSTOM_RESOURCE_DEFINITIONS: Gvr = Gvr {
+        group: "apiextensions.k8s.io",
+        version: "v1",
+        resource: "customresourcedefinitions",
+    };
     pub const VALIDATING_WEBHOOK_CONFIGURATIONS: Gvr = Gvr {
         group: "admissionregistration.k8s.io",
         version: "v1",
@@ -208,6 +224,8 @@ pub enum WatchEvent {
 pub mod admission;
 pub mod authz;
 pub mod client;
+pub mod crd;
+pub mod jsonpath;
 pub mod patch;
 pub mod quantity;
 pub mod registry;

@@ -136,7 +136,7 @@ async fn dispatch(
         tokio::time::sleep(latency).await;
     }
     let (parts, body) = req.into_parts();
-    let r = route(parts.uri.path());
+    let r = route(front.api.registry(), parts.uri.path());
     match r {
         Route::Health => {
             let mut resp = Response::new(full("ok"));
@@ -155,11 +155,19 @@ async fn dispatch(
     };
     let resp = match r {
         Route::CoreVersions => ok(&discovery::core_versions(&front.address)),
-        Route::Groups => ok(&discovery::groups()),
-        Route::Group(g) => ok(&discovery::group_doc(&g)),
-        Route::Resources { group, version } => ok(&discovery::resources(&group, &version)),
-        Route::OpenApiV3Root => ok(&discovery::openapi_v3_root()),
-        Route::OpenApiV3 { group, version } => ok(&discovery::openapi_v3(&group, &version)),
+        Route::Groups => ok(&discovery::groups(front.api.registry())),
+        Route::Group(g) => ok(&discovery::group_doc(front.api.registry(), &g)),
+        Route::Resources { group, version } => ok(&discovery::resources(
+            front.api.registry(),
+            &group,
+            &version,
+        )),
+        Route::OpenApiV3Root => ok(&discovery::openapi_v3_root(front.api.registry())),
+        Route::OpenApiV3 { group, version } => ok(&discovery::openapi_v3(
+            front.api.registry(),
+            &group,
+            &version,
+        )),
         Route::Faults => faults(&front.api, &user, &parts, body).await,
         Route::Audit => audit(&front.api, &user),
         Route::AccessReview | Route::WhoAmI if parts.method != Method::POST => {
@@ -637,18 +645,47 @@ async fn write(
     Ok(with_warnings(ok(&written.object), &written.warnings))
 }
 
-/// The `autoscaling/v1` Scale of a StatefulSet or Deployment.
-fn scale_of(object: &Value) -> Value {
-    let labels = object
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
+/// The first value a JSON path selects.
+fn at_json_path<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
+    crate::api::jsonpath::JsonPath::parse(path)
+        .ok()
+        .and_then(|p| p.find(object).first().copied())
+}
+
+/// The `autoscaling/v1` Scale of a StatefulSet, a Deployment, or a custom resource with a CRD `scale`
+/// subresource (its `specReplicasPath`, `statusReplicasPath`, `labelSelectorPath`).
+fn scale_of(rt: &crate::api::registry::ResourceType, object: &Value) -> Value {
+    let (spec_replicas, status_replicas, labels) = match &rt.scale {
+        Some(paths) => (
+            at_json_path(object, paths.spec_replicas).and_then(Value::as_i64),
+            at_json_path(object, paths.status_replicas).and_then(Value::as_i64),
+            paths
+                .label_selector
+                .and_then(|p| at_json_path(object, p))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        None => (
+            Some(
+                object
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1),
+            ),
+            object.pointer("/status/replicas").and_then(Value::as_i64),
+            object
+                .pointer("/spec/selector/matchLabels")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default(),
+        ),
+    };
     let meta = object.get("metadata").cloned().unwrap_or_else(|| json!({}));
     let keep = [
         "name",
@@ -668,8 +705,8 @@ fn scale_of(object: &Value) -> Value {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": metadata,
-        "spec": {"replicas": object.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)},
-        "status": {"replicas": object.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0), "selector": labels},
+        "spec": {"replicas": spec_replicas.unwrap_or(0)},
+        "status": {"replicas": status_replicas.unwrap_or(0), "selector": labels},
     })
 }
 
@@ -687,25 +724,38 @@ async fn scale(
     let name = target.name.as_deref().unwrap_or_default();
     let current = client.get(rt.gvr, ns, name).await?;
     if verb == "get" {
-        return Ok(ok(&scale_of(&current)));
+        return Ok(ok(&scale_of(rt, &current)));
     }
     let bytes = read_body(body).await?;
     let wanted = match verb {
         "update" => parse_body(parts, &bytes)?,
-        "patch" => crate::api::patch::apply(rt, &scale_of(&current), &patch_of(parts, &bytes)?)?,
+        "patch" => {
+            crate::api::patch::apply(rt, &scale_of(rt, &current), &patch_of(parts, &bytes)?)?
+        }
         _ => return Err(Status::method_not_supported(rt, parts.method.as_str())),
     };
     let Some(replicas) = wanted.pointer("/spec/replicas").and_then(Value::as_i64) else {
         return Err(Status::bad_request("spec.replicas is required"));
     };
-    let change = Patch::Merge(json!({"spec": {"replicas": replicas}}));
+    let change = Patch::Merge(replicas_patch(rt, replicas));
     let written = client
         .patch_full(rt.gvr, ns, name, &change, &write_options(query)?, false)
         .await?;
     Ok(with_warnings(
-        ok(&scale_of(&written.object)),
+        ok(&scale_of(rt, &written.object)),
         &written.warnings,
     ))
+}
+
+/// A merge patch that sets the replicas at the kind's spec path (`.spec.replicas` for built-ins).
+fn replicas_patch(rt: &crate::api::registry::ResourceType, replicas: i64) -> Value {
+    let path = rt
+        .scale
+        .as_ref()
+        .map_or(".spec.replicas", |p| p.spec_replicas);
+    path.trim_start_matches('.')
+        .rsplit('.')
+        .fold(Value::from(replicas), |inner, key| json!({ key: inner }))
 }
 
 fn watch_line(
