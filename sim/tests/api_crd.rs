@@ -270,3 +270,40 @@ async fn the_shipped_kinds_are_crds_with_their_columns() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn built_in_kinds_from_k8s_openapi_are_served_with_their_short_names() {
+    let sim = Sim::start().await;
+    let resources = ok(&sim.kubectl(&["api-resources", "--api-group="]).await);
+    let nodes = rows(&resources)
+        .into_iter()
+        .find(|r| r.first().is_some_and(|n| n == "nodes"))
+        .unwrap_or_else(|| panic!("{resources}"));
+    assert_eq!(nodes, ["nodes", "no", "v1", "false", "Node"]);
+    // Each answers an empty list, under its short name where it has one.
+    for kind in [
+        "no",
+        "pv",
+        "sc",
+        "csr",
+        "apiservices",
+        "roles",
+        "ing",
+        "hpa",
+    ] {
+        let out = sim.kubectl(&["get", kind, "-A", "-o", "json"]).await;
+        assert_eq!(json(&ok(&out))["items"], serde_json::json!([]), "{kind}");
+    }
+    let node = write(
+        &sim,
+        "node.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: esx-01\n",
+    );
+    assert_eq!(
+        ok(&sim.kubectl(&["apply", "-f", &node]).await).trim(),
+        "node/esx-01 created"
+    );
+    let t = rows(&ok(&sim.kubectl(&["get", "no"]).await));
+    assert_eq!(t[0], ["NAME", "AGE"]);
+    assert_eq!(t[1][0], "esx-01");
+}

@@ -66,58 +66,26 @@ impl Gvr {
 pub mod gvr {
     use super::Gvr;
 
-    const fn core(resource: &'static str) -> Gvr {
-        Gvr {
-            group: "",
-            version: "v1",
-            resource,
-        }
-    }
+    use super::builtin::gvr_of;
+    use k8s_openapi::api::{admissionregistration, apps, batch, core, policy};
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
 
-    pub const NAMESPACES: Gvr = core("namespaces");
-    pub const SECRETS: Gvr = core("secrets");
-    pub const CONFIG_MAPS: Gvr = core("configmaps");
-    pub const PODS: Gvr = core("pods");
-    pub const PERSISTENT_VOLUME_CLAIMS: Gvr = core("persistentvolumeclaims");
-    pub const EVENTS: Gvr = core("events");
-    pub const SERVICE_ACCOUNTS: Gvr = core("serviceaccounts");
-    pub const SERVICES: Gvr = core("services");
-    pub const REPLICATION_CONTROLLERS: Gvr = core("replicationcontrollers");
-    pub const STATEFUL_SETS: Gvr = Gvr {
-        group: "apps",
-        version: "v1",
-        resource: "statefulsets",
-    };
-    pub const DEPLOYMENTS: Gvr = Gvr {
-        group: "apps",
-        version: "v1",
-        resource: "deployments",
-    };
-    pub const DAEMON_SETS: Gvr = Gvr {
-        group: "apps",
-        version: "v1",
-        resource: "daemonsets",
-    };
-    pub const REPLICA_SETS: Gvr = Gvr {
-        group: "apps",
-        version: "v1",
-        resource: "replicasets",
-    };
-    pub const JOBS: Gvr = Gvr {
-        group: "batch",
-        version: "v1",
-        resource: "jobs",
-    };
-    pub const CRON_JOBS: Gvr = Gvr {
-        group: "batch",
-        version: "v1",
-        resource: "cronjobs",
-    };
-    pub const POD_DISRUPTION_BUDGETS: Gvr = Gvr {
-        group: "policy",
-        version: "v1",
-        resource: "poddisruptionbudgets",
-    };
+    pub const NAMESPACES: Gvr = gvr_of::<core::v1::Namespace>();
+    pub const SECRETS: Gvr = gvr_of::<core::v1::Secret>();
+    pub const CONFIG_MAPS: Gvr = gvr_of::<core::v1::ConfigMap>();
+    pub const PODS: Gvr = gvr_of::<core::v1::Pod>();
+    pub const PERSISTENT_VOLUME_CLAIMS: Gvr = gvr_of::<core::v1::PersistentVolumeClaim>();
+    pub const EVENTS: Gvr = gvr_of::<core::v1::Event>();
+    pub const SERVICE_ACCOUNTS: Gvr = gvr_of::<core::v1::ServiceAccount>();
+    pub const SERVICES: Gvr = gvr_of::<core::v1::Service>();
+    pub const REPLICATION_CONTROLLERS: Gvr = gvr_of::<core::v1::ReplicationController>();
+    pub const STATEFUL_SETS: Gvr = gvr_of::<apps::v1::StatefulSet>();
+    pub const DEPLOYMENTS: Gvr = gvr_of::<apps::v1::Deployment>();
+    pub const DAEMON_SETS: Gvr = gvr_of::<apps::v1::DaemonSet>();
+    pub const REPLICA_SETS: Gvr = gvr_of::<apps::v1::ReplicaSet>();
+    pub const JOBS: Gvr = gvr_of::<batch::v1::Job>();
+    pub const CRON_JOBS: Gvr = gvr_of::<batch::v1::CronJob>();
+    pub const POD_DISRUPTION_BUDGETS: Gvr = gvr_of::<policy::v1::PodDisruptionBudget>();
     pub const PACKAGE_REPOSITORIES: Gvr = Gvr {
         group: "packaging.carvel.dev",
         version: "v1alpha1",
@@ -143,16 +111,10 @@ pub mod gvr {
         version: "v1alpha1",
         resource: "apps",
     };
-    pub const CUSTOM_RESOURCE_DEFINITIONS: Gvr = Gvr {
-        group: "apiextensions.k8s.io",
-        version: "v1",
-        resource: "customresourcedefinitions",
-    };
-    pub const VALIDATING_WEBHOOK_CONFIGURATIONS: Gvr = Gvr {
-        group: "admissionregistration.k8s.io",
-        version: "v1",
-        resource: "validatingwebhookconfigurations",
-    };
+    pub const CUSTOM_RESOURCE_DEFINITIONS: Gvr =
+        gvr_of::<apiextensions::v1::CustomResourceDefinition>();
+    pub const VALIDATING_WEBHOOK_CONFIGURATIONS: Gvr =
+        gvr_of::<admissionregistration::v1::ValidatingWebhookConfiguration>();
 }
 
 /// An error as the API server returns it: a `Status` object with an HTTP code, a reason and the
@@ -223,6 +185,7 @@ pub enum WatchEvent {
 }
 pub mod admission;
 pub mod authz;
+pub mod builtin;
 pub mod client;
 pub mod crd;
 pub mod jsonpath;

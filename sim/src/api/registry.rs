@@ -643,7 +643,7 @@ impl Registry {
     /// Only the built-in kinds.
     pub fn builtin() -> Self {
         Registry {
-            served: RwLock::new(Arc::new(RESOURCES.iter().collect())),
+            served: RwLock::new(Arc::new(super::builtin::types().to_vec())),
             crds: RwLock::new(BTreeMap::new()),
         }
     }
@@ -754,7 +754,7 @@ impl Registry {
     }
 
     fn publish(&self, crds: &BTreeMap<String, (Value, Vec<&'static ResourceType>)>) {
-        let mut served: Vec<&'static ResourceType> = RESOURCES.iter().collect();
+        let mut served: Vec<&'static ResourceType> = super::builtin::types().to_vec();
         served.extend(crds.values().flat_map(|(_, t)| t.iter().copied()));
         *self
             .served
