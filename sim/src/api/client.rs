@@ -485,6 +485,14 @@ impl Client {
         if is_crd {
             super::crd::accept(&self.api.registry, &mut object);
         }
+        let (manager, now) = (opts.manager(), strategy::now_rfc3339());
+        let writer = super::managed::Writer {
+            manager: &manager,
+            api_version: &rt.api_version(),
+            subresource: None,
+            time: &now,
+        };
+        super::managed::record(None, &mut object, &writer, rt.status_subresource);
         let object = self.store().create(rt, object)?;
         if is_crd {
             self.api.sync_crd(&object);
@@ -689,6 +697,14 @@ impl Client {
                     warnings: Vec::new(),
                 });
             }
+            let (manager, now) = (opts.manager(), strategy::now_rfc3339());
+            let writer = super::managed::Writer {
+                manager: &manager,
+                api_version: &rt.api_version(),
+                subresource: sub,
+                time: &now,
+            };
+            super::managed::record(Some(&old), &mut new, &writer, rt.status_subresource);
             let attrs = Attributes {
                 rt,
                 subresource: sub,

@@ -155,7 +155,22 @@ pub enum Patch {
 pub struct WriteOptions {
     /// `dryRun=All`: validate and admit, persist nothing.
     pub dry_run: bool,
+    /// The `fieldManager` query parameter.
     pub field_manager: Option<String>,
+    /// The request's User-Agent: the manager of `managedFields` when no `fieldManager` is given.
+    pub user_agent: Option<String>,
+}
+
+impl WriteOptions {
+    /// The manager a write is recorded under ([`managed`]): `fieldManager`, else the User-Agent's program
+    /// name; empty for an in-process writer that gave neither.
+    pub fn manager(&self) -> String {
+        match (&self.field_manager, &self.user_agent) {
+            (Some(m), _) if !m.is_empty() => m.clone(),
+            (_, Some(ua)) => managed::manager_from_user_agent(ua),
+            _ => String::new(),
+        }
+    }
 }
 
 /// Options of a list or watch.
@@ -189,6 +204,7 @@ pub mod builtin;
 pub mod client;
 pub mod crd;
 pub mod jsonpath;
+pub mod managed;
 pub mod patch;
 pub mod quantity;
 pub mod registry;

@@ -333,7 +333,10 @@ fn verb_of(
     })
 }
 
-fn write_options(query: &HashMap<String, String>) -> Result<WriteOptions, Status> {
+fn write_options(
+    parts: &http::request::Parts,
+    query: &HashMap<String, String>,
+) -> Result<WriteOptions, Status> {
     let dry_run = match query.get("dryRun").map(String::as_str) {
         None | Some("") => false,
         Some("All") => true,
@@ -346,6 +349,11 @@ fn write_options(query: &HashMap<String, String>) -> Result<WriteOptions, Status
     Ok(WriteOptions {
         dry_run,
         field_manager: query.get("fieldManager").cloned(),
+        user_agent: parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
     })
 }
 
@@ -569,7 +577,7 @@ async fn write(
     let name = target.name.as_deref().unwrap_or_default();
     let sub = target.subresource.as_deref();
     let bytes = read_body(body).await?;
-    let mut opts = write_options(query)?;
+    let mut opts = write_options(parts, query)?;
     let written: Written = match verb {
         "create" | "update" => {
             let object = parse_body(parts, &bytes)?;
@@ -739,7 +747,14 @@ async fn scale(
     };
     let change = Patch::Merge(replicas_patch(rt, replicas));
     let written = client
-        .patch_full(rt.gvr, ns, name, &change, &write_options(query)?, false)
+        .patch_full(
+            rt.gvr,
+            ns,
+            name,
+            &change,
+            &write_options(parts, query)?,
+            false,
+        )
         .await?;
     Ok(with_warnings(
         ok(&scale_of(rt, &written.object)),
