@@ -163,6 +163,82 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Value {
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version(group, version), "resources": list})
 }
 
+/// The media type of aggregated discovery, as client-go asks for it and checks it on the answer.
+pub const AGGREGATED_V2: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// One group-version's resources as aggregated discovery lists them (`APIVersionDiscovery`).
+fn aggregated_version(registry: &Registry, group: &str, version: &str) -> Value {
+    let mut resources = Vec::new();
+    for (g, v, resource, kind) in REVIEWS {
+        if g == group && v == version {
+            resources.push(json!({
+                "resource": resource,
+                "responseKind": {"group": "", "version": "", "kind": kind},
+                "scope": "Cluster",
+                "singularResource": "",
+                "verbs": ["create"],
+            }));
+        }
+    }
+    for r in types_of(registry, group, version) {
+        let same = |kind: &str| json!({"group": "", "version": "", "kind": kind});
+        let mut subresources = Vec::new();
+        if r.has_scale() {
+            subresources.push(json!({"subresource": "scale", "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"}, "verbs": ["get", "patch", "update"]}));
+        }
+        if r.has_ephemeral_containers() {
+            subresources.push(json!({"subresource": "ephemeralcontainers", "responseKind": same(r.kind), "verbs": ["get", "patch", "update"]}));
+        }
+        if r.status_subresource {
+            subresources.push(json!({"subresource": "status", "responseKind": same(r.kind), "verbs": ["get", "patch", "update"]}));
+        }
+        let mut entry = json!({
+            "resource": r.gvr.resource,
+            "responseKind": same(r.kind),
+            "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+            "singularResource": r.singular,
+            "verbs": r.verbs(),
+        });
+        if !r.short_names.is_empty() {
+            entry["shortNames"] = json!(r.short_names);
+        }
+        if !r.categories.is_empty() {
+            entry["categories"] = json!(r.categories);
+        }
+        if !subresources.is_empty() {
+            entry["subresources"] = Value::Array(subresources);
+        }
+        resources.push(entry);
+    }
+    json!({"version": version, "resources": resources, "freshness": "Current"})
+}
+
+/// `/api` (`core` = true) or `/apis` as aggregated discovery (`apidiscovery.k8s.io/v2`
+/// `APIGroupDiscoveryList`): every group, each version with its resources, preferred version first.
+/// The shape: kubernetes `staging/src/k8s.io/api/apidiscovery/v2/types.go`.
+pub fn aggregated(registry: &Registry, core: bool) -> Value {
+    let items: Vec<Value> = if core {
+        vec![json!({
+            "metadata": {"creationTimestamp": null},
+            "versions": [aggregated_version(registry, "", "v1")],
+        })]
+    } else {
+        all_groups(registry)
+            .iter()
+            .map(|g| {
+                let versions: Vec<Value> = g
+                    .versions
+                    .iter()
+                    .map(|v| aggregated_version(registry, g.name, v))
+                    .collect();
+                json!({"metadata": {"name": g.name, "creationTimestamp": null}, "versions": versions})
+            })
+            .collect()
+    };
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}
+
 /// `/openapi/v2` as JSON: no definitions, so kubectl falls back to its compiled-in knowledge of
 /// built-in kinds (merge keys) and leaves field validation to the server.
 pub fn openapi_v2() -> Value {

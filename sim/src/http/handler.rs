@@ -153,7 +153,24 @@ async fn dispatch(
         Ok(u) => u,
         Err(s) => return Ok(status_response(&s)),
     };
+    let aggregated = matches!(r, Route::CoreVersions | Route::Groups)
+        && accepted_first(&parts, |m| {
+            m.param("g") == Some("apidiscovery.k8s.io")
+                && m.param("v") == Some("v2")
+                && m.param("as") == Some("APIGroupDiscoveryList")
+        });
     let resp = match r {
+        _ if aggregated => {
+            let doc = discovery::aggregated(front.api.registry(), r == Route::CoreVersions);
+            let mut resp = ok(&doc);
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(discovery::AGGREGATED_V2),
+            );
+            resp.headers_mut()
+                .insert("vary", HeaderValue::from_static("Accept"));
+            resp
+        }
         Route::CoreVersions => ok(&discovery::core_versions(&front.address)),
         Route::Groups => ok(&discovery::groups(front.api.registry())),
         Route::Group(g) => ok(&discovery::group_doc(front.api.registry(), &g)),
@@ -370,6 +387,64 @@ fn list_options(query: &HashMap<String, String>) -> ListOptions {
     }
 }
 
+/// One media range of an Accept header: `application/json;g=meta.k8s.io;v=v1;as=Table`.
+struct MediaRange<'a> {
+    media: &'a str,
+    params: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> MediaRange<'a> {
+    fn parse(text: &'a str) -> Self {
+        let mut parts = text.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default();
+        let params = parts.filter_map(|p| p.split_once('=')).collect();
+        MediaRange { media, params }
+    }
+
+    fn param(&self, name: &str) -> Option<&'a str> {
+        self.params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Whether the client's first choice among JSON media ranges (in the order it listed them) is one `want`
+/// accepts: what the server answers when it can serve that choice.
+fn accepted_first(parts: &http::request::Parts, want: impl Fn(&MediaRange<'_>) -> bool) -> bool {
+    parts
+        .headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|a| a.split(','))
+        .map(MediaRange::parse)
+        .find(|m| m.media == "application/json" || m.media == "*/*" || m.media.is_empty())
+        .is_some_and(|m| want(&m))
+}
+
+/// What a client asked to get instead of whole objects (`meta.k8s.io/v1` `PartialObjectMetadata` and
+/// its list, as kube-rs's `get_metadata`/`list_metadata` and client-go's metadata client ask).
+fn wants_metadata(parts: &http::request::Parts) -> bool {
+    accepted_first(parts, |m| {
+        m.param("g") == Some("meta.k8s.io")
+            && m.param("v") == Some("v1")
+            && matches!(
+                m.param("as"),
+                Some("PartialObjectMetadata" | "PartialObjectMetadataList")
+            )
+    })
+}
+
+/// An object reduced to its metadata.
+fn partial_metadata(object: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": object.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
 fn accepts(parts: &http::request::Parts, needle: &str) -> bool {
     parts
         .headers
@@ -518,6 +593,8 @@ async fn read(
         let object = client.get(rt.gvr, ns, name).await?;
         return Ok(if wants_table(parts) {
             ok(&table::table(rt, &[object], None, include))
+        } else if wants_metadata(parts) {
+            ok(&partial_metadata(&object))
         } else {
             ok(&object)
         });
@@ -530,6 +607,14 @@ async fn read(
             Some(list.resource_version),
             include,
         )));
+    }
+    if wants_metadata(parts) {
+        return Ok(ok(&json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": list.resource_version.to_string()},
+            "items": list.items.iter().map(partial_metadata).collect::<Vec<_>>(),
+        })));
     }
     Ok(ok(&json!({
         "kind": rt.list_kind(),
@@ -777,6 +862,7 @@ fn watch_line(
     event: &WatchEvent,
     rt: &'static crate::api::registry::ResourceType,
     table: Option<IncludeObject>,
+    metadata: bool,
 ) -> Bytes {
     let (kind, object) = match event {
         WatchEvent::Added(o) => ("ADDED", o),
@@ -790,6 +876,7 @@ fn watch_line(
     };
     let object = match table {
         Some(include) => table::table(rt, std::slice::from_ref(object), None, include),
+        None if metadata => partial_metadata(object),
         None => object.clone(),
     };
     let mut line = json!({"type": kind, "object": object}).to_string();
@@ -834,6 +921,7 @@ async fn watch(
     };
     let table = wants_table(parts)
         .then(|| IncludeObject::parse(query.get("includeObject").map(String::as_str)));
+    let metadata = wants_metadata(parts);
     let timeout = query
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
@@ -847,7 +935,7 @@ async fn watch(
         }
     };
     let frames = stream
-        .map(move |e| Ok::<_, Infallible>(Frame::data(watch_line(&e, rt, table))))
+        .map(move |e| Ok::<_, Infallible>(Frame::data(watch_line(&e, rt, table, metadata))))
         .take_until(Box::pin(end));
     let mut r = Response::new(StreamBody::new(frames).boxed_unsync());
     r.headers_mut()
