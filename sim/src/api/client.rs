@@ -233,6 +233,91 @@ fn too_old(requested: u64, floor: u64) -> Status {
 }
 
 impl Client {
+    /// `POST .../serviceaccounts/{name}/token` (TokenRequest, `kubectl create token`): a bearer token
+    /// for the account, accepted by this server from now on, and the TokenRequest answered with it.
+    /// `expirationSeconds` defaults to 3600 as on kube-apiserver; the token is a JWT whose claims name
+    /// the account (`sub` = `system:serviceaccount:<ns>:<name>`), the audiences and the expiry.
+    pub async fn create_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        mut request: Value,
+    ) -> Result<Value, Status> {
+        use base64::Engine;
+        let rt = self.resource_type(super::gvr::SERVICE_ACCOUNTS)?;
+        authz::authorize(
+            &self.user,
+            "create",
+            rt,
+            Some("token"),
+            Some(namespace),
+            name,
+        )?;
+        let account = self
+            .store()
+            .get(rt.gvr, namespace, name)
+            .ok_or_else(|| Status::not_found(rt, name))?;
+        let seconds = request
+            .pointer("/spec/expirationSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(3600);
+        if seconds < 600 {
+            return Err(Status::invalid(
+                rt,
+                name,
+                &[super::status::FieldError::invalid(
+                    "spec.expirationSeconds",
+                    &seconds.to_string(),
+                    "may not specify a duration less than 10 minutes",
+                )],
+            ));
+        }
+        let audiences = request
+            .pointer("/spec/audiences")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .cloned()
+            .unwrap_or_else(|| vec![Value::from("https://kubernetes.default.svc.cluster.local")]);
+        let now = jiff::Timestamp::now();
+        let exp = now.as_second() + seconds;
+        let user = UserInfo::service_account(namespace, name);
+        let b64 = |v: &Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+        };
+        let claims = serde_json::json!({
+            "aud": audiences,
+            "exp": exp,
+            "iat": now.as_second(),
+            "iss": "https://kubernetes.default.svc.cluster.local",
+            "jti": admission::uuid_v4(),
+            "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": name, "uid": account["metadata"]["uid"]}},
+            "nbf": now.as_second(),
+            "sub": user.username,
+        });
+        let signature: [u8; 32] = rand::random();
+        let token = format!(
+            "{}.{}.{}",
+            b64(&serde_json::json!({"alg": "RS256", "kid": "sim"})),
+            b64(&claims),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature)
+        );
+        self.api.add_token(&token, user);
+        let expiry = jiff::Timestamp::from_second(exp)
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
+        if !request.is_object() {
+            request = serde_json::json!({});
+        }
+        request["kind"] = Value::from("TokenRequest");
+        request["apiVersion"] = Value::from("authentication.k8s.io/v1");
+        request["metadata"] =
+            serde_json::json!({"name": name, "namespace": namespace, "creationTimestamp": null});
+        request["spec"]["audiences"] = Value::Array(audiences);
+        request["spec"]["expirationSeconds"] = Value::from(seconds);
+        request["status"] = serde_json::json!({"token": token, "expirationTimestamp": expiry});
+        Ok(request)
+    }
+
     fn resource_type(&self, gvr: Gvr) -> Result<&'static ResourceType, Status> {
         self.api
             .registry
@@ -672,6 +757,7 @@ impl Client {
             let is_crd = rt.gvr == super::gvr::CUSTOM_RESOURCE_DEFINITIONS;
             let mut new = match sub {
                 Some("status") => strategy::prepare_status_update(&old, &requested),
+                Some("approval") => strategy::prepare_approval_update(&old, &requested),
                 Some(_) => strategy::prepare_ephemeral_containers_update(&old, &requested),
                 None => {
                     let mut n = requested;

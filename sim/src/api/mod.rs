@@ -67,7 +67,7 @@ pub mod gvr {
     use super::Gvr;
 
     use super::builtin::gvr_of;
-    use k8s_openapi::api::{admissionregistration, apps, batch, core, policy};
+    use k8s_openapi::api::{admissionregistration, apps, batch, certificates, core, policy};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
 
     pub const NAMESPACES: Gvr = gvr_of::<core::v1::Namespace>();
@@ -86,6 +86,8 @@ pub mod gvr {
     pub const JOBS: Gvr = gvr_of::<batch::v1::Job>();
     pub const CRON_JOBS: Gvr = gvr_of::<batch::v1::CronJob>();
     pub const POD_DISRUPTION_BUDGETS: Gvr = gvr_of::<policy::v1::PodDisruptionBudget>();
+    pub const CERTIFICATE_SIGNING_REQUESTS: Gvr =
+        gvr_of::<certificates::v1::CertificateSigningRequest>();
     pub const PACKAGE_REPOSITORIES: Gvr = Gvr {
         group: "packaging.carvel.dev",
         version: "v1alpha1",

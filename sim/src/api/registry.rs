@@ -106,12 +106,15 @@ impl ResourceType {
         self.gvr == gvr::PODS
     }
 
-    /// Serves the subresource `sub` (`status`, `scale`, `ephemeralcontainers`).
+    /// Serves the subresource `sub` (`status`, `scale`, `ephemeralcontainers`, a ServiceAccount's
+    /// `token`, a CertificateSigningRequest's `approval`).
     pub fn has_subresource(&self, sub: &str) -> bool {
         match sub {
             "status" => self.status_subresource,
             "scale" => self.has_scale(),
             "ephemeralcontainers" => self.has_ephemeral_containers(),
+            "token" => self.gvr == gvr::SERVICE_ACCOUNTS,
+            "approval" => self.gvr == gvr::CERTIFICATE_SIGNING_REQUESTS,
             _ => false,
         }
     }

@@ -153,6 +153,25 @@ pub fn prepare_update(rt: &ResourceType, old: &Value, new: &mut Value) {
     }
 }
 
+/// A write to a CertificateSigningRequest's `/approval` (`kubectl certificate approve|deny`): only
+/// `status.conditions` changes (kubernetes `pkg/registry/certificates/certificates/strategy.go`,
+/// `csrApprovalStrategy`).
+pub fn prepare_approval_update(old: &Value, new: &Value) -> Value {
+    let mut out = old.clone();
+    if !out.get("status").is_some_and(Value::is_object) {
+        out["status"] = json!({});
+    }
+    match new.pointer("/status/conditions") {
+        Some(c) => out["status"]["conditions"] = c.clone(),
+        None => {
+            if let Some(s) = out.get_mut("status").and_then(Value::as_object_mut) {
+                s.remove("conditions");
+            }
+        }
+    }
+    out
+}
+
 /// A write to `/status`: only `status` changes.
 pub fn prepare_status_update(old: &Value, new: &Value) -> Value {
     let mut out = old.clone();

@@ -150,6 +150,26 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Value {
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if r.has_subresource("token") {
+            list.push(json!({
+                "name": format!("{}/token", r.gvr.resource),
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "group": "authentication.k8s.io",
+                "version": "v1",
+                "kind": "TokenRequest",
+                "verbs": ["create"],
+            }));
+        }
+        if r.has_subresource("approval") {
+            list.push(json!({
+                "name": format!("{}/approval", r.gvr.resource),
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "kind": r.kind,
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if r.status_subresource {
             list.push(json!({
                 "name": format!("{}/status", r.gvr.resource),
@@ -189,6 +209,12 @@ fn aggregated_version(registry: &Registry, group: &str, version: &str) -> Value 
         }
         if r.has_ephemeral_containers() {
             subresources.push(json!({"subresource": "ephemeralcontainers", "responseKind": same(r.kind), "verbs": ["get", "patch", "update"]}));
+        }
+        if r.has_subresource("token") {
+            subresources.push(json!({"subresource": "token", "responseKind": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}, "verbs": ["create"]}));
+        }
+        if r.has_subresource("approval") {
+            subresources.push(json!({"subresource": "approval", "responseKind": same(r.kind), "verbs": ["get", "patch", "update"]}));
         }
         if r.status_subresource {
             subresources.push(json!({"subresource": "status", "responseKind": same(r.kind), "verbs": ["get", "patch", "update"]}));

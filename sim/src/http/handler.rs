@@ -342,6 +342,8 @@ fn verb_of(
         ("GET", true) => "get",
         ("GET", false) => "list",
         ("POST", false) => "create",
+        // A create on a subresource: `serviceaccounts/{name}/token`.
+        ("POST", true) if target.subresource.is_some() => "create",
         ("PUT", true) => "update",
         ("PATCH", true) => "patch",
         ("DELETE", true) => "delete",
@@ -569,6 +571,9 @@ async fn answer(
     let client = front.api.client(user);
     let result = match verb {
         "watch" => return Ok(watch(front, &client, &parts, query, &target).await),
+        "create" if target.subresource.as_deref() == Some("token") => {
+            token(&client, &parts, &target, body).await
+        }
         _ if target.subresource.as_deref() == Some("scale") => {
             scale(&client, &parts, query, &target, verb, body).await
         }
@@ -743,6 +748,29 @@ fn at_json_path<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
     crate::api::jsonpath::JsonPath::parse(path)
         .ok()
         .and_then(|p| p.find(object).first().copied())
+}
+
+/// `POST .../serviceaccounts/{name}/token`: a TokenRequest answered with a token (201).
+async fn token(
+    client: &Client,
+    parts: &http::request::Parts,
+    target: &Target,
+    body: Incoming,
+) -> Result<Response<Body>, Status> {
+    let bytes = read_body(body).await?;
+    let request = if bytes.is_empty() {
+        json!({})
+    } else {
+        parse_body(parts, &bytes)?
+    };
+    let answer = client
+        .create_token(
+            target.namespace.as_deref().unwrap_or_default(),
+            target.name.as_deref().unwrap_or_default(),
+            request,
+        )
+        .await?;
+    Ok(json_response(StatusCode::CREATED, &answer))
 }
 
 /// The `autoscaling/v1` Scale of a StatefulSet, a Deployment, or a custom resource with a CRD `scale`
