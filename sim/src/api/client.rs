@@ -527,6 +527,7 @@ impl Client {
             }
         }
         strategy::prepare_create(rt, &mut object, admission::uuid_v4());
+        strategy::canonicalize_quantities(rt, &mut object);
         let is_crd = rt.gvr == super::gvr::CUSTOM_RESOURCE_DEFINITIONS;
         if is_crd {
             super::crd::default_spec(&mut object);
@@ -766,6 +767,7 @@ impl Client {
                     n
                 }
             };
+            strategy::canonicalize_quantities(rt, &mut new);
             let mut errors = validation::validate_update(rt, &old, &new);
             if is_crd && sub.is_none() {
                 super::crd::default_spec(&mut new);

@@ -343,7 +343,7 @@ fn verb_of(
         ("GET", false) => "list",
         ("POST", false) => "create",
         // A create on a subresource: `serviceaccounts/{name}/token`.
-        ("POST", true) if target.subresource.is_some() => "create",
+        ("POST", true) if target.subresource.as_deref() == Some("token") => "create",
         ("PUT", true) => "update",
         ("PATCH", true) => "patch",
         ("DELETE", true) => "delete",
