@@ -140,7 +140,7 @@ impl Simulator {
                 .await
                 .with_context(|| format!("applying \"{}\"", step.description))?;
             if let (Some((gvr, _)), Some(rv)) = (
-                gvr_of(&step.patch.api_version, &step.patch.kind),
+                gvr_of(&admin, &step.patch.api_version, &step.patch.kind),
                 resource_version(&written),
             ) {
                 simulator.kapp.settled(&[(gvr, rv)]).await;
@@ -278,8 +278,11 @@ fn random_token() -> String {
     hex::encode(bytes)
 }
 
-fn gvr_of(api_version: &str, kind: &str) -> Option<(Gvr, bool)> {
-    crate::kapp::deploy::resource_of(&serde_json::json!({"apiVersion": api_version, "kind": kind}))
+fn gvr_of(admin: &Client, api_version: &str, kind: &str) -> Option<(Gvr, bool)> {
+    crate::kapp::deploy::resource_of(
+        admin.server().registry(),
+        &serde_json::json!({"apiVersion": api_version, "kind": kind}),
+    )
 }
 
 /// Creates one scenario object as the admin; its `status`, if any, is then written through the status subresource.
@@ -287,7 +290,7 @@ async fn create_object(admin: &Client, object: &Value) -> anyhow::Result<()> {
     let api_version = object["apiVersion"].as_str().unwrap_or_default();
     let kind = object["kind"].as_str().unwrap_or_default();
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
-    let (gvr, _) = gvr_of(api_version, kind).with_context(|| {
+    let (gvr, _) = gvr_of(admin, api_version, kind).with_context(|| {
         format!("scenario object {kind} {name}: unknown kind {api_version}/{kind}")
     })?;
     let namespace = object["metadata"]["namespace"].as_str();
@@ -309,7 +312,7 @@ async fn apply_patch(
     admin: &Client,
     patch: &crate::scenario::ObjectPatch,
 ) -> anyhow::Result<Value> {
-    let (gvr, _) = gvr_of(&patch.api_version, &patch.kind)
+    let (gvr, _) = gvr_of(admin, &patch.api_version, &patch.kind)
         .with_context(|| format!("unknown kind {}/{}", patch.api_version, patch.kind))?;
     let body = match patch.patch_type.as_str() {
         "json" => Patch::Json(patch.patch.clone()),

@@ -167,7 +167,7 @@ async fn webhooks_get_full_reviews_and_their_denials_reach_kubectl() {
         &labels,
         &WriteOptions {
             dry_run: true,
-            field_manager: None,
+            ..Default::default()
         },
     )
     .await

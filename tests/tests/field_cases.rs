@@ -143,9 +143,8 @@ async fn r09_the_deadlock_is_found_whether_kapps_text_is_on_two_lines_or_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r10_a_colleagues_pause_is_named_and_kept_unless_taken_over() {
     let s = Supervisor::start("healthy", TIME_SCALE).await;
-    // The colleague holds a hot-fixed Deployment: a reason, then the pause, with kubectl. A real API
-    // server records the patch's field manager and time in managedFields; the simulator keeps no
-    // managedFields of its own, so the entry kube-apiserver writes for this patch is sent with it.
+    // The colleague holds a hot-fixed Deployment: a reason, then the pause, with kubectl. The API
+    // server records the patch's field manager (kubectl-patch) and time in managedFields.
     s.kubectl_ok(&[
         "annotate",
         "pkgi",
@@ -155,8 +154,14 @@ async fn r10_a_colleagues_pause_is_named_and_kept_unless_taken_over() {
         &format!("{REASON_KEY}=holding the hot-fixed tkg-controller Deployment (OPS-4711)"),
     ]);
     s.kubectl_ok(&[
-        "patch", "pkgi", TKG, "-n", SERVICES_NAMESPACE, "--type=merge", "-p",
-        r#"{"spec":{"paused":true},"metadata":{"managedFields":[{"manager":"kubectl-patch","operation":"Update","apiVersion":"packaging.carvel.dev/v1alpha1","time":"2026-11-30T09:12:44Z","fieldsType":"FieldsV1","fieldsV1":{"f:spec":{"f:paused":{}}}}]}}"#,
+        "patch",
+        "pkgi",
+        TKG,
+        "-n",
+        SERVICES_NAMESPACE,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"paused":true}}"#,
     ]);
     eventually(
         Duration::from_secs(30),
@@ -168,6 +173,16 @@ async fn r10_a_colleagues_pause_is_named_and_kept_unless_taken_over() {
     )
     .await;
     s.sim.api().audit().clear();
+    // When the simulator recorded the patch.
+    let pkgi = s.get(gvr::PACKAGE_INSTALLS, SERVICES_NAMESPACE, TKG).await;
+    let paused_at = pkgi["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["manager"] == "kubectl-patch")
+        .and_then(|e| e["time"].as_str())
+        .expect("the patch's managedFields entry")
+        .to_string();
 
     // The plan names the pause: who, when, why; and says fix would refuse.
     let dry = supsvc(&s.kubeconfig, &["fix", "--dry-run=client"]).await;
@@ -175,7 +190,7 @@ async fn r10_a_colleagues_pause_is_named_and_kept_unless_taken_over() {
     assert_eq!(code(&dry), 1, "{out}\n{err}");
     assert!(
         out.contains(&format!(
-            "Existing pause, not made by fix: pkgi/{TKG} -n {SERVICES_NAMESPACE} spec.paused=true, set by kubectl-patch (Update) at 2026-11-30T09:12:44Z; reason ({REASON_KEY}): \"holding the hot-fixed tkg-controller Deployment (OPS-4711)\""
+            "Existing pause, not made by fix: pkgi/{TKG} -n {SERVICES_NAMESPACE} spec.paused=true, set by kubectl-patch (Update) at {paused_at}; reason ({REASON_KEY}): \"holding the hot-fixed tkg-controller Deployment (OPS-4711)\""
         )),
         "{out}"
     );

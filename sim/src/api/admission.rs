@@ -643,6 +643,7 @@ mod tests {
         status_subresource: true,
         has_generation: true,
         custom: false,
+        scale: None,
         columns: &[],
     };
 

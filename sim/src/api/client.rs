@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::admission::{self, Attributes, Caller};
-use super::registry::{self, ResourceType};
+use super::registry::{Registry, ResourceType};
 use super::selector::{FieldSelector, LabelSelector, labels_of};
 use super::store::{Change, ChangeType, Store, key_of, rv_of};
 use super::{
@@ -44,6 +44,7 @@ pub struct ApiServer {
     webhooks: Caller,
     faults: Faults,
     audit: Audit,
+    registry: Registry,
 }
 
 /// A write's result with the admission warnings that came with it.
@@ -58,14 +59,63 @@ impl ApiServer {
         Self::with_options(ApiOptions::default())
     }
 
+    /// A server with the built-in kinds and the shipped CRDs ([`super::crd::SHIPPED`]) in place.
     pub fn with_options(options: ApiOptions) -> Arc<Self> {
-        Arc::new(ApiServer {
+        let api = ApiServer {
             store: Store::new(options.watch_history),
             tokens: RwLock::new(HashMap::new()),
             webhooks: Caller::default(),
             faults: Faults::default(),
             audit: Audit::default(),
-        })
+            registry: Registry::builtin(),
+        };
+        // The shipped CRDs are data compiled in and covered by tests: a broken one is a bug of the build.
+        let shipped = super::crd::shipped().unwrap_or_else(|e| panic!("shipped CRDs: {e}"));
+        for crd in shipped {
+            if let Err(e) = api.install_crd(crd) {
+                panic!("shipped CRD: {e}");
+            }
+        }
+        Arc::new(api)
+    }
+
+    /// Stores a CRD as the server itself (no admission), as at start-up.
+    fn install_crd(&self, mut crd: Value) -> Result<(), Status> {
+        let rt = registry::lookup(super::gvr::CUSTOM_RESOURCE_DEFINITIONS)
+            .ok_or_else(Status::path_not_found)?;
+        strategy::prepare_create(rt, &mut crd, admission::uuid_v4());
+        super::crd::default_spec(&mut crd);
+        let name = name_of(&crd).to_string();
+        let errors = super::crd::validate(&crd);
+        if !errors.is_empty() {
+            return Err(Status::invalid(rt, &name, &errors));
+        }
+        super::crd::accept(&self.registry, &mut crd);
+        let stored = self.store.create(rt, crd)?;
+        self.sync_crd(&stored);
+        Ok(())
+    }
+
+    /// The kinds this server serves.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Serves what a stored CRD says (its kinds once it is established).
+    fn sync_crd(&self, crd: &Value) {
+        let name = name_of(crd);
+        if super::crd::is_established(crd) {
+            self.registry
+                .set_crd(name, &crd["spec"], || super::crd::types_of(crd));
+        }
+    }
+
+    /// A CRD is gone: its kinds are no longer served and their objects are deleted.
+    fn drop_crd(&self, crd: &Value) {
+        let types = self.registry.remove_crd(name_of(crd));
+        if let Some(rt) = types.first() {
+            self.store.delete_all(rt);
+        }
     }
 
     /// A client that acts as `user`.
@@ -121,9 +171,7 @@ pub struct Client {
     user: UserInfo,
 }
 
-fn resource_type(gvr: Gvr) -> Result<&'static ResourceType, Status> {
-    registry::lookup(gvr).ok_or_else(Status::path_not_found)
-}
+use super::registry;
 
 fn name_of(object: &Value) -> &str {
     object
@@ -134,7 +182,7 @@ fn name_of(object: &Value) -> &str {
 
 /// What a watch delivers: its type, namespace and selectors.
 struct Filter {
-    gvr: Gvr,
+    rt: &'static ResourceType,
     namespace: Option<String>,
     labels: LabelSelector,
     fields: FieldSelector,
@@ -151,12 +199,12 @@ impl Filter {
 
     /// A committed change as this watch sees it: an object entering the selection is ADDED, one leaving it DELETED.
     fn event(&self, change: &Change) -> Option<WatchEvent> {
-        if change.gvr != self.gvr {
+        if change.gvr != self.rt.gvr.stored() {
             return None;
         }
         let now = self.matches(&change.object);
         let before = change.old.as_deref().is_some_and(|o| self.matches(o));
-        let object = || (*change.object).clone();
+        let object = || convert(self.rt, &change.object);
         match (change.kind, before, now) {
             (ChangeType::Added, _, true) => Some(WatchEvent::Added(object())),
             (ChangeType::Modified, true, true) => Some(WatchEvent::Modified(object())),
@@ -185,6 +233,98 @@ fn too_old(requested: u64, floor: u64) -> Status {
 }
 
 impl Client {
+    /// `POST .../serviceaccounts/{name}/token` (TokenRequest, `kubectl create token`): a bearer token
+    /// for the account, accepted by this server from now on, and the TokenRequest answered with it.
+    /// `expirationSeconds` defaults to 3600 as on kube-apiserver; the token is a JWT whose claims name
+    /// the account (`sub` = `system:serviceaccount:<ns>:<name>`), the audiences and the expiry.
+    pub async fn create_token(
+        &self,
+        namespace: &str,
+        name: &str,
+        mut request: Value,
+    ) -> Result<Value, Status> {
+        use base64::Engine;
+        let rt = self.resource_type(super::gvr::SERVICE_ACCOUNTS)?;
+        authz::authorize(
+            &self.user,
+            "create",
+            rt,
+            Some("token"),
+            Some(namespace),
+            name,
+        )?;
+        let account = self
+            .store()
+            .get(rt.gvr, namespace, name)
+            .ok_or_else(|| Status::not_found(rt, name))?;
+        let seconds = request
+            .pointer("/spec/expirationSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(3600);
+        if seconds < 600 {
+            return Err(Status::invalid(
+                rt,
+                name,
+                &[super::status::FieldError::invalid(
+                    "spec.expirationSeconds",
+                    &seconds.to_string(),
+                    "may not specify a duration less than 10 minutes",
+                )],
+            ));
+        }
+        let audiences = request
+            .pointer("/spec/audiences")
+            .and_then(Value::as_array)
+            .filter(|a| !a.is_empty())
+            .cloned()
+            .unwrap_or_else(|| vec![Value::from("https://kubernetes.default.svc.cluster.local")]);
+        let now = jiff::Timestamp::now();
+        let exp = now.as_second() + seconds;
+        let user = UserInfo::service_account(namespace, name);
+        let b64 = |v: &Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+        };
+        let claims = serde_json::json!({
+            "aud": audiences,
+            "exp": exp,
+            "iat": now.as_second(),
+            "iss": "https://kubernetes.default.svc.cluster.local",
+            "jti": admission::uuid_v4(),
+            "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": name, "uid": account["metadata"]["uid"]}},
+            "nbf": now.as_second(),
+            "sub": user.username,
+        });
+        let signature: [u8; 32] = rand::random();
+        let token = format!(
+            "{}.{}.{}",
+            b64(&serde_json::json!({"alg": "RS256", "kid": "sim"})),
+            b64(&claims),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature)
+        );
+        self.api.add_token(&token, user);
+        let expiry = jiff::Timestamp::from_second(exp)
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
+        if !request.is_object() {
+            request = serde_json::json!({});
+        }
+        request["kind"] = Value::from("TokenRequest");
+        request["apiVersion"] = Value::from("authentication.k8s.io/v1");
+        request["metadata"] =
+            serde_json::json!({"name": name, "namespace": namespace, "creationTimestamp": null});
+        request["spec"]["audiences"] = Value::Array(audiences);
+        request["spec"]["expirationSeconds"] = Value::from(seconds);
+        request["status"] = serde_json::json!({"token": token, "expirationTimestamp": expiry});
+        Ok(request)
+    }
+
+    fn resource_type(&self, gvr: Gvr) -> Result<&'static ResourceType, Status> {
+        self.api
+            .registry
+            .lookup(gvr)
+            .ok_or_else(Status::path_not_found)
+    }
+
     pub fn user(&self) -> &UserInfo {
         &self.user
     }
@@ -291,7 +431,7 @@ impl Client {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, Status> {
-        let rt = resource_type(gvr)?;
+        let rt = self.resource_type(gvr)?;
         authz::authorize(&self.user, "get", rt, None, namespace, name)?;
         let ns = if rt.namespaced {
             namespace.unwrap_or_default()
@@ -300,7 +440,7 @@ impl Client {
         };
         self.store()
             .get(gvr, ns, name)
-            .map(|v| (*v).clone())
+            .map(|v| convert(rt, &v))
             .ok_or_else(|| Status::not_found(rt, name))
     }
 
@@ -310,14 +450,14 @@ impl Client {
         namespace: Option<&str>,
         opts: &ListOptions,
     ) -> Result<ObjectList, Status> {
-        let rt = resource_type(gvr)?;
+        let rt = self.resource_type(gvr)?;
         authz::authorize(&self.user, "list", rt, None, namespace, "")?;
         let filter = self.filter(rt, namespace, opts)?;
         let (objects, resource_version) = self.store().list(gvr, filter.namespace.as_deref());
         let items = objects
             .iter()
             .filter(|o| filter.matches(o))
-            .map(|o| (**o).clone())
+            .map(|o| convert(rt, o))
             .collect();
         Ok(ObjectList {
             items,
@@ -327,12 +467,12 @@ impl Client {
 
     fn filter(
         &self,
-        rt: &ResourceType,
+        rt: &'static ResourceType,
         namespace: Option<&str>,
         opts: &ListOptions,
     ) -> Result<Filter, Status> {
         Ok(Filter {
-            gvr: rt.gvr,
+            rt,
             namespace: if rt.namespaced {
                 namespace.map(String::from)
             } else {
@@ -366,7 +506,7 @@ impl Client {
         mut object: Value,
         opts: &WriteOptions,
     ) -> Result<Written, Status> {
-        let rt = resource_type(gvr)?;
+        let rt = self.resource_type(gvr)?;
         let ns = self.scope(rt, namespace, Some(&object))?;
         authz::authorize(&self.user, "create", rt, None, ns.as_deref(), "")?;
         Self::check_kind(rt, &mut object)?;
@@ -387,8 +527,16 @@ impl Client {
             }
         }
         strategy::prepare_create(rt, &mut object, admission::uuid_v4());
+        strategy::canonicalize_quantities(rt, &mut object);
+        let is_crd = rt.gvr == super::gvr::CUSTOM_RESOURCE_DEFINITIONS;
+        if is_crd {
+            super::crd::default_spec(&mut object);
+        }
         let name = name_of(&object).to_string();
-        let errors = validation::validate_create(rt, &object);
+        let mut errors = validation::validate_create(rt, &object);
+        if is_crd {
+            errors.extend(super::crd::validate(&object));
+        }
         if !errors.is_empty() {
             return Err(Status::invalid(rt, &name, &errors));
         }
@@ -420,7 +568,21 @@ impl Client {
             }
             return Ok(Written { object, warnings });
         }
+        if is_crd {
+            super::crd::accept(&self.api.registry, &mut object);
+        }
+        let (manager, now) = (opts.manager(), strategy::now_rfc3339());
+        let writer = super::managed::Writer {
+            manager: &manager,
+            api_version: &rt.api_version(),
+            subresource: None,
+            time: &now,
+        };
+        super::managed::record(None, &mut object, &writer, rt.status_subresource);
         let object = self.store().create(rt, object)?;
+        if is_crd {
+            self.api.sync_crd(&object);
+        }
         Ok(Written { object, warnings })
     }
 
@@ -472,7 +634,7 @@ impl Client {
         opts: &WriteOptions,
         sub: Option<&str>,
     ) -> Result<Written, Status> {
-        let rt = resource_type(gvr)?;
+        let rt = self.resource_type(gvr)?;
         let ns = self.scope(rt, namespace, Some(&object))?;
         let name = name_of(&object).to_string();
         authz::authorize(&self.user, "update", rt, sub, ns.as_deref(), &name)?;
@@ -546,7 +708,7 @@ impl Client {
         opts: &WriteOptions,
         sub: Option<&str>,
     ) -> Result<Written, Status> {
-        let rt = resource_type(gvr)?;
+        let rt = self.resource_type(gvr)?;
         let ns = if rt.namespaced {
             namespace.map(String::from)
         } else {
@@ -591,9 +753,12 @@ impl Client {
             if precondition.is_some_and(|p| p != old_rv) {
                 return Err(Status::conflict(rt, name));
             }
+            let old = Arc::new(convert(rt, &old));
             let requested = change(&old)?;
-            let new = match sub {
+            let is_crd = rt.gvr == super::gvr::CUSTOM_RESOURCE_DEFINITIONS;
+            let mut new = match sub {
                 Some("status") => strategy::prepare_status_update(&old, &requested),
+                Some("approval") => strategy::prepare_approval_update(&old, &requested),
                 Some(_) => strategy::prepare_ephemeral_containers_update(&old, &requested),
                 None => {
                     let mut n = requested;
@@ -602,7 +767,15 @@ impl Client {
                     n
                 }
             };
-            let errors = validation::validate_update(rt, &old, &new);
+            strategy::canonicalize_quantities(rt, &mut new);
+            let mut errors = validation::validate_update(rt, &old, &new);
+            if is_crd && sub.is_none() {
+                super::crd::default_spec(&mut new);
+                errors.extend(super::crd::validate(&new));
+                if errors.is_empty() {
+                    super::crd::accept(&self.api.registry, &mut new);
+                }
+            }
             if !errors.is_empty() {
                 return Err(Status::invalid(rt, name, &errors));
             }
@@ -612,6 +785,14 @@ impl Client {
                     warnings: Vec::new(),
                 });
             }
+            let (manager, now) = (opts.manager(), strategy::now_rfc3339());
+            let writer = super::managed::Writer {
+                manager: &manager,
+                api_version: &rt.api_version(),
+                subresource: sub,
+                time: &now,
+            };
+            super::managed::record(Some(&old), &mut new, &writer, rt.status_subresource);
             let attrs = Attributes {
                 rt,
                 subresource: sub,
@@ -643,7 +824,16 @@ impl Client {
                 self.store().replace(rt, new, old_rv)
             };
             match result {
-                Ok(object) => return Ok(Written { object, warnings }),
+                Ok(object) => {
+                    if is_crd {
+                        if finalized {
+                            self.api.drop_crd(&object);
+                        } else {
+                            self.api.sync_crd(&object);
+                        }
+                    }
+                    return Ok(Written { object, warnings });
+                }
                 Err(e) if e.is_conflict() && precondition.is_none() => continue,
                 Err(e) => return Err(e),
             }
@@ -671,7 +861,7 @@ impl Client {
         name: &str,
         opts: &WriteOptions,
     ) -> Result<Written, Status> {
-        let rt = resource_type(gvr)?;
+        let rt = self.resource_type(gvr)?;
         let ns = if rt.namespaced {
             namespace.map(String::from)
         } else {
@@ -730,7 +920,15 @@ impl Client {
                     .delete(rt, ns.as_deref().unwrap_or_default(), name, old_rv)
             };
             match result {
-                Ok(object) => return Ok(Written { object, warnings }),
+                Ok(object) => {
+                    if rt.gvr == super::gvr::CUSTOM_RESOURCE_DEFINITIONS && !has_finalizers {
+                        self.api.drop_crd(&object);
+                    }
+                    return Ok(Written {
+                        object: convert(rt, &object),
+                        warnings,
+                    });
+                }
                 Err(e) if e.is_conflict() => continue,
                 Err(e) => return Err(e),
             }
@@ -746,7 +944,7 @@ impl Client {
         opts: &ListOptions,
         resource_version: Option<u64>,
     ) -> Result<BoxStream<'static, WatchEvent>, Status> {
-        let rt = resource_type(gvr)?;
+        let rt = self.resource_type(gvr)?;
         authz::authorize(&self.user, "watch", rt, None, namespace, "")?;
         let filter = self.filter(rt, namespace, opts)?;
         let (pending, last, rx) = match resource_version {
@@ -766,7 +964,7 @@ impl Client {
                 let added = objects
                     .iter()
                     .filter(|o| filter.matches(o))
-                    .map(|o| WatchEvent::Added((**o).clone()))
+                    .map(|o| WatchEvent::Added(convert(rt, o)))
                     .collect();
                 (added, rv, rx)
             }
@@ -815,6 +1013,19 @@ async fn next_event(mut st: WatchState) -> Option<(WatchEvent, WatchState)> {
             return None;
         }
     }
+}
+
+/// An object as the version `rt` serves shows it: custom resources are stored once for all their
+/// versions, and a CRD's `conversion: None` changes only `apiVersion`.
+fn convert(rt: &ResourceType, object: &Value) -> Value {
+    let mut out = object.clone();
+    if rt.custom
+        && object.get("apiVersion").and_then(Value::as_str) != Some(rt.api_version().as_str())
+        && let Some(map) = out.as_object_mut()
+    {
+        map.insert("apiVersion".into(), Value::from(rt.api_version()));
+    }
+    out
 }
 
 /// `generateName` + five random characters from the server's alphabet.

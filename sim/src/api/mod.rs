@@ -51,62 +51,43 @@ pub struct Gvr {
     pub resource: &'static str,
 }
 
+impl Gvr {
+    /// The key objects are stored under: the group and resource without the version, so every served
+    /// version of a custom resource reads and writes the same objects (a CRD's `conversion: None`).
+    pub fn stored(self) -> Gvr {
+        Gvr {
+            version: "",
+            ..self
+        }
+    }
+}
+
 /// The resource types the simulator serves, for callers inside the simulator.
 pub mod gvr {
     use super::Gvr;
 
-    const fn core(resource: &'static str) -> Gvr {
-        Gvr {
-            group: "",
-            version: "v1",
-            resource,
-        }
-    }
+    use super::builtin::gvr_of;
+    use k8s_openapi::api::{admissionregistration, apps, batch, certificates, core, policy};
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
 
-    pub const NAMESPACES: Gvr = core("namespaces");
-    pub const SECRETS: Gvr = core("secrets");
-    pub const CONFIG_MAPS: Gvr = core("configmaps");
-    pub const PODS: Gvr = core("pods");
-    pub const PERSISTENT_VOLUME_CLAIMS: Gvr = core("persistentvolumeclaims");
-    pub const EVENTS: Gvr = core("events");
-    pub const SERVICE_ACCOUNTS: Gvr = core("serviceaccounts");
-    pub const SERVICES: Gvr = core("services");
-    pub const REPLICATION_CONTROLLERS: Gvr = core("replicationcontrollers");
-    pub const STATEFUL_SETS: Gvr = Gvr {
-        group: "apps",
-        version: "v1",
-        resource: "statefulsets",
-    };
-    pub const DEPLOYMENTS: Gvr = Gvr {
-        group: "apps",
-        version: "v1",
-        resource: "deployments",
-    };
-    pub const DAEMON_SETS: Gvr = Gvr {
-        group: "apps",
-        version: "v1",
-        resource: "daemonsets",
-    };
-    pub const REPLICA_SETS: Gvr = Gvr {
-        group: "apps",
-        version: "v1",
-        resource: "replicasets",
-    };
-    pub const JOBS: Gvr = Gvr {
-        group: "batch",
-        version: "v1",
-        resource: "jobs",
-    };
-    pub const CRON_JOBS: Gvr = Gvr {
-        group: "batch",
-        version: "v1",
-        resource: "cronjobs",
-    };
-    pub const POD_DISRUPTION_BUDGETS: Gvr = Gvr {
-        group: "policy",
-        version: "v1",
-        resource: "poddisruptionbudgets",
-    };
+    pub const NAMESPACES: Gvr = gvr_of::<core::v1::Namespace>();
+    pub const SECRETS: Gvr = gvr_of::<core::v1::Secret>();
+    pub const CONFIG_MAPS: Gvr = gvr_of::<core::v1::ConfigMap>();
+    pub const PODS: Gvr = gvr_of::<core::v1::Pod>();
+    pub const PERSISTENT_VOLUME_CLAIMS: Gvr = gvr_of::<core::v1::PersistentVolumeClaim>();
+    pub const EVENTS: Gvr = gvr_of::<core::v1::Event>();
+    pub const SERVICE_ACCOUNTS: Gvr = gvr_of::<core::v1::ServiceAccount>();
+    pub const SERVICES: Gvr = gvr_of::<core::v1::Service>();
+    pub const REPLICATION_CONTROLLERS: Gvr = gvr_of::<core::v1::ReplicationController>();
+    pub const STATEFUL_SETS: Gvr = gvr_of::<apps::v1::StatefulSet>();
+    pub const DEPLOYMENTS: Gvr = gvr_of::<apps::v1::Deployment>();
+    pub const DAEMON_SETS: Gvr = gvr_of::<apps::v1::DaemonSet>();
+    pub const REPLICA_SETS: Gvr = gvr_of::<apps::v1::ReplicaSet>();
+    pub const JOBS: Gvr = gvr_of::<batch::v1::Job>();
+    pub const CRON_JOBS: Gvr = gvr_of::<batch::v1::CronJob>();
+    pub const POD_DISRUPTION_BUDGETS: Gvr = gvr_of::<policy::v1::PodDisruptionBudget>();
+    pub const CERTIFICATE_SIGNING_REQUESTS: Gvr =
+        gvr_of::<certificates::v1::CertificateSigningRequest>();
     pub const PACKAGE_REPOSITORIES: Gvr = Gvr {
         group: "packaging.carvel.dev",
         version: "v1alpha1",
@@ -132,11 +113,10 @@ pub mod gvr {
         version: "v1alpha1",
         resource: "apps",
     };
-    pub const VALIDATING_WEBHOOK_CONFIGURATIONS: Gvr = Gvr {
-        group: "admissionregistration.k8s.io",
-        version: "v1",
-        resource: "validatingwebhookconfigurations",
-    };
+    pub const CUSTOM_RESOURCE_DEFINITIONS: Gvr =
+        gvr_of::<apiextensions::v1::CustomResourceDefinition>();
+    pub const VALIDATING_WEBHOOK_CONFIGURATIONS: Gvr =
+        gvr_of::<admissionregistration::v1::ValidatingWebhookConfiguration>();
 }
 
 /// An error as the API server returns it: a `Status` object with an HTTP code, a reason and the
@@ -177,7 +157,22 @@ pub enum Patch {
 pub struct WriteOptions {
     /// `dryRun=All`: validate and admit, persist nothing.
     pub dry_run: bool,
+    /// The `fieldManager` query parameter.
     pub field_manager: Option<String>,
+    /// The request's User-Agent: the manager of `managedFields` when no `fieldManager` is given.
+    pub user_agent: Option<String>,
+}
+
+impl WriteOptions {
+    /// The manager a write is recorded under ([`managed`]): `fieldManager`, else the User-Agent's program
+    /// name; empty for an in-process writer that gave neither.
+    pub fn manager(&self) -> String {
+        match (&self.field_manager, &self.user_agent) {
+            (Some(m), _) if !m.is_empty() => m.clone(),
+            (_, Some(ua)) => managed::manager_from_user_agent(ua),
+            _ => String::new(),
+        }
+    }
 }
 
 /// Options of a list or watch.
@@ -207,7 +202,11 @@ pub enum WatchEvent {
 }
 pub mod admission;
 pub mod authz;
+pub mod builtin;
 pub mod client;
+pub mod crd;
+pub mod jsonpath;
+pub mod managed;
 pub mod patch;
 pub mod quantity;
 pub mod registry;

@@ -1,5 +1,12 @@
 //! The resource types the simulator serves: what discovery, the URL router, the store and `kubectl get`'s
 //! tables need to know about each kind.
+//!
+//! Two sources: the built-in kinds ([`RESOURCES`]) and the kinds of the CustomResourceDefinitions stored
+//! in one API server ([`Registry`], fed by [`super::crd`]), which come and go as CRDs are created and
+//! deleted.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
 
@@ -29,6 +36,19 @@ pub enum Cell {
     Age(&'static str),
     /// Computed (READY `1/1`, DATA count, ...).
     Computed(fn(&Value) -> Value),
+    /// A CRD's `additionalPrinterColumns[].jsonPath` (`.status.conditions[?(@.type=="Ready")].status`),
+    /// rendered as kube-apiserver's CRD table convertor renders it by the column's type.
+    JsonPath(&'static str),
+}
+
+/// Where a custom resource's `scale` subresource reads and writes (CRD `subresources.scale`), as
+/// JSON paths (`.spec.replicas`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct ScalePaths {
+    pub spec_replicas: &'static str,
+    pub status_replicas: &'static str,
+    /// `.status.selector`: a label selector in its string form; none = an empty selector.
+    pub label_selector: Option<&'static str>,
 }
 
 /// One kind the API server serves.
@@ -46,6 +66,8 @@ pub struct ResourceType {
     pub has_generation: bool,
     /// A custom resource: no strategic merge patch (415), like a CRD on a real server.
     pub custom: bool,
+    /// A custom resource's `scale` subresource (built-in kinds with one answer to [`Self::has_scale`]).
+    pub scale: Option<ScalePaths>,
     pub columns: &'static [Column],
 }
 
@@ -76,7 +98,7 @@ impl ResourceType {
 
     /// Has a `/scale` subresource (`kubectl scale`).
     pub fn has_scale(&self) -> bool {
-        self.gvr == gvr::STATEFUL_SETS || self.gvr == gvr::DEPLOYMENTS
+        self.gvr == gvr::STATEFUL_SETS || self.gvr == gvr::DEPLOYMENTS || self.scale.is_some()
     }
 
     /// Has a Pod's `/ephemeralcontainers` subresource (what `kubectl debug` writes).
@@ -84,12 +106,15 @@ impl ResourceType {
         self.gvr == gvr::PODS
     }
 
-    /// Serves the subresource `sub` (`status`, `scale`, `ephemeralcontainers`).
+    /// Serves the subresource `sub` (`status`, `scale`, `ephemeralcontainers`, a ServiceAccount's
+    /// `token`, a CertificateSigningRequest's `approval`).
     pub fn has_subresource(&self, sub: &str) -> bool {
         match sub {
             "status" => self.status_subresource,
             "scale" => self.has_scale(),
             "ephemeralcontainers" => self.has_ephemeral_containers(),
+            "token" => self.gvr == gvr::SERVICE_ACCOUNTS,
+            "approval" => self.gvr == gvr::CERTIFICATE_SIGNING_REQUESTS,
             _ => false,
         }
     }
@@ -112,7 +137,7 @@ impl ResourceType {
     }
 }
 
-const NAME: Column = Column {
+pub(crate) const NAME: Column = Column {
     name: "Name",
     kind: "string",
     description: "Name must be unique within a namespace.",
@@ -137,32 +162,6 @@ const fn col(name: &'static str, kind: &'static str, priority: u8, cell: Cell) -
     }
 }
 
-const TANZU_KUBERNETES_CLUSTERS: Gvr = Gvr {
-    group: "run.tanzu.vmware.com",
-    version: "v1alpha3",
-    resource: "tanzukubernetesclusters",
-};
-const TANZU_KUBERNETES_RELEASES: Gvr = Gvr {
-    group: "run.tanzu.vmware.com",
-    version: "v1alpha3",
-    resource: "tanzukubernetesreleases",
-};
-const CAPI_CLUSTERS: Gvr = Gvr {
-    group: "cluster.x-k8s.io",
-    version: "v1beta1",
-    resource: "clusters",
-};
-const CAPI_MACHINE_DEPLOYMENTS: Gvr = Gvr {
-    group: "cluster.x-k8s.io",
-    version: "v1beta1",
-    resource: "machinedeployments",
-};
-const CAPI_MACHINES: Gvr = Gvr {
-    group: "cluster.x-k8s.io",
-    version: "v1beta1",
-    resource: "machines",
-};
-
 /// The kinds, in discovery order.
 pub static RESOURCES: &[ResourceType] = &[
     ResourceType {
@@ -175,6 +174,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: true,
         has_generation: false,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col("Status", "string", 0, Cell::Path("status.phase")),
@@ -191,6 +191,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: false,
         has_generation: false,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col("Type", "string", 0, Cell::Path("type")),
@@ -208,6 +209,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: false,
         has_generation: false,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col("Data", "string", 0, Cell::Computed(data_count)),
@@ -224,6 +226,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: true,
         has_generation: false,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col("Ready", "string", 0, Cell::Computed(pod_ready)),
@@ -244,6 +247,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: true,
         has_generation: false,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col("Status", "string", 0, Cell::Path("status.phase")),
@@ -280,6 +284,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: false,
         has_generation: false,
         custom: false,
+        scale: None,
         columns: &[
             col("Last Seen", "string", 0, Cell::Computed(event_last_seen)),
             col("Type", "string", 0, Cell::Path("type")),
@@ -299,6 +304,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: false,
         has_generation: false,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col("Secrets", "string", 0, Cell::Computed(sa_secrets)),
@@ -315,6 +321,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: true,
         has_generation: false,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col("Type", "string", 0, Cell::Path("spec.type")),
@@ -332,6 +339,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: true,
         has_generation: true,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col("Desired", "integer", 0, Cell::Computed(desired_replicas)),
@@ -356,6 +364,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: true,
         has_generation: true,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col("Ready", "string", 0, Cell::Computed(ready_of_replicas)),
@@ -379,6 +388,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: true,
         has_generation: true,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col("Ready", "string", 0, Cell::Computed(ready_of_replicas)),
@@ -404,6 +414,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: true,
         has_generation: true,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col(
@@ -433,6 +444,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: true,
         has_generation: true,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col("Desired", "integer", 0, Cell::Computed(desired_replicas)),
@@ -457,6 +469,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: true,
         has_generation: true,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col("Status", "string", 0, Cell::Computed(job_status)),
@@ -480,6 +493,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: true,
         has_generation: true,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col("Schedule", "string", 0, Cell::Path("spec.schedule")),
@@ -497,6 +511,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: true,
         has_generation: true,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col(
@@ -515,82 +530,6 @@ pub static RESOURCES: &[ResourceType] = &[
         ],
     },
     ResourceType {
-        gvr: gvr::PACKAGE_INSTALLS,
-        kind: "PackageInstall",
-        singular: "packageinstall",
-        namespaced: true,
-        short_names: &["pkgi"],
-        categories: &["carvel"],
-        status_subresource: true,
-        has_generation: true,
-        custom: true,
-        columns: &[
-            NAME,
-            col(
-                "Package name",
-                "string",
-                0,
-                Cell::Path("spec.packageRef.refName"),
-            ),
-            col("Package version", "string", 0, Cell::Path("status.version")),
-            col(
-                "Description",
-                "string",
-                0,
-                Cell::Path("status.friendlyDescription"),
-            ),
-            AGE,
-        ],
-    },
-    ResourceType {
-        gvr: gvr::PACKAGE_REPOSITORIES,
-        kind: "PackageRepository",
-        singular: "packagerepository",
-        namespaced: true,
-        short_names: &["pkgr"],
-        categories: &["carvel"],
-        status_subresource: true,
-        has_generation: true,
-        custom: true,
-        columns: &[
-            NAME,
-            AGE,
-            col(
-                "Description",
-                "string",
-                0,
-                Cell::Path("status.friendlyDescription"),
-            ),
-        ],
-    },
-    ResourceType {
-        gvr: gvr::APPS,
-        kind: "App",
-        singular: "app",
-        namespaced: true,
-        short_names: &[],
-        categories: &["carvel"],
-        status_subresource: true,
-        has_generation: true,
-        custom: true,
-        columns: &[
-            NAME,
-            col(
-                "Description",
-                "string",
-                0,
-                Cell::Path("status.friendlyDescription"),
-            ),
-            col(
-                "Since-Deploy",
-                "date",
-                0,
-                Cell::Age("status.deploy.startedAt"),
-            ),
-            AGE,
-        ],
-    },
-    ResourceType {
         gvr: gvr::PACKAGES,
         kind: "Package",
         singular: "package",
@@ -600,6 +539,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: false,
         has_generation: true,
         custom: true,
+        scale: None,
         columns: &[
             NAME,
             col(
@@ -622,6 +562,7 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: false,
         has_generation: true,
         custom: true,
+        scale: None,
         columns: &[
             NAME,
             col("Display name", "string", 0, Cell::Path("spec.displayName")),
@@ -638,135 +579,217 @@ pub static RESOURCES: &[ResourceType] = &[
         status_subresource: false,
         has_generation: true,
         custom: false,
+        scale: None,
         columns: &[
             NAME,
             col("Webhooks", "integer", 0, Cell::Computed(webhook_count)),
             AGE,
         ],
     },
-    // TKG Service and Cluster API kinds (`kubectl supsvc upgrade-check`), as their CRDs declare them:
-    // cluster-api `config/crd/bases/cluster.x-k8s.io_{clusters,machinedeployments,machines}.yaml`
-    // (short names cl, md, ma; category cluster-api) and the TKG Service's
-    // `run.tanzu.vmware.com` CRDs (tkc, tkr).
     ResourceType {
-        gvr: TANZU_KUBERNETES_CLUSTERS,
-        kind: "TanzuKubernetesCluster",
-        singular: "tanzukubernetescluster",
-        namespaced: true,
-        short_names: &["tkc"],
-        categories: &[],
-        status_subresource: true,
-        has_generation: true,
-        custom: true,
-        columns: &[
-            NAME,
-            col(
-                "Control Plane",
-                "integer",
-                0,
-                Cell::Path("spec.topology.controlPlane.replicas"),
-            ),
-            col(
-                "TKR Name",
-                "string",
-                0,
-                Cell::Path("spec.topology.controlPlane.tkr.reference.name"),
-            ),
-            AGE,
-        ],
-    },
-    ResourceType {
-        gvr: TANZU_KUBERNETES_RELEASES,
-        kind: "TanzuKubernetesRelease",
-        singular: "tanzukubernetesrelease",
+        gvr: gvr::CUSTOM_RESOURCE_DEFINITIONS,
+        kind: "CustomResourceDefinition",
+        singular: "customresourcedefinition",
         namespaced: false,
-        short_names: &["tkr"],
-        categories: &[],
+        short_names: &["crd", "crds"],
+        categories: &["api-extensions"],
         status_subresource: true,
         has_generation: true,
-        custom: true,
-        columns: &[
-            NAME,
-            col("Version", "string", 0, Cell::Path("spec.version")),
-            AGE,
-        ],
-    },
-    ResourceType {
-        gvr: CAPI_CLUSTERS,
-        kind: "Cluster",
-        singular: "cluster",
-        namespaced: true,
-        short_names: &["cl"],
-        categories: &["cluster-api"],
-        status_subresource: true,
-        has_generation: true,
-        custom: true,
+        custom: false,
+        scale: None,
         columns: &[
             NAME,
             col(
-                "ClusterClass",
-                "string",
+                "Created At",
+                "date",
                 0,
-                Cell::Path("spec.topology.class"),
+                Cell::Path("metadata.creationTimestamp"),
             ),
-            col("Phase", "string", 0, Cell::Path("status.phase")),
-            AGE,
-            col("Version", "string", 0, Cell::Path("spec.topology.version")),
-        ],
-    },
-    ResourceType {
-        gvr: CAPI_MACHINE_DEPLOYMENTS,
-        kind: "MachineDeployment",
-        singular: "machinedeployment",
-        namespaced: true,
-        short_names: &["md"],
-        categories: &["cluster-api"],
-        status_subresource: true,
-        has_generation: true,
-        custom: true,
-        columns: &[
-            NAME,
-            col("Cluster", "string", 0, Cell::Path("spec.clusterName")),
-            col("Replicas", "integer", 0, Cell::Path("status.replicas")),
-            col(
-                "Updated",
-                "integer",
-                0,
-                Cell::Path("status.updatedReplicas"),
-            ),
-            AGE,
-            col(
-                "Version",
-                "string",
-                0,
-                Cell::Path("spec.template.spec.version"),
-            ),
-        ],
-    },
-    ResourceType {
-        gvr: CAPI_MACHINES,
-        kind: "Machine",
-        singular: "machine",
-        namespaced: true,
-        short_names: &["ma"],
-        categories: &["cluster-api"],
-        status_subresource: true,
-        has_generation: true,
-        custom: true,
-        columns: &[
-            NAME,
-            col("Cluster", "string", 0, Cell::Path("spec.clusterName")),
-            col("NodeName", "string", 0, Cell::Path("status.nodeRef.name")),
-            col("Phase", "string", 0, Cell::Path("status.phase")),
-            AGE,
-            col("Version", "string", 0, Cell::Path("spec.version")),
         ],
     },
 ];
 
-/// The type of a [`Gvr`] the simulator serves.
+/// The type of a [`Gvr`] among the built-in kinds and those of the shipped CRDs (what every server
+/// starts with; the kinds one server serves now: [`Registry::lookup`]).
 pub fn lookup(gvr: Gvr) -> Option<&'static ResourceType> {
-    RESOURCES.iter().find(|r| r.gvr == gvr)
+    RESOURCES.iter().find(|r| r.gvr == gvr).or_else(|| {
+        super::crd::shipped_types()
+            .iter()
+            .copied()
+            .find(|r| r.gvr == gvr)
+    })
+}
+
+/// A group with its served versions, the preferred one first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupVersions {
+    pub name: &'static str,
+    pub versions: Vec<&'static str>,
+}
+
+/// The kinds one API server serves: the built-in ones and those of its established CRDs.
+#[derive(Debug)]
+pub struct Registry {
+    /// Every served type, built-ins first, then the CRDs' by CRD name (a snapshot, replaced on change).
+    served: RwLock<Arc<Vec<&'static ResourceType>>>,
+    /// The types each CRD serves, by CRD name, with the CRD `spec` they were made from.
+    crds: RwLock<BTreeMap<String, (Value, Vec<&'static ResourceType>)>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::builtin()
+    }
+}
+
+impl Registry {
+    /// Only the built-in kinds.
+    pub fn builtin() -> Self {
+        Registry {
+            served: RwLock::new(Arc::new(super::builtin::types().to_vec())),
+            crds: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    /// Every served type, in discovery order.
+    pub fn all(&self) -> Arc<Vec<&'static ResourceType>> {
+        Arc::clone(
+            &self
+                .served
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    pub fn lookup(&self, gvr: Gvr) -> Option<&'static ResourceType> {
+        self.all().iter().copied().find(|r| r.gvr == gvr)
+    }
+
+    /// The type served at `/apis/<group>/<version>/<resource>` (`group` = `""` for `/api/v1`).
+    pub fn lookup_path(
+        &self,
+        group: &str,
+        version: &str,
+        resource: &str,
+    ) -> Option<&'static ResourceType> {
+        self.all().iter().copied().find(|r| {
+            r.gvr.group == group && r.gvr.version == version && r.gvr.resource == resource
+        })
+    }
+
+    /// The type of a manifest's `apiVersion` and `kind`.
+    pub fn lookup_kind(&self, api_version: &str, kind: &str) -> Option<&'static ResourceType> {
+        self.all()
+            .iter()
+            .copied()
+            .find(|r| r.kind == kind && r.api_version() == api_version)
+    }
+
+    /// Whether anything is served at `/apis/<group>/<version>`.
+    pub fn serves_version(&self, group: &str, version: &str) -> bool {
+        self.all()
+            .iter()
+            .any(|r| r.gvr.group == group && r.gvr.version == version)
+    }
+
+    /// The groups in discovery order, the core group excluded, each with its versions sorted as
+    /// Kubernetes sorts them (GA before beta before alpha, higher first: `v1`, `v1beta2`, `v1alpha1`).
+    pub fn groups(&self) -> Vec<GroupVersions> {
+        let mut out: Vec<GroupVersions> = Vec::new();
+        for r in self.all().iter() {
+            if r.gvr.group.is_empty() {
+                continue;
+            }
+            match out.iter_mut().find(|g| g.name == r.gvr.group) {
+                Some(g) if !g.versions.contains(&r.gvr.version) => g.versions.push(r.gvr.version),
+                Some(_) => {}
+                None => out.push(GroupVersions {
+                    name: r.gvr.group,
+                    versions: vec![r.gvr.version],
+                }),
+            }
+        }
+        for g in &mut out {
+            g.versions
+                .sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
+        }
+        out
+    }
+
+    /// Serves the types of the CRD `name` made from `spec`: replaces what it served before. The types are
+    /// made once per distinct spec (they live as long as the process).
+    pub fn set_crd(
+        &self,
+        name: &str,
+        spec: &Value,
+        make: impl FnOnce() -> Vec<&'static ResourceType>,
+    ) {
+        let mut crds = self
+            .crds
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if crds.get(name).is_some_and(|(s, _)| s == spec) {
+            return;
+        }
+        crds.insert(name.to_string(), (spec.clone(), make()));
+        self.publish(&crds);
+    }
+
+    /// Stops serving the CRD `name`'s types; returns them.
+    pub fn remove_crd(&self, name: &str) -> Vec<&'static ResourceType> {
+        let mut crds = self
+            .crds
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let removed = crds.remove(name).map(|(_, t)| t).unwrap_or_default();
+        self.publish(&crds);
+        removed
+    }
+
+    /// The types the CRD `name` serves now.
+    pub fn crd_types(&self, name: &str) -> Vec<&'static ResourceType> {
+        self.crds
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(name)
+            .map(|(_, t)| t.clone())
+            .unwrap_or_default()
+    }
+
+    fn publish(&self, crds: &BTreeMap<String, (Value, Vec<&'static ResourceType>)>) {
+        let mut served: Vec<&'static ResourceType> = super::builtin::types().to_vec();
+        served.extend(crds.values().flat_map(|(_, t)| t.iter().copied()));
+        *self
+            .served
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(served);
+    }
+}
+
+/// How Kubernetes ranks API versions (`k8s.io/apimachinery/pkg/version.CompareKubeAwareVersionStrings`):
+/// GA > beta > alpha, then by major and minor number; anything else sorts last (alphabetically, reversed).
+pub fn version_priority(v: &str) -> (u8, u32, u32, std::cmp::Reverse<String>) {
+    let parse = || -> Option<(u8, u32, u32)> {
+        let rest = v.strip_prefix('v')?;
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let major: u32 = rest[..digits].parse().ok()?;
+        let tail = &rest[digits..];
+        if tail.is_empty() {
+            return Some((3, major, 0));
+        }
+        let (level, minor) = if let Some(m) = tail.strip_prefix("beta") {
+            (2, m)
+        } else {
+            (1, tail.strip_prefix("alpha")?)
+        };
+        Some((level, major, minor.parse().ok()?))
+    };
+    match parse() {
+        Some((level, major, minor)) => (level, major, minor, std::cmp::Reverse(String::new())),
+        None => (0, 0, 0, std::cmp::Reverse(v.to_string())),
+    }
 }
 
 /// The other types that serve the same objects as `rt` under another group or version (what
@@ -777,24 +800,6 @@ pub fn equivalents(rt: &ResourceType) -> Vec<&'static ResourceType> {
         .iter()
         .filter(|r| r.gvr != rt.gvr && r.kind == rt.kind && r.gvr.resource == rt.gvr.resource)
         .collect()
-}
-
-/// The type served at `/apis/<group>/<version>/<resource>` (`group` = `""` for `/api/v1`).
-pub fn lookup_path(group: &str, version: &str, resource: &str) -> Option<&'static ResourceType> {
-    RESOURCES
-        .iter()
-        .find(|r| r.gvr.group == group && r.gvr.version == version && r.gvr.resource == resource)
-}
-
-/// The groups with their (single) version, in discovery order, the core group excluded.
-pub fn groups() -> Vec<(&'static str, &'static str)> {
-    let mut out: Vec<(&str, &str)> = Vec::new();
-    for r in RESOURCES {
-        if !r.gvr.group.is_empty() && !out.iter().any(|(g, _)| *g == r.gvr.group) {
-            out.push((r.gvr.group, r.gvr.version));
-        }
-    }
-    out
 }
 
 /// A value at a dotted path (`status.deploy.startedAt`).
@@ -985,12 +990,40 @@ mod tests {
             );
         }
         assert_eq!(
-            lookup_path("", "v1", "persistentvolumeclaims").map(|r| r.short_names),
+            Registry::builtin()
+                .lookup_path("", "v1", "persistentvolumeclaims")
+                .map(|r| r.short_names),
             Some(&["pvc"][..])
         );
         assert_eq!(
             lookup(gvr::PACKAGE_INSTALLS).unwrap().group_resource(),
             "packageinstalls.packaging.carvel.dev"
+        );
+    }
+
+    #[test]
+    fn versions_sort_as_kubernetes_sorts_them() {
+        let mut v = vec![
+            "v1alpha1",
+            "foo",
+            "v1beta1",
+            "v2",
+            "v1",
+            "v1beta2",
+            "v10alpha1",
+        ];
+        v.sort_by_key(|x| std::cmp::Reverse(version_priority(x)));
+        assert_eq!(
+            v,
+            [
+                "v2",
+                "v1",
+                "v1beta2",
+                "v1beta1",
+                "v10alpha1",
+                "v1alpha1",
+                "foo"
+            ]
         );
     }
 

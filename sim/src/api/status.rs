@@ -209,6 +209,8 @@ pub enum FieldErrorKind {
     Forbidden,
     Invalid,
     Required,
+    /// `Unsupported value: "x": supported values: "a", "b"`.
+    NotSupported,
 }
 
 impl FieldErrorKind {
@@ -217,6 +219,7 @@ impl FieldErrorKind {
             FieldErrorKind::Forbidden => "Forbidden",
             FieldErrorKind::Invalid => "Invalid value",
             FieldErrorKind::Required => "Required value",
+            FieldErrorKind::NotSupported => "Unsupported value",
         }
     }
     fn cause_reason(self) -> &'static str {
@@ -224,6 +227,7 @@ impl FieldErrorKind {
             FieldErrorKind::Forbidden => "FieldValueForbidden",
             FieldErrorKind::Invalid => "FieldValueInvalid",
             FieldErrorKind::Required => "FieldValueRequired",
+            FieldErrorKind::NotSupported => "FieldValueNotSupported",
         }
     }
 }
@@ -261,6 +265,16 @@ impl FieldError {
             kind: FieldErrorKind::Invalid,
             value: Some(format!("{value:?}")),
             detail: detail.into(),
+        }
+    }
+    /// A value outside a fixed set (`field.NotSupported`).
+    pub fn not_supported(field: &str, value: &str, supported: &[&str]) -> Self {
+        let quoted: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorKind::NotSupported,
+            value: Some(format!("{value:?}")),
+            detail: format!("supported values: {}", quoted.join(", ")),
         }
     }
     fn cause_message(&self) -> String {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::registry::{self, ResourceType};
+use super::registry::ResourceType;
 use super::{Gvr, Status, gvr};
 
 /// `(namespace or "", name)`.
@@ -106,7 +106,7 @@ impl Store {
         let inner = self.lock();
         inner
             .objects
-            .get(&gvr)?
+            .get(&gvr.stored())?
             .get(&(namespace.to_string(), name.to_string()))
             .cloned()
     }
@@ -122,7 +122,7 @@ impl Store {
     }
 
     fn list_locked(inner: &Inner, gvr: Gvr, namespace: Option<&str>) -> Vec<Arc<Value>> {
-        let Some(objects) = inner.objects.get(&gvr) else {
+        let Some(objects) = inner.objects.get(&gvr.stored()) else {
             return Vec::new();
         };
         match namespace {
@@ -181,7 +181,7 @@ impl Store {
             if rt.namespaced {
                 let ns_exists = inner
                     .objects
-                    .get(&gvr::NAMESPACES)
+                    .get(&gvr::NAMESPACES.stored())
                     .is_some_and(|m| m.contains_key(&(String::new(), key.0.clone())));
                 if !ns_exists {
                     return Err(Status::namespace_not_found(&key.0));
@@ -189,7 +189,7 @@ impl Store {
             }
             if inner
                 .objects
-                .get(&rt.gvr)
+                .get(&rt.gvr.stored())
                 .is_some_and(|m| m.contains_key(&key))
             {
                 return Err(Status::already_exists(rt, &key.1));
@@ -200,10 +200,10 @@ impl Store {
             let stored = Arc::new(object.clone());
             inner
                 .objects
-                .entry(rt.gvr)
+                .entry(rt.gvr.stored())
                 .or_default()
                 .insert(key, Arc::clone(&stored));
-            self.record(&mut inner, rt.gvr, ChangeType::Added, stored, None);
+            self.record(&mut inner, rt.gvr.stored(), ChangeType::Added, stored, None);
             rv
         };
         self.publish(rv);
@@ -222,7 +222,7 @@ impl Store {
             let mut inner = self.lock();
             let current = inner
                 .objects
-                .get(&rt.gvr)
+                .get(&rt.gvr.stored())
                 .and_then(|m| m.get(&key))
                 .cloned();
             let Some(current) = current else {
@@ -237,12 +237,12 @@ impl Store {
             let stored = Arc::new(object.clone());
             inner
                 .objects
-                .entry(rt.gvr)
+                .entry(rt.gvr.stored())
                 .or_default()
                 .insert(key, Arc::clone(&stored));
             self.record(
                 &mut inner,
-                rt.gvr,
+                rt.gvr.stored(),
                 ChangeType::Modified,
                 stored,
                 Some(current),
@@ -251,6 +251,22 @@ impl Store {
         };
         self.publish(rv);
         Ok(object)
+    }
+
+    /// Removes every object of a type (in every version: what deleting a CRD does to its objects).
+    pub fn delete_all(&self, rt: &ResourceType) {
+        let rv = {
+            let mut inner = self.lock();
+            let key = rt.gvr.stored();
+            let Some(objects) = inner.objects.remove(&key) else {
+                return;
+            };
+            for (_, old) in objects {
+                self.remove_record(&mut inner, key, old);
+            }
+            inner.rv
+        };
+        self.publish(rv);
     }
 
     /// Removes an object (if still at `expected_rv`, when given). A namespace takes its objects with it.
@@ -266,7 +282,7 @@ impl Store {
             let mut inner = self.lock();
             let current = inner
                 .objects
-                .get(&rt.gvr)
+                .get(&rt.gvr.stored())
                 .and_then(|m| m.get(&key))
                 .cloned();
             let Some(current) = current else {
@@ -276,23 +292,27 @@ impl Store {
                 return Err(Status::conflict(rt, name));
             }
             if rt.gvr == gvr::NAMESPACES {
-                for other in registry::RESOURCES.iter().filter(|r| r.namespaced) {
+                // Every namespaced object of the namespace (cluster-scoped ones have no namespace).
+                let kinds: Vec<Gvr> = inner.objects.keys().copied().collect();
+                for other in kinds {
                     let keys: Vec<Key> = inner
                         .objects
-                        .get(&other.gvr)
+                        .get(&other)
                         .map(|m| m.keys().filter(|(ns, _)| ns == name).cloned().collect())
                         .unwrap_or_default();
                     for k in keys {
-                        if let Some(old) =
-                            inner.objects.get_mut(&other.gvr).and_then(|m| m.remove(&k))
+                        if let Some(old) = inner.objects.get_mut(&other).and_then(|m| m.remove(&k))
                         {
-                            self.remove_record(&mut inner, other.gvr, old);
+                            self.remove_record(&mut inner, other, old);
                         }
                     }
                 }
             }
-            inner.objects.get_mut(&rt.gvr).and_then(|m| m.remove(&key));
-            let deleted = self.remove_record(&mut inner, rt.gvr, current);
+            inner
+                .objects
+                .get_mut(&rt.gvr.stored())
+                .and_then(|m| m.remove(&key));
+            let deleted = self.remove_record(&mut inner, rt.gvr.stored(), current);
             (inner.rv, deleted)
         };
         self.publish(rv);
@@ -348,8 +368,8 @@ mod tests {
     #[test]
     fn versions_conflicts_and_cascade() {
         let store = Store::new(3);
-        let nsrt = registry::lookup(gvr::NAMESPACES).unwrap();
-        let cmrt = registry::lookup(gvr::CONFIG_MAPS).unwrap();
+        let nsrt = super::super::registry::lookup(gvr::NAMESPACES).unwrap();
+        let cmrt = super::super::registry::lookup(gvr::CONFIG_MAPS).unwrap();
         assert_eq!(
             store.create(cmrt, cm("a", "x")).unwrap_err().message,
             "namespaces \"a\" not found"

@@ -153,6 +153,75 @@ pub fn prepare_update(rt: &ResourceType, old: &Value, new: &mut Value) {
     }
 }
 
+/// Rewrites the resource quantities of a built-in kind in the canonical form kube-apiserver stores and
+/// prints (a PVC request written `2048Mi` reads back `2Gi`, `1000m` CPU reads `1`): the values of
+/// `resources.requests`/`resources.limits` anywhere (containers, templates, claims) and of
+/// `status.capacity`/`status.allocatable`, `spec.hard`/`status.hard`/`status.used` (quotas) and
+/// `spec.capacity` (PersistentVolumes). The real server decodes them into `resource.Quantity`, whose
+/// JSON form is canonical (`k8s.io/apimachinery/pkg/api/resource`, `CanonicalizeBytes`); the form is
+/// supsvc-core's [`supsvc_core::quantity::Quantity::canonical`]. Values that do not parse are left for
+/// validation to refuse. Custom resources keep what was written, as on the real server.
+pub fn canonicalize_quantities(rt: &ResourceType, object: &mut Value) {
+    if rt.custom {
+        return;
+    }
+    fn canonical_map(m: &mut Value) {
+        for v in m.as_object_mut().into_iter().flat_map(|m| m.values_mut()) {
+            if let Some(q) = v
+                .as_str()
+                .and_then(|s| supsvc_core::quantity::Quantity::parse(s).ok())
+            {
+                *v = Value::from(q.canonical());
+            }
+        }
+    }
+    fn walk(v: &mut Value, parent: &str) {
+        match v {
+            Value::Object(m) => {
+                for (k, child) in m.iter_mut() {
+                    let quantities = matches!(
+                        (parent, k.as_str()),
+                        ("resources", "requests" | "limits")
+                            | ("status", "capacity" | "allocatable" | "hard" | "used")
+                            | ("spec", "hard" | "capacity")
+                    );
+                    if quantities {
+                        canonical_map(child);
+                    } else {
+                        walk(child, k);
+                    }
+                }
+            }
+            Value::Array(a) => {
+                for child in a {
+                    walk(child, parent);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(object, "");
+}
+
+/// A write to a CertificateSigningRequest's `/approval` (`kubectl certificate approve|deny`): only
+/// `status.conditions` changes (kubernetes `pkg/registry/certificates/certificates/strategy.go`,
+/// `csrApprovalStrategy`).
+pub fn prepare_approval_update(old: &Value, new: &Value) -> Value {
+    let mut out = old.clone();
+    if !out.get("status").is_some_and(Value::is_object) {
+        out["status"] = json!({});
+    }
+    match new.pointer("/status/conditions") {
+        Some(c) => out["status"]["conditions"] = c.clone(),
+        None => {
+            if let Some(s) = out.get_mut("status").and_then(Value::as_object_mut) {
+                s.remove("conditions");
+            }
+        }
+    }
+    out
+}
+
 /// A write to `/status`: only `status` changes.
 pub fn prepare_status_update(old: &Value, new: &Value) -> Value {
     let mut out = old.clone();
@@ -224,6 +293,34 @@ pub fn unchanged(old: &Value, new: &Value) -> bool {
 mod tests {
     use super::*;
     use crate::api::registry;
+
+    #[test]
+    fn quantities_of_built_in_kinds_read_back_canonical() {
+        let pvc = registry::lookup(gvr::PERSISTENT_VOLUME_CLAIMS).unwrap();
+        let mut claim = json!({"spec": {"resources": {"requests": {"storage": "2048Mi"}}},
+            "status": {"capacity": {"storage": "1024Mi"}}});
+        canonicalize_quantities(pvc, &mut claim);
+        assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "2Gi");
+        assert_eq!(claim["status"]["capacity"]["storage"], "1Gi");
+        let sts = registry::lookup(gvr::STATEFUL_SETS).unwrap();
+        let mut set = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "a", "resources": {"limits": {"cpu": "1000m", "memory": "1.5Gi"}, "requests": {"cpu": "0.5", "memory": "bad"}}}
+        ]}}, "volumeClaimTemplates": [{"spec": {"resources": {"requests": {"storage": "10240Mi"}}}}]}});
+        canonicalize_quantities(sts, &mut set);
+        let c = &set["spec"]["template"]["spec"]["containers"][0]["resources"];
+        assert_eq!(c["limits"]["cpu"], "1");
+        assert_eq!(c["limits"]["memory"], "1536Mi");
+        assert_eq!(c["requests"]["cpu"], "500m");
+        assert_eq!(c["requests"]["memory"], "bad");
+        assert_eq!(
+            set["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+            "10Gi"
+        );
+        let pkgi = registry::lookup(gvr::PACKAGE_INSTALLS).unwrap();
+        let mut custom = json!({"spec": {"resources": {"requests": {"storage": "2048Mi"}}}});
+        canonicalize_quantities(pkgi, &mut custom);
+        assert_eq!(custom["spec"]["resources"]["requests"]["storage"], "2048Mi");
+    }
 
     #[test]
     fn generation_rules() {

@@ -2,7 +2,8 @@
 
 use serde_json::{Value, json};
 
-use super::registry::{Cell, ResourceType, at_path};
+use super::jsonpath::JsonPath;
+use super::registry::{Cell, Column, ResourceType, at_path};
 
 /// What a Table row carries besides its cells (`includeObject`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,8 +88,38 @@ pub fn age_of(timestamp: &str) -> String {
     }
 }
 
-fn cell(c: &Cell, object: &Value) -> Value {
-    match c {
+/// A CRD column's cell as apiextensions-apiserver's table convertor makes it
+/// (`pkg/registry/customresource/tableconvertor`): the first value the path selects, none = `null`;
+/// `string` columns print the value (JSON for non-strings), `date` ones an age, numbers and booleans
+/// stay typed, a value of another type is `null`.
+fn json_path_cell(path: &str, kind: &str, object: &Value) -> Value {
+    let Ok(path) = JsonPath::parse(path) else {
+        return Value::Null;
+    };
+    let Some(v) = path.find(object).first().copied() else {
+        return Value::Null;
+    };
+    match kind {
+        "string" => match v {
+            Value::String(s) => Value::from(s.as_str()),
+            other => Value::from(other.to_string()),
+        },
+        "date" => match v.as_str() {
+            Some(ts) => Value::from(age_of(ts)),
+            None => Value::Null,
+        },
+        "integer" => v
+            .as_i64()
+            .or_else(|| v.as_f64().map(|f| f as i64))
+            .map_or(Value::Null, Value::from),
+        "number" => v.as_f64().map_or(Value::Null, Value::from),
+        "boolean" => v.as_bool().map_or(Value::Null, Value::from),
+        _ => Value::Null,
+    }
+}
+
+fn cell(column: &Column, object: &Value) -> Value {
+    match &column.cell {
         Cell::Name => at_path(object, "metadata.name")
             .cloned()
             .unwrap_or(Value::Null),
@@ -101,6 +132,7 @@ fn cell(c: &Cell, object: &Value) -> Value {
             None => Value::from("<unknown>"),
         },
         Cell::Computed(f) => f(object),
+        Cell::JsonPath(p) => json_path_cell(p, column.kind, object),
     }
 }
 
@@ -124,7 +156,7 @@ pub fn column_definitions(rt: &ResourceType) -> Value {
 
 /// One row.
 pub fn row(rt: &ResourceType, object: &Value, include: IncludeObject) -> Value {
-    let cells: Vec<Value> = rt.columns.iter().map(|c| cell(&c.cell, object)).collect();
+    let cells: Vec<Value> = rt.columns.iter().map(|c| cell(c, object)).collect();
     let mut row = json!({"cells": cells});
     match include {
         IncludeObject::None => {}
@@ -163,7 +195,7 @@ pub fn table(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{gvr, registry};
+    use crate::api::{ApiServer, gvr};
 
     #[test]
     fn human_durations() {
@@ -189,7 +221,8 @@ mod tests {
 
     #[test]
     fn app_table_has_description() {
-        let rt = registry::lookup(gvr::APPS).unwrap();
+        let api = ApiServer::new();
+        let rt = api.registry().lookup(gvr::APPS).unwrap();
         let app = json!({"metadata": {"name": "a", "creationTimestamp": "2020-01-01T00:00:00Z"}, "status": {"friendlyDescription": "Reconcile succeeded"}});
         let t = table(rt, &[app], Some(7), IncludeObject::Metadata);
         let names: Vec<&str> = t["columnDefinitions"]
@@ -201,7 +234,9 @@ mod tests {
         assert_eq!(names, ["Name", "Description", "Since-Deploy", "Age"]);
         assert_eq!(t["rows"][0]["cells"][0], "a");
         assert_eq!(t["rows"][0]["cells"][1], "Reconcile succeeded");
-        assert_eq!(t["rows"][0]["cells"][2], "<unknown>");
+        // No `status.deploy.startedAt`: a null cell, as for any CRD column whose path selects nothing.
+        assert_eq!(t["rows"][0]["cells"][2], Value::Null);
+        assert_eq!(t["columnDefinitions"][2]["type"], "date");
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         assert_eq!(t["metadata"]["resourceVersion"], "7");
     }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::api::registry::{self, ResourceType};
+use crate::api::registry::{GroupVersions, Registry, ResourceType};
 
 /// The Kubernetes version the simulator claims (kubectl's dispatcher picks its client from it).
 pub const GIT_VERSION: &str = "v1.32.4+vmware.1";
@@ -30,9 +30,13 @@ pub fn core_versions(server_address: &str) -> Value {
     })
 }
 
-fn group(name: &str, version: &str) -> Value {
-    let gv = json!({"groupVersion": format!("{name}/{version}"), "version": version});
-    json!({"name": name, "versions": [gv], "preferredVersion": gv})
+fn group(g: &GroupVersions) -> Value {
+    let versions: Vec<Value> = g
+        .versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{}/{v}", g.name), "version": v}))
+        .collect();
+    json!({"name": g.name, "versions": versions, "preferredVersion": versions.first().cloned().unwrap_or_default()})
 }
 
 /// Create-only review APIs (`kubectl auth can-i`, `kubectl auth whoami`): not stored, answered at once.
@@ -52,25 +56,35 @@ pub const REVIEWS: [(&str, &str, &str, &str); 2] = [
     ),
 ];
 
-/// Every served group with its version, the core group excluded.
-pub fn all_groups() -> Vec<(&'static str, &'static str)> {
-    let mut out = registry::groups();
-    out.extend(REVIEWS.iter().map(|(g, v, _, _)| (*g, *v)));
+/// Every served group with its versions (preferred first), the core group excluded.
+pub fn all_groups(registry: &Registry) -> Vec<GroupVersions> {
+    let mut out = registry.groups();
+    for (g, v, _, _) in REVIEWS {
+        match out.iter_mut().find(|x| x.name == g) {
+            Some(x) if !x.versions.contains(&v) => x.versions.push(v),
+            Some(_) => {}
+            None => out.push(GroupVersions {
+                name: g,
+                versions: vec![v],
+            }),
+        }
+    }
     out
 }
 
-pub fn groups() -> Value {
-    let groups: Vec<Value> = all_groups().iter().map(|(g, v)| group(g, v)).collect();
+/// `/apis`: the `APIGroupList`.
+pub fn groups(registry: &Registry) -> Value {
+    let groups: Vec<Value> = all_groups(registry).iter().map(group).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
-pub fn group_doc(name: &str) -> Value {
-    let version = all_groups()
-        .into_iter()
-        .find(|(g, _)| *g == name)
-        .map(|(_, v)| v)
-        .unwrap_or("v1");
-    let mut g = group(name, version);
+/// `/apis/<group>`: one `APIGroup`.
+pub fn group_doc(registry: &Registry, name: &str) -> Value {
+    let found = all_groups(registry).into_iter().find(|g| g.name == name);
+    let mut g = match found {
+        Some(g) => group(&g),
+        None => json!({"name": name, "versions": []}),
+    };
     g["kind"] = Value::from("APIGroup");
     g["apiVersion"] = Value::from("v1");
     g
@@ -84,20 +98,24 @@ fn group_version(group: &str, version: &str) -> String {
     }
 }
 
-fn types_of(group: &str, version: &str) -> impl Iterator<Item = &'static ResourceType> {
-    registry::RESOURCES
+fn types_of(registry: &Registry, group: &str, version: &str) -> Vec<&'static ResourceType> {
+    registry
+        .all()
         .iter()
-        .filter(move |r| r.gvr.group == group && r.gvr.version == version)
+        .copied()
+        .filter(|r| r.gvr.group == group && r.gvr.version == version)
+        .collect()
 }
 
-pub fn resources(group: &str, version: &str) -> Value {
+/// `/api/v1`, `/apis/<group>/<version>`: the `APIResourceList`.
+pub fn resources(registry: &Registry, group: &str, version: &str) -> Value {
     let mut list = Vec::new();
     for (g, v, resource, kind) in REVIEWS {
         if g == group && v == version {
             list.push(json!({"name": resource, "singularName": "", "namespaced": false, "kind": kind, "verbs": ["create"]}));
         }
     }
-    for r in types_of(group, version) {
+    for r in types_of(registry, group, version) {
         let mut entry = json!({
             "name": r.gvr.resource,
             "singularName": r.singular,
@@ -132,6 +150,26 @@ pub fn resources(group: &str, version: &str) -> Value {
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if r.has_subresource("token") {
+            list.push(json!({
+                "name": format!("{}/token", r.gvr.resource),
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "group": "authentication.k8s.io",
+                "version": "v1",
+                "kind": "TokenRequest",
+                "verbs": ["create"],
+            }));
+        }
+        if r.has_subresource("approval") {
+            list.push(json!({
+                "name": format!("{}/approval", r.gvr.resource),
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "kind": r.kind,
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if r.status_subresource {
             list.push(json!({
                 "name": format!("{}/status", r.gvr.resource),
@@ -143,6 +181,88 @@ pub fn resources(group: &str, version: &str) -> Value {
         }
     }
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version(group, version), "resources": list})
+}
+
+/// The media type of aggregated discovery, as client-go asks for it and checks it on the answer.
+pub const AGGREGATED_V2: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// One group-version's resources as aggregated discovery lists them (`APIVersionDiscovery`).
+fn aggregated_version(registry: &Registry, group: &str, version: &str) -> Value {
+    let mut resources = Vec::new();
+    for (g, v, resource, kind) in REVIEWS {
+        if g == group && v == version {
+            resources.push(json!({
+                "resource": resource,
+                "responseKind": {"group": "", "version": "", "kind": kind},
+                "scope": "Cluster",
+                "singularResource": "",
+                "verbs": ["create"],
+            }));
+        }
+    }
+    for r in types_of(registry, group, version) {
+        let same = |kind: &str| json!({"group": "", "version": "", "kind": kind});
+        let mut subresources = Vec::new();
+        if r.has_scale() {
+            subresources.push(json!({"subresource": "scale", "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"}, "verbs": ["get", "patch", "update"]}));
+        }
+        if r.has_ephemeral_containers() {
+            subresources.push(json!({"subresource": "ephemeralcontainers", "responseKind": same(r.kind), "verbs": ["get", "patch", "update"]}));
+        }
+        if r.has_subresource("token") {
+            subresources.push(json!({"subresource": "token", "responseKind": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}, "verbs": ["create"]}));
+        }
+        if r.has_subresource("approval") {
+            subresources.push(json!({"subresource": "approval", "responseKind": same(r.kind), "verbs": ["get", "patch", "update"]}));
+        }
+        if r.status_subresource {
+            subresources.push(json!({"subresource": "status", "responseKind": same(r.kind), "verbs": ["get", "patch", "update"]}));
+        }
+        let mut entry = json!({
+            "resource": r.gvr.resource,
+            "responseKind": same(r.kind),
+            "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+            "singularResource": r.singular,
+            "verbs": r.verbs(),
+        });
+        if !r.short_names.is_empty() {
+            entry["shortNames"] = json!(r.short_names);
+        }
+        if !r.categories.is_empty() {
+            entry["categories"] = json!(r.categories);
+        }
+        if !subresources.is_empty() {
+            entry["subresources"] = Value::Array(subresources);
+        }
+        resources.push(entry);
+    }
+    json!({"version": version, "resources": resources, "freshness": "Current"})
+}
+
+/// `/api` (`core` = true) or `/apis` as aggregated discovery (`apidiscovery.k8s.io/v2`
+/// `APIGroupDiscoveryList`): every group, each version with its resources, preferred version first.
+/// The shape: kubernetes `staging/src/k8s.io/api/apidiscovery/v2/types.go`.
+pub fn aggregated(registry: &Registry, core: bool) -> Value {
+    let items: Vec<Value> = if core {
+        vec![json!({
+            "metadata": {"creationTimestamp": null},
+            "versions": [aggregated_version(registry, "", "v1")],
+        })]
+    } else {
+        all_groups(registry)
+            .iter()
+            .map(|g| {
+                let versions: Vec<Value> = g
+                    .versions
+                    .iter()
+                    .map(|v| aggregated_version(registry, g.name, v))
+                    .collect();
+                json!({"metadata": {"name": g.name, "creationTimestamp": null}, "versions": versions})
+            })
+            .collect()
+    };
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
 }
 
 /// `/openapi/v2` as JSON: no definitions, so kubectl falls back to its compiled-in knowledge of
@@ -174,24 +294,27 @@ pub fn openapi_v2_protobuf() -> Vec<u8> {
 }
 
 /// `/openapi/v3`: where each group-version's document is.
-pub fn openapi_v3_root() -> Value {
+pub fn openapi_v3_root(registry: &Registry) -> Value {
     let mut paths = serde_json::Map::new();
     paths.insert(
         "api/v1".into(),
         json!({"serverRelativeURL": "/openapi/v3/api/v1?hash=SIM"}),
     );
-    for (g, v) in registry::groups() {
-        paths.insert(
-            format!("apis/{g}/{v}"),
-            json!({"serverRelativeURL": format!("/openapi/v3/apis/{g}/{v}?hash=SIM")}),
-        );
+    for g in registry.groups() {
+        for v in &g.versions {
+            let name = g.name;
+            paths.insert(
+                format!("apis/{name}/{v}"),
+                json!({"serverRelativeURL": format!("/openapi/v3/apis/{name}/{v}?hash=SIM")}),
+            );
+        }
     }
     json!({"paths": paths})
 }
 
 /// A group-version's OpenAPI v3 document: the paths with their verbs and the `fieldValidation` parameter
 /// (how kubectl decides to leave field validation to the server), and schemas that accept any fields.
-pub fn openapi_v3(group: &str, version: &str) -> Value {
+pub fn openapi_v3(registry: &Registry, group: &str, version: &str) -> Value {
     let prefix = if group.is_empty() {
         "/api/v1".to_string()
     } else {
@@ -202,7 +325,7 @@ pub fn openapi_v3(group: &str, version: &str) -> Value {
         json!({"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}});
     let mut paths = serde_json::Map::new();
     let mut schemas = serde_json::Map::new();
-    for r in types_of(group, version) {
+    for r in types_of(registry, group, version) {
         let gvk = json!([{"group": r.gvr.group, "version": r.gvr.version, "kind": r.kind}]);
         let schema_name = schema_name(r);
         let reference = json!({"$ref": format!("#/components/schemas/{schema_name}")});
@@ -271,6 +394,7 @@ fn schema_name(r: &ResourceType) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ApiServer;
 
     #[test]
     fn openapi_v2_protobuf_is_swagger_and_info() {
@@ -282,7 +406,9 @@ mod tests {
 
     #[test]
     fn discovery_lists_every_kind_once() {
-        let core = resources("", "v1");
+        let api = ApiServer::new();
+        let registry = api.registry();
+        let core = resources(registry, "", "v1");
         let names: Vec<&str> = core["resources"]
             .as_array()
             .unwrap()
@@ -298,7 +424,7 @@ mod tests {
             assert!(names.contains(&served), "{served}");
         }
         let named = |group: &str, version: &str| -> Vec<String> {
-            resources(group, version)["resources"]
+            resources(registry, group, version)["resources"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -316,15 +442,15 @@ mod tests {
                 .iter()
                 .any(|n| n == "packagerepositories")
         );
-        let pkgi = resources("packaging.carvel.dev", "v1alpha1");
+        let pkgi = resources(registry, "packaging.carvel.dev", "v1alpha1");
         assert_eq!(pkgi["resources"][0]["shortNames"], json!(["pkgi"]));
         assert_eq!(
-            groups()["groups"].as_array().unwrap().len(),
-            registry::groups().len() + REVIEWS.len()
+            groups(registry)["groups"].as_array().unwrap().len(),
+            registry.groups().len() + REVIEWS.len()
         );
-        let reviews = resources("authorization.k8s.io", "v1");
+        let reviews = resources(registry, "authorization.k8s.io", "v1");
         assert_eq!(reviews["resources"][0]["verbs"], json!(["create"]));
-        let doc = openapi_v3("apps", "v1");
+        let doc = openapi_v3(registry, "apps", "v1");
         assert!(
             doc["paths"]["/apis/apps/v1/namespaces/{namespace}/statefulsets/{name}"]["patch"]["parameters"]
                 [1]["name"]

@@ -136,7 +136,7 @@ async fn dispatch(
         tokio::time::sleep(latency).await;
     }
     let (parts, body) = req.into_parts();
-    let r = route(parts.uri.path());
+    let r = route(front.api.registry(), parts.uri.path());
     match r {
         Route::Health => {
             let mut resp = Response::new(full("ok"));
@@ -153,13 +153,38 @@ async fn dispatch(
         Ok(u) => u,
         Err(s) => return Ok(status_response(&s)),
     };
+    let aggregated = matches!(r, Route::CoreVersions | Route::Groups)
+        && accepted_first(&parts, |m| {
+            m.param("g") == Some("apidiscovery.k8s.io")
+                && m.param("v") == Some("v2")
+                && m.param("as") == Some("APIGroupDiscoveryList")
+        });
     let resp = match r {
+        _ if aggregated => {
+            let doc = discovery::aggregated(front.api.registry(), r == Route::CoreVersions);
+            let mut resp = ok(&doc);
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(discovery::AGGREGATED_V2),
+            );
+            resp.headers_mut()
+                .insert("vary", HeaderValue::from_static("Accept"));
+            resp
+        }
         Route::CoreVersions => ok(&discovery::core_versions(&front.address)),
-        Route::Groups => ok(&discovery::groups()),
-        Route::Group(g) => ok(&discovery::group_doc(&g)),
-        Route::Resources { group, version } => ok(&discovery::resources(&group, &version)),
-        Route::OpenApiV3Root => ok(&discovery::openapi_v3_root()),
-        Route::OpenApiV3 { group, version } => ok(&discovery::openapi_v3(&group, &version)),
+        Route::Groups => ok(&discovery::groups(front.api.registry())),
+        Route::Group(g) => ok(&discovery::group_doc(front.api.registry(), &g)),
+        Route::Resources { group, version } => ok(&discovery::resources(
+            front.api.registry(),
+            &group,
+            &version,
+        )),
+        Route::OpenApiV3Root => ok(&discovery::openapi_v3_root(front.api.registry())),
+        Route::OpenApiV3 { group, version } => ok(&discovery::openapi_v3(
+            front.api.registry(),
+            &group,
+            &version,
+        )),
         Route::Faults => faults(&front.api, &user, &parts, body).await,
         Route::Audit => audit(&front.api, &user),
         Route::AccessReview | Route::WhoAmI if parts.method != Method::POST => {
@@ -317,6 +342,8 @@ fn verb_of(
         ("GET", true) => "get",
         ("GET", false) => "list",
         ("POST", false) => "create",
+        // A create on a subresource: `serviceaccounts/{name}/token`.
+        ("POST", true) if target.subresource.as_deref() == Some("token") => "create",
         ("PUT", true) => "update",
         ("PATCH", true) => "patch",
         ("DELETE", true) => "delete",
@@ -325,7 +352,10 @@ fn verb_of(
     })
 }
 
-fn write_options(query: &HashMap<String, String>) -> Result<WriteOptions, Status> {
+fn write_options(
+    parts: &http::request::Parts,
+    query: &HashMap<String, String>,
+) -> Result<WriteOptions, Status> {
     let dry_run = match query.get("dryRun").map(String::as_str) {
         None | Some("") => false,
         Some("All") => true,
@@ -338,6 +368,11 @@ fn write_options(query: &HashMap<String, String>) -> Result<WriteOptions, Status
     Ok(WriteOptions {
         dry_run,
         field_manager: query.get("fieldManager").cloned(),
+        user_agent: parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
     })
 }
 
@@ -352,6 +387,64 @@ fn list_options(query: &HashMap<String, String>) -> ListOptions {
             .filter(|s| !s.is_empty())
             .cloned(),
     }
+}
+
+/// One media range of an Accept header: `application/json;g=meta.k8s.io;v=v1;as=Table`.
+struct MediaRange<'a> {
+    media: &'a str,
+    params: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> MediaRange<'a> {
+    fn parse(text: &'a str) -> Self {
+        let mut parts = text.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default();
+        let params = parts.filter_map(|p| p.split_once('=')).collect();
+        MediaRange { media, params }
+    }
+
+    fn param(&self, name: &str) -> Option<&'a str> {
+        self.params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Whether the client's first choice among JSON media ranges (in the order it listed them) is one `want`
+/// accepts: what the server answers when it can serve that choice.
+fn accepted_first(parts: &http::request::Parts, want: impl Fn(&MediaRange<'_>) -> bool) -> bool {
+    parts
+        .headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|a| a.split(','))
+        .map(MediaRange::parse)
+        .find(|m| m.media == "application/json" || m.media == "*/*" || m.media.is_empty())
+        .is_some_and(|m| want(&m))
+}
+
+/// What a client asked to get instead of whole objects (`meta.k8s.io/v1` `PartialObjectMetadata` and
+/// its list, as kube-rs's `get_metadata`/`list_metadata` and client-go's metadata client ask).
+fn wants_metadata(parts: &http::request::Parts) -> bool {
+    accepted_first(parts, |m| {
+        m.param("g") == Some("meta.k8s.io")
+            && m.param("v") == Some("v1")
+            && matches!(
+                m.param("as"),
+                Some("PartialObjectMetadata" | "PartialObjectMetadataList")
+            )
+    })
+}
+
+/// An object reduced to its metadata.
+fn partial_metadata(object: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": object.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
 }
 
 fn accepts(parts: &http::request::Parts, needle: &str) -> bool {
@@ -478,6 +571,9 @@ async fn answer(
     let client = front.api.client(user);
     let result = match verb {
         "watch" => return Ok(watch(front, &client, &parts, query, &target).await),
+        "create" if target.subresource.as_deref() == Some("token") => {
+            token(&client, &parts, &target, body).await
+        }
         _ if target.subresource.as_deref() == Some("scale") => {
             scale(&client, &parts, query, &target, verb, body).await
         }
@@ -502,6 +598,8 @@ async fn read(
         let object = client.get(rt.gvr, ns, name).await?;
         return Ok(if wants_table(parts) {
             ok(&table::table(rt, &[object], None, include))
+        } else if wants_metadata(parts) {
+            ok(&partial_metadata(&object))
         } else {
             ok(&object)
         });
@@ -514,6 +612,14 @@ async fn read(
             Some(list.resource_version),
             include,
         )));
+    }
+    if wants_metadata(parts) {
+        return Ok(ok(&json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": list.resource_version.to_string()},
+            "items": list.items.iter().map(partial_metadata).collect::<Vec<_>>(),
+        })));
     }
     Ok(ok(&json!({
         "kind": rt.list_kind(),
@@ -561,7 +667,7 @@ async fn write(
     let name = target.name.as_deref().unwrap_or_default();
     let sub = target.subresource.as_deref();
     let bytes = read_body(body).await?;
-    let mut opts = write_options(query)?;
+    let mut opts = write_options(parts, query)?;
     let written: Written = match verb {
         "create" | "update" => {
             let object = parse_body(parts, &bytes)?;
@@ -637,18 +743,70 @@ async fn write(
     Ok(with_warnings(ok(&written.object), &written.warnings))
 }
 
-/// The `autoscaling/v1` Scale of a StatefulSet or Deployment.
-fn scale_of(object: &Value) -> Value {
-    let labels = object
-        .pointer("/spec/selector/matchLabels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
+/// The first value a JSON path selects.
+fn at_json_path<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
+    crate::api::jsonpath::JsonPath::parse(path)
+        .ok()
+        .and_then(|p| p.find(object).first().copied())
+}
+
+/// `POST .../serviceaccounts/{name}/token`: a TokenRequest answered with a token (201).
+async fn token(
+    client: &Client,
+    parts: &http::request::Parts,
+    target: &Target,
+    body: Incoming,
+) -> Result<Response<Body>, Status> {
+    let bytes = read_body(body).await?;
+    let request = if bytes.is_empty() {
+        json!({})
+    } else {
+        parse_body(parts, &bytes)?
+    };
+    let answer = client
+        .create_token(
+            target.namespace.as_deref().unwrap_or_default(),
+            target.name.as_deref().unwrap_or_default(),
+            request,
+        )
+        .await?;
+    Ok(json_response(StatusCode::CREATED, &answer))
+}
+
+/// The `autoscaling/v1` Scale of a StatefulSet, a Deployment, or a custom resource with a CRD `scale`
+/// subresource (its `specReplicasPath`, `statusReplicasPath`, `labelSelectorPath`).
+fn scale_of(rt: &crate::api::registry::ResourceType, object: &Value) -> Value {
+    let (spec_replicas, status_replicas, labels) = match &rt.scale {
+        Some(paths) => (
+            at_json_path(object, paths.spec_replicas).and_then(Value::as_i64),
+            at_json_path(object, paths.status_replicas).and_then(Value::as_i64),
+            paths
+                .label_selector
+                .and_then(|p| at_json_path(object, p))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        None => (
+            Some(
+                object
+                    .pointer("/spec/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(1),
+            ),
+            object.pointer("/status/replicas").and_then(Value::as_i64),
+            object
+                .pointer("/spec/selector/matchLabels")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default(),
+        ),
+    };
     let meta = object.get("metadata").cloned().unwrap_or_else(|| json!({}));
     let keep = [
         "name",
@@ -668,8 +826,8 @@ fn scale_of(object: &Value) -> Value {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": metadata,
-        "spec": {"replicas": object.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)},
-        "status": {"replicas": object.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0), "selector": labels},
+        "spec": {"replicas": spec_replicas.unwrap_or(0)},
+        "status": {"replicas": status_replicas.unwrap_or(0), "selector": labels},
     })
 }
 
@@ -687,31 +845,52 @@ async fn scale(
     let name = target.name.as_deref().unwrap_or_default();
     let current = client.get(rt.gvr, ns, name).await?;
     if verb == "get" {
-        return Ok(ok(&scale_of(&current)));
+        return Ok(ok(&scale_of(rt, &current)));
     }
     let bytes = read_body(body).await?;
     let wanted = match verb {
         "update" => parse_body(parts, &bytes)?,
-        "patch" => crate::api::patch::apply(rt, &scale_of(&current), &patch_of(parts, &bytes)?)?,
+        "patch" => {
+            crate::api::patch::apply(rt, &scale_of(rt, &current), &patch_of(parts, &bytes)?)?
+        }
         _ => return Err(Status::method_not_supported(rt, parts.method.as_str())),
     };
     let Some(replicas) = wanted.pointer("/spec/replicas").and_then(Value::as_i64) else {
         return Err(Status::bad_request("spec.replicas is required"));
     };
-    let change = Patch::Merge(json!({"spec": {"replicas": replicas}}));
+    let change = Patch::Merge(replicas_patch(rt, replicas));
     let written = client
-        .patch_full(rt.gvr, ns, name, &change, &write_options(query)?, false)
+        .patch_full(
+            rt.gvr,
+            ns,
+            name,
+            &change,
+            &write_options(parts, query)?,
+            false,
+        )
         .await?;
     Ok(with_warnings(
-        ok(&scale_of(&written.object)),
+        ok(&scale_of(rt, &written.object)),
         &written.warnings,
     ))
+}
+
+/// A merge patch that sets the replicas at the kind's spec path (`.spec.replicas` for built-ins).
+fn replicas_patch(rt: &crate::api::registry::ResourceType, replicas: i64) -> Value {
+    let path = rt
+        .scale
+        .as_ref()
+        .map_or(".spec.replicas", |p| p.spec_replicas);
+    path.trim_start_matches('.')
+        .rsplit('.')
+        .fold(Value::from(replicas), |inner, key| json!({ key: inner }))
 }
 
 fn watch_line(
     event: &WatchEvent,
     rt: &'static crate::api::registry::ResourceType,
     table: Option<IncludeObject>,
+    metadata: bool,
 ) -> Bytes {
     let (kind, object) = match event {
         WatchEvent::Added(o) => ("ADDED", o),
@@ -725,6 +904,7 @@ fn watch_line(
     };
     let object = match table {
         Some(include) => table::table(rt, std::slice::from_ref(object), None, include),
+        None if metadata => partial_metadata(object),
         None => object.clone(),
     };
     let mut line = json!({"type": kind, "object": object}).to_string();
@@ -769,6 +949,7 @@ async fn watch(
     };
     let table = wants_table(parts)
         .then(|| IncludeObject::parse(query.get("includeObject").map(String::as_str)));
+    let metadata = wants_metadata(parts);
     let timeout = query
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
@@ -782,7 +963,7 @@ async fn watch(
         }
     };
     let frames = stream
-        .map(move |e| Ok::<_, Infallible>(Frame::data(watch_line(&e, rt, table))))
+        .map(move |e| Ok::<_, Infallible>(Frame::data(watch_line(&e, rt, table, metadata))))
         .take_until(Box::pin(end));
     let mut r = Response::new(StreamBody::new(frames).boxed_unsync());
     r.headers_mut()

@@ -176,10 +176,67 @@ fn message(kind: &str, b: &[u8]) -> Result<Value, String> {
             ("ServiceAccount", 4, Wire::Varint(v)) => {
                 drop(o.insert("automountServiceAccountToken".into(), Value::from(v != 0)))
             }
+            // TokenRequestSpec: audiences (1), expirationSeconds (4).
+            ("TokenRequest", 2, Wire::Bytes(x)) => {
+                let mut spec = Map::new();
+                for (n, f) in fields(x)? {
+                    match (n, f) {
+                        (1, Wire::Bytes(a)) => push(&mut spec, "audiences", Value::from(text(a)?)),
+                        (4, Wire::Varint(v)) => {
+                            drop(spec.insert("expirationSeconds".into(), Value::from(v)))
+                        }
+                        _ => {}
+                    }
+                }
+                o.insert("spec".into(), Value::Object(spec));
+            }
+            // CertificateSigningRequestStatus: conditions (1); what `kubectl certificate approve|deny`
+            // writes to `/approval`.
+            ("CertificateSigningRequest", 3, Wire::Bytes(x)) => {
+                let mut status = Map::new();
+                for (n, f) in fields(x)? {
+                    if let (1, Wire::Bytes(c)) = (n, f) {
+                        push(&mut status, "conditions", csr_condition(c)?);
+                    }
+                }
+                o.insert("status".into(), Value::Object(status));
+            }
             _ => {}
         }
     }
     Ok(Value::Object(o))
+}
+
+/// A `meta/v1.Time` (seconds (1), nanos (2)) as RFC 3339.
+fn time(b: &[u8]) -> Result<Value, String> {
+    let mut seconds = 0i64;
+    for (n, f) in fields(b)? {
+        if let (1, Wire::Varint(v)) = (n, f) {
+            seconds = i64::try_from(v).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(jiff::Timestamp::from_second(seconds)
+        .map(|t| Value::from(t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()))
+        .unwrap_or(Value::Null))
+}
+
+/// A CertificateSigningRequestCondition: type (1), reason (2), message (3), lastUpdateTime (4),
+/// lastTransitionTime (5), status (6).
+fn csr_condition(b: &[u8]) -> Result<Value, String> {
+    let mut c = Map::new();
+    for (n, f) in fields(b)? {
+        let (key, value) = match (n, f) {
+            (1, Wire::Bytes(x)) => ("type", Value::from(text(x)?)),
+            (2, Wire::Bytes(x)) => ("reason", Value::from(text(x)?)),
+            (3, Wire::Bytes(x)) => ("message", Value::from(text(x)?)),
+            (4, Wire::Bytes(x)) => ("lastUpdateTime", time(x)?),
+            (5, Wire::Bytes(x)) => ("lastTransitionTime", time(x)?),
+            (6, Wire::Bytes(x)) => ("status", Value::from(text(x)?)),
+            _ => continue,
+        };
+        c.insert(key.into(), value);
+    }
+    Ok(Value::Object(c))
 }
 
 /// Decodes a protobuf request body into the JSON object it stands for.
@@ -209,7 +266,11 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
             "v1",
             "ConfigMap" | "Secret" | "Namespace" | "ServiceAccount"
         ) | ("authorization.k8s.io/v1", "SelfSubjectAccessReview")
-            | ("authentication.k8s.io/v1", "SelfSubjectReview")
+            | (
+                "authentication.k8s.io/v1",
+                "SelfSubjectReview" | "TokenRequest"
+            )
+            | ("certificates.k8s.io/v1", "CertificateSigningRequest")
     );
     if !supported {
         return Err(format!(

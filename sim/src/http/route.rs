@@ -1,6 +1,6 @@
 //! URL routing: from a request path to what it addresses (pure; tested with tables).
 
-use crate::api::registry::{self, ResourceType};
+use crate::api::registry::{Registry, ResourceType};
 
 /// What a request path addresses.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,17 +45,15 @@ pub struct Target {
     pub subresource: Option<String>,
 }
 
-fn served_version(group: &str, version: &str) -> bool {
+fn served_version(registry: &Registry, group: &str, version: &str) -> bool {
     super::discovery::REVIEWS
         .iter()
         .any(|(g, v, _, _)| *g == group && *v == version)
-        || registry::RESOURCES
-            .iter()
-            .any(|r| r.gvr.group == group && r.gvr.version == version)
+        || registry.serves_version(group, version)
 }
 
-/// Routes `path` (without the query).
-pub fn route(path: &str) -> Route {
+/// Routes `path` (without the query) among the kinds `registry` serves.
+pub fn route(registry: &Registry, path: &str) -> Route {
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
     match segs.as_slice() {
         ["healthz" | "readyz" | "livez", ..] => Route::Health,
@@ -68,7 +66,7 @@ pub fn route(path: &str) -> Route {
             group: String::new(),
             version: "v1".into(),
         },
-        ["openapi", "v3", "apis", g, v] if served_version(g, v) => Route::OpenApiV3 {
+        ["openapi", "v3", "apis", g, v] if served_version(registry, g, v) => Route::OpenApiV3 {
             group: g.to_string(),
             version: v.to_string(),
         },
@@ -81,25 +79,29 @@ pub fn route(path: &str) -> Route {
             "selfsubjectaccessreviews",
         ] => Route::AccessReview,
         ["apis", "authentication.k8s.io", "v1", "selfsubjectreviews"] => Route::WhoAmI,
-        ["apis", g] if super::discovery::all_groups().iter().any(|(x, _)| x == g) => {
+        ["apis", g]
+            if super::discovery::all_groups(registry)
+                .iter()
+                .any(|x| x.name == *g) =>
+        {
             Route::Group(g.to_string())
         }
         ["api", "v1"] => Route::Resources {
             group: String::new(),
             version: "v1".into(),
         },
-        ["apis", g, v] if served_version(g, v) => Route::Resources {
+        ["apis", g, v] if served_version(registry, g, v) => Route::Resources {
             group: g.to_string(),
             version: v.to_string(),
         },
-        ["api", "v1", rest @ ..] => resource_route("", "v1", rest),
-        ["apis", g, v, rest @ ..] => resource_route(g, v, rest),
+        ["api", "v1", rest @ ..] => resource_route(registry, "", "v1", rest),
+        ["apis", g, v, rest @ ..] => resource_route(registry, g, v, rest),
         _ => Route::NotFound,
     }
 }
 
-fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
-    let find = |r: &str| registry::lookup_path(group, version, r);
+fn resource_route(registry: &Registry, group: &str, version: &str, rest: &[&str]) -> Route {
+    let find = |r: &str| registry.lookup_path(group, version, r);
     let target =
         |rt: &'static ResourceType, ns: Option<&str>, name: Option<&str>, sub: Option<&str>| {
             if rt.namespaced != ns.is_some() && (ns.is_some() || name.is_some()) {
@@ -116,8 +118,7 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
             })
         };
     match rest {
-        ["namespaces", ns, r, tail @ ..] if find(r).is_some_and(|rt| rt.namespaced) => {
-            let rt = find(r).unwrap_or(&registry::RESOURCES[0]);
+        ["namespaces", ns, r, tail @ ..] if let Some(rt) = find(r).filter(|rt| rt.namespaced) => {
             match tail {
                 [] => target(rt, Some(ns), None, None),
                 [name] => target(rt, Some(ns), Some(name), None),
@@ -147,7 +148,13 @@ fn resource_route(group: &str, version: &str, rest: &[&str]) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::gvr;
+    use crate::api::{ApiServer, gvr};
+
+    /// The kinds of a server with its shipped CRDs.
+    fn registry() -> &'static Registry {
+        static API: std::sync::OnceLock<std::sync::Arc<ApiServer>> = std::sync::OnceLock::new();
+        API.get_or_init(ApiServer::new).registry()
+    }
 
     type Routed = (
         crate::api::Gvr,
@@ -157,7 +164,7 @@ mod tests {
     );
 
     fn object(path: &str) -> Option<Routed> {
-        match route(path) {
+        match route(registry(), path) {
             Route::Object(t) => Some((t.rt.gvr, t.namespace, t.name, t.subresource)),
             _ => None,
         }
@@ -225,15 +232,15 @@ mod tests {
             object("/apis/packaging.carvel.dev/v1alpha1/namespaces/n/packagerepositories/r/status"),
             Some((gvr::PACKAGE_REPOSITORIES, s("n"), s("r"), s("status")))
         );
-        assert_eq!(route("/apis/apps/v2"), Route::NotFound);
+        assert_eq!(route(registry(), "/apis/apps/v2"), Route::NotFound);
         assert_eq!(
-            route("/apis/apps/v1"),
+            route(registry(), "/apis/apps/v1"),
             Route::Resources {
                 group: "apps".into(),
                 version: "v1".into()
             }
         );
-        assert_eq!(route("/readyz"), Route::Health);
-        assert_eq!(route("/nope"), Route::NotFound);
+        assert_eq!(route(registry(), "/readyz"), Route::Health);
+        assert_eq!(route(registry(), "/nope"), Route::NotFound);
     }
 }

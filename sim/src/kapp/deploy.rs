@@ -15,6 +15,7 @@ use super::Shared;
 use super::diff::{self, Op, Readiness};
 use super::queue::resource_version;
 use super::text;
+use crate::api::registry::Registry;
 use crate::api::{Client, Gvr, Status, UserInfo, WriteOptions, gvr};
 
 /// kapp's default wait timeout.
@@ -30,12 +31,11 @@ pub struct Report {
 }
 
 /// The resource type of a manifest, and whether it is namespaced, from the API server's registry.
-pub fn resource_of(manifest: &Value) -> Option<(Gvr, bool)> {
+pub fn resource_of(registry: &Registry, manifest: &Value) -> Option<(Gvr, bool)> {
     let api_version = manifest["apiVersion"].as_str()?;
     let kind = manifest["kind"].as_str()?;
-    crate::api::registry::RESOURCES
-        .iter()
-        .find(|r| r.kind == kind && r.api_version() == api_version)
+    registry
+        .lookup_kind(api_version, kind)
         .map(|r| (r.gvr, r.namespaced))
 }
 
@@ -103,7 +103,7 @@ pub(crate) async fn deploy(
     manifests.sort_by_key(apply_rank);
     let mut changes = Vec::with_capacity(manifests.len());
     for manifest in &manifests {
-        let (gvr, namespaced) = resource_of(manifest).ok_or_else(|| {
+        let (gvr, namespaced) = resource_of(shared.api.registry(), manifest).ok_or_else(|| {
             text::kapp_error(&format!(
                 "Expected to find kind '{}' in API resources (apiVersion '{}')",
                 manifest["kind"].as_str().unwrap_or_default(),
