@@ -1,76 +1,15 @@
 //! Resource quantities (`10Gi`, `500M`, `1.5Ti`), compared exactly as the API server compares them, and
 //! the API server's semantic equality of objects that hold them ([`semantic_eq`]).
 //!
-//! The simulator keeps its own parser rather than using supsvc-core's: it is the independent oracle the
-//! plugin's pre-flight is tested against, so the two must not share a mistake.
+//! Quantities are the project's one [`Quantity`] (supsvc-core's: apimachinery's grammar, exact
+//! arithmetic, canonical form), as the plugin, the webhook and the policies read them.
 
 use serde_json::Value;
+pub use supsvc_core::quantity::Quantity;
 
-/// A quantity in nano-units: exact for every suffix the API accepts up to `Ei`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Quantity(i128);
-
-impl Quantity {
-    pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
-        let split = s
-            .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | '+' | '-')))
-            .unwrap_or(s.len());
-        let (number, suffix) = s.split_at(split);
-        let (negative, digits) = match number.as_bytes().first() {
-            Some(b'-') => (true, &number[1..]),
-            Some(b'+') => (false, &number[1..]),
-            _ => (false, number),
-        };
-        let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
-        if int_part.is_empty() && frac_part.is_empty() {
-            return None;
-        }
-        if !int_part
-            .bytes()
-            .chain(frac_part.bytes())
-            .all(|b| b.is_ascii_digit())
-            || frac_part.len() > 9
-        {
-            return None;
-        }
-        let int: i128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse().ok()?
-        };
-        let frac: i128 = if frac_part.is_empty() {
-            0
-        } else {
-            format!("{frac_part:0<9}").parse().ok()?
-        };
-        let nanos = int.checked_mul(1_000_000_000)?.checked_add(frac)?;
-        let (mul, div): (i128, i128) = match suffix {
-            "" => (1, 1),
-            "n" => (1, 1_000_000_000),
-            "u" => (1, 1_000_000),
-            "m" => (1, 1_000),
-            "k" => (1_000, 1),
-            "M" => (1_000_000, 1),
-            "G" => (1_000_000_000, 1),
-            "T" => (1_000_000_000_000, 1),
-            "P" => (1_000_000_000_000_000, 1),
-            "E" => (1_000_000_000_000_000_000, 1),
-            "Ki" => (1 << 10, 1),
-            "Mi" => (1 << 20, 1),
-            "Gi" => (1 << 30, 1),
-            "Ti" => (1 << 40, 1),
-            "Pi" => (1 << 50, 1),
-            "Ei" => (1 << 60, 1),
-            exp if exp.starts_with(['e', 'E']) => {
-                let e: u32 = exp[1..].parse().ok()?;
-                (10i128.checked_pow(e)?, 1)
-            }
-            _ => return None,
-        };
-        let value = nanos.checked_mul(mul)? / div;
-        Some(Quantity(if negative { -value } else { value }))
-    }
+/// A quantity as the API server decodes one from text, or `None` where it refuses the text.
+pub fn parse(s: &str) -> Option<Quantity> {
+    Quantity::parse(s).ok()
 }
 
 /// The keys of a resource list (`ResourceList`, a map of resource name to quantity) in the core API.
@@ -87,8 +26,8 @@ const RESOURCE_LISTS: [&str; 7] = [
 /// A JSON leaf as a quantity: Kubernetes decodes a quantity from a string or a number.
 fn leaf_quantity(v: &Value) -> Option<Quantity> {
     match v {
-        Value::String(s) => Quantity::parse(s),
-        Value::Number(n) => Quantity::parse(&n.to_string()),
+        Value::String(s) => parse(s),
+        Value::Number(n) => parse(&n.to_string()),
         _ => None,
     }
 }
@@ -224,7 +163,7 @@ mod tests {
 
     #[test]
     fn compares_across_suffixes() {
-        let q = |s| Quantity::parse(s).unwrap();
+        let q = |s| parse(s).unwrap();
         let cases = [
             ("10Gi", "10Gi", Ordering::Equal),
             ("10Gi", "5Gi", Ordering::Greater),
@@ -245,8 +184,11 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for s in ["", "Gi", "1Xi", "1.2.3", "abc", "1.0000000001"] {
-            assert_eq!(Quantity::parse(s), None, "{s}");
+        for s in ["", "1Xi", "1.2.3", "abc", "1 Gi", "--1"] {
+            assert_eq!(parse(s), None, "{s}");
         }
+        // apimachinery reads a bare suffix as zero, and rounds sub-nano digits up.
+        assert_eq!(parse("Gi"), parse("0"));
+        assert_eq!(parse("1.0000000001"), parse("1000000001n"));
     }
 }

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::gvr;
-use super::quantity::{Quantity, semantic_eq};
+use super::quantity::{self, Quantity, semantic_eq};
 use super::registry::ResourceType;
 use super::status::FieldError;
 
@@ -96,7 +96,7 @@ pub fn validate_create(rt: &ResourceType, object: &Value) -> Vec<FieldError> {
             .and_then(Value::as_str);
         match storage {
             None => errors.push(FieldError::required("spec.resources[storage]", "")),
-            Some(s) if Quantity::parse(s).is_none() => {
+            Some(s) if quantity::parse(s).is_none() => {
                 errors.push(FieldError::invalid("spec.resources.requests.storage", s, "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"))
             }
             Some(_) => {}
@@ -219,7 +219,7 @@ fn storage_of(object: &Value) -> Option<Quantity> {
     object
         .pointer("/spec/resources/requests/storage")
         .and_then(Value::as_str)
-        .and_then(Quantity::parse)
+        .and_then(quantity::parse)
 }
 
 fn pvc_update(old: &Value, new: &Value) -> Vec<FieldError> {
