@@ -373,5 +373,19 @@ impl std::str::FromStr for Quantity {
     }
 }
 
+/// The fields of the Kubernetes API that hold a resource list (`ResourceList`: resource name to
+/// quantity): `requests`, `limits` (containers, claims), `capacity`, `allocatable` (Nodes, PVs,
+/// claims' status), `hard`, `used` (ResourceQuotas), `overhead` (RuntimeClass, Pods). With
+/// `sizeLimit`, they are where the API server reads quantities and compares them by value.
+pub const RESOURCE_LISTS: [&str; 7] = [
+    "requests",
+    "limits",
+    "capacity",
+    "allocatable",
+    "hard",
+    "used",
+    "overhead",
+];
+
 #[cfg(test)]
 mod tests;

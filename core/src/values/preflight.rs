@@ -19,25 +19,13 @@ pub fn parse_quantity(s: &str) -> Option<Quantity> {
     Quantity::parse(s).ok()
 }
 
-/// The keys whose values are quantities in the Kubernetes API: the entries of a resource list
-/// (`requests`, `limits`, `capacity`, `allocatable`, `hard`, `used`, `overhead`) and `sizeLimit`.
-const QUANTITY_LISTS: [&str; 7] = [
-    "requests",
-    "limits",
-    "capacity",
-    "allocatable",
-    "hard",
-    "used",
-    "overhead",
-];
-
 /// Whether a dotted field path (`spec.volumeClaimTemplates[0].spec.resources.requests.storage`) is a
 /// quantity field of the Kubernetes API, which the API server compares by value.
 pub fn is_quantity_field(field: &str) -> bool {
     let mut segments = field.rsplit('.');
     let last = segments.next().unwrap_or_default();
     let parent = segments.next().unwrap_or_default();
-    last == "sizeLimit" || QUANTITY_LISTS.contains(&parent)
+    last == "sizeLimit" || crate::quantity::RESOURCE_LISTS.contains(&parent)
 }
 
 /// A scalar as text, for comparing a value with a live field.

@@ -12,17 +12,6 @@ pub fn parse(s: &str) -> Option<Quantity> {
     Quantity::parse(s).ok()
 }
 
-/// The keys of a resource list (`ResourceList`, a map of resource name to quantity) in the core API.
-const RESOURCE_LISTS: [&str; 7] = [
-    "requests",
-    "limits",
-    "capacity",
-    "allocatable",
-    "hard",
-    "used",
-    "overhead",
-];
-
 /// A JSON leaf as a quantity: Kubernetes decodes a quantity from a string or a number.
 fn leaf_quantity(v: &Value) -> Option<Quantity> {
     match v {
@@ -61,7 +50,7 @@ fn eq(a: &Value, b: &Value, quantity: bool) -> bool {
                 .chain(y.keys())
                 .all(|k| match (x.get(k), y.get(k)) {
                     (Some(v), Some(w)) => {
-                        if RESOURCE_LISTS.contains(&k.as_str()) {
+                        if supsvc_core::quantity::RESOURCE_LISTS.contains(&k.as_str()) {
                             resource_list_eq(v, w)
                         } else {
                             eq(v, w, k == "sizeLimit")
