@@ -1,5 +1,6 @@
-//! One HTTP request to the simulated API server: authentication, faults, routing to the [`Client`],
-//! content negotiation (JSON or `kubectl get`'s Tables) and watch streams.
+//! One HTTP request to the simulated API server: authentication, faults, routing to the [`Client`]
+//! and the answer. Content negotiation and bodies are in `negotiate`, the subresources with shapes
+//! of their own (token, scale) in `subresource`, watch streams in `watch`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -22,6 +23,14 @@ use crate::api::{
 };
 use crate::audit::AuditEvent;
 use crate::faults::{FaultAction, FaultConfig};
+
+mod negotiate;
+mod subresource;
+mod watch;
+
+use negotiate::*;
+use subresource::*;
+use watch::*;
 
 /// Response bodies: whole documents or watch streams.
 pub type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
@@ -389,124 +398,6 @@ fn list_options(query: &HashMap<String, String>) -> ListOptions {
     }
 }
 
-/// One media range of an Accept header: `application/json;g=meta.k8s.io;v=v1;as=Table`.
-struct MediaRange<'a> {
-    media: &'a str,
-    params: Vec<(&'a str, &'a str)>,
-}
-
-impl<'a> MediaRange<'a> {
-    fn parse(text: &'a str) -> Self {
-        let mut parts = text.split(';').map(str::trim);
-        let media = parts.next().unwrap_or_default();
-        let params = parts.filter_map(|p| p.split_once('=')).collect();
-        MediaRange { media, params }
-    }
-
-    fn param(&self, name: &str) -> Option<&'a str> {
-        self.params
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| *v)
-    }
-}
-
-/// Whether the client's first choice among JSON media ranges (in the order it listed them) is one `want`
-/// accepts: what the server answers when it can serve that choice.
-fn accepted_first(parts: &http::request::Parts, want: impl Fn(&MediaRange<'_>) -> bool) -> bool {
-    parts
-        .headers
-        .get_all(ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|a| a.split(','))
-        .map(MediaRange::parse)
-        .find(|m| m.media == "application/json" || m.media == "*/*" || m.media.is_empty())
-        .is_some_and(|m| want(&m))
-}
-
-/// What a client asked to get instead of whole objects (`meta.k8s.io/v1` `PartialObjectMetadata` and
-/// its list, as kube-rs's `get_metadata`/`list_metadata` and client-go's metadata client ask).
-fn wants_metadata(parts: &http::request::Parts) -> bool {
-    accepted_first(parts, |m| {
-        m.param("g") == Some("meta.k8s.io")
-            && m.param("v") == Some("v1")
-            && matches!(
-                m.param("as"),
-                Some("PartialObjectMetadata" | "PartialObjectMetadataList")
-            )
-    })
-}
-
-/// An object reduced to its metadata.
-fn partial_metadata(object: &Value) -> Value {
-    json!({
-        "kind": "PartialObjectMetadata",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": object.get("metadata").cloned().unwrap_or_else(|| json!({})),
-    })
-}
-
-fn accepts(parts: &http::request::Parts, needle: &str) -> bool {
-    parts
-        .headers
-        .get_all(ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|a| a.contains(needle))
-}
-
-/// Whether the client asked for `meta.k8s.io/v1` Tables (`kubectl get`).
-fn wants_table(parts: &http::request::Parts) -> bool {
-    parts
-        .headers
-        .get_all(ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|a| {
-            a.split(',')
-                .next()
-                .is_some_and(|first| first.contains("as=Table") && first.contains("g=meta.k8s.io"))
-        })
-}
-
-/// A create or update body: JSON, or YAML; anything else (protobuf) is refused with 415 as a real
-/// server refuses it for custom resources, which makes client-go fall back to JSON where it can.
-fn parse_body(parts: &http::request::Parts, bytes: &[u8]) -> Result<Value, Status> {
-    let content_type = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
-    let media = content_type.split(';').next().unwrap_or_default().trim();
-    match media {
-        "application/json" | "" | "*/*" => serde_json::from_slice(bytes).map_err(|e| {
-            Status::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
-        }),
-        "application/yaml" => {
-            let text = std::str::from_utf8(bytes)
-                .map_err(|e| Status::bad_request(format!("invalid YAML: {e}")))?;
-            serde_saphyr::from_str(text).map_err(|e| {
-                Status::bad_request(format!("couldn't get version/kind; yaml parse error: {e}"))
-            })
-        }
-        "application/vnd.kubernetes.protobuf" => super::protobuf::decode(bytes).map_err(|e| {
-            Status::new(
-                415,
-                "UnsupportedMediaType",
-                format!(
-                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml ({e})"
-                ),
-            )
-        }),
-        _ => Err(Status::new(
-            415,
-            "UnsupportedMediaType",
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
-        )),
-    }
-}
-
 async fn object(
     front: &Front,
     connection: u64,
@@ -629,31 +520,6 @@ async fn read(
     })))
 }
 
-fn patch_of(parts: &http::request::Parts, bytes: &[u8]) -> Result<Patch, Status> {
-    let content_type = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let media = content_type.split(';').next().unwrap_or_default().trim();
-    let parse = || {
-        serde_json::from_slice::<Value>(bytes)
-            .map_err(|e| Status::bad_request(format!("error decoding patch: {e}")))
-    };
-    match media {
-        "application/json-patch+json" => Ok(Patch::Json(parse()?)),
-        "application/merge-patch+json" => Ok(Patch::Merge(parse()?)),
-        "application/strategic-merge-patch+json" => Ok(Patch::Strategic(parse()?)),
-        _ => Err(Status::new(
-            415,
-            "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json; got {media:?}"
-            ),
-        )),
-    }
-}
-
 async fn write(
     client: &Client,
     parts: &http::request::Parts,
@@ -741,238 +607,6 @@ async fn write(
         _ => return Err(Status::method_not_supported(rt, parts.method.as_str())),
     };
     Ok(with_warnings(ok(&written.object), &written.warnings))
-}
-
-/// The first value a JSON path selects.
-fn at_json_path<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
-    crate::api::jsonpath::JsonPath::parse(path)
-        .ok()
-        .and_then(|p| p.find(object).first().copied())
-}
-
-/// `POST .../serviceaccounts/{name}/token`: a TokenRequest answered with a token (201).
-async fn token(
-    client: &Client,
-    parts: &http::request::Parts,
-    target: &Target,
-    body: Incoming,
-) -> Result<Response<Body>, Status> {
-    let bytes = read_body(body).await?;
-    let request = if bytes.is_empty() {
-        json!({})
-    } else {
-        parse_body(parts, &bytes)?
-    };
-    let answer = client
-        .create_token(
-            target.namespace.as_deref().unwrap_or_default(),
-            target.name.as_deref().unwrap_or_default(),
-            request,
-        )
-        .await?;
-    Ok(json_response(StatusCode::CREATED, &answer))
-}
-
-/// The `autoscaling/v1` Scale of a StatefulSet, a Deployment, or a custom resource with a CRD `scale`
-/// subresource (its `specReplicasPath`, `statusReplicasPath`, `labelSelectorPath`).
-fn scale_of(rt: &crate::api::registry::ResourceType, object: &Value) -> Value {
-    let (spec_replicas, status_replicas, labels) = match &rt.scale {
-        Some(paths) => (
-            at_json_path(object, paths.spec_replicas).and_then(Value::as_i64),
-            at_json_path(object, paths.status_replicas).and_then(Value::as_i64),
-            paths
-                .label_selector
-                .and_then(|p| at_json_path(object, p))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-        ),
-        None => (
-            Some(
-                object
-                    .pointer("/spec/replicas")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(1),
-            ),
-            object.pointer("/status/replicas").and_then(Value::as_i64),
-            object
-                .pointer("/spec/selector/matchLabels")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default(),
-        ),
-    };
-    let meta = object.get("metadata").cloned().unwrap_or_else(|| json!({}));
-    let keep = [
-        "name",
-        "namespace",
-        "uid",
-        "resourceVersion",
-        "creationTimestamp",
-    ];
-    let metadata: serde_json::Map<String, Value> = meta
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| keep.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    json!({
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": metadata,
-        "spec": {"replicas": spec_replicas.unwrap_or(0)},
-        "status": {"replicas": status_replicas.unwrap_or(0), "selector": labels},
-    })
-}
-
-/// `GET|PUT|PATCH .../{name}/scale`: read or set `spec.replicas` through a Scale object.
-async fn scale(
-    client: &Client,
-    parts: &http::request::Parts,
-    query: &HashMap<String, String>,
-    target: &Target,
-    verb: &str,
-    body: Incoming,
-) -> Result<Response<Body>, Status> {
-    let rt = target.rt;
-    let ns = target.namespace.as_deref();
-    let name = target.name.as_deref().unwrap_or_default();
-    let current = client.get(rt.gvr, ns, name).await?;
-    if verb == "get" {
-        return Ok(ok(&scale_of(rt, &current)));
-    }
-    let bytes = read_body(body).await?;
-    let wanted = match verb {
-        "update" => parse_body(parts, &bytes)?,
-        "patch" => {
-            crate::api::patch::apply(rt, &scale_of(rt, &current), &patch_of(parts, &bytes)?)?
-        }
-        _ => return Err(Status::method_not_supported(rt, parts.method.as_str())),
-    };
-    let Some(replicas) = wanted.pointer("/spec/replicas").and_then(Value::as_i64) else {
-        return Err(Status::bad_request("spec.replicas is required"));
-    };
-    let change = Patch::Merge(replicas_patch(rt, replicas));
-    let written = client
-        .patch_full(
-            rt.gvr,
-            ns,
-            name,
-            &change,
-            &write_options(parts, query)?,
-            false,
-        )
-        .await?;
-    Ok(with_warnings(
-        ok(&scale_of(rt, &written.object)),
-        &written.warnings,
-    ))
-}
-
-/// A merge patch that sets the replicas at the kind's spec path (`.spec.replicas` for built-ins).
-fn replicas_patch(rt: &crate::api::registry::ResourceType, replicas: i64) -> Value {
-    let path = rt
-        .scale
-        .as_ref()
-        .map_or(".spec.replicas", |p| p.spec_replicas);
-    path.trim_start_matches('.')
-        .rsplit('.')
-        .fold(Value::from(replicas), |inner, key| json!({ key: inner }))
-}
-
-fn watch_line(
-    event: &WatchEvent,
-    rt: &'static crate::api::registry::ResourceType,
-    table: Option<IncludeObject>,
-    metadata: bool,
-) -> Bytes {
-    let (kind, object) = match event {
-        WatchEvent::Added(o) => ("ADDED", o),
-        WatchEvent::Modified(o) => ("MODIFIED", o),
-        WatchEvent::Deleted(o) => ("DELETED", o),
-        WatchEvent::Error(s) => {
-            let mut line = json!({"type": "ERROR", "object": s.to_json()}).to_string();
-            line.push('\n');
-            return Bytes::from(line);
-        }
-    };
-    let object = match table {
-        Some(include) => table::table(rt, std::slice::from_ref(object), None, include),
-        None if metadata => partial_metadata(object),
-        None => object.clone(),
-    };
-    let mut line = json!({"type": kind, "object": object}).to_string();
-    line.push('\n');
-    Bytes::from(line)
-}
-
-async fn watch(
-    front: &Front,
-    client: &Client,
-    parts: &http::request::Parts,
-    query: &HashMap<String, String>,
-    target: &Target,
-) -> Response<Body> {
-    let rt = target.rt;
-    let rv = match query.get("resourceVersion").map(String::as_str) {
-        None | Some("") | Some("0") => None,
-        Some(s) => match s.parse::<u64>() {
-            Ok(v) => Some(v),
-            Err(_) => {
-                return status_response(&Status::bad_request(format!(
-                    "invalid resource version: {s:?}"
-                )));
-            }
-        },
-    };
-    let mut opts = list_options(query);
-    if let Some(name) = &target.name {
-        // `GET .../name?watch=1`: a watch of one object.
-        let sel = format!("metadata.name={name}");
-        opts.field_selector = Some(match opts.field_selector.take() {
-            Some(f) => format!("{f},{sel}"),
-            None => sel,
-        });
-    }
-    let stream = match client
-        .watch(rt.gvr, target.namespace.as_deref(), &opts, rv)
-        .await
-    {
-        Ok(s) => s,
-        Err(s) => return status_response(&s),
-    };
-    let table = wants_table(parts)
-        .then(|| IncludeObject::parse(query.get("includeObject").map(String::as_str)));
-    let metadata = wants_metadata(parts);
-    let timeout = query
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(Duration::from_secs(1800));
-    let mut drops = front.api.faults().watch_drops();
-    let end = async move {
-        tokio::select! {
-            _ = drops.changed() => {}
-            _ = tokio::time::sleep(timeout) => {}
-        }
-    };
-    let frames = stream
-        .map(move |e| Ok::<_, Infallible>(Frame::data(watch_line(&e, rt, table, metadata))))
-        .take_until(Box::pin(end));
-    let mut r = Response::new(StreamBody::new(frames).boxed_unsync());
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r.headers_mut().insert(
-        "cache-control",
-        HeaderValue::from_static("no-cache, private"),
-    );
-    r
 }
 
 #[cfg(test)]
