@@ -612,21 +612,20 @@ async fn a_user_without_write_permission_gets_a_403_explained_and_nothing_paused
     assert_not_paused(&s).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fleet_of_supervisors_from_a_multi_file_kubeconfig_is_fixed_concurrently() {
-    let stuck = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
-    let healthy = Supervisor::start("healthy", TIME_SCALE).await;
-    // The second Supervisor's kubeconfig under other names, so that KUBECONFIG can merge both.
-    let renamed = stuck.dir.path().join("second");
-    let original = std::fs::read_to_string(&healthy.kubeconfig).expect("kubeconfig");
+/// `fix -y` on two Supervisors at once (`--context supervisor-admin --context second-admin`), the
+/// second's kubeconfig merged into KUBECONFIG under other names.
+async fn fix_two_supervisors(first: &Supervisor, second: &Supervisor) -> Output {
+    let renamed = first.dir.path().join("second");
+    let original = std::fs::read_to_string(&second.kubeconfig).expect("kubeconfig");
     std::fs::write(&renamed, original.replace("supervisor", "second")).expect("written");
-    let kubeconfig = std::env::join_paths([stuck.kubeconfig.clone(), renamed]).expect("KUBECONFIG");
-
+    let kubeconfig = std::env::join_paths([first.kubeconfig.clone(), renamed]).expect("KUBECONFIG");
     let mut cmd = Command::new(plugin());
     cmd.args([
         "fix",
         "-y",
         "--poll-interval=100ms",
+        "--timeout",
+        "3m",
         "--context",
         "supervisor-admin",
         "--context",
@@ -634,9 +633,16 @@ async fn a_fleet_of_supervisors_from_a_multi_file_kubeconfig_is_fixed_concurrent
     ])
     .env("KUBECONFIG", &kubeconfig)
     .stdin(Stdio::null());
-    let output = tokio::task::spawn_blocking(move || cmd.output().expect("runs"))
+    tokio::task::spawn_blocking(move || cmd.output().expect("runs"))
         .await
-        .expect("joined");
+        .expect("joined")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_of_supervisors_from_a_multi_file_kubeconfig_is_fixed_concurrently() {
+    let stuck = Supervisor::start("airgap-deadlock", TIME_SCALE).await;
+    let healthy = Supervisor::start("healthy", TIME_SCALE).await;
+    let output = fix_two_supervisors(&stuck, &healthy).await;
     let (out, err) = text(&output);
     assert_eq!(code(&output), 0, "{out}\n{err}");
     assert!(
@@ -779,30 +785,10 @@ async fn a_fleet_run_reports_a_colleagues_pause_and_keeps_it_while_fixing_the_ot
         "-p",
         r#"{"spec":{"paused":true}}"#,
     ]);
-    let renamed = stuck.dir.path().join("second");
-    let original = std::fs::read_to_string(&held.kubeconfig).expect("kubeconfig");
-    std::fs::write(&renamed, original.replace("supervisor", "second")).expect("written");
-    let kubeconfig = std::env::join_paths([stuck.kubeconfig.clone(), renamed]).expect("KUBECONFIG");
     held.sim.api().audit().clear();
 
     // `-y` over the fleet is no licence to take the colleague's pause over.
-    let mut cmd = Command::new(plugin());
-    cmd.args([
-        "fix",
-        "-y",
-        "--poll-interval=100ms",
-        "--timeout",
-        "3m",
-        "--context",
-        "supervisor-admin",
-        "--context",
-        "second-admin",
-    ])
-    .env("KUBECONFIG", &kubeconfig)
-    .stdin(Stdio::null());
-    let output = tokio::task::spawn_blocking(move || cmd.output().expect("runs"))
-        .await
-        .expect("joined");
+    let output = fix_two_supervisors(&stuck, &held).await;
     let (out, err) = text(&output);
     assert_eq!(code(&output), 1, "one Supervisor refused: {out}\n{err}");
     let summary = out.rsplit("Summary for").next().unwrap_or_default();
