@@ -902,6 +902,17 @@ pub fn explain(status: u16, error: &VapiError) -> String {
     }
 }
 
+/// The outcome of vCenter's compatibility precheck of a target version (`.../versions/{v}/precheck`,
+/// 8.0.3+ Supervisor routes): its `status`, and for INCOMPATIBLE its `status_messages` as
+/// `SEVERITY: default_message` lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precheck {
+    /// `status: COMPATIBLE`.
+    Compatible,
+    /// Any other status, with its messages.
+    Incompatible(Vec<String>),
+}
+
 /// What `upgrade SERVICE --to VERSION` observed, for [`next_upgrade_step`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UpgradeFacts {
@@ -921,7 +932,7 @@ pub struct UpgradeFacts {
     /// outcome: `Ok(())` COMPATIBLE, `Err(messages)` INCOMPATIBLE.
     pub precheck_supported: bool,
     /// The precheck's outcome, `None` until it ran (see `precheck_supported`).
-    pub precheck: Option<Result<(), String>>,
+    pub precheck: Option<Precheck>,
     /// The `PUT` of the new version was sent.
     pub written: bool,
     /// The record after the write, as last polled, and its messages.
@@ -1056,13 +1067,14 @@ pub fn next_upgrade_step(f: &UpgradeFacts) -> UpgradeStep {
     if f.precheck_supported {
         match &f.precheck {
             None => return UpgradeStep::Precheck,
-            Some(Err(messages)) => {
+            Some(Precheck::Incompatible(messages)) => {
                 return UpgradeStep::Refuse(format!(
-                    "vCenter's precheck says {} is INCOMPATIBLE: {messages}",
-                    f.to
+                    "vCenter's precheck says {} is INCOMPATIBLE: {}",
+                    f.to,
+                    messages.join("; ")
                 ));
             }
-            Some(Ok(())) => {}
+            Some(Precheck::Compatible) => {}
         }
     }
     UpgradeStep::Put {
@@ -1600,14 +1612,17 @@ mod tests {
         refused(
             facts(&|u| {
                 u.precheck_supported = true;
-                u.precheck = Some(Err("needs 3 control plane nodes".into()))
+                u.precheck = Some(Precheck::Incompatible(vec![
+                    "ERROR: needs 3 control plane nodes".into(),
+                    "WARNING: the old API goes".into(),
+                ]))
             }),
-            "INCOMPATIBLE: needs 3 control plane nodes",
+            "INCOMPATIBLE: ERROR: needs 3 control plane nodes; WARNING: the old API goes",
         );
         assert_eq!(
             facts(&|u| {
                 u.precheck_supported = true;
-                u.precheck = Some(Ok(()))
+                u.precheck = Some(Precheck::Compatible)
             }),
             UpgradeStep::Put {
                 version: "2.10.0".into()

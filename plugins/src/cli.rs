@@ -368,11 +368,28 @@ pub struct CompletionArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// A `--timeout`-style value that is no duration; `Display` says what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// An empty value.
+    #[error("empty duration")]
+    Empty,
+    /// A number that does not parse, or out of range; holds the whole value.
+    #[error("invalid duration {0:?}: expected e.g. 30s, 10m, 1h30m")]
+    Invalid(String),
+    /// A unit other than `ms`, `s`, `m`, `h`; holds the whole value.
+    #[error("invalid duration {0:?}: unit must be ms, s, m or h")]
+    Unit(String),
+}
+
 /// Parses a Go-style duration as kubectl does: `90s`, `10m`, `1h30m`, `500ms`; a bare number is seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+///
+/// # Errors
+/// [`DurationError`] for an empty value, a bad number or an unknown unit.
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let s = s.trim();
     if s.is_empty() {
-        return Err("empty duration".into());
+        return Err(DurationError::Empty);
     }
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
@@ -390,20 +407,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         let (unit, tail) = tail.split_at(unit_len);
         let value: f64 = number
             .parse()
-            .map_err(|_| format!("invalid duration {s:?}: expected e.g. 30s, 10m, 1h30m"))?;
+            .map_err(|_| DurationError::Invalid(s.to_string()))?;
         let scale = match unit {
             "ms" => 0.001,
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
             _ => {
-                return Err(format!(
-                    "invalid duration {s:?}: unit must be ms, s, m or h"
-                ));
+                return Err(DurationError::Unit(s.to_string()));
             }
         };
         total += Duration::try_from_secs_f64(value * scale)
-            .map_err(|_| format!("invalid duration {s:?}"))?;
+            .map_err(|_| DurationError::Invalid(s.to_string()))?;
         rest = tail;
     }
     Ok(total)
@@ -445,6 +460,18 @@ mod tests {
                 "{s:?}"
             );
         }
+        assert_eq!(parse_duration(" "), Err(DurationError::Empty));
+        assert_eq!(
+            parse_duration("10x"),
+            Err(DurationError::Unit("10x".into()))
+        );
+        assert_eq!(parse_duration("m"), Err(DurationError::Invalid("m".into())));
+        let clap_error = parse(&["fix", "--timeout", "10x"]).unwrap_err().to_string();
+        assert!(
+            clap_error.contains("invalid value '10x' for '--timeout <DURATION>'")
+                && clap_error.contains("unit must be ms, s, m or h"),
+            "{clap_error}"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod audit;
 pub mod demo;
+pub mod disruption;
 pub mod faults;
 pub mod http;
 pub mod kapp;

@@ -41,6 +41,11 @@ enum Command {
         /// beside the kubeconfig (`set -a; . ./vcenter.env` sets what `values-edit --vcenter` reads).
         #[arg(long, value_name = "VERSION", num_args = 0..=1, default_missing_value = "8.0.3")]
         vcenter: Option<String>,
+        /// Have the simulated vCenter write its copy of each service's values back onto the
+        /// Supervisor this often (seconds), as its next configure would: an edit of the values Secret
+        /// made on the Supervisor only is then undone.
+        #[arg(long, value_name = "SECONDS", requires = "vcenter")]
+        vcenter_reassert: Option<f64>,
     },
     /// List the built-in scenarios.
     Scenarios,
@@ -80,7 +85,15 @@ fn main() -> ExitCode {
             time_scale,
             listen,
             vcenter,
-        } => block_on(serve(scenario, kubeconfig, time_scale, listen, vcenter)),
+            vcenter_reassert,
+        } => block_on(serve(
+            scenario,
+            kubeconfig,
+            time_scale,
+            listen,
+            vcenter,
+            vcenter_reassert,
+        )),
         Command::Demo {
             kubectl,
             time_scale,
@@ -111,7 +124,20 @@ async fn serve(
     time_scale: f64,
     listen: SocketAddr,
     vcenter: Option<String>,
+    vcenter_reassert: Option<f64>,
 ) -> anyhow::Result<()> {
+    let reassert_every = vcenter_reassert
+        .map(|secs| {
+            std::time::Duration::try_from_secs_f64(secs)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--vcenter-reassert {secs}: expected a positive number of seconds"
+                    )
+                })
+        })
+        .transpose()?;
     let options = SimOptions {
         scenario: scenario.clone(),
         time_scale,
@@ -133,6 +159,7 @@ async fn serve(
             let vc = simulator
                 .start_vcenter(VcenterOptions {
                     release,
+                    reassert_every,
                     ..Default::default()
                 })
                 .await?;

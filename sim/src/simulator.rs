@@ -121,6 +121,7 @@ impl Simulator {
         // The rest of the control plane is held still with kapp-controller (`hold_controllers`).
         crate::workloads::start(Arc::clone(&api), kapp.gate());
         crate::serviceaccounts::start(Arc::clone(&api), kapp.gate());
+        crate::disruption::start(Arc::clone(&api), kapp.gate());
 
         let simulator = Simulator {
             api,

@@ -239,9 +239,12 @@ async fn the_shipped_kinds_are_crds_with_their_columns() {
         "apps.kappctrl.k14s.io",
         "packageinstalls.packaging.carvel.dev",
         "packagerepositories.packaging.carvel.dev",
+        "clusterclasses.cluster.x-k8s.io",
         "clusters.cluster.x-k8s.io",
         "machinedeployments.cluster.x-k8s.io",
         "machines.cluster.x-k8s.io",
+        "osimages.run.tanzu.vmware.com",
+        "virtualmachineclasses.vmoperator.vmware.com",
         "tanzukubernetesclusters.run.tanzu.vmware.com",
         "tanzukubernetesreleases.run.tanzu.vmware.com",
     ] {
@@ -264,6 +267,7 @@ async fn the_shipped_kinds_are_crds_with_their_columns() {
     assert_eq!(
         kinds,
         [
+            "clusterclasses.cluster.x-k8s.io",
             "clusters.cluster.x-k8s.io",
             "machinedeployments.cluster.x-k8s.io",
             "machines.cluster.x-k8s.io"

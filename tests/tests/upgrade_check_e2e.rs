@@ -141,11 +141,26 @@ async fn tkr_forecast_of_the_fleet_from_lists_only() {
             "clusters",
             "machinedeployments",
             "machines",
+            "osimages",
+            "resourcequotas",
             "tanzukubernetesclusters",
-            "tanzukubernetesreleases"
+            "tanzukubernetesreleases",
+            "virtualmachineclassbindings",
+            "virtualmachineclasses"
         ]
     );
-    assert_eq!(report["summary"]["requests"], 5);
+    assert_eq!(report["summary"]["requests"], 9);
+    // Point 4 ran on what the Supervisor offers: nothing is missing in this fleet.
+    for code in [
+        "UC-OSIMAGE-NONE",
+        "UC-VMCLASS-UNAVAILABLE",
+        "UC-STORAGECLASS-UNAVAILABLE",
+        "UC-QUOTA-SURGE",
+        "UC-POD-CIDR",
+    ] {
+        let c = coverage.iter().find(|c| c["item"] == code).unwrap();
+        assert_eq!(c["status"], "ran", "{code}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -227,4 +242,209 @@ async fn fail_on_gates_and_formats() {
     let (_, stderr) = out(&o);
     assert_eq!(o.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot be downgraded"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn class_rebase_and_changed_manifest() {
+    let s = Supervisor::start("tkg-fleet", 0.001).await;
+    // --class onto a class that offers node-pool: every ClusterClass cluster rolls (templates rotate).
+    let o = run_via_kubectl(
+        &s,
+        &[
+            "upgrade-check",
+            "--class",
+            "builtin-generic-v3.2.0",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    let (stdout, stderr) = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let orders = report["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "orders")
+        .unwrap();
+    assert_eq!(orders["rolls"], "yes");
+    assert_eq!(orders["rule"]["id"], "CAPI-CLASS-REBASE");
+    assert!(
+        orders["rule"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("change-clusterclass.md")
+    );
+    // --class onto a class without node-pool: refused, a blocker, exit 5 under --fail-on blocker.
+    let o = run_via_kubectl(
+        &s,
+        &[
+            "upgrade-check",
+            "--class",
+            "gpu-only",
+            "--fail-on",
+            "blocker",
+        ],
+    )
+    .await;
+    let (stdout, stderr) = out(&o);
+    assert_eq!(o.status.code(), Some(5), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("[blocker] UC-CLASS-INCOMPATIBLE team-b/orders"),
+        "{stdout}"
+    );
+
+    // -f: the live Cluster with pool-c moved to another zone and pool-a scaled.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("changed-cluster.yaml");
+    std::fs::write(
+        &file,
+        r#"apiVersion: cluster.x-k8s.io/v1beta1
+kind: Cluster
+metadata: {name: orders, namespace: team-b}
+spec:
+  topology:
+    workers:
+      machineDeployments:
+      - {class: node-pool, name: pool-a, replicas: 5, nodeDrainTimeout: 30m,
+         variables: {overrides: [{name: vmClass, value: best-effort-large}]}}
+      - class: node-pool
+        name: pool-b
+        replicas: 2
+        metadata: {annotations: {topology.cluster.x-k8s.io/defer-upgrade: ""}}
+      - {class: node-pool, name: pool-c, replicas: 1, failureDomain: zone-b}
+"#,
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let o = run_via_kubectl(&s, &["upgrade-check", "-f", f, "-o", "json"]).await;
+    let (stdout, stderr) = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(report["clusters"].as_array().unwrap().len(), 1);
+    let c = &report["clusters"][0];
+    assert_eq!(
+        (c["name"].as_str(), c["rolls"].as_str()),
+        (Some("orders"), Some("yes"))
+    );
+    let pools: Vec<(&str, &str)> = c["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["rolls"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        pools,
+        [("pool-a", "no"), ("pool-b", "no"), ("pool-c", "yes")]
+    );
+    let changes: Vec<(&str, &str)> = report["trigger"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["path"].as_str().unwrap(),
+                c["rule"]["id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (
+                "spec.topology.workers.machineDeployments[pool-a].replicas",
+                "CAPI-SCALE"
+            ),
+            (
+                "spec.topology.workers.machineDeployments[pool-c].failureDomain",
+                "CAPI-MD-FAILURE-DOMAIN"
+            ),
+        ]
+    );
+    // A cluster that does not exist, and a file that is not YAML: clear errors.
+    std::fs::write(&file, "apiVersion: cluster.x-k8s.io/v1beta1\nkind: Cluster\nmetadata: {name: ghost, namespace: team-b}\n").unwrap();
+    let o = run_via_kubectl(&s, &["upgrade-check", "-f", f]).await;
+    let (_, stderr) = out(&o);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no Cluster team-b/ghost on the Supervisor"),
+        "{stderr}"
+    );
+    std::fs::write(&file, "kind: [unclosed\n").unwrap();
+    let o = run_via_kubectl(&s, &["upgrade-check", "-f", f]).await;
+    let (_, stderr) = out(&o);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is not a YAML or JSON document"),
+        "{stderr}"
+    );
+}
+
+/// Runs the real kubectl against the simulated Supervisor.
+async fn kubectl(s: &Supervisor, args: &[&str]) -> Output {
+    let mut cmd = Command::new(supsvc_tests::kubectl_path());
+    cmd.args(args)
+        .env("KUBECONFIG", &s.kubeconfig)
+        .stdin(Stdio::null());
+    tokio::task::spawn_blocking(move || cmd.output().expect("kubectl runs"))
+        .await
+        .expect("joined")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_roll_that_cannot_start_is_a_blocker_with_its_evidence() {
+    let s = Supervisor::start("tkg-fleet", 0.001).await;
+    let check = [
+        "upgrade-check",
+        "--tkr",
+        TARGET,
+        "--vsphere-namespace",
+        "team-b",
+        "--fail-on",
+        "blocker",
+    ];
+    // team-b has what its clusters need: no blocker.
+    let o = run_via_kubectl(&s, &check).await;
+    let (stdout, stderr) = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    // The VM class orders' control plane and pool-b use is taken away from team-b, and the target
+    // release's only OS image is gone.
+    for args in [
+        &[
+            "delete",
+            "virtualmachineclasses.vmoperator.vmware.com",
+            "best-effort-medium",
+            "-n",
+            "team-b",
+        ][..],
+        &[
+            "delete",
+            "osimages.run.tanzu.vmware.com",
+            "vmi-ubuntu-v1294",
+        ][..],
+    ] {
+        let o = kubectl(&s, args).await;
+        assert!(o.status.success(), "{:?}", out(&o));
+    }
+    let o = run_via_kubectl(&s, &check).await;
+    let (stdout, stderr) = out(&o);
+    assert_eq!(o.status.code(), Some(5), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("[blocker] UC-VMCLASS-UNAVAILABLE team-b/orders: VM classes [\"best-effort-medium\"] are not available to vSphere Namespace team-b"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[blocker] UC-OSIMAGE-NONE team-b/orders: no OSImage of release v1.29.4---vmware.3-fips.1-tkg.1 matches"),
+        "{stdout}"
+    );
+    // The paused cluster rolls once resumed: its class is still there, its image is not.
+    assert!(
+        stdout.contains("[blocker] UC-OSIMAGE-NONE team-b/frozen"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("UC-VMCLASS-UNAVAILABLE team-b/frozen"),
+        "{stdout}"
+    );
 }

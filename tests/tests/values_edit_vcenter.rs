@@ -41,13 +41,18 @@ struct Site {
 }
 
 async fn site(release: Release) -> Site {
+    site_with(VcenterOptions {
+        release,
+        ..Default::default()
+    })
+    .await
+}
+
+async fn site_with(options: VcenterOptions) -> Site {
     let sup = Supervisor::start("harbor", TIME_SCALE).await;
     let vc = sup
         .sim
-        .start_vcenter(VcenterOptions {
-            release,
-            ..Default::default()
-        })
+        .start_vcenter(options)
         .await
         .expect("vCenter starts");
     let ca = sup.dir.path().join("vcenter-ca.pem");
@@ -596,4 +601,80 @@ async fn bad_input_is_refused_clearly_with_nothing_written() {
         "{}",
         run.stderr
     );
+}
+
+/// Why `--vcenter` matters (lifecycle blog `001`): vCenter's next configure puts its copy back. When
+/// the simulated vCenter re-asserts its copy (as it does periodically with `reassert_every`; one pass
+/// here, so the test does not race the edit), a Supervisor-only edit (the warning said so) is undone:
+/// the old size returns, the volume cannot shrink, and the service fails to reconcile. The cure goes
+/// through vCenter, and stays.
+#[tokio::test]
+async fn vcenters_reassertion_undoes_a_supervisor_only_edit_and_keeps_one_made_through_vcenter() {
+    let s = site(Release::V8_0_3).await;
+    let vcenters = s.stored();
+    let size = |v: &Value| v["persistence"]["persistentVolumeClaim"]["registry"]["size"].clone();
+    assert_eq!(size(&vcenters), "55Gi");
+    let wait = |what: &str| {
+        let what = what.to_owned();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        move || {
+            assert!(std::time::Instant::now() < deadline, "never: {what}");
+        }
+    };
+
+    // On the Supervisor only: written, with the warning, then vCenter's copy comes back.
+    let set = format!("{REGISTRY_SIZE}=60Gi");
+    let run = s.values_edit(&[PKGI, "--set", &set], &[]).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(run.stderr.contains("does not persist"), "{}", run.stderr);
+    let pvc = || {
+        s.sup.get(
+            gvr::PERSISTENT_VOLUME_CLAIMS,
+            "svc-harbor-domain-c8",
+            "harbor-registry",
+        )
+    };
+    assert_eq!(
+        pvc().await["spec"]["resources"]["requests"]["storage"],
+        "60Gi"
+    );
+    assert_eq!(s.vc.reassert().await.unwrap(), [ID]);
+    assert_eq!(
+        parse(&s.secret_text().await),
+        vcenters,
+        "vCenter's copy again"
+    );
+    assert_eq!(s.stored(), vcenters, "vCenter's copy never had the edit");
+
+    // The old size returns, the volume cannot shrink: vCenter reports ERROR, the PVC keeps 60Gi.
+    let check = wait("vCenter reports the failed reconcile");
+    while s.vc.install_state(ID).await.unwrap().2 != "ERROR" {
+        check();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let pkgi = s
+        .sup
+        .get(gvr::PACKAGE_INSTALLS, SERVICES_NAMESPACE, PKGI)
+        .await;
+    let message = pkgi["status"]["usefulErrorMessage"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("less than previous value"), "{pkgi:#}");
+    assert_eq!(
+        pvc().await["spec"]["resources"]["requests"]["storage"],
+        "60Gi"
+    );
+
+    // The cure, through vCenter (--force: vCenter reports ERROR): stored there, so it stays.
+    let run = s
+        .values_edit(
+            &[PKGI, "--vcenter", &s.vc.url, "--force", "--set", &set],
+            &[],
+        )
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(size(&s.stored()), "60Gi");
+    assert_eq!(s.vc.install_state(ID).await.unwrap().2, "CONFIGURED");
+    assert_eq!(s.vc.reassert().await.unwrap(), Vec::<String>::new());
+    assert_eq!(size(&parse(&s.secret_text().await)), "60Gi");
 }

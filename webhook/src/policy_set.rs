@@ -1,10 +1,10 @@
 //! The policies serving at one time, loaded together from one configuration.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{Config, PolicyConfig};
-use crate::host::{Policy, PolicyHost, PolicySpec};
+use crate::config::{Config, MemoryLimitError, PolicyConfig};
+use crate::host::{LoadError, Policy, PolicyHost, PolicySpec};
 use crate::rules::{RequestAttributes, any_rule_matches};
 
 /// A loaded policy with the configuration it was loaded from.
@@ -16,6 +16,38 @@ pub struct ActivePolicy {
     load_key: String,
 }
 
+/// Why one configured policy could not be loaded; `Display` names the policy.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyProblem {
+    /// The module file could not be read.
+    #[error("policy {policy}: cannot read module {}: {source}", path.display())]
+    ReadModule {
+        /// The policy's configured name.
+        policy: String,
+        /// The module's path, resolved against the configuration's directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// `memoryLimit` is not a quantity the host can use.
+    #[error("policy {policy}: {source}")]
+    MemoryLimit {
+        /// The policy's configured name.
+        policy: String,
+        /// What is wrong with the quantity.
+        source: MemoryLimitError,
+    },
+    /// The host refused the module or its settings.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// Every problem of a configuration that could not be loaded as a whole; `Display` joins them
+/// with `; `, one per policy.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct PolicySetError(pub Vec<PolicyProblem>);
+
 /// Every configured policy, all loaded. Swapped in whole: requests see one version or the other.
 #[derive(Debug, Default)]
 pub struct PolicySet {
@@ -24,14 +56,16 @@ pub struct PolicySet {
 
 impl PolicySet {
     /// Loads every policy of `config` (module paths relative to `config_dir`). Policies whose
-    /// module and settings are unchanged from `previous` are reused, not reloaded. Fails,
-    /// listing every problem, if any policy cannot be loaded.
+    /// module and settings are unchanged from `previous` are reused, not reloaded.
+    ///
+    /// # Errors
+    /// [`PolicySetError`], listing every policy that cannot be loaded, if any cannot.
     pub fn load(
         host: &PolicyHost,
         config: &Config,
         config_dir: &Path,
         previous: Option<&PolicySet>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, PolicySetError> {
         let mut policies = Vec::new();
         let mut problems = Vec::new();
         for policy_config in &config.policies {
@@ -43,7 +77,7 @@ impl PolicySet {
         if problems.is_empty() {
             Ok(Self { policies })
         } else {
-            Err(problems.join("; "))
+            Err(PolicySetError(problems))
         }
     }
 
@@ -67,14 +101,26 @@ fn load_one(
     config: &PolicyConfig,
     config_dir: &Path,
     previous: Option<&PolicySet>,
-) -> Result<ActivePolicy, String> {
+) -> Result<ActivePolicy, PolicyProblem> {
     let name = &config.name;
     let path = config.module_path(config_dir);
-    let wasm = std::fs::read(&path)
-        .map_err(|e| format!("policy {name}: cannot read module {}: {e}", path.display()))?;
-    let memory_limit = config
-        .memory_limit_bytes()
-        .map_err(|e| format!("policy {name}: {e}"))?;
+    let wasm = match std::fs::read(&path) {
+        Ok(wasm) => wasm,
+        Err(source) => {
+            return Err(PolicyProblem::ReadModule {
+                policy: name.clone(),
+                path,
+                source,
+            });
+        }
+    };
+    let memory_limit =
+        config
+            .memory_limit_bytes()
+            .map_err(|source| PolicyProblem::MemoryLimit {
+                policy: name.clone(),
+                source,
+            })?;
     let load_key = format!(
         "{}|{}|{}|{}|{:?}",
         crate::host::sha256_hex(&wasm),
@@ -101,7 +147,7 @@ fn load_one(
         timeout: config.timeout(),
         memory_limit,
     };
-    let policy = host.load(spec).map_err(|e| e.to_string())?;
+    let policy = host.load(spec)?;
     tracing::info!(policy = %name, sha256 = policy.sha256(), "policy loaded");
     Ok(ActivePolicy {
         config: config.clone(),

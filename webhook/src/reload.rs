@@ -112,7 +112,7 @@ impl Reloader {
                 self.state.install(set);
                 ReloadOutcome::Reloaded { policies }
             }
-            Err(e) => ReloadOutcome::Rejected(e),
+            Err(e) => ReloadOutcome::Rejected(e.to_string()),
         }
     }
 

@@ -150,6 +150,59 @@ impl Pod {
     }
 }
 
+/// What the disruption controller computes for one budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetStatus {
+    /// `status.expectedPods`.
+    pub expected_pods: i64,
+    /// `status.desiredHealthy`.
+    pub desired_healthy: i64,
+    /// `status.disruptionsAllowed`.
+    pub disruptions_allowed: i64,
+}
+
+/// Does this budget count its expected pods from the owning controllers' scale? For
+/// `maxUnavailable` (either form) and a percentage `minAvailable`; an integer `minAvailable` counts
+/// the matching pods (disruption.go `getExpectedPodCount`).
+pub fn needs_scale(
+    min_available: Option<IntOrPercent>,
+    max_unavailable: Option<IntOrPercent>,
+) -> bool {
+    max_unavailable.is_some() || matches!(min_available, Some(IntOrPercent::Percent(_)))
+}
+
+/// The budget's arithmetic (disruption.go `getExpectedPodCount` and `updatePdbStatus`).
+///
+/// `matching_pods`: the pods the selector matches; `scale`: the sum of their controllers' scale,
+/// read only when [`needs_scale`]; `current_healthy`: matching pods Ready, not being deleted and not
+/// just evicted. Percentages are scaled rounding up (`intstr.GetScaledValueFromIntOrPercent(.., true)`);
+/// `maxUnavailable` wins over `minAvailable`; with neither, nothing is expected. No disruption is
+/// allowed while nothing is expected.
+pub fn budget_status(
+    min_available: Option<IntOrPercent>,
+    max_unavailable: Option<IntOrPercent>,
+    matching_pods: i64,
+    scale: i64,
+    current_healthy: i64,
+) -> BudgetStatus {
+    let (expected_pods, desired_healthy) = match (max_unavailable, min_available) {
+        (Some(max), _) => (scale, (scale - max.scaled(scale)).max(0)),
+        (None, Some(IntOrPercent::Int(n))) => (matching_pods, n),
+        (None, Some(min @ IntOrPercent::Percent(_))) => (scale, min.scaled(scale)),
+        (None, None) => (0, 0),
+    };
+    let allowed = current_healthy - desired_healthy;
+    BudgetStatus {
+        expected_pods,
+        desired_healthy,
+        disruptions_allowed: if expected_pods <= 0 || allowed <= 0 {
+            0
+        } else {
+            allowed
+        },
+    }
+}
+
 /// `minAvailable` / `maxUnavailable`: a number or a percentage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IntOrPercent {
@@ -287,20 +340,23 @@ impl Pdb {
                 .is_some_and(|s| s.matches(&pod.labels))
     }
 
-    /// Disruptions allowed now: the status when present, else computed from the spec over `pods`
-    /// (expected = the matching pods, healthy = those Ready), as the disruption controller does.
+    /// Disruptions allowed now: the status when present, else [`budget_status`] over `pods` (the
+    /// controllers' scale taken as the matching pods, healthy = those Ready), as the disruption
+    /// controller computes it.
     pub fn allowed(&self, pods: &[&Pod]) -> i64 {
         if let Some(n) = self.disruptions_allowed {
             return n.max(0);
         }
-        let expected = pods.len() as i64;
+        let matching = pods.len() as i64;
         let healthy = pods.iter().filter(|p| p.ready).count() as i64;
-        let desired = match (self.min_available, self.max_unavailable) {
-            (Some(min), _) => min.scaled(expected),
-            (None, Some(max)) => expected - max.scaled(expected),
-            (None, None) => expected - 1,
-        };
-        (healthy - desired).max(0)
+        budget_status(
+            self.min_available,
+            self.max_unavailable,
+            matching,
+            matching,
+            healthy,
+        )
+        .disruptions_allowed
     }
 }
 
@@ -662,4 +718,67 @@ pub fn analyse(
         }
     }
     findings
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+    use IntOrPercent::{Int, Percent};
+
+    #[test]
+    fn budgets_follow_the_disruption_controllers_arithmetic() {
+        // (minAvailable, maxUnavailable, matching pods, controllers' scale, healthy) =>
+        // (expectedPods, desiredHealthy, disruptionsAllowed)
+        type Row = (
+            Option<IntOrPercent>,
+            Option<IntOrPercent>,
+            i64,
+            i64,
+            i64,
+            (i64, i64, i64),
+        );
+        let table: &[Row] = &[
+            // An integer minAvailable counts the matching pods.
+            (Some(Int(2)), None, 3, 99, 3, (3, 2, 1)),
+            (Some(Int(2)), None, 2, 2, 2, (2, 2, 0)),
+            (Some(Int(2)), None, 3, 3, 1, (3, 2, 0)),
+            // A percentage scales the controllers' replicas, rounding up: 50% of 3 is 2.
+            (Some(Percent(50)), None, 3, 3, 3, (3, 2, 1)),
+            (Some(Percent(100)), None, 3, 3, 3, (3, 3, 0)),
+            (Some(Percent(0)), None, 3, 3, 3, (3, 0, 3)),
+            // maxUnavailable is taken from the scale: 1 of 3 unavailable leaves 2 desired.
+            (None, Some(Int(1)), 3, 3, 3, (3, 2, 1)),
+            (None, Some(Int(0)), 3, 3, 3, (3, 3, 0)),
+            // 34% of 3 rounds up to 2 unavailable.
+            (None, Some(Percent(34)), 3, 3, 3, (3, 1, 2)),
+            // More unavailable than expected: nobody desired.
+            (None, Some(Int(5)), 3, 3, 3, (3, 0, 3)),
+            // The scale counts replicas that are not (yet) pods.
+            (None, Some(Int(1)), 2, 4, 2, (4, 3, 0)),
+            // maxUnavailable wins when both are set.
+            (Some(Int(3)), Some(Int(1)), 3, 3, 3, (3, 2, 1)),
+            // Nothing expected: nothing allowed.
+            (Some(Int(0)), None, 0, 0, 0, (0, 0, 0)),
+            (None, None, 3, 3, 3, (0, 0, 0)),
+        ];
+        for (min, max, pods, scale, healthy, (expected, desired, allowed)) in table {
+            assert_eq!(
+                budget_status(*min, *max, *pods, *scale, *healthy),
+                BudgetStatus {
+                    expected_pods: *expected,
+                    desired_healthy: *desired,
+                    disruptions_allowed: *allowed
+                },
+                "min {min:?} max {max:?} pods {pods} scale {scale} healthy {healthy}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_scaled_forms_read_the_controllers() {
+        assert!(!needs_scale(Some(Int(1)), None));
+        assert!(needs_scale(Some(Percent(50)), None));
+        assert!(needs_scale(None, Some(Int(1))));
+        assert!(!needs_scale(None, None));
+    }
 }

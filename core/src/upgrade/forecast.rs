@@ -20,7 +20,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::model::{Api, Cluster, Machine, MachineDeployment};
+use super::change::{Affects, FieldChange};
+use super::model::{Api, ClassOffer, Cluster, Machine, MachineDeployment, VKS_PUBLIC_NAMESPACE};
 
 /// VMware's rolling-update table for vCenter/Supervisor upgrades, as versioned data.
 pub const VMWARE_TABLE: &str = include_str!("data/vmware-rolling-update-table.json");
@@ -52,6 +53,28 @@ pub enum Trigger {
         value: Value,
         /// The pool whose `variables.overrides` get the value; `None` for the cluster's `topology.variables`.
         pool: Option<String>,
+    },
+    /// Rebase every ClusterClass cluster onto another ClusterClass (`--class NAME`).
+    Class {
+        /// The target ClusterClass's name.
+        name: String,
+        /// The ClusterClasses read from the Supervisor; empty when they could not be listed (then
+        /// the class's existence and compatibility are not checked).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        offered: Vec<ClassOffer>,
+    },
+    /// A changed TanzuKubernetesCluster or Cluster (`-f FILE`), compared field by field with the live
+    /// object ([`super::change::manifest_changes`]); only the cluster it names is affected.
+    Manifest {
+        /// `TanzuKubernetesCluster` or `Cluster`.
+        #[serde(rename = "objectKind")]
+        kind: String,
+        /// The cluster's namespace.
+        namespace: String,
+        /// The cluster's name.
+        name: String,
+        /// The fields that differ and what each one rolls.
+        changes: Vec<FieldChange>,
     },
     /// Upgrade the TKG Service (3.0 and later).
     TkgServiceUpgrade,
@@ -516,7 +539,9 @@ pub const VARIABLES: &[(&str, VarScope, Rolls, &str)] = &[
     ),
 ];
 
-fn variable_rule(name: &str) -> (VarScope, Rolls, &'static str) {
+/// The rule for a variable: where it lands, whether it rolls, and the source; an unknown variable is
+/// `(All, Maybe, change-clusterclass.md)`.
+pub fn variable_rule(name: &str) -> (VarScope, Rolls, &'static str) {
     VARIABLES
         .iter()
         .find(|(n, ..)| *n == name)
@@ -996,6 +1021,196 @@ fn decide_vcenter(
     }
 }
 
+fn decide_class(c: &Cluster, name: &str, offered: &[ClassOffer]) -> Decision {
+    let n = c.pools.len();
+    let Some(current) = c.class.as_deref() else {
+        return no(
+            rule(
+                "CAPI-CLASS-NONE",
+                "the cluster has no ClusterClass topology (vSphere 7 TanzuKubernetesCluster v1alpha2): it cannot be rebased",
+                SRC_CAPI_CHANGE_CLASS,
+            ),
+            n,
+        );
+    };
+    if current == name {
+        return no(
+            rule(
+                "CAPI-CLASS-SAME",
+                format!("the cluster already uses ClusterClass {name}"),
+                SRC_CAPI_CHANGE_CLASS,
+            ),
+            n,
+        );
+    }
+    if !offered.is_empty() {
+        let Some(target) = offered.iter().find(|o| {
+            o.name == name && (o.namespace == c.namespace || o.namespace == VKS_PUBLIC_NAMESPACE)
+        }) else {
+            return no(
+                rule(
+                    "CAPI-CLASS-NOT-FOUND",
+                    format!(
+                        "no ClusterClass {name} in namespace {} or {VKS_PUBLIC_NAMESPACE}: the rebase is refused",
+                        c.namespace
+                    ),
+                    SRC_CAPI_CHANGE_CLASS,
+                ),
+                n,
+            );
+        };
+        let missing: Vec<String> = c
+            .pools
+            .iter()
+            .filter_map(|p| p.class.as_ref().map(|k| (p, k)))
+            .filter(|(_, k)| !target.worker_classes.contains(k))
+            .map(|(p, k)| format!("{} (class {k})", p.name))
+            .collect();
+        if !missing.is_empty() {
+            return no(
+                rule(
+                    "CAPI-CLASS-INCOMPATIBLE",
+                    format!(
+                        "ClusterClass {name} defines no MachineDeployment class for pools {}: Cluster API's webhook refuses the rebase",
+                        missing.join(", ")
+                    ),
+                    SRC_CAPI_CHANGE_CLASS,
+                ),
+                n,
+            );
+        }
+    }
+    let mut d = decide_system(
+        c,
+        Rolls::Yes,
+        rule(
+            "CAPI-CLASS-REBASE",
+            format!(
+                "rebase from {current} to {name}: every template is regenerated from the new class; templates whose spec differs rotate (control plane first, then one node per pool in parallel)"
+            ),
+            SRC_CAPI_CHANGE_CLASS,
+        ),
+    );
+    d.notes.push(format!(
+        "a pool whose template the new class generates identically does not roll; the templates' contents (ClusterClass patches{}) cannot be computed offline",
+        if matches!(c.api, Api::ClusterV1beta2) {
+            ", VKS runtime extensions"
+        } else {
+            ""
+        }
+    ));
+    if offered.is_empty() {
+        d.notes.push(format!(
+            "the ClusterClasses could not be read: whether {name} exists and offers every pool's class was not checked"
+        ));
+    }
+    d
+}
+
+fn decide_manifest(
+    c: &Cluster,
+    (namespace, name): (&str, &str),
+    changes: &[FieldChange],
+) -> Decision {
+    let n = c.pools.len();
+    if c.namespace != namespace || c.name != name {
+        return no(
+            rule(
+                "MANIFEST-OTHER-CLUSTER",
+                format!("the file changes {namespace}/{name}, not this cluster"),
+                SRC_CAPI_CHANGE_CLASS,
+            ),
+            n,
+        );
+    }
+    if changes.is_empty() {
+        return no(
+            rule(
+                "MANIFEST-UNCHANGED",
+                "the file sets every field as the live object has it",
+                super::change::SRC_MERGE_PATCH,
+            ),
+            n,
+        );
+    }
+    // A version change decides order, defer/hold and the one-minor rule, as --tkr does.
+    let version = changes
+        .iter()
+        .find(|ch| ch.version && ch.affects == Affects::Cluster)
+        .and_then(|ch| ch.to.as_ref()?.as_str());
+    let mut d = match version {
+        Some(v) => decide_tkr(c, v),
+        None => Decision {
+            rolls: Rolls::No,
+            rule: changes[0].rule.clone(),
+            control_plane: false,
+            pools: vec![(Rolls::No, None); n],
+            order: Some(template_order(c)),
+            notes: Vec::new(),
+        },
+    };
+    if version.is_some() && d.rolls == Rolls::No {
+        // Refused (minor skip, downgrade) or unchanged: other fields are not applied either.
+        return d;
+    }
+    let mut cp = if d.control_plane {
+        Rolls::Yes
+    } else {
+        Rolls::No
+    };
+    let mut strongest: Option<&FieldChange> = None;
+    for ch in changes {
+        if version.is_some() && ch.version && ch.affects == Affects::Cluster {
+            continue;
+        }
+        if ch.rolls != Rolls::No {
+            if matches!(ch.affects, Affects::Cluster | Affects::ControlPlane) {
+                cp = cp.max(ch.rolls);
+            }
+            for (i, p) in c.pools.iter().enumerate() {
+                let hit = match &ch.affects {
+                    Affects::Cluster | Affects::Workers => true,
+                    Affects::Pool(name) => *name == p.name,
+                    Affects::ControlPlane => false,
+                };
+                if hit && ch.rolls > d.pools[i].0 {
+                    d.pools[i] = (ch.rolls, Some(format!("{}: {}", ch.path, ch.rule.id)));
+                }
+            }
+            if strongest.is_none_or(|s| ch.rolls > s.rolls) {
+                strongest = Some(ch);
+            }
+        }
+        let show = |v: &Option<Value>| {
+            v.as_ref()
+                .map(Value::to_string)
+                .unwrap_or_else(|| "(none)".into())
+        };
+        d.notes.push(format!(
+            "{}: {} -> {}: rolls {} ({}: {}; source {})",
+            ch.path,
+            show(&ch.from),
+            show(&ch.to),
+            ch.rolls,
+            ch.rule.id,
+            ch.rule.text,
+            ch.rule.source
+        ));
+    }
+    d.control_plane = cp != Rolls::No;
+    let pools_max = d.pools.iter().map(|(r, _)| *r).max().unwrap_or(Rolls::No);
+    d.rolls = d.rolls.max(cp).max(pools_max);
+    if version.is_none() {
+        if let Some(s) = strongest {
+            d.rule = s.rule.clone();
+        }
+        if d.rolls == Rolls::No {
+            d.order = None;
+        }
+    }
+    d
+}
+
 fn forecast_one(
     c: &Cluster,
     mds: &[MachineDeployment],
@@ -1008,6 +1223,16 @@ fn forecast_one(
         (Trigger::SetVariable { name, value, pool }, _) => {
             decide_variable(c, name, value, pool.as_deref())
         }
+        (Trigger::Class { name, offered }, _) => decide_class(c, name, offered),
+        (
+            Trigger::Manifest {
+                namespace,
+                name,
+                changes,
+                ..
+            },
+            _,
+        ) => decide_manifest(c, (namespace, name), changes),
         (Trigger::TkgServiceUpgrade, _) => decide_system(
             c,
             Rolls::Maybe,

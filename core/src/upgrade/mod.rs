@@ -5,13 +5,17 @@
 //!   MachineDeployments and Machines, parsed from JSON values.
 //! - [`forecast`]: the roll forecast per trigger (`--tkr`, `--set`, TKG Service upgrade, vCenter
 //!   upgrade with VMware's table kept as versioned data).
+//! - [`change`]: `-f changed-cluster.yaml`, field by field against the live object.
+//! - [`feasibility`]: whether the roll can start and finish (OS image, VM/storage class, quota, pod CIDR).
 //! - [`drain`]: drain blockers and harms in roll order (PodDisruptionBudgets, unmanaged pods, local data).
 //!
 //! Every finding carries a stable check code ([`CHECKS`]), a severity, evidence and a fix. Checks that
 //! need the workload cluster are listed in the report's coverage as skipped when it cannot be read —
 //! never as passed.
 
+pub mod change;
 pub mod drain;
+pub mod feasibility;
 pub mod forecast;
 pub mod model;
 
@@ -134,6 +138,62 @@ pub const CHECKS: &[Check] = &[
         source: "vmware-tanzu/tanzu-framework apis/run/v1alpha3/tanzukubernetesrelease_types.go",
     },
     Check {
+        code: "UC-CLASS-NOT-FOUND",
+        severity: Severity::Blocker,
+        scope: Scope::Supervisor,
+        title: "target ClusterClass does not exist in the cluster's namespace (or vmware-system-vks-public)",
+        source: forecast::SRC_CAPI_CHANGE_CLASS,
+    },
+    Check {
+        code: "UC-CLASS-INCOMPATIBLE",
+        severity: Severity::Blocker,
+        scope: Scope::Supervisor,
+        title: "target ClusterClass lacks a MachineDeployment class a pool uses: the rebase is refused",
+        source: forecast::SRC_CAPI_CHANGE_CLASS,
+    },
+    Check {
+        code: "UC-OSIMAGE-NONE",
+        severity: Severity::Blocker,
+        scope: Scope::Supervisor,
+        title: "no OS image of the target release matches the cluster's resolve-os-image selector",
+        source: feasibility::SRC_OS_IMAGE,
+    },
+    Check {
+        code: "UC-OSIMAGE-AMBIGUOUS",
+        severity: Severity::Blocker,
+        scope: Scope::Supervisor,
+        title: "the resolve-os-image selector matches more than one OS image of the target release",
+        source: feasibility::SRC_OS_IMAGE,
+    },
+    Check {
+        code: "UC-VMCLASS-UNAVAILABLE",
+        severity: Severity::Blocker,
+        scope: Scope::Supervisor,
+        title: "a VM class the cluster uses is no longer available to its vSphere Namespace",
+        source: feasibility::SRC_VM_CLASS,
+    },
+    Check {
+        code: "UC-STORAGECLASS-UNAVAILABLE",
+        severity: Severity::Blocker,
+        scope: Scope::Supervisor,
+        title: "a storage class the cluster uses is not in its vSphere Namespace's ResourceQuota",
+        source: feasibility::SRC_STORAGE_QUOTA,
+    },
+    Check {
+        code: "UC-QUOTA-SURGE",
+        severity: Severity::Blocker,
+        scope: Scope::Supervisor,
+        title: "the namespace's CPU/memory quota has no room for the surge VMs of its rolling clusters",
+        source: feasibility::SRC_STORAGE_QUOTA,
+    },
+    Check {
+        code: "UC-POD-CIDR",
+        severity: Severity::Blocker,
+        scope: Scope::Supervisor,
+        title: "the pods CIDR has fewer /24 node blocks than nodes plus surge VMs",
+        source: feasibility::SRC_POD_CIDR,
+    },
+    Check {
         code: "UC-DRAIN-PDB-ZERO",
         severity: Severity::Blocker,
         scope: Scope::Workload,
@@ -217,18 +277,26 @@ pub fn check(code: &str) -> Option<&'static Check> {
     CHECKS.iter().find(|c| c.code == code)
 }
 
-fn finding(code: &str, f: &ClusterForecast, message: String, fix: &str) -> Finding {
-    Finding {
-        code: code.to_owned(),
-        severity: check(code).map(|c| c.severity).unwrap_or(Severity::Info),
-        cluster: format!("{}/{}", f.namespace, f.name),
-        step: None,
-        node: None,
-        pdb: None,
-        pods: Vec::new(),
-        message,
-        fix: fix.to_owned(),
+impl Finding {
+    /// A finding of check `code` on `cluster` (`namespace/name`), its severity read from [`CHECKS`]
+    /// (`Info` for a code not there); no step, node, PDB or pods yet.
+    pub fn new(code: &str, cluster: String, message: String, fix: &str) -> Finding {
+        Finding {
+            code: code.to_owned(),
+            severity: check(code).map(|c| c.severity).unwrap_or(Severity::Info),
+            cluster,
+            step: None,
+            node: None,
+            pdb: None,
+            pods: Vec::new(),
+            message,
+            fix: fix.to_owned(),
+        }
     }
+}
+
+fn finding(code: &str, f: &ClusterForecast, message: String, fix: &str) -> Finding {
+    Finding::new(code, format!("{}/{}", f.namespace, f.name), message, fix)
 }
 
 /// Supervisor-side findings of a forecast: paused, pending, held pools, refused version steps, and —
@@ -263,6 +331,21 @@ pub fn supervisor_findings(
                 format!("pools {held:?} do not roll now (defer-upgrade / hold-upgrade-sequence)"),
                 "remove the annotation from the pool's topology metadata when the pool may roll",
             ));
+        }
+        match f.rule.id.as_str() {
+            "CAPI-CLASS-NOT-FOUND" => out.push(finding(
+                "UC-CLASS-NOT-FOUND",
+                f,
+                f.rule.text.clone(),
+                "list the classes (kubectl get clusterclasses -A) and pick one in the cluster's namespace or vmware-system-vks-public",
+            )),
+            "CAPI-CLASS-INCOMPATIBLE" => out.push(finding(
+                "UC-CLASS-INCOMPATIBLE",
+                f,
+                f.rule.text.clone(),
+                "pick a ClusterClass that defines every MachineDeployment class the cluster's pools use, or change those pools' class first",
+            )),
+            _ => {}
         }
         if matches!(
             f.rule.id.as_str(),

@@ -30,6 +30,11 @@ pub const TOPOLOGY_DEPLOYMENT_LABEL: &str = "topology.cluster.x-k8s.io/deploymen
 pub const MACHINE_DEPLOYMENT_LABEL: &str = "cluster.x-k8s.io/deployment-name";
 /// Label on a control plane Machine.
 pub const CONTROL_PLANE_LABEL: &str = "cluster.x-k8s.io/control-plane";
+/// Annotation whose value is a label selector over OSImages: the image the cluster's nodes boot
+/// (tanzu-framework `apis/run/v1alpha3/osimage_types.go`; must match exactly one image per release).
+pub const RESOLVE_OS_IMAGE: &str = "run.tanzu.vmware.com/resolve-os-image";
+/// VKS 3.x: the namespace of the VMware-published ClusterClasses (`builtin-generic-v3.x.0`).
+pub const VKS_PUBLIC_NAMESPACE: &str = "vmware-system-vks-public";
 /// VKS: keeps a cluster on its ClusterClass when a new Kubernetes version is requested (KB 404143).
 pub const SKIP_AUTO_CC_REBASE: &str = "kubernetes.vmware.com/skip-auto-cc-rebase";
 
@@ -71,6 +76,8 @@ impl Api {
 pub struct Pool {
     /// The pool's name (`nodePools[].name` or `machineDeployments[].name`).
     pub name: String,
+    /// The MachineDeployment class in the ClusterClass (`machineDeployments[].class`); `None` for a TKC.
+    pub class: Option<String>,
     /// Desired replicas; `None` when the autoscaler owns them (then the MachineDeployment's count is used).
     pub replicas: Option<u32>,
     /// `failureDomain` (a vSphere Zone), when set.
@@ -123,6 +130,26 @@ pub struct Cluster {
     pub no_proxy: Vec<String>,
     /// Pods CIDR blocks.
     pub pod_cidrs: Vec<String>,
+    /// The `run.tanzu.vmware.com/resolve-os-image` selector (TKC metadata, else the topology's
+    /// control plane metadata), when set.
+    pub os_image_selector: Option<String>,
+    /// VM classes the nodes use (TKC `vmClass` fields; Cluster `vmClass` variable and overrides).
+    pub vm_classes: Vec<String>,
+    /// Storage classes the nodes use (TKC `storageClass` fields; Cluster `storageClass` variable
+    /// and overrides).
+    pub storage_classes: Vec<String>,
+}
+
+/// Sorted, deduplicated strings of these values.
+fn names<'a>(vals: impl Iterator<Item = Option<&'a Value>>) -> Vec<String> {
+    let mut out: Vec<String> = vals
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .filter(|v| !v.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 impl Cluster {
@@ -216,6 +243,23 @@ fn parse_error(obj: &Value, kind: &str, problem: impl Into<String>) -> ParseErro
     }
 }
 
+/// The values of an override in the control plane's and every pool's `variables.overrides`.
+fn cp_and_pool_overrides(topo: &Value, name: &str) -> Vec<Value> {
+    let cp = at(topo, &["controlPlane", "variables", "overrides"]);
+    let pools = at(topo, &["workers", "machineDeployments"])
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|md| at(md, &["variables", "overrides"]))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    std::iter::once(cp)
+        .chain(pools)
+        .filter_map(|o| named_values(o).remove(name))
+        .collect()
+}
+
 /// Reads a `Cluster` (v1beta1 or v1beta2). Errors when it has no name or no `spec.topology` (a
 /// classless Cluster is not a TKG Service cluster this forecast understands).
 ///
@@ -247,6 +291,7 @@ pub fn parse_cluster(obj: &Value) -> Result<Cluster, ParseError> {
             mds.iter()
                 .map(|md| Pool {
                     name: s(md, &["name"]).unwrap_or_default().to_owned(),
+                    class: s(md, &["class"]).map(str::to_owned),
                     replicas: u32_of(md.get("replicas")),
                     failure_domain: s(md, &["failureDomain"]).map(str::to_owned),
                     defer_upgrade: has_annotation(md.get("metadata"), DEFER_UPGRADE),
@@ -278,6 +323,12 @@ pub fn parse_cluster(obj: &Value) -> Result<Cluster, ParseError> {
                 .map(|o| strings(at(o, &["systemProxy", "noProxy"])))
         })
         .unwrap_or_default();
+    let vm_overrides = cp_and_pool_overrides(topo, "vmClass");
+    let vm_classes =
+        names(std::iter::once(variables.get("vmClass")).chain(vm_overrides.iter().map(Some)));
+    let sc_overrides = cp_and_pool_overrides(topo, "storageClass");
+    let storage_classes =
+        names(std::iter::once(variables.get("storageClass")).chain(sc_overrides.iter().map(Some)));
     Ok(Cluster {
         namespace,
         name,
@@ -303,6 +354,13 @@ pub fn parse_cluster(obj: &Value) -> Result<Cluster, ParseError> {
         skip_auto_cc_rebase: annotations.contains_key(SKIP_AUTO_CC_REBASE),
         no_proxy,
         pod_cidrs: strings(at(obj, &["spec", "clusterNetwork", "pods", "cidrBlocks"])),
+        os_image_selector: cp
+            .and_then(|c| at(c, &["metadata", "annotations", RESOLVE_OS_IMAGE]))
+            .or_else(|| at(obj, &["metadata", "annotations", RESOLVE_OS_IMAGE]))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        vm_classes,
+        storage_classes,
     })
 }
 
@@ -345,6 +403,7 @@ pub fn parse_tkc(obj: &Value) -> Result<Cluster, ParseError> {
             ps.iter()
                 .map(|p| Pool {
                     name: s(p, &["name"]).unwrap_or_default().to_owned(),
+                    class: None,
                     replicas: u32_of(p.get("replicas")),
                     failure_domain: s(p, &["failureDomain"]).map(str::to_owned),
                     defer_upgrade: false,
@@ -382,6 +441,25 @@ pub fn parse_tkc(obj: &Value) -> Result<Cluster, ParseError> {
         pod_cidrs: network
             .map(|n| strings(at(n, &["pods", "cidrBlocks"])))
             .unwrap_or_default(),
+        os_image_selector: annotations.get(RESOLVE_OS_IMAGE).cloned(),
+        vm_classes: names(
+            std::iter::once(cp.and_then(|c| c.get("vmClass"))).chain(
+                topo.get("nodePools")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|p| p.get("vmClass")),
+            ),
+        ),
+        storage_classes: names(
+            std::iter::once(cp.and_then(|c| c.get("storageClass"))).chain(
+                topo.get("nodePools")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|p| p.get("storageClass")),
+            ),
+        ),
     })
 }
 
@@ -421,6 +499,17 @@ pub fn fleet(tkcs: &[Value], clusters: &[Value]) -> (Vec<Cluster>, Vec<ParseErro
                             }
                         }
                         cluster.paused |= tkc.paused;
+                        if cluster.os_image_selector.is_none() {
+                            cluster.os_image_selector = tkc.os_image_selector;
+                        }
+                        for (mine, theirs) in [
+                            (&mut cluster.vm_classes, tkc.vm_classes),
+                            (&mut cluster.storage_classes, tkc.storage_classes),
+                        ] {
+                            mine.extend(theirs);
+                            mine.sort();
+                            mine.dedup();
+                        }
                     }
                     None => {
                         by_key.insert(key, tkc);
@@ -533,6 +622,41 @@ pub fn parse_machines(objs: &[Value], mds: &[MachineDeployment]) -> Vec<Machine>
                 node: s(o, &["status", "nodeRef", "name"]).map(str::to_owned),
                 version: s(o, &["spec", "version"]).map(str::to_owned),
                 phase: s(o, &["status", "phase"]).map(str::to_owned),
+            })
+        })
+        .collect()
+}
+
+/// A ClusterClass, reduced to what a rebase needs: where it is and which MachineDeployment classes it
+/// offers (a Cluster's pools must each find their `class` there, else Cluster API's webhook refuses
+/// the rebase: cluster-api `docs/book/src/tasks/experimental-features/cluster-class/change-clusterclass.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClassOffer {
+    /// The ClusterClass's namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// `spec.workers.machineDeployments[].class`.
+    pub worker_classes: Vec<String>,
+}
+
+/// Reads ClusterClasses (v1beta1 or v1beta2 shape: `spec.workers.machineDeployments[].class`).
+pub fn parse_cluster_classes(objs: &[Value]) -> Vec<ClassOffer> {
+    objs.iter()
+        .filter_map(|o| {
+            let (namespace, name) = ident(o);
+            (!name.is_empty()).then(|| ClassOffer {
+                namespace,
+                name,
+                worker_classes: at(o, &["spec", "workers", "machineDeployments"])
+                    .and_then(Value::as_array)
+                    .map(|mds| {
+                        mds.iter()
+                            .filter_map(|m| s(m, &["class"]).map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
         })
         .collect()

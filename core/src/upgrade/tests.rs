@@ -1028,3 +1028,636 @@ fn check_codes_are_unique_and_sourced() {
             .all(|c| c.code.starts_with("UC-") && !c.source.is_empty())
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// --class and -f
+
+fn orders_live() -> Value {
+    json!({
+        "apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster",
+        "metadata": {"name": "orders", "namespace": "team-b", "labels": {"env": "prod"}},
+        "spec": {"topology": {
+            "class": "builtin-generic-v3.1.0",
+            "version": "v1.28.8---vmware.1-fips.1-tkg.2",
+            "controlPlane": {"replicas": 3},
+            "workers": {"machineDeployments": [
+                {"class": "node-pool", "name": "pool-a", "replicas": 3, "failureDomain": "zone-a",
+                 "nodeDrainTimeout": "30m",
+                 "variables": {"overrides": [{"name": "vmClass", "value": "best-effort-large"}]}},
+                {"class": "node-pool", "name": "pool-b", "replicas": 2,
+                 "metadata": {"annotations": {"topology.cluster.x-k8s.io/defer-upgrade": ""}}},
+                {"class": "gpu-pool", "name": "pool-c", "replicas": 1}
+            ]},
+            "variables": [{"name": "vmClass", "value": "best-effort-medium"},
+                          {"name": "storageClass", "value": "gold"},
+                          {"name": "ntp", "value": "time.corp.example"}]
+        }}
+    })
+}
+
+fn edit(live: &Value, pointer: &str, value: Value) -> Value {
+    let mut v = live.clone();
+    *v.pointer_mut(pointer)
+        .unwrap_or_else(|| panic!("{pointer}")) = value;
+    v
+}
+
+fn manifest(live: &Value, file: &Value) -> ClusterForecast {
+    let changes = change::manifest_changes(live, file).unwrap();
+    let cluster = model::parse_cluster(live).unwrap();
+    let t = Trigger::Manifest {
+        kind: "Cluster".into(),
+        namespace: "team-b".into(),
+        name: "orders".into(),
+        changes,
+    };
+    forecast::forecast(&[cluster], &[], &[], &t)
+        .unwrap()
+        .remove(0)
+}
+
+#[test]
+fn manifest_fields_roll_or_not_by_rule() {
+    let live = orders_live();
+    let mds = "/spec/topology/workers/machineDeployments";
+    // (what, edited file, rolls, rule id, steps)
+    let rows: Vec<(&str, Value, Rolls, &str, Vec<&str>)> = vec![
+        (
+            "nothing",
+            live.clone(),
+            Rolls::No,
+            "MANIFEST-UNCHANGED",
+            vec![],
+        ),
+        (
+            "replicas scale",
+            edit(&live, &format!("{mds}/0/replicas"), json!(5)),
+            Rolls::No,
+            "CAPI-SCALE",
+            vec![],
+        ),
+        (
+            "cp replicas scale",
+            edit(&live, "/spec/topology/controlPlane/replicas", json!(5)),
+            Rolls::No,
+            "CAPI-SCALE",
+            vec![],
+        ),
+        (
+            "labels in place",
+            edit(&live, "/metadata/labels/env", json!("dev")),
+            Rolls::No,
+            "CAPI-IN-PLACE",
+            vec![],
+        ),
+        (
+            "drain timeout in place",
+            edit(&live, &format!("{mds}/0/nodeDrainTimeout"), json!("1h")),
+            Rolls::No,
+            "CAPI-IN-PLACE",
+            vec![],
+        ),
+        (
+            "failure domain",
+            edit(&live, &format!("{mds}/0/failureDomain"), json!("zone-b")),
+            Rolls::Yes,
+            "CAPI-MD-FAILURE-DOMAIN",
+            vec!["pool-a"],
+        ),
+        (
+            "md class",
+            edit(&live, &format!("{mds}/2/class"), json!("node-pool")),
+            Rolls::Yes,
+            "CAPI-MD-CLASS",
+            vec!["pool-c"],
+        ),
+        (
+            "pool override",
+            edit(
+                &live,
+                &format!("{mds}/0/variables/overrides/0/value"),
+                json!("guaranteed-large"),
+            ),
+            Rolls::Yes,
+            "CAPI-TEMPLATE-ROTATION",
+            vec!["pool-a"],
+        ),
+        // The cluster-wide vmClass: control plane and the pools without their own override.
+        (
+            "vmClass variable",
+            edit(
+                &live,
+                "/spec/topology/variables/0/value",
+                json!("guaranteed-large"),
+            ),
+            Rolls::Yes,
+            "CAPI-TEMPLATE-ROTATION",
+            vec!["cp", "pool-a+pool-b+pool-c"],
+        ),
+        (
+            "unknown variable",
+            edit(&live, "/spec/topology/variables/2/value", json!("ntp2")),
+            Rolls::Yes,
+            "CAPI-TEMPLATE-ROTATION",
+            vec!["cp", "pool-a+pool-b+pool-c"],
+        ),
+        (
+            "class rebase",
+            edit(
+                &live,
+                "/spec/topology/class",
+                json!("builtin-generic-v3.2.0"),
+            ),
+            Rolls::Yes,
+            "CAPI-CLASS-REBASE",
+            vec!["cp", "pool-a+pool-b+pool-c"],
+        ),
+        // Version: sequential, pool-b deferred.
+        (
+            "version",
+            edit(
+                &live,
+                "/spec/topology/version",
+                json!("v1.29.4---vmware.3-fips.1-tkg.1"),
+            ),
+            Rolls::Yes,
+            "CAPI-VERSION",
+            vec!["cp", "pool-a", "pool-c"],
+        ),
+        (
+            "version two minors",
+            edit(&live, "/spec/topology/version", json!("v1.30.1---vmware.1")),
+            Rolls::No,
+            "CAPI-VERSION-MINOR-SKIP",
+            vec![],
+        ),
+        (
+            "unknown field",
+            edit(
+                &live,
+                "/spec/topology/controlPlane",
+                json!({"replicas": 3, "readinessGates": [{"conditionType": "X"}]}),
+            ),
+            Rolls::Maybe,
+            "FIELD-UNKNOWN-EFFECT",
+            vec!["cp"],
+        ),
+    ];
+    for (what, file, rolls, id, want_steps) in rows {
+        let f = manifest(&live, &file);
+        assert_eq!((f.rolls, f.rule.id.as_str()), (rolls, id), "{what}: {f:#?}");
+        assert_eq!(steps(&f), want_steps, "{what}");
+    }
+    // The ntp variable is not in the table of known variables: it may roll.
+    let f = manifest(
+        &live,
+        &edit(&live, "/spec/topology/variables/2/value", json!("ntp2")),
+    );
+    assert!(
+        f.notes
+            .iter()
+            .any(|n| n.contains("spec.topology.variables[ntp].value")),
+        "{:?}",
+        f.notes
+    );
+}
+
+#[test]
+fn manifest_lists_compare_by_name_and_absent_keys_keep_live_values() {
+    let live = orders_live();
+    // Pools reordered: no change of content.
+    let mut file = live.clone();
+    file["spec"]["topology"]["workers"]["machineDeployments"]
+        .as_array_mut()
+        .unwrap()
+        .reverse();
+    assert_eq!(change::manifest_changes(&live, &file).unwrap(), vec![]);
+    // A file without metadata.labels and without variables keeps them (merge patch).
+    let mut file = live.clone();
+    file["metadata"].as_object_mut().unwrap().remove("labels");
+    file["spec"]["topology"]
+        .as_object_mut()
+        .unwrap()
+        .remove("variables");
+    assert_eq!(change::manifest_changes(&live, &file).unwrap(), vec![]);
+    // A pool dropped from the list is removed: no roll of the others, named.
+    let mut file = live.clone();
+    file["spec"]["topology"]["workers"]["machineDeployments"]
+        .as_array_mut()
+        .unwrap()
+        .remove(2);
+    let ch = change::manifest_changes(&live, &file).unwrap();
+    assert_eq!(ch.len(), 1);
+    assert_eq!(
+        ch[0].path,
+        "spec.topology.workers.machineDeployments[pool-c]"
+    );
+    assert_eq!(
+        (ch[0].rolls, ch[0].rule.id.as_str()),
+        (Rolls::No, "CAPI-POOL-ADDED-OR-REMOVED")
+    );
+    // A key left out inside a list entry is removed (the list is replaced).
+    let mut file = live.clone();
+    file["spec"]["topology"]["workers"]["machineDeployments"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("failureDomain");
+    let ch = change::manifest_changes(&live, &file).unwrap();
+    assert_eq!(
+        ch[0].path,
+        "spec.topology.workers.machineDeployments[pool-a].failureDomain"
+    );
+    assert_eq!(ch[0].to, None);
+    assert_eq!(ch[0].rolls, Rolls::Yes);
+}
+
+#[test]
+fn manifest_tkc_fields() {
+    let live = json!({
+        "apiVersion": "run.tanzu.vmware.com/v1alpha3", "kind": "TanzuKubernetesCluster",
+        "metadata": {"name": "payments", "namespace": "team-a"},
+        "spec": {"topology": {
+            "controlPlane": {"replicas": 3, "vmClass": "guaranteed-medium", "storageClass": "gold",
+                             "tkr": {"reference": {"name": "v1.28.8---vmware.1-fips.1-tkg.2"}}},
+            "nodePools": [
+                {"name": "pool-a", "replicas": 3, "vmClass": "best-effort-large", "storageClass": "gold", "nodeDrainTimeout": "15m"},
+                {"name": "pool-b", "replicas": 2, "vmClass": "best-effort-large", "storageClass": "gold"}
+            ]}}
+    });
+    let np = "/spec/topology/nodePools";
+    // (what, file, change rolls, rule id, affects)
+    let rows: Vec<(&str, Value, Rolls, &str, change::Affects)> = vec![
+        (
+            "pool vmClass",
+            edit(
+                &live,
+                &format!("{np}/1/vmClass"),
+                json!("best-effort-xlarge"),
+            ),
+            Rolls::Yes,
+            "VMW-NODE-SPEC",
+            change::Affects::Pool("pool-b".into()),
+        ),
+        (
+            "cp storageClass",
+            edit(
+                &live,
+                "/spec/topology/controlPlane/storageClass",
+                json!("silver"),
+            ),
+            Rolls::Yes,
+            "VMW-NODE-SPEC",
+            change::Affects::ControlPlane,
+        ),
+        (
+            "pool replicas",
+            edit(&live, &format!("{np}/0/replicas"), json!(4)),
+            Rolls::No,
+            "CAPI-SCALE",
+            change::Affects::Pool("pool-a".into()),
+        ),
+        (
+            "pool drain timeout",
+            edit(&live, &format!("{np}/0/nodeDrainTimeout"), json!("0s")),
+            Rolls::No,
+            "CAPI-IN-PLACE",
+            change::Affects::Pool("pool-a".into()),
+        ),
+        (
+            "tkr",
+            edit(
+                &live,
+                "/spec/topology/controlPlane/tkr/reference/name",
+                json!("v1.29.4---vmware.3-fips.1-tkg.1"),
+            ),
+            Rolls::Yes,
+            "CAPI-VERSION",
+            change::Affects::Cluster,
+        ),
+        (
+            "os image",
+            edit(
+                &live,
+                "/metadata",
+                json!({"name": "payments", "namespace": "team-a", "annotations": {"run.tanzu.vmware.com/resolve-os-image": "os-name=ubuntu"}}),
+            ),
+            Rolls::Yes,
+            "VMW-OS-IMAGE",
+            change::Affects::Cluster,
+        ),
+    ];
+    for (what, file, rolls, id, affects) in rows {
+        let ch = change::manifest_changes(&live, &file).unwrap();
+        assert_eq!(ch.len(), 1, "{what}: {ch:#?}");
+        assert_eq!(
+            (ch[0].rolls, ch[0].rule.id.as_str(), &ch[0].affects),
+            (rolls, id, &affects),
+            "{what}"
+        );
+        assert!(!ch[0].rule.source.is_empty());
+    }
+}
+
+#[test]
+fn manifest_errors_name_the_problem() {
+    use change::{ManifestError, identify};
+    let rows: Vec<(Value, ManifestError)> = vec![
+        (json!("just text"), ManifestError::NotAnObject),
+        (json!(["a"]), ManifestError::NotAnObject),
+        (
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}),
+            ManifestError::Kind("v1 ConfigMap".into()),
+        ),
+        (
+            json!({"apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster", "metadata": {}}),
+            ManifestError::NoName,
+        ),
+    ];
+    for (doc, want) in rows {
+        assert_eq!(identify(&doc), Err(want));
+    }
+}
+
+#[test]
+fn class_rebase_rules() {
+    let live = orders_live();
+    let cluster = model::parse_cluster(&live).unwrap();
+    let offers = model::parse_cluster_classes(&[
+        json!({"metadata": {"name": "builtin-generic-v3.2.0", "namespace": "vmware-system-vks-public"},
+               "spec": {"workers": {"machineDeployments": [{"class": "node-pool"}, {"class": "gpu-pool"}]}}}),
+        json!({"metadata": {"name": "small", "namespace": "team-b"},
+               "spec": {"workers": {"machineDeployments": [{"class": "node-pool"}]}}}),
+        json!({"metadata": {"name": "elsewhere", "namespace": "team-z"}, "spec": {}}),
+    ]);
+    // (class, offers known, rolls, rule id)
+    let rows = [
+        ("builtin-generic-v3.1.0", true, Rolls::No, "CAPI-CLASS-SAME"),
+        (
+            "builtin-generic-v3.2.0",
+            true,
+            Rolls::Yes,
+            "CAPI-CLASS-REBASE",
+        ),
+        ("small", true, Rolls::No, "CAPI-CLASS-INCOMPATIBLE"),
+        ("elsewhere", true, Rolls::No, "CAPI-CLASS-NOT-FOUND"),
+        ("anything", false, Rolls::Yes, "CAPI-CLASS-REBASE"),
+    ];
+    for (name, known, rolls, id) in rows {
+        let t = Trigger::Class {
+            name: name.into(),
+            offered: if known { offers.clone() } else { vec![] },
+        };
+        let f = forecast::forecast(std::slice::from_ref(&cluster), &[], &[], &t)
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            (f.rolls, f.rule.id.as_str()),
+            (rolls, id),
+            "{name}: {}",
+            f.rule.text
+        );
+        if rolls == Rolls::Yes {
+            assert_eq!(steps(&f), ["cp", "pool-a+pool-b+pool-c"], "{name}");
+            assert_eq!(f.rule.source, forecast::SRC_CAPI_CHANGE_CLASS);
+        }
+    }
+    // The incompatible pool is named.
+    let t = Trigger::Class {
+        name: "small".into(),
+        offered: offers,
+    };
+    let f = forecast::forecast(&[cluster], &[], &[], &t)
+        .unwrap()
+        .remove(0);
+    assert!(
+        f.rule.text.contains("pool-c (class gpu-pool)"),
+        "{}",
+        f.rule.text
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Roll feasibility (point 4)
+
+fn feas_cluster(extra: Value) -> Cluster {
+    let mut c = json!({
+        "apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "Cluster",
+        "metadata": {"name": "orders", "namespace": "team-b"},
+        "spec": {
+            "clusterNetwork": {"pods": {"cidrBlocks": ["192.168.156.0/20"]}},
+            "topology": {
+                "class": "builtin-generic-v3.1.0",
+                "version": "v1.28.8---vmware.1-fips.1-tkg.2",
+                "controlPlane": {"replicas": 3, "metadata": {"annotations": {"run.tanzu.vmware.com/resolve-os-image": "os-name=ubuntu"}}},
+                "workers": {"machineDeployments": [
+                    {"class": "node-pool", "name": "pool-a", "replicas": 3,
+                     "variables": {"overrides": [{"name": "vmClass", "value": "best-effort-large"}]}}]},
+                "variables": [{"name": "vmClass", "value": "best-effort-medium"},
+                              {"name": "storageClass", "value": "gold"}]
+            }
+        }
+    });
+    json_merge(&mut c, extra);
+    model::parse_cluster(&c).unwrap()
+}
+
+fn json_merge(a: &mut Value, b: Value) {
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                json_merge(a.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (a, b) => *a = b,
+    }
+}
+
+fn feas_plan(c: &Cluster) -> Vec<ClusterForecast> {
+    forecast::forecast(std::slice::from_ref(c), &[], &[], &tkr(TARGET)).unwrap()
+}
+
+fn osimage(name: &str, os: &str, version: &str, tkr: &str) -> Value {
+    json!({"apiVersion": "run.tanzu.vmware.com/v1alpha3", "kind": "OSImage",
+           "metadata": {"name": name, "labels": {"os-name": os, "os-version": version, "run.tanzu.vmware.com/tkr": tkr}}})
+}
+
+#[test]
+fn os_image_resolves_exactly_once() {
+    use super::feasibility::os_image_findings;
+    let c = feas_cluster(json!({}));
+    let plan = feas_plan(&c);
+    assert_eq!(c.os_image_selector.as_deref(), Some("os-name=ubuntu"));
+    let other = "v1.28.8---vmware.1-fips.1-tkg.2";
+    // (images, tkr lists its images, codes)
+    let rows: Vec<(Vec<Value>, bool, Vec<&str>)> = vec![
+        (
+            vec![
+                osimage("u", "ubuntu", "22.04", TARGET),
+                osimage("p", "photon", "5", TARGET),
+            ],
+            false,
+            vec![],
+        ),
+        (
+            vec![
+                osimage("p", "photon", "5", TARGET),
+                osimage("u-old", "ubuntu", "22.04", other),
+            ],
+            false,
+            vec!["UC-OSIMAGE-NONE"],
+        ),
+        (
+            vec![
+                osimage("u1", "ubuntu", "22.04", TARGET),
+                osimage("u2", "ubuntu", "24.04", TARGET),
+            ],
+            false,
+            vec!["UC-OSIMAGE-AMBIGUOUS"],
+        ),
+        // The TKR's spec.osImages decides which images belong to it (label absent here).
+        (
+            vec![json!({"metadata": {"name": "u", "labels": {"os-name": "ubuntu"}}})],
+            true,
+            vec![],
+        ),
+        (vec![], false, vec!["UC-OSIMAGE-NONE"]),
+    ];
+    for (images, listed, want) in rows {
+        let tkrs = if listed {
+            vec![json!({"metadata": {"name": TARGET}, "spec": {"osImages": [{"name": "u"}]}})]
+        } else {
+            vec![]
+        };
+        let got = os_image_findings(std::slice::from_ref(&c), &plan, TARGET, &tkrs, &images);
+        let codes: Vec<&str> = got.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(codes, want, "{images:?}");
+        for f in &got {
+            assert_eq!(f.severity, Severity::Blocker);
+            assert!(f.message.contains("os-name=ubuntu"), "{}", f.message);
+        }
+    }
+}
+
+#[test]
+fn selectors_read_the_equality_grammar() {
+    use super::feasibility::selector_matches;
+    let labels: std::collections::BTreeMap<String, String> =
+        [("os-name", "ubuntu"), ("os-version", "24.04")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let rows = [
+        ("os-name=ubuntu", Some(true)),
+        ("os-name==ubuntu,os-version=24.04", Some(true)),
+        ("os-name=photon", Some(false)),
+        ("os-name!=photon", Some(true)),
+        ("os-arch", Some(false)),
+        ("!os-arch", Some(true)),
+        ("", Some(true)),
+        ("os-name in (ubuntu)", None),
+    ];
+    for (sel, want) in rows {
+        assert_eq!(selector_matches(sel, &labels), want, "{sel}");
+    }
+}
+
+#[test]
+fn vm_class_storage_class_and_quota_for_the_surge() {
+    use super::feasibility::{class_sizes, namespace_offers, placement_findings};
+    let c = feas_cluster(json!({}));
+    assert_eq!(c.vm_classes, ["best-effort-large", "best-effort-medium"]);
+    assert_eq!(c.storage_classes, ["gold"]);
+    let plan = feas_plan(&c);
+    let classes = vec![
+        json!({"metadata": {"name": "best-effort-large", "namespace": "team-b"}, "spec": {"hardware": {"cpus": 4, "memory": "16Gi"}}}),
+        json!({"metadata": {"name": "best-effort-medium", "namespace": "team-b"}, "spec": {"hardware": {"cpus": 2, "memory": "8Gi"}}}),
+    ];
+    let binding = |name: &str| json!({"metadata": {"name": name, "namespace": "team-b"}, "classRef": {"kind": "VirtualMachineClass", "name": name}});
+    let quota = |sc: &str, cpu_left: &str| {
+        json!({"metadata": {"name": "q", "namespace": "team-b"},
+        "spec": {"hard": {format!("{sc}.storageclass.storage.k8s.io/requests.storage"): "1Ti", "limits.cpu": "100", "limits.memory": "1Ti"}},
+        "status": {"hard": {format!("{sc}.storageclass.storage.k8s.io/requests.storage"): "1Ti", "limits.cpu": "100", "limits.memory": "1Ti"},
+                   "used": {"limits.cpu": cpu_left, "limits.memory": "0"}}})
+    };
+    // (namespaced classes, bindings, quotas, codes)
+    let rows: Vec<(Vec<Value>, Vec<Value>, Vec<Value>, Vec<&str>)> = vec![
+        (classes.clone(), vec![], vec![quota("gold", "10")], vec![]),
+        // 8.x with bindings only (classes cluster-scoped): a missing binding is a blocker.
+        (
+            vec![],
+            vec![binding("best-effort-large")],
+            vec![quota("gold", "10")],
+            vec!["UC-VMCLASS-UNAVAILABLE"],
+        ),
+        (
+            vec![],
+            vec![binding("best-effort-large"), binding("best-effort-medium")],
+            vec![quota("gold", "10")],
+            vec![],
+        ),
+        (
+            classes.clone(),
+            vec![],
+            vec![quota("silver", "10")],
+            vec!["UC-STORAGECLASS-UNAVAILABLE"],
+        ),
+        // 97 of 100 CPUs used: one surge VM of the biggest class (4 CPUs) does not fit.
+        (
+            classes.clone(),
+            vec![],
+            vec![quota("gold", "97")],
+            vec!["UC-QUOTA-SURGE"],
+        ),
+    ];
+    for (vmc, binds, quotas, want) in rows {
+        let offers = namespace_offers(&["team-b"], Some(&vmc), Some(&binds), Some(&quotas));
+        let sizes = class_sizes(&classes);
+        let got = placement_findings(std::slice::from_ref(&c), &plan, &offers, &sizes);
+        let codes: Vec<&str> = got.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(codes, want, "{vmc:?} {binds:?} {quotas:?}");
+        for f in &got {
+            assert_eq!(f.severity, Severity::Blocker);
+        }
+    }
+    // Nothing listed: nothing judged (the plugin reports the checks as skipped).
+    let offers = namespace_offers(&["team-b"], None, None, None);
+    assert!(
+        placement_findings(
+            std::slice::from_ref(&c),
+            &plan,
+            &offers,
+            &Default::default()
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn pod_cidr_headroom() {
+    use super::feasibility::{pod_cidr_blocks, pod_cidr_findings};
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(pod_cidr_blocks(&s(&["192.168.156.0/20"])), Some(16));
+    assert_eq!(pod_cidr_blocks(&s(&["192.168.0.0/16"])), Some(256));
+    assert_eq!(
+        pod_cidr_blocks(&s(&["10.0.0.0/24", "10.0.1.0/24"])),
+        Some(2)
+    );
+    assert_eq!(pod_cidr_blocks(&s(&["fd00::/48"])), None);
+    // (pods CIDR, pool replicas, codes): 3 CP + pool + 1 surge at a time (version roll).
+    let rows: Vec<(&str, u32, Vec<&str>)> = vec![
+        ("192.168.156.0/20", 12, vec![]), // 3 + 12 + 1 = 16 of 16
+        ("192.168.156.0/20", 13, vec!["UC-POD-CIDR"]), // 17 > 16
+        ("", 500, vec![]),                // no pods CIDR (NSX-routed): not judged
+    ];
+    for (cidr, replicas, want) in rows {
+        let cidrs: Vec<&str> = if cidr.is_empty() { vec![] } else { vec![cidr] };
+        let c = feas_cluster(
+            json!({"spec": {"clusterNetwork": {"pods": {"cidrBlocks": cidrs}},
+            "topology": {"workers": {"machineDeployments": [{"class": "node-pool", "name": "pool-a", "replicas": replicas}]}}}}),
+        );
+        let plan = feas_plan(&c);
+        let got = pod_cidr_findings(&[c], &plan);
+        let codes: Vec<&str> = got.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(codes, want, "{cidr} {replicas}");
+    }
+}

@@ -49,8 +49,28 @@ pub struct Definition {
     pub version: String,
 }
 
-/// Parses a definition's text; the error says what is wrong with it.
-pub fn parse_definition(text: &str) -> std::result::Result<(Value, String, String), String> {
+/// What is wrong with a service definition file (`--definition`, or vCenter's stored `content`).
+#[derive(Debug, thiserror::Error)]
+pub enum DefinitionError {
+    /// A document is not YAML.
+    #[error("it is not YAML: {0}")]
+    NotYaml(String),
+    /// The Package document lacks `spec.refName` (the service's id) or `spec.version`.
+    #[error("its Package has no spec.{0}")]
+    MissingField(&'static str),
+    /// No document has `kind: Package`.
+    #[error("it holds no Carvel Package document (kind: Package)")]
+    NoPackage,
+}
+
+/// Parses a definition's text (PackageMetadata and Package documents, as the Supervisor Services
+/// catalog ships them) into its Package, the service id (`spec.refName`) and the version.
+///
+/// # Errors
+/// [`DefinitionError`], saying what is wrong with it.
+pub fn parse_definition(
+    text: &str,
+) -> std::result::Result<(Value, String, String), DefinitionError> {
     let mut documents = vec![String::new()];
     for line in text.lines() {
         if line.trim_end() == "---" {
@@ -62,21 +82,21 @@ pub fn parse_definition(text: &str) -> std::result::Result<(Value, String, Strin
     }
     for doc in documents.iter().filter(|d| !d.trim().is_empty()) {
         let value: Value =
-            serde_saphyr::from_str(doc).map_err(|e| format!("it is not YAML: {e}"))?;
+            serde_saphyr::from_str(doc).map_err(|e| DefinitionError::NotYaml(e.to_string()))?;
         if value["kind"] != "Package" {
             continue;
         }
         let service = value["spec"]["refName"]
             .as_str()
-            .ok_or("its Package has no spec.refName")?
+            .ok_or(DefinitionError::MissingField("refName"))?
             .to_owned();
         let version = value["spec"]["version"]
             .as_str()
-            .ok_or("its Package has no spec.version")?
+            .ok_or(DefinitionError::MissingField("version"))?
             .to_owned();
         return Ok((value, service, version));
     }
-    Err("it holds no Carvel Package document (kind: Package)".into())
+    Err(DefinitionError::NoPackage)
 }
 
 fn read_definition(path: &Path, service: &str, to: &str) -> Result<Definition> {
@@ -92,7 +112,7 @@ fn read_definition(path: &Path, service: &str, to: &str) -> Result<Definition> {
     };
     let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
     let text = String::from_utf8(bytes.clone()).map_err(|_| bad("it is not UTF-8 text".into()))?;
-    let (package, id, version) = parse_definition(&text).map_err(bad)?;
+    let (package, id, version) = parse_definition(&text).map_err(|e| bad(e.to_string()))?;
     if id != service {
         return Err(bad(format!("it defines the service {id}, not {service}")));
     }
@@ -705,13 +725,13 @@ async fn register(vc: &Vcenter, service_id: &str, d: &Definition) -> Result<()> 
     Ok(())
 }
 
-/// Runs vCenter's compatibility precheck: `Ok(())` COMPATIBLE, `Err(messages)` INCOMPATIBLE.
+/// Runs vCenter's compatibility precheck of `to`.
 async fn precheck(
     vc: &Vcenter,
     place: &Target,
     service_id: &str,
     to: &str,
-) -> Result<std::result::Result<(), String>> {
+) -> Result<core_vc::Precheck> {
     let path = format!("{}?action=precheck", place.service_path(service_id));
     let task: Value = serde_json::from_slice(
         &vc.request(Method::POST, &path, Some(&json!({"target_version": to})))
@@ -759,9 +779,9 @@ async fn precheck(
         line(&format!("  {m}"));
     }
     Ok(if status == "COMPATIBLE" {
-        Ok(())
+        core_vc::Precheck::Compatible
     } else {
-        Err(messages.join("; "))
+        core_vc::Precheck::Incompatible(messages)
     })
 }
 
@@ -871,16 +891,21 @@ mod tests {
         let text = "apiVersion: data.packaging.carvel.dev/v1alpha1\nkind: PackageMetadata\nmetadata: {name: x.example.com}\n---\napiVersion: data.packaging.carvel.dev/v1alpha1\nkind: Package\nspec: {refName: x.example.com, version: 1.2.0}\n";
         let (_, id, v) = parse_definition(text).unwrap();
         assert_eq!((id.as_str(), v.as_str()), ("x.example.com", "1.2.0"));
-        assert!(
-            parse_definition("kind: PackageMetadata\n")
-                .unwrap_err()
-                .contains("no Carvel Package")
-        );
-        assert!(parse_definition("a: [\n").unwrap_err().contains("not YAML"));
-        assert!(
-            parse_definition("kind: Package\nspec: {version: 1}\n")
-                .unwrap_err()
-                .contains("refName")
-        );
+        assert!(matches!(
+            parse_definition("kind: PackageMetadata\n"),
+            Err(DefinitionError::NoPackage)
+        ));
+        assert!(matches!(
+            parse_definition("a: [\n"),
+            Err(DefinitionError::NotYaml(_))
+        ));
+        assert!(matches!(
+            parse_definition("kind: Package\nspec: {version: 1}\n"),
+            Err(DefinitionError::MissingField("refName"))
+        ));
+        assert!(matches!(
+            parse_definition("kind: Package\nspec: {refName: x.example.com}\n"),
+            Err(DefinitionError::MissingField("version"))
+        ));
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Reads the Supervisor with one LIST per kind across all namespaces (never a GET per object), so the
 //! number of requests does not grow with the fleet: TanzuKubernetesClusters, Clusters,
-//! MachineDeployments, Machines, and TanzuKubernetesReleases for `--tkr`. The decisions are
+//! MachineDeployments, Machines, VirtualMachineClasses, VirtualMachineClassBindings, ResourceQuotas,
+//! and for a version change TanzuKubernetesReleases and OSImages, for `--class` ClusterClasses. The decisions are
 //! `supsvc_core::upgrade`'s. Workload-cluster checks (drain blockers, harms) are listed in the
 //! coverage section as skipped: this version does not read workload clusters yet.
 //!
@@ -18,7 +19,7 @@ use serde::Serialize;
 use serde_json::Value;
 use supsvc_core::upgrade::forecast::{self, ClusterForecast, Rolls, Trigger};
 use supsvc_core::upgrade::model::{self, Cluster};
-use supsvc_core::upgrade::{self, CHECKS, FailOn, Finding, Scope, Severity};
+use supsvc_core::upgrade::{self, CHECKS, FailOn, Finding, Scope, Severity, change, feasibility};
 
 use crate::api::retrying;
 use crate::cluster::Cluster as Connection;
@@ -50,10 +51,18 @@ pub enum Gate {
 #[command(after_help = "Triggers (exactly one):\n  \
   --tkr v1.29.4---vmware.3-fips.1-tkg.1      move every cluster to this TKR/KR\n  \
   --set vmClass=best-effort-large [--pool P]  set a ClusterClass variable (VALUE is JSON, else a string)\n  \
+  --class builtin-generic-v3.2.0              rebase ClusterClass clusters onto another ClusterClass\n  \
+  -f changed-cluster.yaml                     a changed TanzuKubernetesCluster or Cluster: each field that\n  \
+                                              differs from the live object, whether it rolls, rule and source\n  \
   --tkg-service-upgrade                       upgrade the TKG Service\n  \
   --vcenter-upgrade --from 8.0.1 --to 8.0u2c   upgrade vCenter (VMware's rolling-update table)\n\n\
 Exit codes: 0 nothing at or above --fail-on (always 0 without it); 1 error; 2 usage;\n  \
 4 warnings (--fail-on warning); 5 blockers (--fail-on blocker|warning); 6 a cluster rolls or may roll (--fail-on roll).\n\n\
+Before the roll: the target release is Ready and Compatible, its OS image resolves exactly once\n  \
+(resolve-os-image), the VM classes and storage classes the clusters use are still offered to their\n  \
+vSphere Namespace (VirtualMachineClass / VirtualMachineClassBinding, ResourceQuota), the namespace\n  \
+quota holds the surge VMs, the pods CIDR has a /24 for every node plus the surge (UC-OSIMAGE-*,\n  \
+UC-VMCLASS-UNAVAILABLE, UC-STORAGECLASS-UNAVAILABLE, UC-QUOTA-SURGE, UC-POD-CIDR: blockers).\n\n\
 Checks that could not run are listed under coverage as skipped, never as passed.")]
 pub struct UpgradeCheckArgs {
     /// Target TKR/KR name (or version) for every cluster.
@@ -65,6 +74,12 @@ pub struct UpgradeCheckArgs {
     /// With --set: set the variable as an override of this pool only.
     #[arg(long, value_name = "POOL", requires = "set")]
     pub pool: Option<String>,
+    /// Rebase every ClusterClass cluster onto this ClusterClass.
+    #[arg(long = "class", value_name = "CLUSTERCLASS", group = "trigger")]
+    pub class: Option<String>,
+    /// A changed TanzuKubernetesCluster or Cluster manifest (YAML or JSON) to compare with the live object.
+    #[arg(short = 'f', long = "filename", value_name = "FILE", group = "trigger")]
+    pub file: Option<std::path::PathBuf>,
     /// Forecast a TKG Service upgrade.
     #[arg(long, group = "trigger")]
     pub tkg_service_upgrade: bool,
@@ -98,6 +113,8 @@ pub struct UpgradeCheckArgs {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Options {
     pub trigger: Trigger,
+    /// `-f FILE`: the changed manifest to read (the trigger's changes are filled in by [`build`]).
+    pub file: Option<std::path::PathBuf>,
     pub namespaces: Vec<String>,
     pub format: Format,
     pub fail_on: Option<FailOn>,
@@ -129,6 +146,24 @@ impl Options {
                 value,
                 pool: args.pool.clone(),
             }
+        } else if let Some(name) = &args.class {
+            if name.trim().is_empty() {
+                return Err(Failure::usage(
+                    "--class needs a ClusterClass name",
+                    "write e.g. --class builtin-generic-v3.2.0 (kubectl get clusterclasses -A)",
+                ));
+            }
+            Trigger::Class {
+                name: name.trim().to_owned(),
+                offered: Vec::new(),
+            }
+        } else if args.file.is_some() {
+            Trigger::Manifest {
+                kind: String::new(),
+                namespace: String::new(),
+                name: String::new(),
+                changes: Vec::new(),
+            }
         } else if args.tkg_service_upgrade {
             Trigger::TkgServiceUpgrade
         } else if args.vcenter_upgrade {
@@ -141,11 +176,12 @@ impl Options {
         } else {
             return Err(Failure::usage(
                 "upgrade-check needs a trigger",
-                "give one of --tkr NAME, --set VAR=VALUE, --tkg-service-upgrade, --vcenter-upgrade --from X --to Y",
+                "give one of --tkr NAME, --set VAR=VALUE, --class CLUSTERCLASS, -f changed-cluster.yaml, --tkg-service-upgrade, --vcenter-upgrade --from X --to Y",
             ));
         };
         Ok(Options {
             trigger,
+            file: args.file.clone(),
             namespaces: args.vsphere_namespaces.clone(),
             format: args.output,
             fail_on: args.fail_on.map(|g| match g {
@@ -290,6 +326,18 @@ pub struct Objects {
     pub machines: Vec<Value>,
     /// TKRs/KRs, when listed (`--tkr`) and readable.
     pub tkrs: Option<Vec<Value>>,
+    /// ClusterClasses, when listed (`--class`) and readable.
+    pub cluster_classes: Option<Vec<Value>>,
+    /// The changed manifest of `-f`, parsed.
+    pub changed: Option<Value>,
+    /// OSImages, when listed (a version change) and readable.
+    pub osimages: Option<Vec<Value>>,
+    /// VirtualMachineClasses (namespace-scoped from VM Operator v1alpha2), when readable.
+    pub vm_classes: Option<Vec<Value>>,
+    /// VirtualMachineClassBindings (VM Operator v1alpha1), when readable.
+    pub vm_class_bindings: Option<Vec<Value>>,
+    /// ResourceQuotas of every namespace, when readable.
+    pub resource_quotas: Option<Vec<Value>>,
     /// What could and could not be read.
     pub coverage: Vec<Coverage>,
     /// Requests sent.
@@ -304,9 +352,20 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
         machine_deployments: mds,
         machines,
         tkrs,
+        cluster_classes,
+        changed,
+        osimages,
+        vm_classes,
+        vm_class_bindings,
+        resource_quotas,
         mut coverage,
         requests,
     } = objects;
+    let trigger = resolve_trigger(&opts.trigger, &tkcs, &clusters, cluster_classes, changed)?;
+    let opts = &Options {
+        trigger,
+        ..opts.clone()
+    };
     let tkrs = tkrs.as_deref();
     let keep = |vs: &[Value]| -> Vec<Value> {
         vs.iter()
@@ -314,7 +373,14 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
             .cloned()
             .collect()
     };
-    let (fleet, errors): (Vec<Cluster>, _) = model::fleet(&keep(&tkcs), &keep(&clusters));
+    let (mut fleet, errors): (Vec<Cluster>, _) = model::fleet(&keep(&tkcs), &keep(&clusters));
+    if let Trigger::Manifest {
+        namespace, name, ..
+    } = &opts.trigger
+    {
+        // Only the cluster the file changes is forecast.
+        fleet.retain(|c| &c.namespace == namespace && &c.name == name);
+    }
     let mds = model::parse_machine_deployments(&keep(&mds));
     let machines = model::parse_machines(&keep(&machines), &mds);
     let mut forecasts = forecast::forecast(&fleet, &mds, &machines, &opts.trigger)
@@ -325,6 +391,36 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
         _ => None,
     };
     let mut findings = upgrade::supervisor_findings(&forecasts, target, tkrs);
+    // Point 4: can the roll start and finish.
+    let version_target: Option<String> = match &opts.trigger {
+        Trigger::Tkr { name } => Some(name.clone()),
+        Trigger::Manifest { changes, .. } => changes
+            .iter()
+            .find(|c| c.version)
+            .and_then(|c| c.to.as_ref()?.as_str().map(str::to_owned)),
+        _ => None,
+    };
+    if let (Some(t), Some(images)) = (&version_target, &osimages) {
+        findings.extend(feasibility::os_image_findings(
+            &fleet,
+            &forecasts,
+            t,
+            tkrs.unwrap_or_default(),
+            images,
+        ));
+    }
+    let namespaces: Vec<&str> = fleet.iter().map(|c| c.namespace.as_str()).collect();
+    let offers = feasibility::namespace_offers(
+        &namespaces,
+        vm_classes.as_deref(),
+        vm_class_bindings.as_deref(),
+        resource_quotas.as_deref(),
+    );
+    let sizes = feasibility::class_sizes(vm_classes.as_deref().unwrap_or_default());
+    findings.extend(feasibility::placement_findings(
+        &fleet, &forecasts, &offers, &sizes,
+    ));
+    findings.extend(feasibility::pod_cidr_findings(&fleet, &forecasts));
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -335,6 +431,7 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
     let mds_read = !coverage
         .iter()
         .any(|c| c.item.starts_with("read:machinedeployments.") && c.status != "ran");
+    let class_read = matches!(&opts.trigger, Trigger::Class { offered, .. } if !offered.is_empty());
     for check in CHECKS {
         let (status, reason) = match check.scope {
             Scope::Workload => (
@@ -346,6 +443,31 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
                 (Some(_), None) => ("skipped", Some("the TKR/KR list could not be read".to_owned())),
                 (Some(_), Some(_)) => ("ran", None),
             },
+            Scope::Supervisor if check.code.starts_with("UC-CLASS-") => match (&opts.trigger, class_read) {
+                (Trigger::Class { .. }, true) => ("ran", None),
+                (Trigger::Class { .. }, false) => ("skipped", Some("the ClusterClasses could not be read".to_owned())),
+                _ => ("not-applicable", Some("only for --class".to_owned())),
+            },
+            Scope::Supervisor if check.code.starts_with("UC-OSIMAGE-") => {
+                match (&version_target, &osimages) {
+                    (None, _) => ("not-applicable", Some("only for a version change (--tkr, -f with a new version)".to_owned())),
+                    (Some(_), None) => ("skipped", Some("the OSImages could not be read".to_owned())),
+                    (Some(_), Some(_)) => ("ran", None),
+                }
+            }
+            Scope::Supervisor
+                if check.code == "UC-VMCLASS-UNAVAILABLE"
+                    && vm_classes.is_none()
+                    && vm_class_bindings.is_none() =>
+            {
+                ("skipped", Some("neither VirtualMachineClasses nor VirtualMachineClassBindings could be read".to_owned()))
+            }
+            Scope::Supervisor
+                if matches!(check.code, "UC-STORAGECLASS-UNAVAILABLE" | "UC-QUOTA-SURGE")
+                    && resource_quotas.is_none() =>
+            {
+                ("skipped", Some("the ResourceQuotas could not be read".to_owned()))
+            }
             Scope::Supervisor if check.code == "UC-ROLL-PENDING" && !mds_read => (
                 "skipped",
                 Some("the MachineDeployments could not be read".to_owned()),
@@ -383,9 +505,138 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
     })
 }
 
+/// Parses the text of `-f FILE` into one object.
+///
+/// # Errors
+/// A usage failure naming the file when it is not YAML/JSON or holds no TKC/Cluster with a name.
+pub fn parse_manifest(text: &str, file: &str) -> Result<Value> {
+    let doc: Value = serde_saphyr::from_str(text).map_err(|e| {
+        Failure::usage(
+            format!("{file} is not a YAML or JSON document: {e}"),
+            "give one TanzuKubernetesCluster or Cluster manifest, e.g. kubectl get tkc NAME -n NS -o yaml > changed-cluster.yaml, then edit it",
+        )
+    })?;
+    change::identify(&doc).map_err(|e| {
+        Failure::usage(
+            format!("{file}: {e}"),
+            "give one TanzuKubernetesCluster or Cluster manifest with metadata.name (and metadata.namespace)",
+        )
+    })?;
+    Ok(doc)
+}
+
+/// Completes the trigger with what was read: the ClusterClasses for `--class`, the field changes of
+/// `-f` against the live object (found by kind, name and, when the file gives one, namespace).
+fn resolve_trigger(
+    trigger: &Trigger,
+    tkcs: &[Value],
+    clusters: &[Value],
+    cluster_classes: Option<Vec<Value>>,
+    changed: Option<Value>,
+) -> Result<Trigger> {
+    match trigger {
+        Trigger::Class { name, .. } => Ok(Trigger::Class {
+            name: name.clone(),
+            offered: model::parse_cluster_classes(&cluster_classes.unwrap_or_default()),
+        }),
+        Trigger::Manifest { .. } => {
+            let Some(doc) = changed else {
+                return Err(Failure::usage(
+                    "-f was given but no manifest was read",
+                    "give -f changed-cluster.yaml",
+                ));
+            };
+            let (kind, ns, name) = change::identify(&doc).map_err(|e| {
+                Failure::usage(
+                    e.to_string(),
+                    "give one TanzuKubernetesCluster or Cluster manifest",
+                )
+            })?;
+            let live_list = if kind == "Cluster" { clusters } else { tkcs };
+            let matches: Vec<&Value> = live_list
+                .iter()
+                .filter(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(&name))
+                .filter(|o| {
+                    ns.is_empty()
+                        || o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(&ns)
+                })
+                .collect();
+            let live = match matches.as_slice() {
+                [one] => *one,
+                [] => {
+                    let whom = if ns.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{ns}/{name}")
+                    };
+                    return Err(Failure::new(
+                        format!(
+                            "no {kind} {whom} on the Supervisor: -f compares a change with an existing cluster"
+                        ),
+                        format!(
+                            "check metadata.name and metadata.namespace in the file (kubectl get {} -A)",
+                            if kind == "Cluster" {
+                                "clusters.cluster.x-k8s.io"
+                            } else {
+                                "tkc"
+                            }
+                        ),
+                    ));
+                }
+                many => {
+                    return Err(Failure::usage(
+                        format!(
+                            "{} {kind}s are named {name} (namespaces {}): the file names no namespace",
+                            many.len(),
+                            many.iter()
+                                .filter_map(|o| o
+                                    .pointer("/metadata/namespace")
+                                    .and_then(Value::as_str))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        "add metadata.namespace (the vSphere Namespace) to the file",
+                    ));
+                }
+            };
+            let namespace = live
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let changes = change::manifest_changes(live, &doc).map_err(|e| {
+                Failure::usage(
+                    e.to_string(),
+                    "give one TanzuKubernetesCluster or Cluster manifest",
+                )
+            })?;
+            Ok(Trigger::Manifest {
+                kind,
+                namespace,
+                name,
+                changes,
+            })
+        }
+        other => Ok(other.clone()),
+    }
+}
+
 /// Reads the Supervisor and prints the report; returns the exit code for `--fail-on`.
 pub async fn run(conn: &Connection, args: &UpgradeCheckArgs) -> Result<u8> {
     let opts = Options::from_args(args)?;
+    // A bad file fails before any request.
+    let changed = match &opts.file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::usage(
+                    format!("cannot read {}: {e}", path.display()),
+                    "give -f the path of a TanzuKubernetesCluster or Cluster manifest",
+                )
+            })?;
+            Some(parse_manifest(&text, &path.display().to_string())?)
+        }
+        None => None,
+    };
     // Fail on a bad trigger before any request.
     forecast::forecast(&[], &[], &[], &opts.trigger)
         .map_err(|e| Failure::usage(e.to_string(), "fix the trigger's flags"))?;
@@ -470,9 +721,82 @@ pub async fn run(conn: &Connection, args: &UpgradeCheckArgs) -> Result<u8> {
     } else {
         None
     };
+    // Point 4's inputs: one LIST each, whatever the fleet's size.
+    let version_change = match &opts.trigger {
+        Trigger::Tkr { .. } => true,
+        Trigger::Manifest { .. } => changed.as_ref().is_some_and(|d| {
+            d.pointer("/spec/topology/version").is_some()
+                || d.pointer("/spec/topology/controlPlane/tkr").is_some()
+        }),
+        _ => false,
+    };
+    let osimages = if version_change {
+        list_first(
+            conn,
+            "run.tanzu.vmware.com",
+            &["v1alpha3"],
+            "OSImage",
+            "osimages",
+            &mut requests,
+            &mut coverage,
+        )
+        .await?
+    } else {
+        None
+    };
+    let vm_classes = list_first(
+        conn,
+        "vmoperator.vmware.com",
+        &["v1alpha2", "v1alpha3", "v1alpha4", "v1alpha5", "v1alpha1"],
+        "VirtualMachineClass",
+        "virtualmachineclasses",
+        &mut requests,
+        &mut coverage,
+    )
+    .await?;
+    let vm_class_bindings = list_first(
+        conn,
+        "vmoperator.vmware.com",
+        &["v1alpha1"],
+        "VirtualMachineClassBinding",
+        "virtualmachineclassbindings",
+        &mut requests,
+        &mut coverage,
+    )
+    .await?;
+    let resource_quotas = list_first(
+        conn,
+        "",
+        &["v1"],
+        "ResourceQuota",
+        "resourcequotas",
+        &mut requests,
+        &mut coverage,
+    )
+    .await?;
+    let cluster_classes = if matches!(opts.trigger, Trigger::Class { .. }) {
+        list_first(
+            conn,
+            "cluster.x-k8s.io",
+            &capi,
+            "ClusterClass",
+            "clusterclasses",
+            &mut requests,
+            &mut coverage,
+        )
+        .await?
+    } else {
+        None
+    };
     let report = build(
         &opts,
         Objects {
+            cluster_classes,
+            changed,
+            osimages,
+            vm_classes,
+            vm_class_bindings,
+            resource_quotas,
             tkcs: tkcs.unwrap_or_default(),
             clusters: clusters.unwrap_or_default(),
             machine_deployments: mds.unwrap_or_default(),
@@ -516,6 +840,16 @@ fn trigger_text(t: &Trigger) -> String {
             Some(p) => format!("set {name}={value} on pool {p}"),
             None => format!("set {name}={value}"),
         },
+        Trigger::Class { name, .. } => format!("rebase onto ClusterClass {name}"),
+        Trigger::Manifest {
+            kind,
+            namespace,
+            name,
+            changes,
+        } => format!(
+            "changed {kind} {namespace}/{name} ({} fields differ)",
+            changes.len()
+        ),
         Trigger::TkgServiceUpgrade => "TKG Service upgrade".into(),
         Trigger::VcenterUpgrade { from, to, .. } => format!("vCenter upgrade {from} -> {to}"),
     }

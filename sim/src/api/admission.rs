@@ -280,23 +280,42 @@ pub fn review(attrs: &Attributes<'_>, sent_as: &ResourceType, uid: &str) -> Valu
     json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})
 }
 
-/// The verdict of one webhook's answer: `Ok(warnings)` when allowed.
+/// An AdmissionReview answer kube-apiserver cannot use; `Display` is its text (the API server
+/// then fails the call, or ignores the webhook under `failurePolicy: Ignore`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MalformedReview {
+    /// The answer has no `response`.
+    #[error("response is missing")]
+    NoResponse,
+    /// `response.uid` is not the request's.
+    #[error("expected response.uid=\"{expected}\", got \"{got}\"")]
+    UidMismatch {
+        /// The request's uid.
+        expected: String,
+        /// The answer's uid (empty when absent).
+        got: String,
+    },
+}
+
+/// The verdict of one webhook's answer: `Ok(warnings)` when allowed, `Err(status)` when denied.
+///
+/// # Errors
+/// [`MalformedReview`] when the answer is no usable AdmissionReview response.
 pub fn verdict(
     name: &str,
     uid: &str,
     answer: &Value,
-) -> Result<Result<Vec<String>, Status>, String> {
-    let response = answer
-        .get("response")
-        .ok_or_else(|| "response is missing".to_string())?;
+) -> Result<Result<Vec<String>, Status>, MalformedReview> {
+    let response = answer.get("response").ok_or(MalformedReview::NoResponse)?;
     let got_uid = response
         .get("uid")
         .and_then(Value::as_str)
         .unwrap_or_default();
     if got_uid != uid {
-        return Err(format!(
-            "expected response.uid=\"{uid}\", got \"{got_uid}\""
-        ));
+        return Err(MalformedReview::UidMismatch {
+            expected: uid.to_string(),
+            got: got_uid.to_string(),
+        });
     }
     let warnings: Vec<String> = strings(response.get("warnings"))
         .into_iter()
@@ -443,7 +462,7 @@ impl Caller {
             let uid = uid.as_str();
             async move {
                 let outcome = match self.post(wh, body).await {
-                    Ok(answer) => verdict(&wh.name, uid, &answer),
+                    Ok(answer) => verdict(&wh.name, uid, &answer).map_err(|e| e.to_string()),
                     Err(e) => Err(e),
                 };
                 (wh, outcome)
@@ -1027,13 +1046,20 @@ mod tests {
             verdict("x", "u", &bare).unwrap().unwrap_err().message,
             "admission webhook \"x\" denied the request without explanation"
         );
-        assert!(
+        assert_eq!(
             verdict(
                 "x",
                 "u",
                 &json!({"response": {"uid": "other", "allowed": true}})
-            )
-            .is_err()
+            ),
+            Err(MalformedReview::UidMismatch {
+                expected: "u".into(),
+                got: "other".into()
+            })
+        );
+        assert_eq!(
+            verdict("x", "u", &json!({"apiVersion": "admission.k8s.io/v1"})),
+            Err(MalformedReview::NoResponse)
         );
     }
 }

@@ -503,8 +503,22 @@ impl Client {
         &self,
         gvr: Gvr,
         namespace: Option<&str>,
+        object: Value,
+        opts: &WriteOptions,
+    ) -> Result<Written, Status> {
+        self.create_recorded(gvr, namespace, object, opts, true)
+            .await
+    }
+
+    /// A create; `record_fields`: whether `managedFields` gets the writer's Update entry (an apply that
+    /// creates brings its own Apply entry).
+    async fn create_recorded(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
         mut object: Value,
         opts: &WriteOptions,
+        record_fields: bool,
     ) -> Result<Written, Status> {
         let rt = self.resource_type(gvr)?;
         let ns = self.scope(rt, namespace, Some(&object))?;
@@ -578,7 +592,9 @@ impl Client {
             subresource: None,
             time: &now,
         };
-        super::managed::record(None, &mut object, &writer, rt.status_subresource);
+        if record_fields {
+            super::managed::record(None, &mut object, &writer, rt.status_subresource);
+        }
         let object = self.store().create(rt, object)?;
         if is_crd {
             self.api.sync_crd(&object);
@@ -654,8 +670,17 @@ impl Client {
         }
         let precondition = rv_of(&object);
         let change = |_: &Value| Ok(object.clone());
-        self.write(rt, ns.as_deref(), &name, sub, precondition, opts, change)
-            .await
+        self.write(
+            rt,
+            ns.as_deref(),
+            &name,
+            sub,
+            precondition,
+            opts,
+            true,
+            change,
+        )
+        .await
     }
 
     pub async fn patch(
@@ -727,8 +752,89 @@ impl Client {
             }
             Ok(patched)
         };
-        self.write(rt, ns.as_deref(), name, sub, None, opts, change)
+        self.write(rt, ns.as_deref(), name, sub, None, opts, true, change)
             .await
+    }
+
+    /// Server-side apply of `config` to the object `name` ([`super::apply`]): a PATCH with
+    /// `application/apply-patch+yaml`. Creates the object when it does not exist (the `bool`: created).
+    ///
+    /// # Errors
+    /// 422 without a field manager; 400 when the configuration names another apiVersion, kind or name;
+    /// 409 with `FieldManagerConflict` causes when it would change fields other managers own and
+    /// `force` is not set; whatever validation and admission answer.
+    pub async fn apply(
+        &self,
+        gvr: Gvr,
+        namespace: Option<&str>,
+        name: &str,
+        config: &Value,
+        opts: &WriteOptions,
+        force: bool,
+    ) -> Result<(Written, bool), Status> {
+        let rt = self.resource_type(gvr)?;
+        let ns = if rt.namespaced {
+            namespace.map(String::from)
+        } else {
+            None
+        };
+        authz::authorize(&self.user, "patch", rt, None, ns.as_deref(), name)?;
+        if let Some(s) =
+            super::apply::patch_options_invalid(true, opts.field_manager.as_deref(), false)
+        {
+            return Err(s);
+        }
+        let manager = opts.field_manager.clone().unwrap_or_default();
+        check_applied(rt, name, config)?;
+        let openapi = self.custom_schema(rt);
+        let schema = super::apply::Schema {
+            kind: rt.kind,
+            openapi: openapi.as_ref(),
+        };
+        let api_version = rt.api_version();
+        let now = strategy::now_rfc3339();
+        let who = super::apply::Applier {
+            manager: &manager,
+            api_version: &api_version,
+            time: &now,
+            force,
+            status_subresource: rt.status_subresource,
+        };
+        let exists = self
+            .store()
+            .get(rt.gvr, ns.as_deref().unwrap_or_default(), name)
+            .is_some();
+        if !exists {
+            let mut object = super::apply::apply(None, config, &schema, &who)?;
+            if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.insert("name".into(), Value::from(name));
+            }
+            return self
+                .create_recorded(gvr, ns.as_deref(), object, opts, false)
+                .await
+                .map(|w| (w, true));
+        }
+        let change = |old: &Value| super::apply::apply(Some(old), config, &schema, &who);
+        self.write(rt, ns.as_deref(), name, None, None, opts, false, change)
+            .await
+            .map(|w| (w, false))
+    }
+
+    /// The `openAPIV3Schema` of a custom resource's version, from its CRD.
+    fn custom_schema(&self, rt: &ResourceType) -> Option<Value> {
+        if !rt.custom {
+            return None;
+        }
+        let crd_name = format!("{}.{}", rt.gvr.resource, rt.gvr.group);
+        let crd = self
+            .store()
+            .get(super::gvr::CUSTOM_RESOURCE_DEFINITIONS, "", &crd_name)?;
+        crd.pointer("/spec/versions")?
+            .as_array()?
+            .iter()
+            .find(|v| v["name"] == rt.gvr.version)?
+            .pointer("/schema/openAPIV3Schema")
+            .cloned()
     }
 
     /// Read-modify-write of one object, retried when someone else wrote in between (unless the client
@@ -742,6 +848,7 @@ impl Client {
         sub: Option<&str>,
         precondition: Option<u64>,
         opts: &WriteOptions,
+        record_fields: bool,
         change: impl Fn(&Value) -> Result<Value, Status>,
     ) -> Result<Written, Status> {
         for _ in 0..16 {
@@ -779,7 +886,9 @@ impl Client {
             if !errors.is_empty() {
                 return Err(Status::invalid(rt, name, &errors));
             }
-            if strategy::unchanged(&old, &new) {
+            if strategy::unchanged(&old, &new)
+                && (record_fields || super::apply::ownership(&old) == super::apply::ownership(&new))
+            {
                 return Ok(Written {
                     object: (*old).clone(),
                     warnings: Vec::new(),
@@ -792,7 +901,9 @@ impl Client {
                 subresource: sub,
                 time: &now,
             };
-            super::managed::record(Some(&old), &mut new, &writer, rt.status_subresource);
+            if record_fields {
+                super::managed::record(Some(&old), &mut new, &writer, rt.status_subresource);
+            }
             let attrs = Attributes {
                 rt,
                 subresource: sub,
@@ -1029,6 +1140,43 @@ fn convert(rt: &ResourceType, object: &Value) -> Value {
 }
 
 /// `generateName` + five random characters from the server's alphabet.
+/// What kube-apiserver checks of an applied configuration before merging it: its apiVersion and kind
+/// those of the URL, its name the URL's, no `managedFields` of its own.
+fn check_applied(rt: &ResourceType, name: &str, config: &Value) -> Result<(), Status> {
+    if !config.is_object() {
+        return Err(Status::bad_request(
+            "error decoding YAML: the applied configuration is not an object",
+        ));
+    }
+    let api_version = config["apiVersion"].as_str().unwrap_or_default();
+    if api_version != rt.api_version() {
+        return Err(Status::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            rt.api_version()
+        )));
+    }
+    let kind = config["kind"].as_str().unwrap_or_default();
+    if kind != rt.kind {
+        return Err(Status::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            rt.kind
+        )));
+    }
+    if config
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| n != name)
+    {
+        return Err(Status::bad_request(
+            "the name of the object does not match the name on the URL",
+        ));
+    }
+    if config.pointer("/metadata/managedFields").is_some() {
+        return Err(Status::bad_request("metadata.managedFields must be nil"));
+    }
+    Ok(())
+}
+
 fn generate_name(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let suffix: String = (0..5)

@@ -36,17 +36,33 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../crds/cluster-api.yaml"),
     ),
     ("tanzu.yaml", include_str!("../../crds/tanzu.yaml")),
+    (
+        "vm-operator.yaml",
+        include_str!("../../crds/vm-operator.yaml"),
+    ),
 ];
+
+/// A CRD file built into the simulator that is not YAML.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("sim/crds/{file}: {reason}")]
+pub struct ShippedCrdError {
+    /// The file's name under `sim/crds/`.
+    pub file: &'static str,
+    /// The parser's message.
+    pub reason: String,
+}
 
 /// The shipped CRDs as objects.
 ///
 /// # Errors
-/// A file that is not YAML, named by its file name (a build of the simulator with a broken data file).
-pub fn shipped() -> Result<Vec<Value>, String> {
+/// [`ShippedCrdError`] for a file that is not YAML (a build of the simulator with a broken data file).
+pub fn shipped() -> Result<Vec<Value>, ShippedCrdError> {
     let mut out = Vec::new();
     for (file, text) in SHIPPED {
-        let docs: Vec<Value> =
-            serde_saphyr::from_multiple(text).map_err(|e| format!("sim/crds/{file}: {e}"))?;
+        let docs: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| ShippedCrdError {
+            file,
+            reason: e.to_string(),
+        })?;
         out.extend(docs.into_iter().filter(Value::is_object));
     }
     Ok(out)

@@ -17,7 +17,25 @@ enum Step {
     },
 }
 
-/// A parsed path. Errors name the position and what was expected.
+/// Why a JSONPath expression (as kubectl's `-o jsonpath` and CRD printer columns write them) did not
+/// parse; each variant holds the offending text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonPathError {
+    /// A `[` without its `]`.
+    #[error("unterminated array notation in {0:?}")]
+    Unterminated(String),
+    /// A filter's right-hand side that is neither a quoted string nor a JSON literal.
+    #[error("unrecognized filter literal {0:?}")]
+    FilterLiteral(String),
+    /// A filter whose left-hand side does not start with `@`.
+    #[error("a filter must start with @: {0:?}")]
+    FilterWithoutAt(String),
+    /// A bracket that is no index, key, wildcard or filter.
+    #[error("unrecognized array notation [{0}]")]
+    ArrayNotation(String),
+}
+
+/// A parsed path.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JsonPath(Vec<Step>);
 
@@ -25,8 +43,9 @@ impl JsonPath {
     /// Parses `.status.conditions[?(@.type=="Ready")].status` (braces and `$` optional).
     ///
     /// # Errors
-    /// An unterminated bracket or quote, an unknown filter operator, or text that is no path step.
-    pub fn parse(text: &str) -> Result<JsonPath, String> {
+    /// [`JsonPathError`]: an unterminated bracket, a filter without `@` or with a literal that does
+    /// not parse, or a bracket that is no path step.
+    pub fn parse(text: &str) -> Result<JsonPath, JsonPathError> {
         let mut t = text.trim();
         if let Some(inner) = t.strip_prefix('{').and_then(|x| x.strip_suffix('}')) {
             t = inner.trim();
@@ -41,7 +60,7 @@ impl JsonPath {
     }
 }
 
-fn parse_steps(mut t: &str) -> Result<Vec<Step>, String> {
+fn parse_steps(mut t: &str) -> Result<Vec<Step>, JsonPathError> {
     let mut steps = Vec::new();
     while !t.is_empty() {
         if let Some(rest) = t.strip_prefix('.') {
@@ -75,7 +94,7 @@ fn parse_steps(mut t: &str) -> Result<Vec<Step>, String> {
 }
 
 /// The text up to the `]` that closes the bracket just opened (quotes and nested brackets respected).
-fn split_bracket(s: &str) -> Result<(&str, &str), String> {
+fn split_bracket(s: &str) -> Result<(&str, &str), JsonPathError> {
     let mut depth = 0usize;
     let mut quote: Option<char> = None;
     for (i, c) in s.char_indices() {
@@ -89,7 +108,7 @@ fn split_bracket(s: &str) -> Result<(&str, &str), String> {
             _ => {}
         }
     }
-    Err(format!("unterminated array notation in {s:?}"))
+    Err(JsonPathError::Unterminated(s.to_string()))
 }
 
 fn unquote(s: &str) -> Option<&str> {
@@ -99,7 +118,7 @@ fn unquote(s: &str) -> Option<&str> {
         .or_else(|| s.strip_prefix('"').and_then(|x| x.strip_suffix('"')))
 }
 
-fn parse_bracket(inside: &str) -> Result<Step, String> {
+fn parse_bracket(inside: &str) -> Result<Step, JsonPathError> {
     if inside == "*" {
         return Ok(Step::All);
     }
@@ -118,7 +137,7 @@ fn parse_bracket(inside: &str) -> Result<Step, String> {
                 let value = match unquote(literal) {
                     Some(s) => Value::from(s),
                     None => serde_json::from_str(literal)
-                        .map_err(|_| format!("unrecognized filter literal {literal:?}"))?,
+                        .map_err(|_| JsonPathError::FilterLiteral(literal.to_string()))?,
                 };
                 (expr[..at].trim(), Some((equal, value)))
             }
@@ -126,13 +145,13 @@ fn parse_bracket(inside: &str) -> Result<Step, String> {
         };
         let path = lhs
             .strip_prefix('@')
-            .ok_or_else(|| format!("a filter must start with @: {expr:?}"))?;
+            .ok_or_else(|| JsonPathError::FilterWithoutAt(expr.to_string()))?;
         return Ok(Step::Filter {
             path: parse_steps(path)?,
             test,
         });
     }
-    Err(format!("unrecognized array notation [{inside}]"))
+    Err(JsonPathError::ArrayNotation(inside.to_string()))
 }
 
 fn eval<'a>(steps: &[Step], root: &'a Value) -> Vec<&'a Value> {
@@ -230,8 +249,14 @@ mod tests {
 
     #[test]
     fn bad_paths_are_errors() {
-        for bad in [".a[0", ".a[?(x==1)]", ".a[foo]"] {
-            assert!(JsonPath::parse(bad).is_err(), "{bad}");
+        let cases = [
+            (".a[0", JsonPathError::Unterminated("0".into())),
+            (".a[?(x==1)]", JsonPathError::FilterWithoutAt("x==1".into())),
+            (".a[?(@.b==zz)]", JsonPathError::FilterLiteral("zz".into())),
+            (".a[foo]", JsonPathError::ArrayNotation("foo".into())),
+        ];
+        for (bad, want) in cases {
+            assert_eq!(JsonPath::parse(bad), Err(want), "{bad}");
         }
     }
 }

@@ -29,7 +29,11 @@ pub fn manager_from_user_agent(user_agent: &str) -> String {
 }
 
 /// The part of an object whose fields a write on `subresource` can own.
-fn tracked(object: &Value, subresource: Option<&str>, status_subresource: bool) -> Value {
+pub(crate) fn tracked(
+    object: &Value,
+    subresource: Option<&str>,
+    status_subresource: bool,
+) -> Value {
     let Some(map) = object.as_object() else {
         return json!({});
     };
@@ -134,7 +138,7 @@ fn union(a: &mut Map<String, Value>, b: &Map<String, Value>) {
 }
 
 /// `a ∖ b`: a field of `b` (or under one) leaves `a`.
-fn subtract(a: &mut Map<String, Value>, b: &Map<String, Value>) {
+pub(crate) fn subtract(a: &mut Map<String, Value>, b: &Map<String, Value>) {
     for (k, v) in b {
         let bv = v.as_object().cloned().unwrap_or_default();
         let remove = match a.get_mut(k).and_then(Value::as_object_mut) {

@@ -201,6 +201,7 @@ pub enum WatchEvent {
     Error(Status),
 }
 pub mod admission;
+pub mod apply;
 pub mod authz;
 pub mod builtin;
 pub mod client;

@@ -106,14 +106,15 @@ impl ResourceType {
         self.gvr == gvr::PODS
     }
 
-    /// Serves the subresource `sub` (`status`, `scale`, `ephemeralcontainers`, a ServiceAccount's
-    /// `token`, a CertificateSigningRequest's `approval`).
+    /// Serves the subresource `sub` (`status`, `scale`, `ephemeralcontainers`, a Pod's `eviction`, a
+    /// ServiceAccount's `token`, a CertificateSigningRequest's `approval`).
     pub fn has_subresource(&self, sub: &str) -> bool {
         match sub {
             "status" => self.status_subresource,
             "scale" => self.has_scale(),
             "ephemeralcontainers" => self.has_ephemeral_containers(),
             "token" => self.gvr == gvr::SERVICE_ACCOUNTS,
+            "eviction" => self.gvr == gvr::PODS,
             "approval" => self.gvr == gvr::CERTIFICATE_SIGNING_REQUESTS,
             _ => false,
         }
@@ -518,13 +519,19 @@ pub static RESOURCES: &[ResourceType] = &[
                 "Min Available",
                 "string",
                 0,
-                Cell::Path("spec.minAvailable"),
+                Cell::Computed(pdb_min_available),
             ),
             col(
                 "Max Unavailable",
                 "string",
                 0,
-                Cell::Path("spec.maxUnavailable"),
+                Cell::Computed(pdb_max_unavailable),
+            ),
+            col(
+                "Allowed Disruptions",
+                "integer",
+                0,
+                Cell::Computed(pdb_allowed_disruptions),
             ),
             AGE,
         ],
@@ -829,6 +836,28 @@ fn webhook_count(o: &Value) -> Value {
 
 fn int_at(o: &Value, path: &str) -> i64 {
     at_path(o, path).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// A PDB's `minAvailable` / `maxUnavailable` as kubectl prints them: the number or percentage, `N/A`
+/// when unset (kubernetes `pkg/printers/internalversion/printers.go`, `printPodDisruptionBudget`).
+fn int_or_percent_cell(v: Option<&Value>) -> Value {
+    match v {
+        Some(Value::Number(n)) => Value::from(n.to_string()),
+        Some(Value::String(s)) => Value::from(s.clone()),
+        _ => Value::from("N/A"),
+    }
+}
+
+fn pdb_min_available(o: &Value) -> Value {
+    int_or_percent_cell(at_path(o, "spec.minAvailable"))
+}
+
+fn pdb_max_unavailable(o: &Value) -> Value {
+    int_or_percent_cell(at_path(o, "spec.maxUnavailable"))
+}
+
+fn pdb_allowed_disruptions(o: &Value) -> Value {
+    Value::from(int_at(o, "status.disruptionsAllowed"))
 }
 
 fn pod_ready(o: &Value) -> Value {

@@ -39,6 +39,11 @@ impl Requirement {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LabelSelector(pub Vec<Requirement>);
 
+/// A `matchExpressions` operator that is not one of apimachinery's four; holds the operator.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a valid label selector operator")]
+pub struct InvalidOperator(pub String);
+
 impl LabelSelector {
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.0.iter().all(|r| r.matches(labels))
@@ -75,7 +80,11 @@ impl LabelSelector {
     }
 
     /// From a `metav1.LabelSelector` object (`matchLabels` + `matchExpressions`), as webhooks carry them.
-    pub fn from_object(v: &Value) -> Result<Self, String> {
+    ///
+    /// # Errors
+    /// [`InvalidOperator`] for a `matchExpressions` operator other than `In`, `NotIn`, `Exists` and
+    /// `DoesNotExist`.
+    pub fn from_object(v: &Value) -> Result<Self, InvalidOperator> {
         let mut out = Vec::new();
         if let Some(m) = v.get("matchLabels").and_then(Value::as_object) {
             for (k, val) in m {
@@ -114,7 +123,7 @@ impl LabelSelector {
                     "Exists" => Requirement::Exists(key),
                     "DoesNotExist" => Requirement::DoesNotExist(key),
                     other => {
-                        return Err(format!("{other:?} is not a valid label selector operator"));
+                        return Err(InvalidOperator(other.to_string()));
                     }
                 },
             );
@@ -361,5 +370,10 @@ mod tests {
         let s = LabelSelector::from_object(&sel).unwrap();
         assert!(s.matches(&labels(&[("a", "1")])));
         assert!(!s.matches(&labels(&[("a", "1"), ("b", "x")])));
+        let bad = serde_json::json!({"matchExpressions": [{"key": "b", "operator": "Equals"}]});
+        assert_eq!(
+            LabelSelector::from_object(&bad).unwrap_err(),
+            InvalidOperator("Equals".into())
+        );
     }
 }

@@ -16,7 +16,7 @@ impl Status {
         }
     }
 
-    fn with_details(mut self, details: Value) -> Self {
+    pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
     }
@@ -70,6 +70,18 @@ impl Status {
         } else {
             format!("{}.{}", rt.kind, rt.gvr.group)
         };
+        Self::invalid_kind(&qualified_kind, rt.gvr.group, rt.kind, name, errors)
+    }
+
+    /// 422 with field causes for any kind, named `qualified_kind` in the message
+    /// (`PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: ...`).
+    pub fn invalid_kind(
+        qualified_kind: &str,
+        group: &str,
+        kind: &str,
+        name: &str,
+        errors: &[FieldError],
+    ) -> Self {
         let joined = match errors {
             [one] => one.to_string(),
             many => format!(
@@ -89,9 +101,7 @@ impl Status {
             "Invalid",
             format!("{qualified_kind} \"{name}\" is invalid: {joined}"),
         )
-        .with_details(
-            json!({"name": name, "group": rt.gvr.group, "kind": rt.kind, "causes": causes}),
-        )
+        .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
     }
 
     /// `persistentvolumeclaims "x" is forbidden: User "viewer" cannot patch resource ...`.

@@ -150,6 +150,17 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Value {
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if r.has_subresource("eviction") {
+            list.push(json!({
+                "name": format!("{}/eviction", r.gvr.resource),
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "group": "policy",
+                "version": "v1",
+                "kind": "Eviction",
+                "verbs": ["create"],
+            }));
+        }
         if r.has_subresource("token") {
             list.push(json!({
                 "name": format!("{}/token", r.gvr.resource),
@@ -209,6 +220,9 @@ fn aggregated_version(registry: &Registry, group: &str, version: &str) -> Value 
         }
         if r.has_ephemeral_containers() {
             subresources.push(json!({"subresource": "ephemeralcontainers", "responseKind": same(r.kind), "verbs": ["get", "patch", "update"]}));
+        }
+        if r.has_subresource("eviction") {
+            subresources.push(json!({"subresource": "eviction", "responseKind": {"group": "policy", "version": "v1", "kind": "Eviction"}, "verbs": ["create"]}));
         }
         if r.has_subresource("token") {
             subresources.push(json!({"subresource": "token", "responseKind": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}, "verbs": ["create"]}));

@@ -1,6 +1,6 @@
 //! One HTTP request to the simulated API server: authentication, faults, routing to the [`Client`]
 //! and the answer. Content negotiation and bodies are in `negotiate`, the subresources with shapes
-//! of their own (token, scale) in `subresource`, watch streams in `watch`.
+//! of their own (token, scale, eviction) in `subresource`, watch streams in `watch`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -351,8 +351,10 @@ fn verb_of(
         ("GET", true) => "get",
         ("GET", false) => "list",
         ("POST", false) => "create",
-        // A create on a subresource: `serviceaccounts/{name}/token`.
-        ("POST", true) if target.subresource.as_deref() == Some("token") => "create",
+        // A create on a subresource: `serviceaccounts/{name}/token`, `pods/{name}/eviction`.
+        ("POST", true) if matches!(target.subresource.as_deref(), Some("token" | "eviction")) => {
+            "create"
+        }
         ("PUT", true) => "update",
         ("PATCH", true) => "patch",
         ("DELETE", true) => "delete",
@@ -465,6 +467,9 @@ async fn answer(
         "create" if target.subresource.as_deref() == Some("token") => {
             token(&client, &parts, &target, body).await
         }
+        "create" if target.subresource.as_deref() == Some("eviction") => {
+            eviction(&client, &parts, query, &target, body).await
+        }
         _ if target.subresource.as_deref() == Some("scale") => {
             scale(&client, &parts, query, &target, verb, body).await
         }
@@ -568,6 +573,25 @@ async fn write(
                 .await?
         }
         "patch" => {
+            let force = query.get("force");
+            if sub.is_none()
+                && let Some(config) = apply_config(parts, &bytes)
+            {
+                let force = force.is_some_and(|f| f == "true");
+                let (w, created) = client
+                    .apply(rt.gvr, ns, name, &config?, &opts, force)
+                    .await?;
+                let code = if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                };
+                return Ok(with_warnings(json_response(code, &w.object), &w.warnings));
+            }
+            if let Some(s) = crate::api::apply::patch_options_invalid(false, None, force.is_some())
+            {
+                return Err(s);
+            }
             let p = patch_of(parts, &bytes)?;
             client
                 .patch_subresource(rt.gvr, ns, name, &p, &opts, sub)

@@ -9,26 +9,56 @@ use serde_json::{Map, Value, json};
 /// The envelope's magic: `k8s\0`.
 const MAGIC: &[u8] = b"k8s\x00";
 
+/// Why a protobuf request body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtobufError {
+    /// The body does not start with the `k8s\0` envelope magic.
+    #[error("not a Kubernetes protobuf envelope")]
+    NotAnEnvelope,
+    /// A varint or a length-delimited field runs past the end of the body.
+    #[error("truncated {0}")]
+    Truncated(&'static str),
+    /// A varint of more than ten bytes.
+    #[error("varint too long")]
+    VarintTooLong,
+    /// A wire type other than varint, 64-bit, length-delimited or 32-bit.
+    #[error("unsupported wire type {0}")]
+    UnsupportedWireType(u64),
+    /// A string field that is not UTF-8, or a number out of its type's range.
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+    /// A kind whose protobuf schema the simulator does not carry.
+    #[error("protobuf bodies of {api_version}/{kind} are not supported by the simulator")]
+    UnsupportedKind {
+        /// The envelope's `apiVersion`.
+        api_version: String,
+        /// The envelope's `kind`.
+        kind: String,
+    },
+}
+
+type Result<T, E = ProtobufError> = std::result::Result<T, E>;
+
 enum Wire<'a> {
     Varint(u64),
     Bytes(&'a [u8]),
 }
 
-fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, String> {
+fn varint(buf: &[u8], pos: &mut usize) -> Result<u64> {
     let mut out = 0u64;
     for shift in (0..64).step_by(7) {
-        let b = *buf.get(*pos).ok_or("truncated varint")?;
+        let b = *buf.get(*pos).ok_or(ProtobufError::Truncated("varint"))?;
         *pos += 1;
         out |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
             return Ok(out);
         }
     }
-    Err("varint too long".into())
+    Err(ProtobufError::VarintTooLong)
 }
 
 /// The fields of one message, in order.
-fn fields(buf: &[u8]) -> Result<Vec<(u64, Wire<'_>)>, String> {
+fn fields(buf: &[u8]) -> Result<Vec<(u64, Wire<'_>)>> {
     let mut pos = 0;
     let mut out = Vec::new();
     while pos < buf.len() {
@@ -37,11 +67,12 @@ fn fields(buf: &[u8]) -> Result<Vec<(u64, Wire<'_>)>, String> {
         let value = match wire {
             0 => Wire::Varint(varint(buf, &mut pos)?),
             2 => {
-                let len = usize::try_from(varint(buf, &mut pos)?).map_err(|e| e.to_string())?;
+                let len = usize::try_from(varint(buf, &mut pos)?)
+                    .map_err(|_| ProtobufError::Truncated("field"))?;
                 let end = pos
                     .checked_add(len)
                     .filter(|e| *e <= buf.len())
-                    .ok_or("truncated field")?;
+                    .ok_or(ProtobufError::Truncated("field"))?;
                 let bytes = &buf[pos..end];
                 pos = end;
                 Wire::Bytes(bytes)
@@ -54,19 +85,19 @@ fn fields(buf: &[u8]) -> Result<Vec<(u64, Wire<'_>)>, String> {
                 pos += 4;
                 Wire::Varint(0)
             }
-            other => return Err(format!("unsupported wire type {other}")),
+            other => return Err(ProtobufError::UnsupportedWireType(other)),
         };
         out.push((number, value));
     }
     Ok(out)
 }
 
-fn text(b: &[u8]) -> Result<String, String> {
-    String::from_utf8(b.to_vec()).map_err(|e| e.to_string())
+fn text(b: &[u8]) -> Result<String> {
+    String::from_utf8(b.to_vec()).map_err(|_| ProtobufError::Malformed("string (not UTF-8)"))
 }
 
 /// A `map<string, string>` entry (or `map<string, bytes>`, base64-encoded as JSON carries it).
-fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value), String> {
+fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value)> {
     let (mut k, mut v) = (String::new(), Value::from(""));
     for (n, f) in fields(b)? {
         if let Wire::Bytes(x) = f {
@@ -95,7 +126,7 @@ fn push(obj: &mut Map<String, Value>, field: &str, v: Value) {
     }
 }
 
-fn object_meta(b: &[u8]) -> Result<Value, String> {
+fn object_meta(b: &[u8]) -> Result<Value> {
     let mut m = Map::new();
     for (n, f) in fields(b)? {
         match (n, f) {
@@ -113,7 +144,7 @@ fn object_meta(b: &[u8]) -> Result<Value, String> {
 }
 
 /// `SelfSubjectAccessReviewSpec.resourceAttributes`.
-fn resource_attributes(b: &[u8]) -> Result<Value, String> {
+fn resource_attributes(b: &[u8]) -> Result<Value> {
     let names = [
         "namespace",
         "verb",
@@ -137,7 +168,7 @@ fn resource_attributes(b: &[u8]) -> Result<Value, String> {
     Ok(Value::Object(m))
 }
 
-fn message(kind: &str, b: &[u8]) -> Result<Value, String> {
+fn message(kind: &str, b: &[u8]) -> Result<Value> {
     let mut o = Map::new();
     for (n, f) in fields(b)? {
         match (kind, n, f) {
@@ -208,11 +239,11 @@ fn message(kind: &str, b: &[u8]) -> Result<Value, String> {
 }
 
 /// A `meta/v1.Time` (seconds (1), nanos (2)) as RFC 3339.
-fn time(b: &[u8]) -> Result<Value, String> {
+fn time(b: &[u8]) -> Result<Value> {
     let mut seconds = 0i64;
     for (n, f) in fields(b)? {
         if let (1, Wire::Varint(v)) = (n, f) {
-            seconds = i64::try_from(v).map_err(|e| e.to_string())?;
+            seconds = i64::try_from(v).map_err(|_| ProtobufError::Malformed("time"))?;
         }
     }
     Ok(jiff::Timestamp::from_second(seconds)
@@ -222,7 +253,7 @@ fn time(b: &[u8]) -> Result<Value, String> {
 
 /// A CertificateSigningRequestCondition: type (1), reason (2), message (3), lastUpdateTime (4),
 /// lastTransitionTime (5), status (6).
-fn csr_condition(b: &[u8]) -> Result<Value, String> {
+fn csr_condition(b: &[u8]) -> Result<Value> {
     let mut c = Map::new();
     for (n, f) in fields(b)? {
         let (key, value) = match (n, f) {
@@ -240,10 +271,13 @@ fn csr_condition(b: &[u8]) -> Result<Value, String> {
 }
 
 /// Decodes a protobuf request body into the JSON object it stands for.
-pub fn decode(body: &[u8]) -> Result<Value, String> {
+///
+/// # Errors
+/// [`ProtobufError`] when the body is not a well-formed envelope of a supported kind.
+pub fn decode(body: &[u8]) -> Result<Value> {
     let rest = body
         .strip_prefix(MAGIC)
-        .ok_or("not a Kubernetes protobuf envelope")?;
+        .ok_or(ProtobufError::NotAnEnvelope)?;
     let (mut api_version, mut kind, mut raw) = (String::new(), String::new(), &[][..]);
     for (n, f) in fields(rest)? {
         match (n, f) {
@@ -273,9 +307,7 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
             | ("certificates.k8s.io/v1", "CertificateSigningRequest")
     );
     if !supported {
-        return Err(format!(
-            "protobuf bodies of {api_version}/{kind} are not supported by the simulator"
-        ));
+        return Err(ProtobufError::UnsupportedKind { api_version, kind });
     }
     let mut object = message(&kind, raw)?;
     object["apiVersion"] = Value::from(api_version);

@@ -242,17 +242,17 @@ async fn fetch_template_deploy(shared: &Shared, app: &Value) -> Result<deploy::R
                 .decode(encoded.as_str().unwrap_or(""))
                 .unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes);
-            template::merge_values_file(&mut values, file, &text).map_err(|message| Failure {
+            template::merge_values_file(&mut values, file, &text).map_err(|e| Failure {
                 step: Step::Template,
-                message,
+                message: e.to_string(),
             })?;
         }
         let string_data = secret["stringData"].as_object().into_iter().flatten();
         for (file, text) in string_data {
             template::merge_values_file(&mut values, file, text.as_str().unwrap_or("")).map_err(
-                |message| Failure {
+                |e| Failure {
                     step: Step::Template,
-                    message,
+                    message: e.to_string(),
                 },
             )?;
         }
@@ -261,9 +261,9 @@ async fn fetch_template_deploy(shared: &Shared, app: &Value) -> Result<deploy::R
         .iter()
         .map(|m| template::render(m, &values))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|message| Failure {
+        .map_err(|e| Failure {
             step: Step::Template,
-            message,
+            message: e.to_string(),
         })?;
 
     deploy::deploy(shared, app, rendered)

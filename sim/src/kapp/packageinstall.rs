@@ -86,7 +86,8 @@ pub(crate) async fn reconcile(shared: &Shared, key: &Key) -> Result<(), Status> 
         .items;
     let package = match select_package(&install, &packages) {
         Ok(package) => package,
-        Err(message) => {
+        Err(error) => {
+            let message = error.to_string();
             write_status(client, gvr::PACKAGE_INSTALLS, key, |o| {
                 status::package_install_failed(&o["status"], generation, &message)
             })
@@ -144,9 +145,25 @@ fn annotations_match(live: &Value, desired: &Value) -> bool {
         .all(|(k, v)| &live["metadata"]["annotations"][k] == v)
 }
 
-/// The highest version of the PackageInstall's package that its constraints allow, or
-/// kapp-controller's message when there is none.
-pub fn select_package<'a>(install: &Value, packages: &'a [Value]) -> Result<&'a Value, String> {
+/// No Package of the PackageInstall's `refName` satisfies its version constraints; `Display` is
+/// kapp-controller's message (its version selection's filter chain with the counts at each stage).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "Expected to find at least one version, but did not (details: all={candidates} -> after-prereleases-filter={candidates} -> after-kapp-controller-version-check={candidates} -> after-constraints-filter=0)"
+)]
+pub struct NoMatchingVersion {
+    /// How many Packages carry the install's `refName`.
+    pub candidates: usize,
+}
+
+/// The highest version of the PackageInstall's package that its constraints allow.
+///
+/// # Errors
+/// [`NoMatchingVersion`] when none does.
+pub fn select_package<'a>(
+    install: &Value,
+    packages: &'a [Value],
+) -> Result<&'a Value, NoMatchingVersion> {
     let ref_name = install["spec"]["packageRef"]["refName"]
         .as_str()
         .unwrap_or_default();
@@ -172,14 +189,14 @@ pub fn select_package<'a>(install: &Value, packages: &'a [Value]) -> Result<&'a 
         .collect();
     allowed
         .into_iter()
-        .max_by(|a, b| compare_versions(a["spec"]["version"].as_str().unwrap_or(""), b["spec"]["version"].as_str().unwrap_or("")))
-        .ok_or_else(|| {
-            format!(
-                "Expected to find at least one version, but did not (details: all={} -> after-prereleases-filter={} -> after-kapp-controller-version-check={} -> after-constraints-filter=0)",
-                all.len(),
-                all.len(),
-                all.len()
+        .max_by(|a, b| {
+            compare_versions(
+                a["spec"]["version"].as_str().unwrap_or(""),
+                b["spec"]["version"].as_str().unwrap_or(""),
             )
+        })
+        .ok_or(NoMatchingVersion {
+            candidates: all.len(),
         })
 }
 
@@ -311,10 +328,13 @@ mod tests {
         let missing = install(
             json!({"packageRef": {"refName": "tkg.vsphere.vmware.com", "versionSelection": {"constraints": "4.0.0"}}}),
         );
+        let error = select_package(&missing, &packages).unwrap_err();
+        assert_eq!(error, NoMatchingVersion { candidates: 2 });
         assert!(
-            select_package(&missing, &packages)
-                .unwrap_err()
-                .starts_with("Expected to find at least one version, but did not")
+            error.to_string().starts_with(
+                "Expected to find at least one version, but did not (details: all=2 ->"
+            ),
+            "{error}"
         );
     }
 

@@ -84,13 +84,21 @@ pub struct Fetched {
     pub manifests: Vec<Value>,
 }
 
+/// A relocation whose source bundle the scenario does not publish; holds its image reference.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("relocation from {0}: no such bundle")]
+pub struct UnknownBundle(pub String);
+
 impl Registry {
     /// Publishes `bundles`, then applies `relocations` in order.
+    ///
+    /// # Errors
+    /// [`UnknownBundle`] when a relocation copies a bundle that is not published.
     pub fn new(
         reachable: impl IntoIterator<Item = String>,
         bundles: Vec<Bundle>,
         relocations: &[Relocation],
-    ) -> Result<Self, String> {
+    ) -> Result<Self, UnknownBundle> {
         let mut registry = Registry {
             reachable: reachable.into_iter().collect(),
             stored: BTreeMap::new(),
@@ -111,12 +119,12 @@ impl Registry {
         Ok(registry)
     }
 
-    fn relocate(&mut self, relocation: &Relocation) -> Result<(), String> {
+    fn relocate(&mut self, relocation: &Relocation) -> Result<(), UnknownBundle> {
         let source = self
             .stored
             .get(&relocation.from)
             .cloned()
-            .ok_or_else(|| format!("relocation from {}: no such bundle", relocation.from))?;
+            .ok_or_else(|| UnknownBundle(relocation.from.clone()))?;
         match relocation.method {
             RelocationMethod::DockerPush => {
                 self.stored.insert(relocation.to.clone(), source);
@@ -250,6 +258,23 @@ mod tests {
             &[relocation],
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_relocation_of_a_bundle_nobody_published_is_refused_naming_it() {
+        let relocation = Relocation {
+            method: RelocationMethod::DockerPush,
+            from: PUBLIC.into(),
+            to: "my-registry.example.com/tkg/tkg-service:3.5.1".into(),
+        };
+        let error = Registry::new(
+            ["my-registry.example.com".to_string()],
+            vec![],
+            &[relocation],
+        )
+        .map(|_| ())
+        .unwrap_err();
+        assert_eq!(error, UnknownBundle(PUBLIC.into()));
     }
 
     #[test]

@@ -6,6 +6,39 @@
 
 use serde_json::Value;
 
+/// Why the template step failed; `Display` is the text ytt prints, which kapp-controller puts in the
+/// App's `usefulErrorMessage`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// A values file (one key of a values Secret) is not YAML.
+    #[error("ytt: Error: Unmarshaling YAML data values file '{file}': {reason}")]
+    ValuesNotYaml {
+        /// The Secret's key.
+        file: String,
+        /// The parser's message.
+        reason: String,
+    },
+    /// A values file's document is YAML but not a map.
+    #[error("ytt: Error: Expected data values file '{0}' to contain a map")]
+    ValuesNotAMap(String),
+    /// A `{{` without its `}}`; holds the manifest string.
+    #[error("ytt: Error: unterminated placeholder in {0:?}")]
+    Unterminated(String),
+    /// A placeholder that does not start with `values.`.
+    #[error("ytt: Error: unknown placeholder '{0}' (expected values.<path>)")]
+    UnknownPlaceholder(String),
+    /// A placeholder whose path the data values do not have.
+    #[error(
+        "ytt: Error: Evaluating starlark template: struct has no .{key} attribute (data.values.{path})"
+    )]
+    MissingValue {
+        /// The first key not found.
+        key: String,
+        /// The whole path after `values.`.
+        path: String,
+    },
+}
+
 /// Deep-merges `overlay` onto `base`, as ytt merges data values files: maps merge key by key,
 /// anything else is replaced.
 pub fn merge_values(base: &mut Value, overlay: &Value) {
@@ -25,14 +58,18 @@ pub fn merge_values(base: &mut Value, overlay: &Value) {
 }
 
 /// Parses every document of a values file (one key of a values Secret) and merges them onto `values`.
-pub fn merge_values_file(values: &mut Value, name: &str, text: &str) -> Result<(), String> {
-    let documents: Vec<Value> = serde_saphyr::from_multiple(text)
-        .map_err(|e| format!("ytt: Error: Unmarshaling YAML data values file '{name}': {e}"))?;
+///
+/// # Errors
+/// [`TemplateError::ValuesNotYaml`] or [`TemplateError::ValuesNotAMap`].
+pub fn merge_values_file(values: &mut Value, name: &str, text: &str) -> Result<(), TemplateError> {
+    let documents: Vec<Value> =
+        serde_saphyr::from_multiple(text).map_err(|e| TemplateError::ValuesNotYaml {
+            file: name.to_string(),
+            reason: e.to_string(),
+        })?;
     for document in documents.iter().filter(|d| !d.is_null()) {
         if !document.is_object() {
-            return Err(format!(
-                "ytt: Error: Expected data values file '{name}' to contain a map"
-            ));
+            return Err(TemplateError::ValuesNotAMap(name.to_string()));
         }
         merge_values(values, document);
     }
@@ -40,7 +77,10 @@ pub fn merge_values_file(values: &mut Value, name: &str, text: &str) -> Result<(
 }
 
 /// Renders one manifest.
-pub fn render(manifest: &Value, values: &Value) -> Result<Value, String> {
+///
+/// # Errors
+/// [`TemplateError`] for a malformed placeholder or a value the data values do not have.
+pub fn render(manifest: &Value, values: &Value) -> Result<Value, TemplateError> {
     match manifest {
         Value::String(text) => render_string(text, values),
         Value::Array(items) => items
@@ -51,13 +91,13 @@ pub fn render(manifest: &Value, values: &Value) -> Result<Value, String> {
         Value::Object(map) => map
             .iter()
             .map(|(k, v)| Ok((k.clone(), render(v, values)?)))
-            .collect::<Result<_, String>>()
+            .collect::<Result<_, TemplateError>>()
             .map(Value::Object),
         other => Ok(other.clone()),
     }
 }
 
-fn render_string(text: &str, values: &Value) -> Result<Value, String> {
+fn render_string(text: &str, values: &Value) -> Result<Value, TemplateError> {
     let trimmed = text.trim();
     if let Some(path) = whole_placeholder(trimmed) {
         return lookup(values, path).cloned();
@@ -67,7 +107,7 @@ fn render_string(text: &str, values: &Value) -> Result<Value, String> {
     while let Some(start) = rest.find("{{") {
         let end = rest[start..]
             .find("}}")
-            .ok_or_else(|| format!("ytt: Error: unterminated placeholder in {text:?}"))?;
+            .ok_or_else(|| TemplateError::Unterminated(text.to_string()))?;
         out.push_str(&rest[..start]);
         let path = rest[start + 2..start + end].trim();
         match lookup(values, path)? {
@@ -85,15 +125,18 @@ fn whole_placeholder(text: &str) -> Option<&str> {
     (!inner.contains("{{") && !inner.contains("}}")).then(|| inner.trim())
 }
 
-fn lookup<'a>(values: &'a Value, path: &str) -> Result<&'a Value, String> {
-    let keys = path.strip_prefix("values.").ok_or_else(|| {
-        format!("ytt: Error: unknown placeholder '{path}' (expected values.<path>)")
-    })?;
+fn lookup<'a>(values: &'a Value, path: &str) -> Result<&'a Value, TemplateError> {
+    let keys = path
+        .strip_prefix("values.")
+        .ok_or_else(|| TemplateError::UnknownPlaceholder(path.to_string()))?;
     let mut current = values;
     for key in keys.split('.') {
-        current = current.get(key).ok_or_else(|| {
-            format!("ytt: Error: Evaluating starlark template: struct has no .{key} attribute (data.values.{keys})")
-        })?;
+        current = current
+            .get(key)
+            .ok_or_else(|| TemplateError::MissingValue {
+                key: key.to_string(),
+                path: keys.to_string(),
+            })?;
     }
     Ok(current)
 }
@@ -117,7 +160,7 @@ mod tests {
     #[test]
     fn a_missing_value_is_a_template_error_naming_the_path() {
         let error = render(&json!("{{ values.a.b }}"), &json!({"a": {}})).unwrap_err();
-        assert!(error.contains("data.values.a.b"), "{error}");
+        assert!(error.to_string().contains("data.values.a.b"), "{error}");
     }
 
     #[test]
@@ -139,7 +182,14 @@ mod tests {
     #[test]
     fn a_values_file_that_is_not_a_map_is_refused() {
         let mut values = json!({});
-        assert!(merge_values_file(&mut values, "values.yaml", "- a\n- b\n").is_err());
-        assert!(merge_values_file(&mut values, "values.yaml", "a: [unclosed\n").is_err());
+        assert_eq!(
+            merge_values_file(&mut values, "values.yaml", "- a\n- b\n"),
+            Err(TemplateError::ValuesNotAMap("values.yaml".into()))
+        );
+        assert!(matches!(
+            merge_values_file(&mut values, "values.yaml", "a: [unclosed\n"),
+            Err(TemplateError::ValuesNotYaml { file, .. }) if file == "values.yaml"
+        ));
+        assert_eq!(values, json!({}), "nothing merged from a refused file");
     }
 }

@@ -17,6 +17,10 @@
 //! - At start, vCenter's state is taken from the Supervisor: a catalog service per Package, an install
 //!   record per `svc-*` PackageInstall whose stored config is the values Secret plus the platform key
 //!   `namespace: <service namespace>` (what vCenter adds, LAB3), written back to the Secret.
+//! - Re-assertion (a switch, [`VcenterOptions::reassert_every`]; [`Vcenter::reassert`] does one pass
+//!   now): a values Secret that differs from vCenter's copy of a CONFIGURED service is written back
+//!   from that copy, as the next configure or upgrade from vCenter does (lifecycle blog `001`) — the
+//!   fate of an edit made on the Supervisor only.
 //! - Every request is recorded ([`Vcenter::requests`]: method, path, body, status; never the password),
 //!   and [`Trigger`]s inject what tests need mid-run: sessions expiring, a concurrent edit from the
 //!   vSphere Client, an error answer.
@@ -72,6 +76,9 @@ pub struct VcenterOptions {
     pub supervisor: String,
     /// The Supervisor's API endpoint (host) as `clusters/{c}` and `summaries` report it.
     pub endpoint: String,
+    /// Re-assert vCenter's copy of each CONFIGURED service's values onto the Supervisor this often
+    /// (see [`Vcenter::reassert`]); `None` (the default): only when asked.
+    pub reassert_every: Option<Duration>,
 }
 
 impl Default for VcenterOptions {
@@ -84,6 +91,7 @@ impl Default for VcenterOptions {
             cluster: None,
             supervisor: "supervisor-1a2b3c".into(),
             endpoint: "127.0.0.1".into(),
+            reassert_every: None,
         }
     }
 }
@@ -218,6 +226,25 @@ impl Vcenter {
         let cert = ca.issue(&[ip.as_str(), "127.0.0.1", "localhost"])?;
         let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&cert)?);
         let (stop, mut stopped) = watch::channel(false);
+        if let Some(every) = shared.options.reassert_every {
+            let shared = Arc::clone(&shared);
+            let mut stopped = stop.subscribe();
+            tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(every);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                ticker.tick().await;
+                loop {
+                    tokio::select! {
+                        _ = stopped.changed() => break,
+                        _ = ticker.tick() => {
+                            if let Err(e) = reassert(&shared).await {
+                                tracing::warn!("vCenter re-assertion: {e:#}");
+                            }
+                        }
+                    }
+                }
+            });
+        }
         let serving = Arc::clone(&shared);
         tokio::spawn(async move {
             let mut connections = JoinSet::new();
@@ -385,6 +412,71 @@ impl Vcenter {
     pub fn shutdown(&self) {
         self.stop.send_replace(true);
     }
+
+    /// One re-assertion pass: every CONFIGURED service whose values Secret differs from vCenter's
+    /// stored config gets vCenter's copy written back (and its PackageInstall reconciled), as
+    /// wcpsvc does on the next configure. Returns the service IDs it re-asserted.
+    ///
+    /// # Errors
+    /// A read or write of the Supervisor's objects that failed.
+    pub async fn reassert(&self) -> anyhow::Result<Vec<String>> {
+        reassert(&self.shared).await
+    }
+}
+
+async fn reassert(shared: &Arc<Shared>) -> anyhow::Result<Vec<String>> {
+    refresh(shared).await;
+    let configured: Vec<(String, String, String)> = {
+        let model = shared.model.lock().expect("model lock");
+        model
+            .installs
+            .iter()
+            .filter(|(_, i)| i.config_status == "CONFIGURED" && i.awaiting_generation.is_none())
+            .map(|(id, i)| (id.clone(), i.desired_version.clone(), i.config.clone()))
+            .collect()
+    };
+    let mut reasserted = Vec::new();
+    for (service, version, config) in configured {
+        let pkgi = match shared
+            .admin
+            .get(
+                gvr::PACKAGE_INSTALLS,
+                Some(SERVICES_NAMESPACE),
+                &format!("svc-{service}"),
+            )
+            .await
+        {
+            Ok(pkgi) => pkgi,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(anyhow::anyhow!("reading svc-{service}: {e}")),
+        };
+        let live = values_secret(&shared.admin, &pkgi)
+            .await?
+            .map(|(secret, key)| secret_text(&secret, &key));
+        if live.as_deref() == Some(config.as_str()) {
+            continue;
+        }
+        if let Some(install) = shared
+            .model
+            .lock()
+            .expect("model lock")
+            .installs
+            .get_mut(&service)
+        {
+            install.config_status = "CONFIGURING";
+        }
+        apply(
+            shared,
+            &Effect::Apply {
+                service: service.clone(),
+                version,
+                config,
+            },
+        )
+        .await?;
+        reasserted.push(service);
+    }
+    Ok(reasserted)
 }
 
 impl Drop for Vcenter {

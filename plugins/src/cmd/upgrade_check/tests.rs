@@ -31,6 +31,7 @@ fn report(words: &[&str], tkrs: bool) -> Report {
             tkrs: tkrs.then(|| fleet("tkrs")),
             coverage: Vec::new(),
             requests: 5,
+            ..Default::default()
         },
     )
     .unwrap()
@@ -124,6 +125,18 @@ fn report_lists_every_cluster_and_skips_workload_checks_openly() {
         let c = r.coverage.iter().find(|c| c.item == check.code).unwrap();
         match check.scope {
             Scope::Workload => assert_eq!(c.status, "skipped", "{}", check.code),
+            // Checks of another trigger say so; none passes silently.
+            Scope::Supervisor if check.code.starts_with("UC-CLASS-") => {
+                assert_eq!(c.status, "not-applicable", "{}", check.code)
+            }
+            // Their lists (OSImages, VM classes, quotas) were not given here: skipped, not passed.
+            Scope::Supervisor
+                if check.code.starts_with("UC-OSIMAGE-")
+                    || check.code.contains("CLASS-UNAVAILABLE")
+                    || check.code == "UC-QUOTA-SURGE" =>
+            {
+                assert_eq!(c.status, "skipped", "{}", check.code)
+            }
             Scope::Supervisor => assert_eq!(c.status, "ran", "{}", check.code),
         }
     }
@@ -221,4 +234,137 @@ fn an_unreadable_list_skips_its_checks() {
     assert!(r.clusters.iter().all(|c| c.pending.is_empty()));
     let r = build(&opts, objects(Vec::new())).unwrap();
     assert_eq!(status(&r), "ran");
+}
+
+fn with_file(doc: Value) -> std::result::Result<Report, Failure> {
+    let opts = Options::from_args(&args(&["-f", "changed.yaml"]).unwrap()).unwrap();
+    build(
+        &opts,
+        Objects {
+            tkcs: fleet("tkcs"),
+            clusters: fleet("clusters"),
+            machine_deployments: fleet("machineDeployments"),
+            changed: Some(doc),
+            ..Objects::default()
+        },
+    )
+}
+
+#[test]
+fn a_changed_manifest_forecasts_only_its_cluster_field_by_field() {
+    let mut orders = fleet("clusters")
+        .into_iter()
+        .find(|c| c["metadata"]["name"] == "orders")
+        .unwrap();
+    orders["spec"]["topology"]["workers"]["machineDeployments"][0]["replicas"] = 7.into();
+    orders["spec"]["topology"]["workers"]["machineDeployments"][2]["failureDomain"] =
+        "zone-c".into();
+    // No namespace in the file: the only cluster of that name is found.
+    orders["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("namespace");
+    let r = with_file(orders).unwrap();
+    assert_eq!(r.clusters.len(), 1);
+    let f = &r.clusters[0];
+    assert_eq!(
+        (f.namespace.as_str(), f.name.as_str()),
+        ("team-b", "orders")
+    );
+    assert_eq!(f.rolls, Rolls::Yes);
+    assert_eq!(f.rule.id, "CAPI-MD-FAILURE-DOMAIN");
+    let rolling: Vec<&str> = f
+        .pools
+        .iter()
+        .filter(|p| p.rolls == Rolls::Yes)
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(rolling, ["pool-c"]);
+    assert!(!f.control_plane_rolls);
+    let Trigger::Manifest { changes, .. } = &r.trigger else {
+        panic!("{:?}", r.trigger)
+    };
+    let ids: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|c| (c.path.as_str(), c.rule.id.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (
+                "spec.topology.workers.machineDeployments[pool-a].replicas",
+                "CAPI-SCALE"
+            ),
+            (
+                "spec.topology.workers.machineDeployments[pool-c].failureDomain",
+                "CAPI-MD-FAILURE-DOMAIN"
+            )
+        ]
+    );
+    let text = render(&r, Format::Text).unwrap();
+    assert!(
+        text.contains("machineDeployments[pool-a].replicas: 3 -> 7: rolls no (CAPI-SCALE"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_manifest_for_a_missing_cluster_or_not_yaml_is_a_clear_error() {
+    let err = with_file(serde_json::json!({
+        "apiVersion": "run.tanzu.vmware.com/v1alpha3", "kind": "TanzuKubernetesCluster",
+        "metadata": {"name": "nope", "namespace": "team-a"}, "spec": {}
+    }))
+    .unwrap_err();
+    let msg = format!("{err}");
+    assert!(
+        msg.contains("no TanzuKubernetesCluster team-a/nope on the Supervisor"),
+        "{msg}"
+    );
+    let err = parse_manifest("kind: [unclosed", "changed.yaml").unwrap_err();
+    assert!(
+        format!("{err}").contains("changed.yaml is not a YAML or JSON document"),
+        "{err}"
+    );
+    let err = parse_manifest(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+        "c.yaml",
+    )
+    .unwrap_err();
+    assert!(format!("{err}").contains("is not a TKG cluster"), "{err}");
+}
+
+#[test]
+fn class_rebase_checks_the_listed_classes() {
+    let opts = Options::from_args(&args(&["--class", "builtin-generic-v3.2.0"]).unwrap()).unwrap();
+    let classes = vec![serde_json::json!({
+        "apiVersion": "cluster.x-k8s.io/v1beta1", "kind": "ClusterClass",
+        "metadata": {"name": "builtin-generic-v3.2.0", "namespace": "vmware-system-vks-public"},
+        "spec": {"workers": {"machineDeployments": [{"class": "other-pool"}]}}
+    })];
+    let r = build(
+        &opts,
+        Objects {
+            tkcs: fleet("tkcs"),
+            clusters: fleet("clusters"),
+            cluster_classes: Some(classes),
+            ..Objects::default()
+        },
+    )
+    .unwrap();
+    // No pool's class (node-pool) is offered: every ClusterClass cluster is refused, with a blocker.
+    assert!(
+        r.clusters
+            .iter()
+            .filter(|c| c.rule.id != "CAPI-CLASS-NONE")
+            .all(|c| c.rule.id == "CAPI-CLASS-INCOMPATIBLE" && c.rolls == Rolls::No),
+        "{:#?}",
+        r.clusters
+    );
+    assert!(r.findings.iter().any(|f| f.code == "UC-CLASS-INCOMPATIBLE"));
+    let cov = r
+        .coverage
+        .iter()
+        .find(|c| c.item == "UC-CLASS-INCOMPATIBLE")
+        .unwrap();
+    assert_eq!(cov.status, "ran");
 }

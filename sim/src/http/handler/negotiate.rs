@@ -148,3 +148,29 @@ pub(super) fn patch_of(parts: &http::request::Parts, bytes: &[u8]) -> Result<Pat
         )),
     }
 }
+
+/// The configuration of a server-side apply (`application/apply-patch+yaml`: YAML, or JSON as kubectl and
+/// kube-rs send it); `None` for any other patch type.
+pub(super) fn apply_config(
+    parts: &http::request::Parts,
+    bytes: &[u8],
+) -> Option<Result<Value, Status>> {
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    if media != "application/apply-patch+yaml" {
+        return None;
+    }
+    if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
+        return Some(Ok(v));
+    }
+    Some(
+        std::str::from_utf8(bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_saphyr::from_str::<Value>(text).map_err(|e| e.to_string()))
+            .map_err(|e| Status::bad_request(format!("error decoding YAML: {e}"))),
+    )
+}

@@ -1,5 +1,6 @@
-//! The subresources with their own shapes: `serviceaccounts/token` (TokenRequest) and `scale`
-//! (autoscaling/v1 Scale over each kind's replicas paths).
+//! The subresources with their own shapes: `serviceaccounts/token` (TokenRequest), `scale`
+//! (autoscaling/v1 Scale over each kind's replicas paths) and `pods/eviction` (policy/v1 Eviction, see
+//! [`crate::disruption::evict`]).
 
 use super::*;
 
@@ -144,4 +145,27 @@ pub(super) fn replicas_patch(rt: &crate::api::registry::ResourceType, replicas: 
     path.trim_start_matches('.')
         .rsplit('.')
         .fold(Value::from(replicas), |inner, key| json!({ key: inner }))
+}
+
+/// `POST .../pods/{name}/eviction`: a `policy/v1` (or `v1beta1`) Eviction; the answer is a `Status`
+/// whose `code` is the HTTP status (201 when the pod was evicted).
+pub(super) async fn eviction(
+    client: &Client,
+    parts: &http::request::Parts,
+    query: &HashMap<String, String>,
+    target: &Target,
+    body: Incoming,
+) -> Result<Response<Body>, Status> {
+    let bytes = read_body(body).await?;
+    let request = parse_body(parts, &bytes)?;
+    let dry_run = write_options(parts, query)?.dry_run;
+    let answer = crate::disruption::evict(
+        client,
+        target.namespace.as_deref().unwrap_or_default(),
+        target.name.as_deref().unwrap_or_default(),
+        &request,
+        dry_run,
+    )
+    .await?;
+    Ok(json_response(StatusCode::CREATED, &answer))
 }
