@@ -9,11 +9,13 @@ pub mod faults;
 pub mod http;
 pub mod kapp;
 pub mod kubeconfig;
+pub mod roll;
 pub mod scenario;
 pub mod serviceaccounts;
 pub mod simulator;
 pub mod tls;
 pub mod vcenter;
+pub mod workload;
 pub mod workloads;
 
 pub use simulator::{SimOptions, Simulator};

@@ -50,6 +50,24 @@ pub struct Scenario {
     /// What must hold before the simulator says it is ready.
     #[serde(default)]
     pub ready: Vec<Expectation>,
+    /// TKG clusters that get an API server of their own (see [`crate::workload`]), their admin
+    /// kubeconfig in the Supervisor's Secret `<name>-kubeconfig` in `namespace`.
+    #[serde(default)]
+    pub workload_clusters: Vec<WorkloadClusterSpec>,
+}
+
+/// A workload cluster of a scenario.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkloadClusterSpec {
+    /// The vSphere Namespace of its Cluster / TanzuKubernetesCluster on the Supervisor.
+    pub namespace: String,
+    /// The cluster's name (its Cluster's `metadata.name`).
+    pub name: String,
+    /// Created in order in the workload cluster by its admin, as the scenario's `objects` are
+    /// (nodes, namespaces, workloads, pods, PodDisruptionBudgets).
+    #[serde(default)]
+    pub objects: Vec<Value>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]

@@ -57,6 +57,7 @@ pub struct Simulator {
     kubeconfig: String,
     scenario: Scenario,
     started: Duration,
+    workload_clusters: Vec<crate::workload::WorkloadCluster>,
 }
 
 impl Simulator {
@@ -122,6 +123,12 @@ impl Simulator {
         crate::workloads::start(Arc::clone(&api), kapp.gate());
         crate::serviceaccounts::start(Arc::clone(&api), kapp.gate());
         crate::disruption::start(Arc::clone(&api), kapp.gate());
+        let mut workload_clusters = Vec::new();
+        for spec in &scenario.workload_clusters {
+            let cluster = crate::workload::WorkloadCluster::start(spec, kapp.gate()).await?;
+            create_object(&admin, &cluster.kubeconfig_secret()).await?;
+            workload_clusters.push(cluster);
+        }
 
         let simulator = Simulator {
             api,
@@ -130,6 +137,7 @@ impl Simulator {
             kubeconfig,
             scenario,
             started: Duration::ZERO,
+            workload_clusters,
         };
         let timeout = HISTORY_TIMEOUT;
         for step in &simulator.scenario.history {
@@ -268,13 +276,32 @@ impl Simulator {
         crate::vcenter::Vcenter::start(Arc::clone(&self.api), options).await
     }
 
-    /// Stops serving.
+    /// The scenario's workload clusters (see [`crate::workload`]).
+    pub fn workload_clusters(&self) -> &[crate::workload::WorkloadCluster] {
+        &self.workload_clusters
+    }
+
+    /// The workload cluster `namespace/name`, if the scenario has it.
+    pub fn workload_cluster(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&crate::workload::WorkloadCluster> {
+        self.workload_clusters
+            .iter()
+            .find(|c| c.namespace == namespace && c.name == name)
+    }
+
+    /// Stops serving (the workload clusters' servers too).
     pub async fn stop(self) {
+        for cluster in &self.workload_clusters {
+            cluster.stop();
+        }
         self.server.shutdown();
     }
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let bytes: [u8; 24] = rand::rng().random();
     hex::encode(bytes)
 }
@@ -287,7 +314,11 @@ fn gvr_of(admin: &Client, api_version: &str, kind: &str) -> Option<(Gvr, bool)> 
 }
 
 /// Creates one scenario object as the admin; its `status`, if any, is then written through the status subresource.
-async fn create_object(admin: &Client, object: &Value) -> anyhow::Result<()> {
+///
+/// An `ownerReferences` entry without a `uid` gets the uid of the object it names in the same
+/// namespace, created earlier (a scenario cannot know the uids the server will assign; the API server
+/// itself requires them).
+pub(crate) async fn create_object(admin: &Client, object: &Value) -> anyhow::Result<()> {
     let api_version = object["apiVersion"].as_str().unwrap_or_default();
     let kind = object["kind"].as_str().unwrap_or_default();
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
@@ -295,6 +326,29 @@ async fn create_object(admin: &Client, object: &Value) -> anyhow::Result<()> {
         format!("scenario object {kind} {name}: unknown kind {api_version}/{kind}")
     })?;
     let namespace = object["metadata"]["namespace"].as_str();
+    let mut object = object.clone();
+    if let Some(owners) = object["metadata"]["ownerReferences"].as_array_mut() {
+        for owner in owners.iter_mut().filter(|o| o.get("uid").is_none()) {
+            let owner_kind = owner["kind"].as_str().unwrap_or_default().to_owned();
+            let owner_name = owner["name"].as_str().unwrap_or_default().to_owned();
+            let (owner_gvr, _) = gvr_of(
+                admin,
+                owner["apiVersion"].as_str().unwrap_or_default(),
+                &owner_kind,
+            )
+            .with_context(|| {
+                format!("scenario object {kind} {name}: owner of unknown kind {owner_kind}")
+            })?;
+            let found = admin
+                .get(owner_gvr, namespace, &owner_name)
+                .await
+                .with_context(|| {
+                    format!("scenario object {kind} {name}: its owner {owner_kind} {owner_name} must be created before it")
+                })?;
+            owner["uid"] = found["metadata"]["uid"].clone();
+        }
+    }
+    let object = &object;
     let created = admin
         .create(gvr, namespace, object.clone(), &WriteOptions::default())
         .await
