@@ -100,6 +100,7 @@ async fn tkr_forecast_of_the_fleet_from_lists_only() {
         .unwrap()
         .iter()
         .map(|f| f["code"].as_str().unwrap())
+        .filter(|c| c.starts_with("UC-TKR") || c.starts_with("UC-ROLL"))
         .collect();
     assert_eq!(
         codes,
@@ -111,22 +112,69 @@ async fn tkr_forecast_of_the_fleet_from_lists_only() {
             "UC-ROLL-HELD"
         ]
     );
-    // Workload checks are reported as skipped, never as passed.
+    // Only orders has an API server here: the workload checks ran for it and are said not to have run
+    // for the other rolling clusters, by name, never passed.
     let coverage = report["coverage"].as_array().unwrap();
     let pdb = coverage
         .iter()
         .find(|c| c["item"] == "UC-DRAIN-PDB-ZERO")
         .unwrap();
-    assert_eq!(pdb["status"], "skipped");
+    assert_eq!(pdb["status"], "partial");
+    for cluster in ["team-a/payments", "team-b/frozen", "team-c/ledger"] {
+        let c = coverage
+            .iter()
+            .find(|c| c["item"] == format!("workload:{cluster}"))
+            .unwrap_or_else(|| panic!("{cluster}: {coverage:#?}"));
+        assert_eq!(c["status"], "skipped", "{cluster}");
+        let (ns, name) = cluster.split_once('/').unwrap();
+        assert!(
+            c["reason"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("no Secret {ns}/{name}-kubeconfig")),
+            "{c}"
+        );
+    }
+    assert!(
+        pdb["reason"].as_str().unwrap().contains("team-a/payments"),
+        "{pdb}"
+    );
 
-    // One LIST per kind, whatever the fleet's size: no GET per object.
-    let requests: Vec<(String, String)> = s
+    // The forecast: one LIST per kind, whatever the fleet's size, no GET per object. The workload
+    // part: one GET per rolling cluster, its kubeconfig Secret.
+    let events: Vec<_> = s
         .sim
         .api()
         .audit()
         .events()
         .into_iter()
         .filter(|e| e.user_agent.starts_with("kubectl-supsvc/"))
+        .collect();
+    let mut secrets: Vec<String> = events
+        .iter()
+        .filter(|e| e.verb == "get")
+        .map(|e| {
+            assert_eq!(e.resource, "secrets", "{e:?}");
+            format!(
+                "{}/{}",
+                e.namespace.clone().unwrap(),
+                e.name.clone().unwrap()
+            )
+        })
+        .collect();
+    secrets.sort();
+    assert_eq!(
+        secrets,
+        [
+            "team-a/payments-kubeconfig",
+            "team-b/frozen-kubeconfig",
+            "team-b/orders-kubeconfig",
+            "team-c/ledger-kubeconfig"
+        ]
+    );
+    let requests: Vec<(String, String)> = events
+        .into_iter()
+        .filter(|e| e.verb != "get")
         .map(|e| (e.verb, e.resource))
         .collect();
     assert!(
@@ -404,6 +452,14 @@ async fn a_roll_that_cannot_start_is_a_blocker_with_its_evidence() {
         "--fail-on",
         "blocker",
     ];
+    // This test is about whether the roll can start: orders' own API server (and so its drain
+    // blockers) is kept out by removing its kubeconfig Secret.
+    let o = kubectl(
+        &s,
+        &["delete", "secret", "orders-kubeconfig", "-n", "team-b"],
+    )
+    .await;
+    assert!(o.status.success(), "{:?}", out(&o));
     // team-b has what its clusters need: no blocker.
     let o = run_via_kubectl(&s, &check).await;
     let (stdout, stderr) = out(&o);
@@ -447,4 +503,175 @@ async fn a_roll_that_cannot_start_is_a_blocker_with_its_evidence() {
         !stdout.contains("UC-VMCLASS-UNAVAILABLE team-b/frozen"),
         "{stdout}"
     );
+}
+
+/// `(code, node, pods)` of the findings about `cluster` at or above `severity`.
+fn drain_findings(
+    report: &Value,
+    cluster: &str,
+    severity: &[&str],
+) -> Vec<(String, String, Vec<String>)> {
+    let mut found: Vec<(String, String, Vec<String>)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["cluster"] == cluster)
+        .filter(|f| f["code"].as_str().unwrap().starts_with("UC-DRAIN"))
+        .filter(|f| severity.contains(&f["severity"].as_str().unwrap()))
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_owned(),
+                f["node"].as_str().unwrap_or_default().to_owned(),
+                f["pods"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| p.as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_predicted_order_and_drain_blockers_are_the_ones_a_roll_meets() {
+    let s = Supervisor::start("tkg-fleet", 0.001).await;
+    let o = run_via_kubectl(&s, &["upgrade-check", "--tkr", TARGET, "-o", "json"]).await;
+    let (stdout, stderr) = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let orders = report["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "orders")
+        .unwrap();
+    // The forecast's pools in order (pool-b is deferred).
+    let predicted_pools: Vec<Option<String>> = orders["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            if s["controlPlane"] == true {
+                vec![None]
+            } else {
+                s["pools"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| Some(p.as_str().unwrap().to_owned()))
+                    .collect()
+            }
+        })
+        .collect();
+    let blockers = drain_findings(&report, "team-b/orders", &["blocker"]);
+    assert_eq!(
+        blockers,
+        [
+            (
+                "UC-DRAIN-MULTIPLE-PDBS".to_owned(),
+                "orders-a-3".to_owned(),
+                vec!["shop/search-6f8d4b-m1n6s".to_owned()]
+            ),
+            (
+                "UC-DRAIN-MULTIPLE-PDBS".to_owned(),
+                "orders-c-1".to_owned(),
+                vec!["shop/search-6f8d4b-k9t3v".to_owned()]
+            ),
+            (
+                "UC-DRAIN-PDB-ZERO".to_owned(),
+                "orders-a-2".to_owned(),
+                vec!["shop/ledger-7b6c9d-w2x5r".to_owned()]
+            ),
+        ],
+        "{stdout}"
+    );
+    let warnings = drain_findings(&report, "team-b/orders", &["warning"]);
+    assert!(
+        warnings
+            .iter()
+            .any(|(code, node, _)| code == "UC-DRAIN-PDB-COLOCATED" && node == "orders-a-1"),
+        "checkout's two replicas share orders-a-1 under a budget allowing one: {warnings:?}"
+    );
+    let codes_for = |pod: &str| -> Vec<String> {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| {
+                f["pods"]
+                    .as_array()
+                    .is_some_and(|pods| pods.iter().any(|p| p == pod))
+            })
+            .map(|f| f["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let debug = codes_for("shop/debug-shell");
+    assert!(
+        debug.contains(&"UC-HARM-NO-CONTROLLER".to_owned()),
+        "{debug:?}"
+    );
+    assert!(debug.contains(&"UC-HARM-EMPTYDIR".to_owned()), "{debug:?}");
+
+    // Now roll it: Cluster API's order read from the Supervisor, the drains through the workload
+    // cluster's pods/eviction.
+    let workload = s
+        .sim
+        .workload_cluster("team-b", "orders")
+        .expect("orders has an API server");
+    let record = supsvc_sim::roll::roll(
+        &s.sim.admin(),
+        &workload.admin(),
+        "team-b",
+        "orders",
+        &supsvc_sim::roll::RollOptions::default(),
+    )
+    .await
+    .expect("the roll runs");
+    let mut rolled_pools: Vec<Option<String>> =
+        record.nodes.iter().map(|n| n.pool.clone()).collect();
+    rolled_pools.dedup();
+    assert_eq!(rolled_pools, predicted_pools, "{record:#?}");
+    // Every stall the roll met was predicted as a blocker, on that node, for that pod; and every
+    // predicted blocker stalled.
+    let mut stalls: Vec<(String, Vec<String>)> = record
+        .stalls
+        .iter()
+        .map(|st| (st.node.clone(), vec![st.pod.clone()]))
+        .collect();
+    stalls.sort();
+    let mut predicted: Vec<(String, Vec<String>)> = blockers
+        .into_iter()
+        .map(|(_, node, pods)| (node, pods))
+        .collect();
+    predicted.sort();
+    assert_eq!(stalls, predicted, "{record:#?}");
+    let ledger = record
+        .stalls
+        .iter()
+        .find(|st| st.node == "orders-a-2")
+        .unwrap();
+    assert_eq!(ledger.code, 429, "{ledger:?}");
+    assert!(
+        ledger
+            .message
+            .contains("The disruption budget ledger needs 1 healthy pods"),
+        "{ledger:?}"
+    );
+    let search = record
+        .stalls
+        .iter()
+        .find(|st| st.node == "orders-c-1")
+        .unwrap();
+    assert_eq!(search.code, 500, "two budgets: {search:?}");
+    // The co-located pair was a delay, not a stall: both evicted, the second once the first's
+    // replacement was Ready.
+    for pod in ["shop/checkout-5d9f7c-h8k2p", "shop/checkout-5d9f7c-q4m7z"] {
+        assert!(
+            record.evicted.iter().any(|e| e == pod),
+            "{pod}: {record:#?}"
+        );
+    }
 }

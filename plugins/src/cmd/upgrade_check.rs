@@ -5,8 +5,15 @@
 //! number of requests does not grow with the fleet: TanzuKubernetesClusters, Clusters,
 //! MachineDeployments, Machines, VirtualMachineClasses, VirtualMachineClassBindings, ResourceQuotas,
 //! and for a version change TanzuKubernetesReleases and OSImages, for `--class` ClusterClasses. The decisions are
-//! `supsvc_core::upgrade`'s. Workload-cluster checks (drain blockers, harms) are listed in the
-//! coverage section as skipped: this version does not read workload clusters yet.
+//! `supsvc_core::upgrade`'s.
+//!
+//! Drain blockers and harms need each rolling cluster's pods and PodDisruptionBudgets: the command
+//! reads the cluster's admin kubeconfig where Cluster API keeps it, the Supervisor's Secret
+//! `<cluster>-kubeconfig` (key `value`) in the cluster's vSphere Namespace, or the context named after
+//! the cluster in `--workload-kubeconfig` (as `kubectl vsphere login --tanzu-kubernetes-cluster-name`
+//! writes it), and lists both, up to [`WORKLOAD_CONCURRENCY`] clusters at a time. A cluster it cannot
+//! read (Secret forbidden or missing, server unreachable) is listed under coverage as skipped, with
+//! why, and its workload checks did not run for it.
 //!
 //! Exit codes: 0 nothing at or above `--fail-on`; 1 error; 2 usage; 4 warnings (`--fail-on warning`);
 //! 5 blockers (`--fail-on blocker|warning`); 6 a cluster rolls or may roll (`--fail-on roll`).
@@ -19,7 +26,9 @@ use serde::Serialize;
 use serde_json::Value;
 use supsvc_core::upgrade::forecast::{self, ClusterForecast, Rolls, Trigger};
 use supsvc_core::upgrade::model::{self, Cluster};
-use supsvc_core::upgrade::{self, CHECKS, FailOn, Finding, Scope, Severity, change, feasibility};
+use supsvc_core::upgrade::{
+    self, CHECKS, FailOn, Finding, Scope, Severity, change, drain, feasibility,
+};
 
 use crate::api::retrying;
 use crate::cluster::Cluster as Connection;
@@ -98,6 +107,11 @@ pub struct UpgradeCheckArgs {
     /// With --vcenter-upgrade: the TKG Service version (from 3.0 on vCenter upgrades do not roll clusters).
     #[arg(long, value_name = "VERSION", requires = "vcenter_upgrade")]
     pub tkg_service_version: Option<String>,
+    /// A kubeconfig with a context named after each workload cluster (as `kubectl vsphere login
+    /// --tanzu-kubernetes-cluster-name NAME` writes it), used instead of the cluster's
+    /// `<cluster>-kubeconfig` Secret on the Supervisor.
+    #[arg(long, value_name = "FILE")]
+    pub workload_kubeconfig: Option<std::path::PathBuf>,
     /// Only these vSphere Namespaces (repeatable; default: all).
     #[arg(long = "vsphere-namespace", value_name = "NS")]
     pub vsphere_namespaces: Vec<String>,
@@ -118,6 +132,8 @@ pub struct Options {
     pub namespaces: Vec<String>,
     pub format: Format,
     pub fail_on: Option<FailOn>,
+    /// `--workload-kubeconfig`.
+    pub workload_kubeconfig: Option<std::path::PathBuf>,
 }
 
 impl Options {
@@ -183,6 +199,7 @@ impl Options {
             trigger,
             file: args.file.clone(),
             namespaces: args.vsphere_namespaces.clone(),
+            workload_kubeconfig: args.workload_kubeconfig.clone(),
             format: args.output,
             fail_on: args.fail_on.map(|g| match g {
                 Gate::Blocker => FailOn::Blocker,
@@ -199,7 +216,8 @@ impl Options {
 pub struct Coverage {
     /// A check code, or `read:<resource>` for a list the report depends on.
     pub item: String,
-    /// `ran`, `skipped` or `not-applicable`.
+    /// `ran`; `partial` (a workload check run for some rolling clusters, not all: the `workload:`
+    /// lines say which); `skipped`; or `not-applicable`.
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -342,6 +360,25 @@ pub struct Objects {
     pub coverage: Vec<Coverage>,
     /// Requests sent.
     pub requests: usize,
+    /// What each rolling cluster's own API server gave, by `namespace/name`.
+    pub workloads: BTreeMap<String, WorkloadRead>,
+}
+
+/// How many workload clusters are read at once.
+pub const WORKLOAD_CONCURRENCY: usize = 8;
+
+/// What one workload cluster gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkloadRead {
+    /// Its pods and PodDisruptionBudgets, all namespaces.
+    Read {
+        /// Where the kubeconfig came from (the Secret, or the file's context).
+        source: String,
+        pods: Vec<Value>,
+        pdbs: Vec<Value>,
+    },
+    /// Not read, and why (with what to do).
+    Unread { reason: String },
 }
 
 /// Builds the report from the objects read; pure, so it is tested without a server.
@@ -360,6 +397,7 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
         resource_quotas,
         mut coverage,
         requests,
+        workloads,
     } = objects;
     let trigger = resolve_trigger(&opts.trigger, &tkcs, &clusters, cluster_classes, changed)?;
     let opts = &Options {
@@ -421,6 +459,44 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
         &fleet, &forecasts, &offers, &sizes,
     ));
     findings.extend(feasibility::pod_cidr_findings(&fleet, &forecasts));
+    // Points 2 and 3: what the drain of each rolling cluster meets, from its own API server.
+    let mut unread_workloads = Vec::new();
+    let mut read_workloads = 0;
+    for f in forecasts.iter().filter(|f| f.rolls != Rolls::No) {
+        let key = format!("{}/{}", f.namespace, f.name);
+        let Some(cluster) = fleet.iter().find(|c| c.key() == key) else {
+            continue;
+        };
+        match workloads.get(&key) {
+            Some(WorkloadRead::Read { source, pods, pdbs }) => {
+                let pods: Vec<drain::Pod> = pods.iter().map(drain::Pod::from_value).collect();
+                let pdbs: Vec<drain::Pdb> = pdbs.iter().map(drain::Pdb::from_value).collect();
+                findings.extend(drain::analyse(cluster, f, &machines, &pods, &pdbs));
+                read_workloads += 1;
+                coverage.push(Coverage {
+                    item: format!("workload:{key}"),
+                    status: "ran".into(),
+                    reason: Some(format!(
+                        "{} pods, {} PodDisruptionBudgets ({source})",
+                        pods.len(),
+                        pdbs.len()
+                    )),
+                });
+            }
+            other => {
+                let reason = match other {
+                    Some(WorkloadRead::Unread { reason }) => reason.clone(),
+                    _ => "not read".to_owned(),
+                };
+                unread_workloads.push(key.clone());
+                coverage.push(Coverage {
+                    item: format!("workload:{key}"),
+                    status: "skipped".into(),
+                    reason: Some(reason),
+                });
+            }
+        }
+    }
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -434,10 +510,18 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
     let class_read = matches!(&opts.trigger, Trigger::Class { offered, .. } if !offered.is_empty());
     for check in CHECKS {
         let (status, reason) = match check.scope {
-            Scope::Workload => (
-                "skipped",
-                Some("needs the workload clusters' pods and PodDisruptionBudgets; this version reads the Supervisor only".to_owned()),
-            ),
+            Scope::Workload => match (read_workloads, unread_workloads.len()) {
+                (0, 0) => ("not-applicable", Some("no cluster rolls".to_owned())),
+                (_, 0) => ("ran", None),
+                (0, _) => (
+                    "skipped",
+                    Some("no rolling cluster's pods and PodDisruptionBudgets could be read (see workload:*)".to_owned()),
+                ),
+                (_, n) => (
+                    "partial",
+                    Some(format!("not run for {n} cluster(s) whose API server could not be read: {}", unread_workloads.join(", "))),
+                ),
+            },
             Scope::Supervisor if check.code.starts_with("UC-TKR-NOT") => match (target, tkrs) {
                 (None, _) => ("not-applicable", Some("only for --tkr".to_owned())),
                 (Some(_), None) => ("skipped", Some("the TKR/KR list could not be read".to_owned())),
@@ -492,7 +576,13 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
             .sum(),
         blockers: count(Severity::Blocker),
         warnings: count(Severity::Warning),
-        skipped_checks: coverage.iter().filter(|c| c.status == "skipped").count(),
+        skipped_checks: coverage
+            .iter()
+            .filter(|c| {
+                !c.item.starts_with("workload:")
+                    && matches!(c.status.as_str(), "skipped" | "partial")
+            })
+            .count(),
         requests,
     };
     Ok(Report {
@@ -788,30 +878,167 @@ pub async fn run(conn: &Connection, args: &UpgradeCheckArgs) -> Result<u8> {
     } else {
         None
     };
-    let report = build(
-        &opts,
-        Objects {
-            cluster_classes,
-            changed,
-            osimages,
-            vm_classes,
-            vm_class_bindings,
-            resource_quotas,
-            tkcs: tkcs.unwrap_or_default(),
-            clusters: clusters.unwrap_or_default(),
-            machine_deployments: mds.unwrap_or_default(),
-            machines: machines.unwrap_or_default(),
-            tkrs,
-            coverage,
-            requests,
-        },
-    )?;
+    let mut objects = Objects {
+        cluster_classes,
+        changed,
+        osimages,
+        vm_classes,
+        vm_class_bindings,
+        resource_quotas,
+        tkcs: tkcs.unwrap_or_default(),
+        clusters: clusters.unwrap_or_default(),
+        machine_deployments: mds.unwrap_or_default(),
+        machines: machines.unwrap_or_default(),
+        tkrs,
+        coverage,
+        requests,
+        workloads: BTreeMap::new(),
+    };
+    // The forecast says which clusters roll; only theirs are read.
+    let rolling: Vec<(String, String)> = build(&opts, objects.clone())?
+        .clusters
+        .iter()
+        .filter(|f| f.rolls != Rolls::No)
+        .map(|f| (f.namespace.clone(), f.name.clone()))
+        .collect();
+    objects.workloads = read_workloads(conn, &rolling, opts.workload_kubeconfig.as_deref()).await?;
+    let report = build(&opts, objects)?;
     out!("{}", render(&report, opts.format)?);
     Ok(upgrade::exit_code(
         opts.fail_on,
         &report.findings,
         &report.clusters,
     ))
+}
+
+/// Reads every rolling cluster's pods and PodDisruptionBudgets, [`WORKLOAD_CONCURRENCY`] at a time.
+///
+/// # Errors
+/// `--workload-kubeconfig` names a file that is not a kubeconfig. A cluster that cannot be read is
+/// not an error: it is [`WorkloadRead::Unread`], with why.
+async fn read_workloads(
+    conn: &Connection,
+    rolling: &[(String, String)],
+    file: Option<&std::path::Path>,
+) -> Result<BTreeMap<String, WorkloadRead>> {
+    use futures::StreamExt as _;
+    let file = match file {
+        Some(path) => Some(kube::config::Kubeconfig::read_from(path).map_err(|e| {
+            Failure::usage(
+                format!("--workload-kubeconfig {}: {e}", path.display()),
+                "give a kubeconfig with one context per workload cluster, named after it (kubectl vsphere login --tanzu-kubernetes-cluster-name NAME writes one)",
+            )
+        })?),
+        None => None,
+    };
+    let file = file.as_ref();
+    Ok(futures::stream::iter(rolling)
+        .map(|(namespace, name)| async move {
+            let read = read_workload(conn, namespace, name, file).await;
+            (format!("{namespace}/{name}"), read)
+        })
+        .buffer_unordered(WORKLOAD_CONCURRENCY)
+        .collect()
+        .await)
+}
+
+/// One workload cluster: its kubeconfig (the file's context named after it, else the Supervisor's
+/// `<name>-kubeconfig` Secret), then one LIST of pods and one of PodDisruptionBudgets.
+async fn read_workload(
+    conn: &Connection,
+    namespace: &str,
+    name: &str,
+    file: Option<&kube::config::Kubeconfig>,
+) -> WorkloadRead {
+    use k8s_openapi::api::core::v1::{Pod, Secret};
+    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+    let unread = |reason: String| WorkloadRead::Unread { reason };
+    let (kubeconfig, context, source) = match file
+        .filter(|k| k.contexts.iter().any(|c| c.name == name))
+    {
+        Some(k) => (
+            k.clone(),
+            Some(name.to_owned()),
+            format!("context {name} of --workload-kubeconfig"),
+        ),
+        None => {
+            let secret_name = format!("{name}-kubeconfig");
+            let secrets: Api<Secret> = Api::namespaced(conn.client.clone(), namespace);
+            let secret = match secrets.get(&secret_name).await {
+                Ok(s) => s,
+                Err(kube::Error::Api(e)) if e.code == 403 => {
+                    return unread(format!(
+                        "may not read Secret {namespace}/{secret_name} (the cluster's admin kubeconfig): {}; give --workload-kubeconfig with a context named {name}",
+                        e.message
+                    ));
+                }
+                Err(kube::Error::Api(e)) if e.code == 404 => {
+                    return unread(format!(
+                        "no Secret {namespace}/{secret_name} (Cluster API writes the cluster's admin kubeconfig there once its control plane is up); give --workload-kubeconfig with a context named {name}"
+                    ));
+                }
+                Err(e) => return unread(format!("reading Secret {namespace}/{secret_name}: {e}")),
+            };
+            let Some(bytes) = secret.data.as_ref().and_then(|d| d.get("value")) else {
+                return unread(format!(
+                    "Secret {namespace}/{secret_name} has no key value (Cluster API's kubeconfig key)"
+                ));
+            };
+            let text = String::from_utf8_lossy(&bytes.0);
+            match kube::config::Kubeconfig::from_yaml(&text) {
+                Ok(k) => (k, None, format!("Secret {namespace}/{secret_name}")),
+                Err(e) => {
+                    return unread(format!(
+                        "Secret {namespace}/{secret_name}'s value is not a kubeconfig: {e}"
+                    ));
+                }
+            }
+        }
+    };
+    let options = kube::config::KubeConfigOptions {
+        context,
+        ..Default::default()
+    };
+    let client = match kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|mut config| {
+            config.connect_timeout = Some(std::time::Duration::from_secs(10));
+            config.read_timeout = Some(std::time::Duration::from_secs(30));
+            kube::Client::try_from(config).map_err(|e| e.to_string())
+        }) {
+        Ok(c) => c,
+        Err(e) => return unread(format!("the kubeconfig from {source} gives no client: {e}")),
+    };
+    let lp = ListParams::default();
+    let pods = match Api::<Pod>::all(client.clone()).list(&lp).await {
+        Ok(l) => l.items,
+        Err(e) => {
+            return unread(format!(
+                "listing pods with the kubeconfig from {source}: {e}"
+            ));
+        }
+    };
+    let pdbs = match Api::<PodDisruptionBudget>::all(client).list(&lp).await {
+        Ok(l) => l.items,
+        Err(e) => {
+            return unread(format!(
+                "listing PodDisruptionBudgets with the kubeconfig from {source}: {e}"
+            ));
+        }
+    };
+    WorkloadRead::Read {
+        source,
+        pods: to_values(pods),
+        pdbs: to_values(pdbs),
+    }
+}
+
+fn to_values<T: Serialize>(items: Vec<T>) -> Vec<Value> {
+    items
+        .into_iter()
+        .filter_map(|i| serde_json::to_value(i).ok())
+        .collect()
 }
 
 fn render_failure(e: impl std::fmt::Display) -> Failure {

@@ -180,7 +180,7 @@ fn formats_carry_the_same_report() {
     );
     assert!(text.contains("VMW-RU-80GA-80BC: From 8.0 GA"), "{text}");
     assert!(
-        text.contains("skipped        UC-DRAIN-PDB-ZERO (needs the workload clusters'"),
+        text.contains("skipped        UC-DRAIN-PDB-ZERO (no rolling cluster's pods"),
         "{text}"
     );
     let md = render(&r, Format::Markdown).unwrap();
@@ -367,4 +367,106 @@ fn class_rebase_checks_the_listed_classes() {
         .find(|c| c.item == "UC-CLASS-INCOMPATIBLE")
         .unwrap();
     assert_eq!(cov.status, "ran");
+}
+
+fn pod(name: &str, node: &str, labels: Value, controller: Option<&str>) -> Value {
+    let mut p = serde_json::json!({
+        "metadata": {"name": name, "namespace": "shop", "labels": labels},
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "my-registry.example.com/c:1"}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    });
+    if let Some(rs) = controller {
+        p["metadata"]["ownerReferences"] = serde_json::json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": "u", "controller": true}]);
+    }
+    p
+}
+
+#[test]
+fn a_rolling_clusters_pods_give_drain_findings_and_an_unread_one_is_skipped_by_name() {
+    let opts =
+        Options::from_args(&args(&["--tkr", "v1.29.4---vmware.3-fips.1-tkg.1"]).unwrap()).unwrap();
+    let pods = vec![
+        pod(
+            "ledger-7b6c9d-w2x5r",
+            "orders-a-2",
+            serde_json::json!({"app": "ledger"}),
+            Some("ledger-7b6c9d"),
+        ),
+        pod("debug-shell", "orders-a-3", serde_json::json!({}), None),
+    ];
+    let pdbs = vec![serde_json::json!({
+        "metadata": {"name": "ledger", "namespace": "shop"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "ledger"}}},
+        "status": {"currentHealthy": 1, "desiredHealthy": 1, "expectedPods": 1, "disruptionsAllowed": 0},
+    })];
+    let mut workloads = BTreeMap::new();
+    workloads.insert(
+        "team-b/orders".to_owned(),
+        WorkloadRead::Read {
+            source: "Secret team-b/orders-kubeconfig".into(),
+            pods,
+            pdbs,
+        },
+    );
+    workloads.insert(
+        "team-a/payments".to_owned(),
+        WorkloadRead::Unread {
+            reason: "may not read Secret team-a/payments-kubeconfig".into(),
+        },
+    );
+    let r = build(
+        &opts,
+        Objects {
+            tkcs: fleet("tkcs"),
+            clusters: fleet("clusters"),
+            machine_deployments: fleet("machineDeployments"),
+            machines: fleet("machines"),
+            tkrs: Some(fleet("tkrs")),
+            workloads,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let zero = r
+        .findings
+        .iter()
+        .find(|f| f.code == "UC-DRAIN-PDB-ZERO")
+        .expect("ledger's budget allows 0");
+    assert_eq!(zero.cluster, "team-b/orders");
+    assert_eq!(zero.node.as_deref(), Some("orders-a-2"));
+    assert_eq!(zero.pdb.as_deref(), Some("shop/ledger"));
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.code == "UC-HARM-NO-CONTROLLER" && f.pods == ["shop/debug-shell"]),
+        "{:#?}",
+        r.findings
+    );
+    let cov = |item: &str| {
+        r.coverage
+            .iter()
+            .find(|c| c.item == item)
+            .unwrap_or_else(|| panic!("{item}: {:#?}", r.coverage))
+    };
+    assert_eq!(cov("workload:team-b/orders").status, "ran");
+    let payments = cov("workload:team-a/payments");
+    assert_eq!(payments.status, "skipped");
+    assert!(
+        payments
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("payments-kubeconfig")
+    );
+    // Read for one rolling cluster, not for the others: partial, never "ran".
+    let zero_cov = cov("UC-DRAIN-PDB-ZERO");
+    assert_eq!(zero_cov.status, "partial");
+    assert!(
+        zero_cov
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("team-a/payments"),
+        "{zero_cov:?}"
+    );
 }
