@@ -327,7 +327,12 @@ pub(crate) async fn create_object(admin: &Client, object: &Value) -> anyhow::Res
     })?;
     let namespace = object["metadata"]["namespace"].as_str();
     let mut object = object.clone();
-    if let Some(owners) = object["metadata"]["ownerReferences"].as_array_mut() {
+    // `get_mut`, not indexing: an index would add `ownerReferences: null` to every object.
+    if let Some(owners) = object
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("ownerReferences"))
+        .and_then(Value::as_array_mut)
+    {
         for owner in owners.iter_mut().filter(|o| o.get("uid").is_none()) {
             let owner_kind = owner["kind"].as_str().unwrap_or_default().to_owned();
             let owner_name = owner["name"].as_str().unwrap_or_default().to_owned();
