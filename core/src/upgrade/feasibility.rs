@@ -23,9 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::Finding;
 use super::forecast::{ClusterForecast, Rolls, normalize_tkr};
 use super::model::{Cluster, at, s, string_map};
-use super::Finding;
 use crate::quantity::Quantity;
 
 /// Source of the OS image rule.
