@@ -1216,6 +1216,58 @@ pub fn next_uninstall_step(f: &UninstallFacts) -> UninstallStep {
     UninstallStep::DeleteService
 }
 
+/// A kind a service's package installed: a CustomResourceDefinition that kapp deployed for the
+/// service's App (it carries the App's `kapp.k14s.io/app` label). Its objects go when the CRD goes,
+/// and what their controllers created from them is orphaned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceKind {
+    /// The CRD's name, `<plural>.<group>`.
+    pub name: String,
+    /// `spec.group`.
+    pub group: String,
+    /// The storage version (`spec.versions[].storage`), else the first served one.
+    pub version: String,
+    /// `spec.names.kind`.
+    pub kind: String,
+    /// `spec.names.plural`.
+    pub plural: String,
+    /// `spec.scope == "Namespaced"`.
+    pub namespaced: bool,
+}
+
+/// The kinds defined by `crds` (CustomResourceDefinition objects as the API server returns them,
+/// `apiextensions.k8s.io/v1`), sorted by name; a CRD without a group, kind, plural or a served
+/// version is skipped (nothing of it can be listed).
+pub fn service_kinds(crds: &[Value]) -> Vec<ServiceKind> {
+    let mut kinds: Vec<ServiceKind> = crds
+        .iter()
+        .filter_map(|crd| {
+            let spec = &crd["spec"];
+            let group = spec["group"].as_str().filter(|g| !g.is_empty())?;
+            let kind = spec["names"]["kind"].as_str().filter(|k| !k.is_empty())?;
+            let plural = spec["names"]["plural"].as_str().filter(|p| !p.is_empty())?;
+            let versions = spec["versions"].as_array()?;
+            let served = |v: &&Value| v["served"] != false;
+            let version = versions
+                .iter()
+                .filter(served)
+                .find(|v| v["storage"] == true)
+                .or_else(|| versions.iter().find(served))?["name"]
+                .as_str()?;
+            Some(ServiceKind {
+                name: format!("{plural}.{group}"),
+                group: group.to_owned(),
+                version: version.to_owned(),
+                kind: kind.to_owned(),
+                plural: plural.to_owned(),
+                namespaced: spec["scope"] != "Cluster",
+            })
+        })
+        .collect();
+    kinds.sort_by(|a, b| a.name.cmp(&b.name));
+    kinds
+}
+
 /// What carrying a service's values over to a new version's `valuesSchema` finds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -2164,6 +2216,45 @@ mod tests {
         assert_eq!(next_uninstall_step(&kept), Remove(This));
         kept.installed = None;
         assert_eq!(next_uninstall_step(&kept), Done);
+    }
+
+    #[test]
+    fn the_services_kinds_are_read_from_its_crds() {
+        let crd = |group: &str, plural: &str, scope: &str, versions: Value| {
+            json!({"spec": {"group": group, "scope": scope,
+                "names": {"kind": "K", "plural": plural}, "versions": versions}})
+        };
+        let kinds = service_kinds(&[
+            crd(
+                "goharbor.io",
+                "projects",
+                "Namespaced",
+                json!([{"name": "v1alpha1", "served": true, "storage": false},
+                       {"name": "v1beta1", "served": true, "storage": true}]),
+            ),
+            crd(
+                "example.com",
+                "things",
+                "Cluster",
+                json!([{"name": "v1", "served": false, "storage": true},
+                       {"name": "v2", "served": true, "storage": false}]),
+            ),
+            crd("example.com", "", "Cluster", json!([{"name": "v1"}])),
+            crd("example.com", "empties", "Cluster", json!([])),
+        ]);
+        let got: Vec<(&str, &str, bool)> = kinds
+            .iter()
+            .map(|k| (k.name.as_str(), k.version.as_str(), k.namespaced))
+            .collect();
+        // Sorted by name; the storage version when served, else the first served one; a CRD
+        // without a plural or without a served version cannot be listed and is left out.
+        assert_eq!(
+            got,
+            [
+                ("projects.goharbor.io", "v1beta1", true),
+                ("things.example.com", "v2", false)
+            ]
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use base64::Engine;
 use serde_json::Value;
-use supsvc_sim::api::gvr;
+use supsvc_sim::api::{Gvr, WriteOptions, gvr};
 use supsvc_sim::vcenter::{Action, OtherSupervisor, Release, Trigger, Vcenter, VcenterOptions};
 use supsvc_tests::{SERVICES_NAMESPACE, Supervisor, kubectl_path, workspace_binary};
 
@@ -547,8 +547,19 @@ async fn plain_values_edit_accepts_the_key_vcenter_added_to_the_values() {
 #[tokio::test]
 async fn uninstall_shows_the_data_at_stake_then_takes_the_three_steps_in_order() {
     let s = site(Release::V8_0_3).await;
+    let run = s
+        .supsvc(&["uninstall", PKGI, "--vcenter", &s.vc.url, "--dry-run"])
+        .await;
+    assert!(
+        run.stdout
+            .contains("the service's package installed no CustomResourceDefinitions"),
+        "{}",
+        run.stdout
+    );
+    s.vc.clear_requests();
+    custom_resources(&s).await;
 
-    // The plan: the data lost with the service's namespace; --dry-run changes nothing.
+    // The plan: the data lost with the service's namespace and its kinds; --dry-run changes nothing.
     let run = s
         .supsvc(&[
             "uninstall",
@@ -566,10 +577,14 @@ async fn uninstall_shows_the_data_at_stake_then_takes_the_three_steps_in_order()
         "2. remove it from cluster domain-c8 (now CONFIGURED)",
         &format!("3. unregister versions {FROM} and the service"),
         &format!("pvc {SERVICE_NS}/harbor-registry 55Gi (its data is deleted)"),
+        "projects.goharbor.io (goharbor.io/v1beta1 Project): 2 object(s)",
+        &format!("      default/team-a\n      {SERVICE_NS}/library\n"),
         "Dry run: nothing was changed",
     ] {
         assert!(run.stdout.contains(want), "{want:?} in:\n{}", run.stdout);
     }
+    // A CRD that is not the service's (no App label of its) is not listed.
+    assert!(!run.stdout.contains("widgets"), "{}", run.stdout);
     s.only_reads();
 
     // Without a terminal and without -y: refused before vCenter is asked anything.
@@ -656,6 +671,73 @@ async fn uninstall_shows_the_data_at_stake_then_takes_the_three_steps_in_order()
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(run.stdout.contains("nothing left to do"), "{}", run.stdout);
     s.only_reads();
+}
+
+/// A kind the service's package installed (a CRD carrying its App's kapp label, as kapp labels what
+/// it deploys) with two objects, and a kind of someone else's (no such label) with one.
+async fn custom_resources(s: &Site) {
+    let admin = s.sup.admin();
+    let app = s.sup.get(gvr::APPS, SERVICES_NAMESPACE, PKGI).await;
+    let label = app["status"]["deploy"]["kapp"]["associatedResources"]["label"]
+        .as_str()
+        .expect("the App reports its kapp label")
+        .to_owned();
+    let (key, value) = label.split_once('=').unwrap();
+    let crd = |group: &str, plural: &str, kind: &str, labels: Value| {
+        serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("{plural}.{group}"), "labels": labels},
+            "spec": {"group": group, "scope": "Namespaced",
+                "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
+                "versions": [{"name": "v1beta1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+        })
+    };
+    let crds = gvr::CUSTOM_RESOURCE_DEFINITIONS;
+    let opts = WriteOptions::default();
+    admin
+        .create(
+            crds,
+            None,
+            crd(
+                "goharbor.io",
+                "projects",
+                "Project",
+                serde_json::json!({key: value}),
+            ),
+            &opts,
+        )
+        .await
+        .expect("CRD created");
+    admin
+        .create(
+            crds,
+            None,
+            crd("example.com", "widgets", "Widget", serde_json::json!({})),
+            &opts,
+        )
+        .await
+        .expect("CRD created");
+    let projects = Gvr {
+        group: "goharbor.io",
+        version: "v1beta1",
+        resource: "projects",
+    };
+    for (ns, name) in [("default", "team-a"), (SERVICE_NS, "library")] {
+        admin
+            .create(projects, Some(ns), serde_json::json!({"apiVersion": "goharbor.io/v1beta1", "kind": "Project", "metadata": {"name": name, "namespace": ns}}), &opts)
+            .await
+            .expect("Project created");
+    }
+    let widgets = Gvr {
+        group: "example.com",
+        version: "v1beta1",
+        resource: "widgets",
+    };
+    admin
+        .create(widgets, Some("default"), serde_json::json!({"apiVersion": "example.com/v1beta1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}}), &opts)
+        .await
+        .expect("Widget created");
 }
 
 /// A vCenter with two more Supervisors: `sup-east` has Harbor installed, `sup-west` has not.

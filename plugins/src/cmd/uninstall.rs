@@ -19,6 +19,7 @@
 use std::io::IsTerminal as _;
 
 use http::Method;
+use kube::api::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 use supsvc_core::vcenter::{
     self as core_vc, Flavour, OtherInstall, UninstallFacts, UninstallStep, UninstallTarget,
@@ -260,11 +261,13 @@ async fn uninstall(
         return Ok(());
     }
 
-    // The data at stake: the PVCs of the service's namespace go with the service.
+    // The data at stake: the PVCs of the service's namespace go with the service, and so do the
+    // objects of the kinds its package installed (their CRDs go with it).
     let pvcs = match &service_ns {
         Some(ns) => supervisor.list(&objects::pvcs(), Some(ns), None).await?,
         None => Vec::new(),
     };
+    let custom = custom_resources(supervisor, service_id).await?;
     outln!(
         "Plan: uninstall {service_id} from {} through vCenter {}",
         place.describe(),
@@ -330,6 +333,35 @@ async fn uninstall(
                     .as_str()
                     .unwrap_or_default()
             );
+        }
+    }
+    match &custom {
+        CustomResources::Found(found) if found.is_empty() => {
+            outln!("  the service's package installed no CustomResourceDefinitions");
+        }
+        CustomResources::Found(found) => {
+            outln!(
+                "  lost with the kinds the service's package installed (their CRDs go with it):"
+            );
+            for (k, objects) in found {
+                outln!(
+                    "    {} ({}/{} {}): {} object(s)",
+                    k.name,
+                    k.group,
+                    k.version,
+                    k.kind,
+                    objects.len()
+                );
+                for o in objects.iter().take(LISTED) {
+                    outln!("      {o}");
+                }
+                if objects.len() > LISTED {
+                    outln!("      … and {} more", objects.len() - LISTED);
+                }
+            }
+        }
+        CustomResources::Unknown(why) => {
+            outln!("  custom resources of the service's kinds: not listed ({why})");
         }
     }
     outln!(
@@ -457,4 +489,69 @@ fn kind(flavour: Flavour) -> &'static str {
         Flavour::Cluster => "cluster",
         Flavour::Supervisor => "Supervisor",
     }
+}
+
+/// How many objects of one kind the plan names before it counts the rest.
+const LISTED: usize = 20;
+
+/// The objects of the kinds a service's package installed, or why they could not be found.
+enum CustomResources {
+    /// Each kind with its objects (`namespace/name`, or `name` for a cluster-scoped kind).
+    Found(Vec<(core_vc::ServiceKind, Vec<String>)>),
+    /// The App or its kapp label is missing: what was looked for.
+    Unknown(String),
+}
+
+/// The CustomResourceDefinitions kapp deployed for the service's App `svc-<id>` (those carrying the
+/// App's `kapp.k14s.io/app` label, `status.deploy.kapp.associatedResources.label`) and every object
+/// of their kinds, in all namespaces.
+async fn custom_resources(supervisor: &SupervisorApi, service_id: &str) -> Result<CustomResources> {
+    let name = format!("svc-{service_id}");
+    let ns = supsvc_core::carvel::SUPERVISOR_SERVICES_NAMESPACE;
+    let Some(app) = supervisor.get(&crate::api::apps(), ns, &name).await? else {
+        return Ok(CustomResources::Unknown(format!(
+            "the service has no App {ns}/{name}"
+        )));
+    };
+    let selector = supsvc_core::carvel::App::from_value(&app)
+        .ok()
+        .as_ref()
+        .and_then(supsvc_core::kapp::app_selector);
+    let Some(selector) = selector else {
+        return Ok(CustomResources::Unknown(format!(
+            "App {ns}/{name} reports no kapp label (status.deploy.kapp.associatedResources)"
+        )));
+    };
+    let crds = supervisor
+        .list(&crds(), None, Some(&selector.to_string()))
+        .await?;
+    let mut found = Vec::new();
+    for kind in core_vc::service_kinds(&crds) {
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(&kind.group, &kind.version, &kind.kind),
+            &kind.plural,
+        );
+        let mut objects: Vec<String> = supervisor
+            .list(&resource, None, None)
+            .await?
+            .iter()
+            .map(|o| {
+                let name = o["metadata"]["name"].as_str().unwrap_or_default();
+                match o["metadata"]["namespace"].as_str() {
+                    Some(ns) if kind.namespaced => format!("{ns}/{name}"),
+                    _ => name.to_owned(),
+                }
+            })
+            .collect();
+        objects.sort();
+        found.push((kind, objects));
+    }
+    Ok(CustomResources::Found(found))
+}
+
+fn crds() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("apiextensions.k8s.io", "v1", "CustomResourceDefinition"),
+        "customresourcedefinitions",
+    )
 }
