@@ -1082,6 +1082,27 @@ pub fn next_upgrade_step(f: &UpgradeFacts) -> UpgradeStep {
     }
 }
 
+/// The service installed on a Supervisor other than the kubeconfig's, as vCenter lists it
+/// (`GET …/clusters/{c}/supervisor-services` or `…/supervisors/{s}/supervisor-services`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherInstall {
+    /// Where its install routes are: the cluster MoID (7.0.3/8.x) or the Supervisor ID (9.x).
+    pub id: String,
+    /// The name a person knows it by (the Supervisor's or cluster's name in vCenter).
+    pub name: String,
+    /// Its install record's `config_status`.
+    pub status: ConfigStatus,
+}
+
+/// Which Supervisor an uninstall step acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UninstallTarget {
+    /// The Supervisor the kubeconfig points at.
+    This,
+    /// Another Supervisor of the same vCenter ([`OtherInstall::id`]); only with `--all-supervisors`.
+    Other(String),
+}
+
 /// What `uninstall SERVICE` observed, for [`next_uninstall_step`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UninstallFacts {
@@ -1091,24 +1112,38 @@ pub struct UninstallFacts {
     pub must_be_installed: bool,
     /// The install record's `config_status` on this Supervisor; `None` when not installed.
     pub installed: Option<ConfigStatus>,
+    /// The other Supervisors of this vCenter that have the service installed (any `config_status`),
+    /// in vCenter's listing order.
+    pub elsewhere: Vec<OtherInstall>,
     /// The catalog's versions and whether each is ACTIVATED.
     pub versions: Vec<(String, bool)>,
     /// `--unregister`: also remove the versions and the service from vCenter (the blog's step 3).
     pub unregister: bool,
+    /// `--all-supervisors`: remove the service from every Supervisor that has it, not only this one.
+    pub all_supervisors: bool,
+}
+
+impl UninstallFacts {
+    /// Whether the service stays installed on another Supervisor after this uninstall (it is
+    /// installed elsewhere and `--all-supervisors` was not given).
+    pub fn stays_elsewhere(&self) -> bool {
+        !self.all_supervisors && !self.elsewhere.is_empty()
+    }
 }
 
 /// The next step of an uninstall: the blog's three steps in order, each taken only when the observed
 /// state still needs it, so a rerun resumes where the last run stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UninstallStep {
-    /// Stop: the text says why (vCenter does not know the service, or it must stay installed).
+    /// Stop: the text says why (vCenter does not know the service, it must stay installed, or
+    /// `--unregister` while other Supervisors keep it).
     Refuse(String),
     /// Step 1: `PATCH /supervisor-services/{id}?action=deactivate` (no new installs).
     Deactivate,
-    /// Step 2: `DELETE …/supervisor-services/{id}` on this Supervisor.
-    Remove,
-    /// Step 2: vCenter reports `REMOVING`: read the record until it is gone.
-    WaitRemoving,
+    /// Step 2: `DELETE …/supervisor-services/{id}` on that Supervisor.
+    Remove(UninstallTarget),
+    /// Step 2: vCenter reports `REMOVING` there: read the record until it is gone.
+    WaitRemoving(UninstallTarget),
     /// Step 3: `PATCH …/versions/{v}?action=deactivate`.
     DeactivateVersion(String),
     /// Step 3: `DELETE …/versions/{v}`.
@@ -1120,7 +1155,15 @@ pub enum UninstallStep {
 }
 
 /// Decides an uninstall's next step. Refuses a service vCenter does not know (unless nothing is left
-/// to do) and one that must stay installed (Core services answer 403, `must_be_installed`).
+/// to do), one that must stay installed (Core services answer 403, `must_be_installed`), and
+/// `--unregister` while the service stays installed on other Supervisors (vCenter refuses to delete a
+/// version installed anywhere, and those Supervisors would lose it): that needs `--all-supervisors`.
+///
+/// Order: (1) deactivate the service, unless it stays installed elsewhere (deactivating only stops
+/// new installs, but those Supervisors' owners did not ask for that); (2) remove it from this
+/// Supervisor, then with `--all-supervisors` from each other one in turn, each waited through
+/// `REMOVING` before the next; (3) with `--unregister`, deactivate and delete each version, then the
+/// service.
 pub fn next_uninstall_step(f: &UninstallFacts) -> UninstallStep {
     let Some(activated) = f.service_activated else {
         return match f.installed {
@@ -1134,13 +1177,32 @@ pub fn next_uninstall_step(f: &UninstallFacts) -> UninstallStep {
                 .into(),
         );
     }
-    if activated {
+    if f.unregister && f.stays_elsewhere() {
+        let names: Vec<String> = f
+            .elsewhere
+            .iter()
+            .map(|o| format!("{} ({})", o.name, o.status))
+            .collect();
+        return UninstallStep::Refuse(format!(
+            "--unregister would delete a service still installed on other Supervisors too: {}; \
+             add --all-supervisors to remove it from every Supervisor first",
+            names.join(", ")
+        ));
+    }
+    if activated && !f.stays_elsewhere() {
         return UninstallStep::Deactivate;
     }
-    match f.installed {
-        Some(ConfigStatus::Removing) => return UninstallStep::WaitRemoving,
-        Some(_) => return UninstallStep::Remove,
-        None => {}
+    let here = f.installed.map(|s| (UninstallTarget::This, s));
+    let others = f
+        .elsewhere
+        .iter()
+        .filter(|_| f.all_supervisors)
+        .map(|o| (UninstallTarget::Other(o.id.clone()), o.status));
+    if let Some((target, status)) = here.into_iter().chain(others).next() {
+        return match status {
+            ConfigStatus::Removing => UninstallStep::WaitRemoving(target),
+            _ => UninstallStep::Remove(target),
+        };
     }
     if !f.unregister {
         return UninstallStep::Done;
@@ -1152,6 +1214,58 @@ pub fn next_uninstall_step(f: &UninstallFacts) -> UninstallStep {
         return UninstallStep::DeleteVersion(v.clone());
     }
     UninstallStep::DeleteService
+}
+
+/// A kind a service's package installed: a CustomResourceDefinition that kapp deployed for the
+/// service's App (it carries the App's `kapp.k14s.io/app` label). Its objects go when the CRD goes,
+/// and what their controllers created from them is orphaned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceKind {
+    /// The CRD's name, `<plural>.<group>`.
+    pub name: String,
+    /// `spec.group`.
+    pub group: String,
+    /// The storage version (`spec.versions[].storage`), else the first served one.
+    pub version: String,
+    /// `spec.names.kind`.
+    pub kind: String,
+    /// `spec.names.plural`.
+    pub plural: String,
+    /// `spec.scope == "Namespaced"`.
+    pub namespaced: bool,
+}
+
+/// The kinds defined by `crds` (CustomResourceDefinition objects as the API server returns them,
+/// `apiextensions.k8s.io/v1`), sorted by name; a CRD without a group, kind, plural or a served
+/// version is skipped (nothing of it can be listed).
+pub fn service_kinds(crds: &[Value]) -> Vec<ServiceKind> {
+    let mut kinds: Vec<ServiceKind> = crds
+        .iter()
+        .filter_map(|crd| {
+            let spec = &crd["spec"];
+            let group = spec["group"].as_str().filter(|g| !g.is_empty())?;
+            let kind = spec["names"]["kind"].as_str().filter(|k| !k.is_empty())?;
+            let plural = spec["names"]["plural"].as_str().filter(|p| !p.is_empty())?;
+            let versions = spec["versions"].as_array()?;
+            let served = |v: &&Value| v["served"] != false;
+            let version = versions
+                .iter()
+                .filter(served)
+                .find(|v| v["storage"] == true)
+                .or_else(|| versions.iter().find(served))?["name"]
+                .as_str()?;
+            Some(ServiceKind {
+                name: format!("{plural}.{group}"),
+                group: group.to_owned(),
+                version: version.to_owned(),
+                kind: kind.to_owned(),
+                plural: plural.to_owned(),
+                namespaced: spec["scope"] != "Cluster",
+            })
+        })
+        .collect();
+    kinds.sort_by(|a, b| a.name.cmp(&b.name));
+    kinds
 }
 
 /// What carrying a service's values over to a new version's `valuesSchema` finds.
@@ -1778,6 +1892,7 @@ mod tests {
     fn uninstall_takes_the_blogs_three_steps_in_order_and_resumes() {
         use ConfigStatus::*;
         use UninstallStep::*;
+        use UninstallTarget::This;
         let base = UninstallFacts {
             service_activated: Some(true),
             installed: Some(Configured),
@@ -1792,20 +1907,20 @@ mod tests {
         };
         // (state, next step): each step's effect observed, the next one follows.
         assert_eq!(with(&|_| {}), Deactivate);
-        assert_eq!(with(&|u| u.service_activated = Some(false)), Remove);
+        assert_eq!(with(&|u| u.service_activated = Some(false)), Remove(This));
         assert_eq!(
             with(&|u| {
                 u.service_activated = Some(false);
                 u.installed = Some(Error)
             }),
-            Remove
+            Remove(This)
         );
         assert_eq!(
             with(&|u| {
                 u.service_activated = Some(false);
                 u.installed = Some(Removing)
             }),
-            WaitRemoving
+            WaitRemoving(This)
         );
         let removed = |u: &mut UninstallFacts| {
             u.service_activated = Some(false);
@@ -1852,6 +1967,294 @@ mod tests {
             with(&|u| u.must_be_installed = true),
             Refuse(w) if w.contains("must_be_installed")
         ));
+    }
+
+    /// What vCenter does on each step, as the facts a rerun would observe.
+    fn after(step: &UninstallStep, f: &UninstallFacts) -> UninstallFacts {
+        let mut f = f.clone();
+        match step {
+            UninstallStep::Deactivate => f.service_activated = Some(false),
+            UninstallStep::Remove(UninstallTarget::This) => {
+                f.installed = Some(ConfigStatus::Removing)
+            }
+            UninstallStep::WaitRemoving(UninstallTarget::This) => f.installed = None,
+            UninstallStep::Remove(UninstallTarget::Other(id)) => {
+                for o in f.elsewhere.iter_mut().filter(|o| &o.id == id) {
+                    o.status = ConfigStatus::Removing;
+                }
+            }
+            UninstallStep::WaitRemoving(UninstallTarget::Other(id)) => {
+                f.elsewhere.retain(|o| &o.id != id);
+            }
+            UninstallStep::DeactivateVersion(v) => {
+                for x in f.versions.iter_mut().filter(|x| &x.0 == v) {
+                    x.1 = false;
+                }
+            }
+            UninstallStep::DeleteVersion(v) => f.versions.retain(|x| &x.0 != v),
+            UninstallStep::DeleteService => {
+                f.service_activated = None;
+                f.versions.clear();
+            }
+            UninstallStep::Refuse(_) | UninstallStep::Done => {}
+        }
+        f
+    }
+
+    /// Every combination of what vCenter can report and the two flags: each run either refuses at
+    /// its first step (before any write) or reaches Done in bounded steps with the goal met, removes
+    /// other Supervisors' installs only with --all-supervisors and one at a time, and a rerun from
+    /// any state it passed through takes the same remaining steps (it resumes).
+    #[test]
+    fn uninstall_across_supervisors_every_combination() {
+        use ConfigStatus::*;
+        let statuses = [
+            None,
+            Some(Configuring),
+            Some(Configured),
+            Some(Error),
+            Some(Removing),
+        ];
+        let other = |id: &str, status| OtherInstall {
+            id: id.into(),
+            name: format!("sup-{id}"),
+            status,
+        };
+        let elsewheres = [
+            vec![],
+            vec![other("b", Configured)],
+            vec![other("b", Removing)],
+            vec![other("b", Error), other("c", Configured)],
+        ];
+        let version_sets = [
+            vec![],
+            vec![("1.0.0".to_owned(), true)],
+            vec![("1.0.0".to_owned(), false), ("1.1.0".to_owned(), true)],
+        ];
+        let mut runs = 0;
+        for service_activated in [None, Some(true), Some(false)] {
+            for must_be_installed in [false, true] {
+                for installed in statuses {
+                    for elsewhere in &elsewheres {
+                        for versions in &version_sets {
+                            for unregister in [false, true] {
+                                for all_supervisors in [false, true] {
+                                    let start = UninstallFacts {
+                                        service_activated,
+                                        must_be_installed,
+                                        installed,
+                                        elsewhere: elsewhere.clone(),
+                                        versions: if service_activated.is_some() {
+                                            versions.clone()
+                                        } else {
+                                            vec![]
+                                        },
+                                        unregister,
+                                        all_supervisors,
+                                    };
+                                    check_run(&start);
+                                    runs += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(runs, 3 * 2 * 5 * 4 * 3 * 2 * 2);
+    }
+
+    fn check_run(start: &UninstallFacts) {
+        let mut f = start.clone();
+        let mut trace = Vec::new();
+        loop {
+            let step = next_uninstall_step(&f);
+            assert!(trace.len() < 20, "no end from {start:?}: {trace:?}");
+            match &step {
+                UninstallStep::Done => break,
+                UninstallStep::Refuse(why) => {
+                    assert!(
+                        trace.is_empty(),
+                        "refused mid-run ({why}) from {start:?}: {trace:?}"
+                    );
+                    // Why it refused is one of the documented reasons.
+                    let known = start.service_activated.is_none()
+                        || start.must_be_installed
+                        || (start.unregister && start.stays_elsewhere());
+                    assert!(known, "refused {why:?} from {start:?}");
+                    if start.service_activated.is_some()
+                        && !start.must_be_installed
+                        && start.unregister
+                    {
+                        assert!(why.contains("--all-supervisors"), "{why}");
+                        for o in &start.elsewhere {
+                            assert!(why.contains(&o.name), "{why} names {}", o.name);
+                        }
+                    }
+                    return;
+                }
+                UninstallStep::Remove(UninstallTarget::Other(_))
+                | UninstallStep::WaitRemoving(UninstallTarget::Other(_)) => {
+                    assert!(
+                        start.all_supervisors,
+                        "another Supervisor touched: {start:?}"
+                    );
+                    assert_eq!(f.installed, None, "this Supervisor first: {start:?}");
+                    // One at a time: nothing else is being removed by us.
+                }
+                UninstallStep::Deactivate => {
+                    assert!(
+                        !f.stays_elsewhere(),
+                        "deactivated while kept elsewhere: {start:?}"
+                    );
+                }
+                UninstallStep::DeactivateVersion(_)
+                | UninstallStep::DeleteVersion(_)
+                | UninstallStep::DeleteService => {
+                    assert!(start.unregister);
+                    assert_eq!(f.installed, None);
+                    assert!(
+                        f.elsewhere.is_empty(),
+                        "unregistering while installed: {f:?}"
+                    );
+                    assert_eq!(f.service_activated, Some(false));
+                }
+                _ => {}
+            }
+            // A rerun from here takes the same next step (decided from observed state only).
+            assert_eq!(next_uninstall_step(&f.clone()), step);
+            trace.push(step.clone());
+            f = after(&step, &f);
+        }
+        // Done: the goal is met.
+        if start.service_activated.is_some() {
+            assert_eq!(f.installed, None, "{start:?} -> {trace:?}");
+        }
+        if start.all_supervisors && start.service_activated.is_some() {
+            assert!(f.elsewhere.is_empty(), "{start:?} -> {trace:?}");
+        }
+        if !start.all_supervisors {
+            assert_eq!(f.elsewhere.len(), start.elsewhere.len(), "{start:?}");
+        }
+        if start.unregister {
+            assert_eq!(f.service_activated, None, "{start:?} -> {trace:?}");
+        }
+        // Resumes: from every state the run passed through, the remaining steps are the same.
+        let mut g = start.clone();
+        for (i, step) in trace.iter().enumerate() {
+            let mut h = g.clone();
+            let mut rest = Vec::new();
+            loop {
+                match next_uninstall_step(&h) {
+                    UninstallStep::Done => break,
+                    s => {
+                        rest.push(s.clone());
+                        h = after(&s, &h);
+                    }
+                }
+            }
+            assert_eq!(rest, trace[i..], "resume from step {i} of {start:?}");
+            g = after(step, &g);
+        }
+    }
+
+    #[test]
+    fn uninstall_with_all_supervisors_removes_each_in_turn_then_unregisters() {
+        use ConfigStatus::*;
+        use UninstallStep::*;
+        use UninstallTarget::{Other, This};
+        let mut f = UninstallFacts {
+            service_activated: Some(true),
+            installed: Some(Configured),
+            elsewhere: vec![OtherInstall {
+                id: "domain-c9".into(),
+                name: "sup-east".into(),
+                status: Configured,
+            }],
+            versions: vec![("1.0.0".into(), true)],
+            unregister: true,
+            all_supervisors: true,
+            ..Default::default()
+        };
+        let mut trace = Vec::new();
+        while let s @ (Deactivate | Remove(_) | WaitRemoving(_) | DeactivateVersion(_)
+        | DeleteVersion(_) | DeleteService) = next_uninstall_step(&f)
+        {
+            f = after(&s, &f);
+            trace.push(s);
+        }
+        assert_eq!(
+            trace,
+            [
+                Deactivate,
+                Remove(This),
+                WaitRemoving(This),
+                Remove(Other("domain-c9".into())),
+                WaitRemoving(Other("domain-c9".into())),
+                DeactivateVersion("1.0.0".into()),
+                DeleteVersion("1.0.0".into()),
+                DeleteService,
+            ]
+        );
+
+        // Without --all-supervisors: --unregister is refused naming the flag and the Supervisor;
+        // a plain uninstall removes it here only and leaves the service ACTIVATED for the others.
+        let mut kept = UninstallFacts {
+            service_activated: Some(true),
+            installed: Some(Configured),
+            elsewhere: vec![OtherInstall {
+                id: "domain-c9".into(),
+                name: "sup-east".into(),
+                status: Configured,
+            }],
+            unregister: true,
+            ..Default::default()
+        };
+        assert!(matches!(next_uninstall_step(&kept),
+            Refuse(w) if w.contains("--all-supervisors") && w.contains("sup-east (CONFIGURED)")));
+        kept.unregister = false;
+        assert_eq!(next_uninstall_step(&kept), Remove(This));
+        kept.installed = None;
+        assert_eq!(next_uninstall_step(&kept), Done);
+    }
+
+    #[test]
+    fn the_services_kinds_are_read_from_its_crds() {
+        let crd = |group: &str, plural: &str, scope: &str, versions: Value| {
+            json!({"spec": {"group": group, "scope": scope,
+                "names": {"kind": "K", "plural": plural}, "versions": versions}})
+        };
+        let kinds = service_kinds(&[
+            crd(
+                "goharbor.io",
+                "projects",
+                "Namespaced",
+                json!([{"name": "v1alpha1", "served": true, "storage": false},
+                       {"name": "v1beta1", "served": true, "storage": true}]),
+            ),
+            crd(
+                "example.com",
+                "things",
+                "Cluster",
+                json!([{"name": "v1", "served": false, "storage": true},
+                       {"name": "v2", "served": true, "storage": false}]),
+            ),
+            crd("example.com", "", "Cluster", json!([{"name": "v1"}])),
+            crd("example.com", "empties", "Cluster", json!([])),
+        ]);
+        let got: Vec<(&str, &str, bool)> = kinds
+            .iter()
+            .map(|k| (k.name.as_str(), k.version.as_str(), k.namespaced))
+            .collect();
+        // Sorted by name; the storage version when served, else the first served one; a CRD
+        // without a plural or without a served version cannot be listed and is left out.
+        assert_eq!(
+            got,
+            [
+                ("projects.goharbor.io", "v1beta1", true),
+                ("things.example.com", "v2", false)
+            ]
+        );
     }
 
     #[test]

@@ -302,13 +302,19 @@ pub struct UpgradeArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
   kubectl supsvc uninstall svc-velero.vsphere.vmware.com --vcenter https://vc.example.com --dry-run\n  \
-  kubectl supsvc uninstall svc-velero.vsphere.vmware.com --unregister")]
+  kubectl supsvc uninstall svc-velero.vsphere.vmware.com --unregister\n  \
+  kubectl supsvc uninstall svc-velero.vsphere.vmware.com --all-supervisors --unregister")]
 pub struct UninstallArgs {
     /// The Supervisor Service (its PackageInstall's name, or its service ID).
     pub service: String,
-    /// Also unregister its versions and the service from vCenter (the blog's step 3).
+    /// Also unregister its versions and the service from vCenter (the blog's step 3); refused while
+    /// another Supervisor keeps it, unless --all-supervisors.
     #[arg(long)]
     pub unregister: bool,
+    /// Remove it from every Supervisor of this vCenter that has it, one after another, not only from
+    /// the kubeconfig's.
+    #[arg(long)]
+    pub all_supervisors: bool,
     /// Do not ask for the service's name.
     #[arg(short, long)]
     pub yes: bool,

@@ -11,8 +11,8 @@ use std::process::{Command, Output};
 
 use base64::Engine;
 use serde_json::Value;
-use supsvc_sim::api::gvr;
-use supsvc_sim::vcenter::{Release, Vcenter, VcenterOptions};
+use supsvc_sim::api::{Gvr, WriteOptions, gvr};
+use supsvc_sim::vcenter::{Action, OtherSupervisor, Release, Trigger, Vcenter, VcenterOptions};
 use supsvc_tests::{SERVICES_NAMESPACE, Supervisor, kubectl_path, workspace_binary};
 
 const PKGI: &str = "svc-harbor.tanzu.vmware.com";
@@ -43,13 +43,18 @@ struct Site {
 }
 
 async fn site(release: Release) -> Site {
+    site_with(VcenterOptions {
+        release,
+        ..Default::default()
+    })
+    .await
+}
+
+async fn site_with(options: VcenterOptions) -> Site {
     let sup = Supervisor::start("harbor", TIME_SCALE).await;
     let vc = sup
         .sim
-        .start_vcenter(VcenterOptions {
-            release,
-            ..Default::default()
-        })
+        .start_vcenter(options)
         .await
         .expect("vCenter starts");
     let ca = sup.dir.path().join("vcenter-ca.pem");
@@ -542,8 +547,19 @@ async fn plain_values_edit_accepts_the_key_vcenter_added_to_the_values() {
 #[tokio::test]
 async fn uninstall_shows_the_data_at_stake_then_takes_the_three_steps_in_order() {
     let s = site(Release::V8_0_3).await;
+    let run = s
+        .supsvc(&["uninstall", PKGI, "--vcenter", &s.vc.url, "--dry-run"])
+        .await;
+    assert!(
+        run.stdout
+            .contains("the service's package installed no CustomResourceDefinitions"),
+        "{}",
+        run.stdout
+    );
+    s.vc.clear_requests();
+    custom_resources(&s).await;
 
-    // The plan: the data lost with the service's namespace; --dry-run changes nothing.
+    // The plan: the data lost with the service's namespace and its kinds; --dry-run changes nothing.
     let run = s
         .supsvc(&[
             "uninstall",
@@ -561,10 +577,14 @@ async fn uninstall_shows_the_data_at_stake_then_takes_the_three_steps_in_order()
         "2. remove it from cluster domain-c8 (now CONFIGURED)",
         &format!("3. unregister versions {FROM} and the service"),
         &format!("pvc {SERVICE_NS}/harbor-registry 55Gi (its data is deleted)"),
+        "projects.goharbor.io (goharbor.io/v1beta1 Project): 2 object(s)",
+        &format!("      default/team-a\n      {SERVICE_NS}/library\n"),
         "Dry run: nothing was changed",
     ] {
         assert!(run.stdout.contains(want), "{want:?} in:\n{}", run.stdout);
     }
+    // A CRD that is not the service's (no App label of its) is not listed.
+    assert!(!run.stdout.contains("widgets"), "{}", run.stdout);
     s.only_reads();
 
     // Without a terminal and without -y: refused before vCenter is asked anything.
@@ -651,6 +671,295 @@ async fn uninstall_shows_the_data_at_stake_then_takes_the_three_steps_in_order()
     assert_eq!(run.code, 0, "{}", run.all());
     assert!(run.stdout.contains("nothing left to do"), "{}", run.stdout);
     s.only_reads();
+}
+
+/// A kind the service's package installed (a CRD carrying its App's kapp label, as kapp labels what
+/// it deploys) with two objects, and a kind of someone else's (no such label) with one.
+async fn custom_resources(s: &Site) {
+    let admin = s.sup.admin();
+    let app = s.sup.get(gvr::APPS, SERVICES_NAMESPACE, PKGI).await;
+    let label = app["status"]["deploy"]["kapp"]["associatedResources"]["label"]
+        .as_str()
+        .expect("the App reports its kapp label")
+        .to_owned();
+    let (key, value) = label.split_once('=').unwrap();
+    let crd = |group: &str, plural: &str, kind: &str, labels: Value| {
+        serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("{plural}.{group}"), "labels": labels},
+            "spec": {"group": group, "scope": "Namespaced",
+                "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
+                "versions": [{"name": "v1beta1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+        })
+    };
+    let crds = gvr::CUSTOM_RESOURCE_DEFINITIONS;
+    let opts = WriteOptions::default();
+    admin
+        .create(
+            crds,
+            None,
+            crd(
+                "goharbor.io",
+                "projects",
+                "Project",
+                serde_json::json!({key: value}),
+            ),
+            &opts,
+        )
+        .await
+        .expect("CRD created");
+    admin
+        .create(
+            crds,
+            None,
+            crd("example.com", "widgets", "Widget", serde_json::json!({})),
+            &opts,
+        )
+        .await
+        .expect("CRD created");
+    let projects = Gvr {
+        group: "goharbor.io",
+        version: "v1beta1",
+        resource: "projects",
+    };
+    for (ns, name) in [("default", "team-a"), (SERVICE_NS, "library")] {
+        admin
+            .create(projects, Some(ns), serde_json::json!({"apiVersion": "goharbor.io/v1beta1", "kind": "Project", "metadata": {"name": name, "namespace": ns}}), &opts)
+            .await
+            .expect("Project created");
+    }
+    let widgets = Gvr {
+        group: "example.com",
+        version: "v1beta1",
+        resource: "widgets",
+    };
+    admin
+        .create(widgets, Some("default"), serde_json::json!({"apiVersion": "example.com/v1beta1", "kind": "Widget", "metadata": {"name": "w", "namespace": "default"}}), &opts)
+        .await
+        .expect("Widget created");
+}
+
+/// A vCenter with two more Supervisors: `sup-east` has Harbor installed, `sup-west` has not.
+async fn three_supervisors(release: Release) -> Site {
+    site_with(VcenterOptions {
+        release,
+        other_supervisors: vec![
+            OtherSupervisor::new("sup-east", "sup-east-id", "domain-c9", &[(ID, FROM)]),
+            OtherSupervisor::new("sup-west", "sup-west-id", "domain-c10", &[]),
+        ],
+        ..Default::default()
+    })
+    .await
+}
+
+impl Site {
+    /// The writes that reached vCenter (`METHOD path status`), sessions left out.
+    fn writes(&self) -> Vec<String> {
+        self.vc
+            .requests()
+            .iter()
+            .filter(|r| r.method != "GET" && !r.path.starts_with("/api/session"))
+            .map(|r| format!("{} {}", r.line(), r.status))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn uninstall_from_every_supervisor_in_turn_then_unregister() {
+    let s = three_supervisors(Release::V8_0_3).await;
+    let run = s
+        .supsvc(&[
+            "uninstall",
+            PKGI,
+            "--all-supervisors",
+            "--unregister",
+            "--vcenter",
+            &s.vc.url,
+            "-y",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    for want in [
+        "1. deactivate the service (now ACTIVATED)",
+        "2. remove it from cluster domain-c8 (now CONFIGURED)",
+        "then from cluster sup-east (domain-c9) (now CONFIGURED)",
+        "vCenter reports REMOVING on cluster sup-east (domain-c9); waiting",
+        "is uninstalled from cluster domain-c8 and every other Supervisor and unregistered",
+    ] {
+        assert!(run.stdout.contains(want), "{want:?} in:\n{}", run.stdout);
+    }
+    // The writes, in the blog's order: sup-west (never had it) untouched.
+    assert_eq!(
+        s.writes(),
+        [
+            format!("PATCH {BASE}/supervisor-services/{ID}?action=deactivate 204"),
+            format!("DELETE {BASE}/clusters/domain-c8/supervisor-services/{ID} 204"),
+            format!("DELETE {BASE}/clusters/domain-c9/supervisor-services/{ID} 204"),
+            format!("PATCH {BASE}/supervisor-services/{ID}/versions/{FROM}?action=deactivate 204"),
+            format!("DELETE {BASE}/supervisor-services/{ID}/versions/{FROM} 204"),
+            format!("DELETE {BASE}/supervisor-services/{ID} 204"),
+        ]
+    );
+    // Each removal waited through REMOVING: this Supervisor's record read gone (404) before the
+    // next DELETE, and sup-east's list read (REMOVING, then without it) before the versions go.
+    let lines = s.lines();
+    let own = find(
+        &lines,
+        0,
+        &format!("DELETE {BASE}/clusters/domain-c8/supervisor-services/{ID}"),
+    );
+    let east = find(
+        &lines,
+        own,
+        &format!("DELETE {BASE}/clusters/domain-c9/supervisor-services/{ID}"),
+    );
+    let requests = s.vc.requests();
+    assert!(
+        requests[own..east].iter().any(|r| r.line()
+            == format!("GET {BASE}/clusters/domain-c8/supervisor-services/{ID}")
+            && r.status == 404),
+        "{lines:#?}"
+    );
+    let version = find(
+        &lines,
+        east,
+        &format!("PATCH {BASE}/supervisor-services/{ID}/versions/{FROM}?action=deactivate"),
+    );
+    let east_reads = lines[east..version]
+        .iter()
+        .filter(|l| **l == format!("GET {BASE}/clusters/domain-c9/supervisor-services"))
+        .count();
+    assert!(east_reads >= 3, "REMOVING twice, then gone: {lines:#?}");
+    assert!(s.vc.other_install("domain-c9", ID).is_none());
+    assert!(s.vc.catalog_versions(ID).is_none());
+    assert!(s.vc.install_state(ID).await.is_none());
+}
+
+#[tokio::test]
+async fn without_all_supervisors_the_others_keep_it_and_unregister_is_refused() {
+    let s = three_supervisors(Release::V8_0_3).await;
+
+    // --unregister while sup-east keeps it: refused before any write, naming the flag and sup-east.
+    let run = s
+        .supsvc(&[
+            "uninstall",
+            PKGI,
+            "--unregister",
+            "--vcenter",
+            &s.vc.url,
+            "-y",
+        ])
+        .await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stderr.contains("sup-east (CONFIGURED)") && run.stderr.contains("--all-supervisors"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+    s.only_reads();
+
+    // The plan says who keeps it, and that the service stays ACTIVATED for them.
+    let run = s
+        .supsvc(&["uninstall", PKGI, "--vcenter", &s.vc.url, "--dry-run"])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    for want in [
+        "1. (skipped: the service stays ACTIVATED, installed on other Supervisors too: cluster sup-east (CONFIGURED))",
+        "it stays on cluster sup-east (CONFIGURED): only this Supervisor is asked",
+    ] {
+        assert!(run.stdout.contains(want), "{want:?} in:\n{}", run.stdout);
+    }
+    s.only_reads();
+
+    // A plain uninstall removes it from this Supervisor only.
+    let run = s
+        .supsvc(&["uninstall", PKGI, "--vcenter", &s.vc.url, "-y"])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stdout
+            .contains("it stays installed (and ACTIVATED) on cluster sup-east (CONFIGURED)"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        s.writes(),
+        [format!(
+            "DELETE {BASE}/clusters/domain-c8/supervisor-services/{ID} 204"
+        )]
+    );
+    assert!(s.vc.install_state(ID).await.is_none());
+    assert_eq!(
+        s.vc.other_install("domain-c9", ID).map(|i| i.config_status),
+        Some("CONFIGURED")
+    );
+    assert_eq!(s.vc.service_activated(ID), Some(true));
+}
+
+#[tokio::test]
+async fn an_uninstall_interrupted_between_supervisors_resumes_on_9x() {
+    let s = three_supervisors(Release::V9_1_0).await;
+    let east = format!("{BASE}/supervisors/sup-east-id/supervisor-services/{ID}");
+    s.vc.trigger(Trigger {
+        method: "DELETE".into(),
+        path: east.clone(),
+        skip: 0,
+        times: 1,
+        action: Action::Fail {
+            status: 503,
+            error_type: "SERVICE_UNAVAILABLE".into(),
+            message: "The service is temporarily unavailable.".into(),
+        },
+    });
+    let args = [
+        "uninstall",
+        PKGI,
+        "--all-supervisors",
+        "--unregister",
+        "--vcenter",
+        &s.vc.url,
+        "-y",
+    ];
+    let run = s.supsvc(&args).await;
+    assert_ne!(run.code, 0, "{}", run.all());
+    assert!(
+        run.stderr.contains("run the same command again"),
+        "{}",
+        run.stderr
+    );
+    let own = format!("{BASE}/supervisors/supervisor-1a2b3c/supervisor-services/{ID}");
+    assert_eq!(
+        s.writes(),
+        [
+            format!("PATCH {BASE}/supervisor-services/{ID}?action=deactivate 204"),
+            format!("DELETE {own} 204"),
+            format!("DELETE {east} 503"),
+        ]
+    );
+    assert!(s.vc.install_state(ID).await.is_none());
+    assert_eq!(
+        s.vc.other_install("sup-east-id", ID)
+            .map(|i| i.config_status),
+        Some("CONFIGURED")
+    );
+
+    // The rerun takes up where it stopped: nothing done twice.
+    s.vc.clear_requests();
+    let run = s.supsvc(&args).await;
+    assert_eq!(run.code, 0, "{}", run.all());
+    assert_eq!(
+        s.writes(),
+        [
+            format!("DELETE {east} 204"),
+            format!("PATCH {BASE}/supervisor-services/{ID}/versions/{FROM}?action=deactivate 204"),
+            format!("DELETE {BASE}/supervisor-services/{ID}/versions/{FROM} 204"),
+            format!("DELETE {BASE}/supervisor-services/{ID} 204"),
+        ]
+    );
+    assert!(s.vc.other_install("sup-east-id", ID).is_none());
+    assert!(s.vc.catalog_versions(ID).is_none());
 }
 
 #[tokio::test]

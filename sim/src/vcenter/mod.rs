@@ -8,7 +8,9 @@
 //!   9.1), which also decides which routes and fields exist (see [`model::Release`]).
 //! - The catalog and the install records of one Supervisor ([`model`]), both route families (cluster
 //!   form, list a bare array; Supervisor form from 9.0, list wrapped), `clusters` and
-//!   `supervisors/summaries` to find the Supervisor of a kubeconfig.
+//!   `supervisors/summaries` to find the Supervisor of a kubeconfig. Other Supervisors known only to
+//!   vCenter ([`VcenterOptions::other_supervisors`]) have install records of their own, served by the
+//!   same routes: an uninstall there answers `REMOVING` for a few reads, then the record is gone.
 //! - The join (a model of wcpsvc): installing or setting a service writes the PackageInstall
 //!   `svc-<id>` (version constraint) and its values Secret from vCenter's copy, pausing and unpausing
 //!   the PackageInstall so its generation moves; `config_status` is `CONFIGURING` until the
@@ -52,6 +54,7 @@ use crate::api::{ApiServer, Client, ListOptions, Patch, UserInfo, WriteOptions, 
 use crate::tls::{self, Ca};
 pub use model::Release;
 use model::{Answer, CatalogService, CatalogVersion, Effect, Install, Model, b64, unb64};
+pub use model::{OtherInstall, OtherSupervisor};
 
 /// The header carrying the session token.
 pub const SESSION_HEADER: &str = "vmware-api-session-id";
@@ -79,6 +82,10 @@ pub struct VcenterOptions {
     /// Re-assert vCenter's copy of each CONFIGURED service's values onto the Supervisor this often
     /// (see [`Vcenter::reassert`]); `None` (the default): only when asked.
     pub reassert_every: Option<Duration>,
+    /// Other Supervisors of this vCenter, known only to vCenter (no API server behind them), each with
+    /// its own install records: listed by `clusters` and `supervisors/summaries` and served by both
+    /// install route families. Default: none.
+    pub other_supervisors: Vec<OtherSupervisor>,
 }
 
 impl Default for VcenterOptions {
@@ -92,6 +99,7 @@ impl Default for VcenterOptions {
             supervisor: "supervisor-1a2b3c".into(),
             endpoint: "127.0.0.1".into(),
             reassert_every: None,
+            other_supervisors: Vec::new(),
         }
     }
 }
@@ -168,7 +176,8 @@ impl Vcenter {
     /// writes the values Secrets from vCenter's copy and waits (up to a minute) until each reconciled.
     pub async fn start(api: Arc<ApiServer>, options: VcenterOptions) -> anyhow::Result<Vcenter> {
         let admin = api.client(UserInfo::admin());
-        let (model, cluster) = seed(&admin, &options).await?;
+        let (mut model, cluster) = seed(&admin, &options).await?;
+        model.others = options.other_supervisors.clone();
         let shared = Arc::new(Shared {
             cluster,
             options,
@@ -310,6 +319,17 @@ impl Vcenter {
             .lock()
             .expect("triggers lock")
             .push(trigger);
+    }
+
+    /// The install record of `service` on the other Supervisor `supervisor` (its ID or cluster MoID)
+    /// as vCenter holds it now, without counting a read; `None` when not installed there.
+    pub fn other_install(&self, supervisor: &str, service: &str) -> Option<OtherInstall> {
+        let model = self.shared.model.lock().expect("model lock");
+        model
+            .others
+            .iter()
+            .find(|o| o.supervisor == supervisor || o.cluster == supervisor)
+            .and_then(|o| o.installs.get(service).cloned())
     }
 
     /// vCenter's stored config of a service (YAML text), if installed.
@@ -1117,11 +1137,34 @@ async fn route(
             if release >= Release::V9_1_0 {
                 info["APIEndpoint"] = json!(endpoint);
             }
-            return Answer::ok(
-                json!({"items": [{"supervisor": shared.options.supervisor, "info": info}]}),
-            );
+            let mut items = vec![json!({"supervisor": shared.options.supervisor, "info": info})];
+            let model = shared.model.lock().expect("model lock");
+            items.extend(model.others.iter().map(|o| {
+                let mut info = json!({"name": o.name, "config_status": "RUNNING", "kubernetes_status": "READY", "stats": {}});
+                if release >= Release::V9_1_0 {
+                    info["APIEndpoint"] = json!(o.endpoint);
+                }
+                json!({"supervisor": o.supervisor, "info": info})
+            }));
+            return Answer::ok(json!({ "items": items }));
         }
         ("GET", ["clusters", c]) => {
+            let other = {
+                let model = shared.model.lock().expect("model lock");
+                model
+                    .others
+                    .iter()
+                    .find(|o| o.cluster == *c)
+                    .map(|o| o.endpoint.clone())
+            };
+            if let Some(endpoint) = other {
+                return Answer::ok(json!({
+                    "config_status": "RUNNING", "kubernetes_status": "READY",
+                    "api_server_cluster_endpoint": endpoint,
+                    "api_server_management_endpoint": endpoint,
+                    "api_servers": [endpoint],
+                }));
+            }
             if *c != shared.cluster {
                 return model::vapi_error(
                     "NOT_FOUND",

@@ -110,11 +110,86 @@ pub struct Install {
     pub awaiting_generation: Option<i64>,
 }
 
+/// A Supervisor of the same vCenter other than the simulated one: known only to vCenter (no
+/// simulated API server behind it), so its install records change state in vCenter alone.
+#[derive(Clone, Debug)]
+pub struct OtherSupervisor {
+    /// The Supervisor ID (9.x routes, `supervisors/summaries`).
+    pub supervisor: String,
+    /// The vSphere cluster MoID (7.0.3/8.x routes, `clusters`).
+    pub cluster: String,
+    /// Its name (`summaries` `info.name`, `clusters` `cluster_name`).
+    pub name: String,
+    /// Its API endpoint (host), as `clusters/{c}` and 9.1's `summaries` report it.
+    pub endpoint: String,
+    /// How many reads of its install records (list or get) a record answers `REMOVING` after a
+    /// `DELETE`, before it is gone.
+    pub removing_reads: u32,
+    /// Its install records by service ID.
+    pub installs: BTreeMap<String, OtherInstall>,
+}
+
+impl OtherSupervisor {
+    /// A Supervisor `name` with IDs `supervisor`/`cluster`, the given services installed and
+    /// CONFIGURED at `(service, version)`, and two reads of `REMOVING` after an uninstall.
+    pub fn new(name: &str, supervisor: &str, cluster: &str, installed: &[(&str, &str)]) -> Self {
+        OtherSupervisor {
+            supervisor: supervisor.to_string(),
+            cluster: cluster.to_string(),
+            name: name.to_string(),
+            endpoint: format!("{name}.example.com"),
+            removing_reads: 2,
+            installs: installed
+                .iter()
+                .map(|(id, v)| {
+                    (
+                        id.to_string(),
+                        OtherInstall {
+                            desired_version: v.to_string(),
+                            current_version: Some(v.to_string()),
+                            config_status: "CONFIGURED",
+                            reads_left: 0,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// A read of its install records: a `REMOVING` record whose reads ran out is gone, the others
+    /// count one read down.
+    fn read(&mut self) {
+        self.installs.retain(|_, i| {
+            if i.config_status != "REMOVING" {
+                return true;
+            }
+            if i.reads_left == 0 {
+                return false;
+            }
+            i.reads_left -= 1;
+            true
+        });
+    }
+}
+
+/// A service on an [`OtherSupervisor`] (its install record, vCenter's side only).
+#[derive(Clone, Debug)]
+pub struct OtherInstall {
+    pub desired_version: String,
+    pub current_version: Option<String>,
+    /// `CONFIGURED` or `REMOVING` (nothing reconciles there: an install is CONFIGURED at once).
+    pub config_status: &'static str,
+    /// Reads left answering `REMOVING`.
+    pub reads_left: u32,
+}
+
 /// The whole state.
 #[derive(Clone, Debug, Default)]
 pub struct Model {
     pub services: BTreeMap<String, CatalogService>,
     pub installs: BTreeMap<String, Install>,
+    /// The other Supervisors of this vCenter ([`OtherSupervisor`]).
+    pub others: Vec<OtherSupervisor>,
     /// Precheck results by `(service, target version)` (`GET …/versions/{v}/precheck`).
     pub prechecks: BTreeMap<(String, String), Value>,
     /// Tasks by id (`GET /api/cis/tasks/{task}`): `{status, ...}`.
@@ -290,17 +365,26 @@ impl Model {
             ("PATCH", ["supervisor-services", id, "versions", v]) => {
                 (self.set_version_state(id, v, req.action.as_deref()), none())
             }
-            ("GET", ["clusters"]) => (
-                Answer::ok(json!([{
+            ("GET", ["clusters"]) => {
+                let mut clusters = vec![json!({
                     "cluster": cluster, "cluster_name": "cluster-1",
                     "config_status": "RUNNING", "kubernetes_status": "READY"
-                }])),
-                none(),
-            ),
+                })];
+                clusters.extend(self.others.iter().map(|o| {
+                    json!({
+                        "cluster": o.cluster, "cluster_name": o.name,
+                        "config_status": "RUNNING", "kubernetes_status": "READY"
+                    })
+                }));
+                (Answer::ok(Value::Array(clusters)), none())
+            }
             ("GET", ["supervisors", "summaries"]) if release >= Release::new(8, 0, 0) => {
                 (Answer::ok(json!(null)), none()) // filled in by the server: needs the endpoint
             }
             (_, ["clusters", c, "supervisor-services", rest @ ..]) => {
+                if let Some(i) = self.others.iter().position(|o| o.cluster == *c) {
+                    return self.other_installs_route(i, release, false, c, rest, req);
+                }
                 if *c != cluster {
                     return (
                         vapi_error(
@@ -317,6 +401,9 @@ impl Model {
             (_, ["supervisors", s, "supervisor-services", rest @ ..])
                 if release.supervisor_routes() =>
             {
+                if let Some(i) = self.others.iter().position(|o| o.supervisor == *s) {
+                    return self.other_installs_route(i, release, true, s, rest, req);
+                }
                 if *s != supervisor {
                     return (
                         vapi_error(
@@ -578,8 +665,13 @@ impl Model {
     /// `DELETE …/versions/{v}`: only a DEACTIVATED version installed nowhere.
     fn delete_version(&mut self, id: &str, version: &str) -> (Answer, Vec<Effect>) {
         let none = Vec::new;
+        // Installed on this Supervisor or any other one (a REMOVING record still counts).
         let installed = self.installs.get(id).is_some_and(|i| {
             i.desired_version == version || i.current_version.as_deref() == Some(version)
+        }) || self.others.iter().any(|o| {
+            o.installs.get(id).is_some_and(|i| {
+                i.desired_version == version || i.current_version.as_deref() == Some(version)
+            })
         });
         let Some(s) = self.services.get_mut(id) else {
             return (service_not_found(id), none());
@@ -772,6 +864,177 @@ impl Model {
                     )
                 }
             },
+            _ => (
+                no_route(&format!(
+                    "/api/vcenter/namespace-management/{}",
+                    req.segments.join("/")
+                )),
+                none(),
+            ),
+        }
+    }
+
+    /// The install routes of an [`OtherSupervisor`]: list, get, install (CONFIGURED at once: nothing
+    /// reconciles there), set, and uninstall (`REMOVING` for its `removing_reads` reads, then gone).
+    /// Every request reads its records first, so a `REMOVING` one counts down.
+    fn other_installs_route(
+        &mut self,
+        index: usize,
+        release: Release,
+        wrapped: bool,
+        target: &str,
+        rest: &[&str],
+        req: &Request<'_>,
+    ) -> (Answer, Vec<Effect>) {
+        let none = Vec::new;
+        self.others[index].read();
+        let summary = |id: &str, i: &OtherInstall| {
+            let mut s = json!({"supervisor_service": id, "desired_version": i.desired_version, "config_status": i.config_status});
+            if let Some(c) = &i.current_version {
+                s["current_version"] = json!(c);
+            }
+            s
+        };
+        match (req.method, rest) {
+            ("GET", []) => {
+                let items: Vec<Value> = self.others[index]
+                    .installs
+                    .iter()
+                    .map(|(id, i)| summary(id, i))
+                    .collect();
+                let body = if wrapped {
+                    json!({"supervisor_services": items})
+                } else {
+                    Value::Array(items)
+                };
+                (Answer::ok(body), none())
+            }
+            ("GET", [id]) => match self.others[index].installs.get(*id) {
+                None => (not_installed(id, target), none()),
+                Some(i) => {
+                    let mut info = summary(id, i);
+                    if let Some(o) = info.as_object_mut() {
+                        o.remove("supervisor_service");
+                    }
+                    info["messages"] = json!([]);
+                    info["display_name"] = json!(
+                        self.services
+                            .get(*id)
+                            .map(|s| s.display_name.clone())
+                            .unwrap_or_else(|| id.to_string())
+                    );
+                    (Answer::ok(info), none())
+                }
+            },
+            ("POST", []) => {
+                let Some(body) = req.body else {
+                    return (missing_body(), none());
+                };
+                let (Some(id), Some(version)) = (
+                    body["supervisor_service"].as_str(),
+                    body["version"].as_str(),
+                ) else {
+                    return (
+                        vapi_error(
+                            "INVALID_ARGUMENT",
+                            "vapi.bindings.typeconverter.missing.field",
+                            "supervisor_service and version are required.",
+                            &[],
+                        ),
+                        none(),
+                    );
+                };
+                if let Err(e) = self.version_usable(id, version) {
+                    return (e, none());
+                }
+                if self.services.get(id).is_some_and(|s| !s.activated) {
+                    return (
+                        vapi_error(
+                            "NOT_ALLOWED_IN_CURRENT_STATE",
+                            "vcenter.wcp.appplatform.supervisorservice.deactivated",
+                            &format!("Supervisor Service {id} is DEACTIVATED."),
+                            &[id],
+                        ),
+                        none(),
+                    );
+                }
+                if let Err(e) = Self::config_of(release, wrapped, body) {
+                    return (e, none());
+                }
+                if self.others[index].installs.contains_key(id) {
+                    return (
+                        vapi_error(
+                            "ALREADY_EXISTS",
+                            "vcenter.wcp.appplatform.supervisorservice.cluster.exists",
+                            &format!("Supervisor Service {id} is already installed."),
+                            &[id],
+                        ),
+                        none(),
+                    );
+                }
+                self.others[index].installs.insert(
+                    id.to_string(),
+                    OtherInstall {
+                        desired_version: version.to_string(),
+                        current_version: Some(version.to_string()),
+                        config_status: "CONFIGURED",
+                        reads_left: 0,
+                    },
+                );
+                (Answer::no_content(), none())
+            }
+            ("PUT", [id]) => {
+                let Some(body) = req.body else {
+                    return (missing_body(), none());
+                };
+                let Some(version) = body["version"].as_str() else {
+                    return (
+                        vapi_error(
+                            "INVALID_ARGUMENT",
+                            "vapi.bindings.typeconverter.missing.field",
+                            "version is required: SetSpec replaces the whole spec.",
+                            &["version"],
+                        ),
+                        none(),
+                    );
+                };
+                if let Err(e) = self.version_usable(id, version) {
+                    return (e, none());
+                }
+                if let Err(e) = Self::config_of(release, wrapped, body) {
+                    return (e, none());
+                }
+                match self.others[index].installs.get_mut(*id) {
+                    None => (not_installed(id, target), none()),
+                    Some(i) if i.config_status == "REMOVING" => (
+                        vapi_error(
+                            "NOT_ALLOWED_IN_CURRENT_STATE",
+                            "vcenter.wcp.appplatform.supervisorservice.removing",
+                            &format!("Supervisor Service {id} is being removed."),
+                            &[id],
+                        ),
+                        none(),
+                    ),
+                    Some(i) => {
+                        i.desired_version = version.to_string();
+                        i.current_version = Some(version.to_string());
+                        (Answer::no_content(), none())
+                    }
+                }
+            }
+            ("DELETE", [id]) => {
+                let reads = self.others[index].removing_reads;
+                match self.others[index].installs.get_mut(*id) {
+                    None => (not_installed(id, target), none()),
+                    Some(i) => {
+                        if i.config_status != "REMOVING" {
+                            i.config_status = "REMOVING";
+                            i.reads_left = reads;
+                        }
+                        (Answer::no_content(), none())
+                    }
+                }
+            }
             _ => (
                 no_route(&format!(
                     "/api/vcenter/namespace-management/{}",
@@ -1240,6 +1503,93 @@ mod tests {
         );
         assert_eq!(a.status, 400);
         assert_eq!(a.body.unwrap()["error_type"], "INVALID_ARGUMENT");
+    }
+
+    #[test]
+    fn another_supervisor_removes_through_removing_and_holds_its_versions() {
+        let mut m = model();
+        m.others.push(OtherSupervisor::new(
+            "sup-east",
+            "sup-east-id",
+            "domain-c9",
+            &[("x.example.com", "1.0.0")],
+        ));
+        let r = |m: &mut Model, release, method: &str, path: &str| {
+            m.handle(release, "domain-c8", "s", &req(method, path, None))
+                .0
+        };
+        // Both route families list its record (bare on 8.x, wrapped on 9.x); ours is empty.
+        let a = r(
+            &mut m,
+            Release::V8_0_3,
+            "GET",
+            "clusters/domain-c9/supervisor-services",
+        );
+        assert_eq!(a.body.unwrap()[0]["config_status"], "CONFIGURED");
+        let a = r(
+            &mut m,
+            Release::V9_1_0,
+            "GET",
+            "supervisors/sup-east-id/supervisor-services",
+        );
+        assert_eq!(
+            a.body.unwrap()["supervisor_services"][0]["supervisor_service"],
+            "x.example.com"
+        );
+        let a = r(
+            &mut m,
+            Release::V8_0_3,
+            "GET",
+            "clusters/domain-c8/supervisor-services",
+        );
+        assert_eq!(a.body, Some(json!([])));
+        // A version installed there cannot be deleted, even DEACTIVATED (the service first).
+        r(
+            &mut m,
+            Release::V8_0_3,
+            "PATCH",
+            "supervisor-services/x.example.com?action=deactivate",
+        );
+        assert_eq!(
+            r(
+                &mut m,
+                Release::V8_0_3,
+                "PATCH",
+                "supervisor-services/x.example.com/versions/1.0.0?action=deactivate"
+            )
+            .status,
+            204
+        );
+        let a = r(
+            &mut m,
+            Release::V8_0_3,
+            "DELETE",
+            "supervisor-services/x.example.com/versions/1.0.0",
+        );
+        assert_eq!(a.status, 400);
+        assert_eq!(
+            a.body.unwrap()["error_type"],
+            "NOT_ALLOWED_IN_CURRENT_STATE"
+        );
+        // Uninstall: REMOVING for two reads, then gone (404 NOT_FOUND); then the version goes.
+        let path = "clusters/domain-c9/supervisor-services/x.example.com";
+        assert_eq!(r(&mut m, Release::V8_0_3, "DELETE", path).status, 204);
+        for _ in 0..2 {
+            let a = r(&mut m, Release::V8_0_3, "GET", path);
+            assert_eq!(a.body.unwrap()["config_status"], "REMOVING");
+        }
+        let a = r(&mut m, Release::V8_0_3, "GET", path);
+        assert_eq!(
+            (a.status, a.body.unwrap()["error_type"].clone()),
+            (404, json!("NOT_FOUND"))
+        );
+        let a = r(
+            &mut m,
+            Release::V8_0_3,
+            "DELETE",
+            "supervisor-services/x.example.com/versions/1.0.0",
+        );
+        assert_eq!(a.status, 204);
     }
 
     #[test]
