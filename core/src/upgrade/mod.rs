@@ -13,6 +13,7 @@
 //! need the workload cluster are listed in the report's coverage as skipped when it cannot be read —
 //! never as passed.
 
+pub mod apis;
 pub mod change;
 pub mod drain;
 pub mod feasibility;
@@ -269,6 +270,20 @@ pub const CHECKS: &[Check] = &[
         scope: Scope::Workload,
         title: "all replicas in one pool",
         source: forecast::SRC_VMWARE,
+    },
+    Check {
+        code: "UC-API-REMOVED-MANIFEST",
+        severity: Severity::Warning,
+        scope: Scope::Workload,
+        title: "an object was last applied (kapp, kubectl) with an API version the target release no longer serves",
+        source: apis::SRC_DEPRECATION_GUIDE,
+    },
+    Check {
+        code: "UC-API-REMOVED-CALLED",
+        severity: Severity::Warning,
+        scope: Scope::Workload,
+        title: "clients requested an API version the target release no longer serves (apiserver_requested_deprecated_apis)",
+        source: apis::SRC_DEPRECATION_GUIDE,
     },
 ];
 
