@@ -68,6 +68,10 @@ pub struct WorkloadClusterSpec {
     /// (nodes, namespaces, workloads, pods, PodDisruptionBudgets).
     #[serde(default)]
     pub objects: Vec<Value>,
+    /// Deprecated API versions its clients requested: what its `/metrics` reports in
+    /// `apiserver_requested_deprecated_apis` (the simulator itself serves no deprecated version).
+    #[serde(default)]
+    pub requested_deprecated_apis: Vec<crate::api::DeprecatedApi>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]

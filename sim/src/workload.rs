@@ -48,6 +48,9 @@ impl WorkloadCluster {
         gate: Arc<tokio::sync::RwLock<()>>,
     ) -> anyhow::Result<WorkloadCluster> {
         let api = ApiServer::new();
+        for requested in &spec.requested_deprecated_apis {
+            api.record_deprecated_request(requested.clone());
+        }
         let token = crate::simulator::random_token();
         api.add_token(&token, UserInfo::admin());
         let server = crate::http::serve(Arc::clone(&api), crate::http::ServeOptions::default())

@@ -10,8 +10,8 @@
 use std::sync::OnceLock;
 
 use k8s_openapi::api::{
-    apps, autoscaling, certificates, coordination, core, discovery, networking, rbac, scheduling,
-    storage,
+    apps, autoscaling, certificates, coordination, core, discovery, flowcontrol, networking, rbac,
+    scheduling, storage,
 };
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration;
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope, Resource};
@@ -94,6 +94,8 @@ const KINDS: &[Kind] = &[
     kind::<storage::v1::CSINode>(&[], &[], false),
     kind::<storage::v1::VolumeAttachment>(&[], &[], true),
     kind::<apiregistration::v1::APIService>(&[], &["api-extensions"], true),
+    kind::<flowcontrol::v1::FlowSchema>(&[], &[], true),
+    kind::<flowcontrol::v1::PriorityLevelConfiguration>(&[], &[], true),
 ];
 
 const AGE: Column = Column {

@@ -45,6 +45,24 @@ pub struct ApiServer {
     faults: Faults,
     audit: Audit,
     registry: Registry,
+    requested_deprecated: std::sync::Mutex<Vec<DeprecatedApi>>,
+}
+
+/// A deprecated API version some client requested, as kube-apiserver's
+/// `apiserver_requested_deprecated_apis` gauge records it (labels `group`, `version`, `resource`,
+/// `subresource`, `removed_release`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeprecatedApi {
+    /// API group (`""` for the core group).
+    pub group: String,
+    pub version: String,
+    pub resource: String,
+    #[serde(default)]
+    pub subresource: String,
+    /// The release that removes it, `1.MINOR` (empty when unknown).
+    #[serde(default)]
+    pub removed_release: String,
 }
 
 /// A write's result with the admission warnings that came with it.
@@ -68,6 +86,7 @@ impl ApiServer {
             faults: Faults::default(),
             audit: Audit::default(),
             registry: Registry::builtin(),
+            requested_deprecated: std::sync::Mutex::new(Vec::new()),
         };
         // The shipped CRDs are data compiled in and covered by tests: a broken one is a bug of the build.
         let shipped = super::crd::shipped().unwrap_or_else(|e| panic!("shipped CRDs: {e}"));
@@ -94,6 +113,43 @@ impl ApiServer {
         let stored = self.store.create(rt, crd)?;
         self.sync_crd(&stored);
         Ok(())
+    }
+
+    /// Records that a client requested a deprecated API version (the simulator serves none of them:
+    /// scenarios declare the requests a real cluster's clients made, see
+    /// [`crate::scenario::WorkloadClusterSpec::requested_deprecated_apis`]).
+    pub fn record_deprecated_request(&self, api: DeprecatedApi) {
+        let mut seen = self
+            .requested_deprecated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !seen.contains(&api) {
+            seen.push(api);
+        }
+    }
+
+    /// `GET /metrics` in the Prometheus text format (version 0.0.4), as kube-apiserver writes
+    /// `apiserver_requested_deprecated_apis` (`staging/src/k8s.io/apiserver/pkg/endpoints/deprecation`:
+    /// a STABLE gauge set to 1 per requested deprecated group, version, resource and subresource).
+    pub fn metrics_text(&self) -> String {
+        let mut seen = self
+            .requested_deprecated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        seen.sort_by(|a, b| {
+            (&a.group, &a.version, &a.resource).cmp(&(&b.group, &b.version, &b.resource))
+        });
+        let mut text = String::from(
+            "# HELP apiserver_requested_deprecated_apis [STABLE] Gauge of deprecated APIs that have been requested, broken out by API group, version, resource, subresource, and removed_release.\n# TYPE apiserver_requested_deprecated_apis gauge\n",
+        );
+        for a in seen {
+            text.push_str(&format!(
+                "apiserver_requested_deprecated_apis{{group=\"{}\",removed_release=\"{}\",resource=\"{}\",subresource=\"{}\",version=\"{}\"}} 1\n",
+                a.group, a.removed_release, a.resource, a.subresource, a.version
+            ));
+        }
+        text
     }
 
     /// The kinds this server serves.

@@ -219,4 +219,4 @@ pub mod strategy;
 pub mod table;
 pub mod validation;
 
-pub use client::{ApiOptions, ApiServer, Client, Written};
+pub use client::{ApiOptions, ApiServer, Client, DeprecatedApi, Written};

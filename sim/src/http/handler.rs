@@ -196,6 +196,7 @@ async fn dispatch(
         )),
         Route::Faults => faults(&front.api, &user, &parts, body).await,
         Route::Audit => audit(&front.api, &user),
+        Route::Metrics => metrics(&front.api, &user),
         Route::AccessReview | Route::WhoAmI if parts.method != Method::POST => {
             status_response(&Status::new(
                 405,
@@ -291,6 +292,31 @@ async fn faults(
 }
 
 /// `GET /_sim/audit`: every event kept, for the admin only.
+/// `GET /metrics`: kube-apiserver answers it to whoever may `get` the non-resource URL `/metrics`
+/// (cluster-admin, `system:monitoring`); here the administrators.
+fn metrics(api: &ApiServer, user: &UserInfo) -> Response<Body> {
+    if !user
+        .groups
+        .iter()
+        .any(|g| g == "system:masters" || g == "system:monitoring")
+    {
+        return status_response(&Status::new(
+            403,
+            "Forbidden",
+            format!(
+                "forbidden: User \"{}\" cannot get path \"/metrics\"",
+                user.username
+            ),
+        ));
+    }
+    let mut resp = Response::new(full(api.metrics_text()));
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
+
 fn audit(api: &ApiServer, user: &UserInfo) -> Response<Body> {
     if !user.groups.iter().any(|g| g == "system:masters") {
         return status_response(&Status::new(

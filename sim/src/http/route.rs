@@ -7,6 +7,8 @@ use crate::api::registry::{Registry, ResourceType};
 pub enum Route {
     Health,
     Version,
+    /// `GET /metrics`
+    Metrics,
     /// `/api`
     CoreVersions,
     /// `/apis`
@@ -58,6 +60,7 @@ pub fn route(registry: &Registry, path: &str) -> Route {
     match segs.as_slice() {
         ["healthz" | "readyz" | "livez", ..] => Route::Health,
         ["version"] => Route::Version,
+        ["metrics"] => Route::Metrics,
         ["_sim", "faults"] => Route::Faults,
         ["_sim", "audit"] => Route::Audit,
         ["openapi", "v2"] => Route::OpenApiV2,
