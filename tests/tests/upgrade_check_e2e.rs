@@ -615,6 +615,64 @@ async fn the_predicted_order_and_drain_blockers_are_the_ones_a_roll_meets() {
     );
     assert!(debug.contains(&"UC-HARM-EMPTYDIR".to_owned()), "{debug:?}");
 
+    // The 1.28 -> 1.29 hop: the FlowSchema kapp applied at v1beta2, and the caller /metrics reports.
+    let removed: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["cluster"] == "team-b/orders")
+        .filter(|f| f["code"].as_str().unwrap().starts_with("UC-API-REMOVED"))
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["code"].as_str().unwrap(),
+                f["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(removed.len(), 2, "{removed:#?}");
+    assert!(
+        removed[0].starts_with("UC-API-REMOVED-MANIFEST FlowSchema shop-batch was last applied as flowcontrol.apiserver.k8s.io/v1beta2 FlowSchema (kapp.k14s.io/original)"),
+        "{removed:#?}"
+    );
+    assert!(
+        removed[1].starts_with("UC-API-REMOVED-CALLED a client requested flowcontrol.apiserver.k8s.io/v1beta2 prioritylevelconfigurations"),
+        "{removed:#?}"
+    );
+
+    // --supervisor-only contacts no workload cluster and says the workload checks did not run.
+    let workload = s
+        .sim
+        .workload_cluster("team-b", "orders")
+        .expect("orders has an API server");
+    workload.api().audit().clear();
+    let o = run_via_kubectl(
+        &s,
+        &[
+            "upgrade-check",
+            "--tkr",
+            TARGET,
+            "--supervisor-only",
+            "-o",
+            "json",
+        ],
+    )
+    .await;
+    let (stdout, stderr) = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let only: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        workload.api().audit().events().is_empty(),
+        "no request reached orders"
+    );
+    let zero = only["coverage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["item"] == "UC-DRAIN-PDB-ZERO")
+        .unwrap();
+    assert_eq!(zero["status"], "skipped", "{zero}");
+
     // Now roll it: Cluster API's order read from the Supervisor, the drains through the workload
     // cluster's pods/eviction.
     let workload = s

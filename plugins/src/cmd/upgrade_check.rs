@@ -24,10 +24,10 @@ use clap::{Args, ValueEnum};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde::Serialize;
 use serde_json::Value;
-use supsvc_core::upgrade::forecast::{self, ClusterForecast, Rolls, Trigger};
+use supsvc_core::upgrade::forecast::{self, ClusterForecast, KubeVersion, Rolls, Trigger};
 use supsvc_core::upgrade::model::{self, Cluster};
 use supsvc_core::upgrade::{
-    self, CHECKS, FailOn, Finding, Scope, Severity, change, drain, feasibility,
+    self, CHECKS, FailOn, Finding, Scope, Severity, apis, change, drain, feasibility,
 };
 
 use crate::api::retrying;
@@ -112,6 +112,10 @@ pub struct UpgradeCheckArgs {
     /// `<cluster>-kubeconfig` Secret on the Supervisor.
     #[arg(long, value_name = "FILE")]
     pub workload_kubeconfig: Option<std::path::PathBuf>,
+    /// Read the Supervisor only: no workload cluster is contacted, and the workload checks (drain
+    /// blockers, harms, removed APIs) are listed as skipped.
+    #[arg(long)]
+    pub supervisor_only: bool,
     /// Only these vSphere Namespaces (repeatable; default: all).
     #[arg(long = "vsphere-namespace", value_name = "NS")]
     pub vsphere_namespaces: Vec<String>,
@@ -134,6 +138,8 @@ pub struct Options {
     pub fail_on: Option<FailOn>,
     /// `--workload-kubeconfig`.
     pub workload_kubeconfig: Option<std::path::PathBuf>,
+    /// `--supervisor-only`.
+    pub supervisor_only: bool,
 }
 
 impl Options {
@@ -200,6 +206,7 @@ impl Options {
             file: args.file.clone(),
             namespaces: args.vsphere_namespaces.clone(),
             workload_kubeconfig: args.workload_kubeconfig.clone(),
+            supervisor_only: args.supervisor_only,
             format: args.output,
             fail_on: args.fail_on.map(|g| match g {
                 Gate::Blocker => FailOn::Blocker,
@@ -376,6 +383,10 @@ pub enum WorkloadRead {
         source: String,
         pods: Vec<Value>,
         pdbs: Vec<Value>,
+        /// Objects of the kinds whose versions the hop removes (their recorded manifests are read).
+        manifests: Vec<Value>,
+        /// `GET /metrics`, or why it could not be read.
+        metrics: std::result::Result<String, String>,
     },
     /// Not read, and why (with what to do).
     Unread { reason: String },
@@ -430,14 +441,7 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
     };
     let mut findings = upgrade::supervisor_findings(&forecasts, target, tkrs);
     // Point 4: can the roll start and finish.
-    let version_target: Option<String> = match &opts.trigger {
-        Trigger::Tkr { name } => Some(name.clone()),
-        Trigger::Manifest { changes, .. } => changes
-            .iter()
-            .find(|c| c.version)
-            .and_then(|c| c.to.as_ref()?.as_str().map(str::to_owned)),
-        _ => None,
-    };
+    let version_target = version_target(&opts.trigger);
     if let (Some(t), Some(images)) = (&version_target, &osimages) {
         findings.extend(feasibility::os_image_findings(
             &fleet,
@@ -462,25 +466,53 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
     // Points 2 and 3: what the drain of each rolling cluster meets, from its own API server.
     let mut unread_workloads = Vec::new();
     let mut read_workloads = 0;
-    for f in forecasts.iter().filter(|f| f.rolls != Rolls::No) {
+    for f in forecasts
+        .iter()
+        .filter(|f| f.rolls != Rolls::No && !opts.supervisor_only)
+    {
         let key = format!("{}/{}", f.namespace, f.name);
         let Some(cluster) = fleet.iter().find(|c| c.key() == key) else {
             continue;
         };
         match workloads.get(&key) {
-            Some(WorkloadRead::Read { source, pods, pdbs }) => {
+            Some(WorkloadRead::Read {
+                source,
+                pods,
+                pdbs,
+                manifests,
+                metrics,
+            }) => {
                 let pods: Vec<drain::Pod> = pods.iter().map(drain::Pod::from_value).collect();
                 let pdbs: Vec<drain::Pdb> = pdbs.iter().map(drain::Pdb::from_value).collect();
                 findings.extend(drain::analyse(cluster, f, &machines, &pods, &pdbs));
+                let mut read = format!(
+                    "{} pods, {} PodDisruptionBudgets ({source})",
+                    pods.len(),
+                    pdbs.len()
+                );
+                if let Some((from, to)) = version_hop(cluster, version_target.as_deref()) {
+                    findings.extend(apis::findings(
+                        &key,
+                        from,
+                        to,
+                        manifests,
+                        metrics.as_deref().ok(),
+                    ));
+                    read.push_str(&format!(
+                        "; {} objects of kinds 1.{}->1.{} removes a version of",
+                        manifests.len(),
+                        from.minor,
+                        to.minor
+                    ));
+                    if let Err(why) = metrics {
+                        read.push_str(&format!("; /metrics not read: {why}"));
+                    }
+                }
                 read_workloads += 1;
                 coverage.push(Coverage {
                     item: format!("workload:{key}"),
                     status: "ran".into(),
-                    reason: Some(format!(
-                        "{} pods, {} PodDisruptionBudgets ({source})",
-                        pods.len(),
-                        pdbs.len()
-                    )),
+                    reason: Some(read),
                 });
             }
             other => {
@@ -510,6 +542,10 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
     let class_read = matches!(&opts.trigger, Trigger::Class { offered, .. } if !offered.is_empty());
     for check in CHECKS {
         let (status, reason) = match check.scope {
+            Scope::Workload if opts.supervisor_only => (
+                "skipped",
+                Some("--supervisor-only: no workload cluster was read".to_owned()),
+            ),
             Scope::Workload => match (read_workloads, unread_workloads.len()) {
                 (0, 0) => ("not-applicable", Some("no cluster rolls".to_owned())),
                 (_, 0) => ("ran", None),
@@ -593,6 +629,26 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
         coverage,
         unreadable: errors.iter().map(ToString::to_string).collect(),
     })
+}
+
+/// The Kubernetes release a trigger moves clusters to: `--tkr`'s, or the version `-f` changes to.
+fn version_target(trigger: &Trigger) -> Option<String> {
+    match trigger {
+        Trigger::Tkr { name } => Some(name.clone()),
+        Trigger::Manifest { changes, .. } => changes
+            .iter()
+            .find(|c| c.version)
+            .and_then(|c| c.to.as_ref()?.as_str().map(str::to_owned)),
+        _ => None,
+    }
+}
+
+/// The Kubernetes versions a cluster hops between for a version change: its own and the target's.
+fn version_hop(cluster: &Cluster, target: Option<&str>) -> Option<(KubeVersion, KubeVersion)> {
+    Some((
+        KubeVersion::parse(cluster.version.as_deref()?)?,
+        KubeVersion::parse(target?)?,
+    ))
 }
 
 /// Parses the text of `-f FILE` into one object.
@@ -895,13 +951,26 @@ pub async fn run(conn: &Connection, args: &UpgradeCheckArgs) -> Result<u8> {
         workloads: BTreeMap::new(),
     };
     // The forecast says which clusters roll; only theirs are read.
-    let rolling: Vec<(String, String)> = build(&opts, objects.clone())?
-        .clusters
-        .iter()
-        .filter(|f| f.rolls != Rolls::No)
-        .map(|f| (f.namespace.clone(), f.name.clone()))
-        .collect();
-    objects.workloads = read_workloads(conn, &rolling, opts.workload_kubeconfig.as_deref()).await?;
+    if !opts.supervisor_only {
+        let first = build(&opts, objects.clone())?;
+        let target = version_target(&first.trigger);
+        let (fleet, _) = model::fleet(&objects.tkcs, &objects.clusters);
+        let rolling: Vec<WorkloadTarget> = first
+            .clusters
+            .iter()
+            .filter(|f| f.rolls != Rolls::No)
+            .map(|f| WorkloadTarget {
+                namespace: f.namespace.clone(),
+                name: f.name.clone(),
+                hop: fleet
+                    .iter()
+                    .find(|c| c.namespace == f.namespace && c.name == f.name)
+                    .and_then(|c| version_hop(c, target.as_deref())),
+            })
+            .collect();
+        objects.workloads =
+            read_workloads(conn, &rolling, opts.workload_kubeconfig.as_deref()).await?;
+    }
     let report = build(&opts, objects)?;
     out!("{}", render(&report, opts.format)?);
     Ok(upgrade::exit_code(
@@ -916,9 +985,16 @@ pub async fn run(conn: &Connection, args: &UpgradeCheckArgs) -> Result<u8> {
 /// # Errors
 /// `--workload-kubeconfig` names a file that is not a kubeconfig. A cluster that cannot be read is
 /// not an error: it is [`WorkloadRead::Unread`], with why.
+/// A rolling cluster to read, with the Kubernetes versions it hops between (for a version change).
+struct WorkloadTarget {
+    namespace: String,
+    name: String,
+    hop: Option<(KubeVersion, KubeVersion)>,
+}
+
 async fn read_workloads(
     conn: &Connection,
-    rolling: &[(String, String)],
+    rolling: &[WorkloadTarget],
     file: Option<&std::path::Path>,
 ) -> Result<BTreeMap<String, WorkloadRead>> {
     use futures::StreamExt as _;
@@ -933,9 +1009,9 @@ async fn read_workloads(
     };
     let file = file.as_ref();
     Ok(futures::stream::iter(rolling)
-        .map(|(namespace, name)| async move {
-            let read = read_workload(conn, namespace, name, file).await;
-            (format!("{namespace}/{name}"), read)
+        .map(|t| async move {
+            let read = read_workload(conn, t, file).await;
+            (format!("{}/{}", t.namespace, t.name), read)
         })
         .buffer_unordered(WORKLOAD_CONCURRENCY)
         .collect()
@@ -943,13 +1019,14 @@ async fn read_workloads(
 }
 
 /// One workload cluster: its kubeconfig (the file's context named after it, else the Supervisor's
-/// `<name>-kubeconfig` Secret), then one LIST of pods and one of PodDisruptionBudgets.
+/// `<name>-kubeconfig` Secret), then one LIST of pods and one of PodDisruptionBudgets; for a version
+/// hop, one LIST per resource whose version it removes and `GET /metrics`.
 async fn read_workload(
     conn: &Connection,
-    namespace: &str,
-    name: &str,
+    target: &WorkloadTarget,
     file: Option<&kube::config::Kubeconfig>,
 ) -> WorkloadRead {
+    let (namespace, name) = (target.namespace.as_str(), target.name.as_str());
     use k8s_openapi::api::core::v1::{Pod, Secret};
     use k8s_openapi::api::policy::v1::PodDisruptionBudget;
     let unread = |reason: String| WorkloadRead::Unread { reason };
@@ -1019,7 +1096,10 @@ async fn read_workload(
             ));
         }
     };
-    let pdbs = match Api::<PodDisruptionBudget>::all(client).list(&lp).await {
+    let pdbs = match Api::<PodDisruptionBudget>::all(client.clone())
+        .list(&lp)
+        .await
+    {
         Ok(l) => l.items,
         Err(e) => {
             return unread(format!(
@@ -1027,10 +1107,51 @@ async fn read_workload(
             ));
         }
     };
+    let mut manifests = Vec::new();
+    let mut metrics = Err("no version change".to_owned());
+    if let Some((from, to)) = target.hop {
+        let removed = apis::removed_between(from, to);
+        for (group, plural, versions) in apis::resources_to_list(&removed) {
+            for version in &versions {
+                let kind = removed
+                    .iter()
+                    .find(|r| r.group == group && r.resource == plural)
+                    .map(|r| r.kind.as_str())
+                    .unwrap_or_default();
+                let ar = resource(&group, version, kind, &plural);
+                match Api::<DynamicObject>::all_with(client.clone(), &ar)
+                    .list(&lp)
+                    .await
+                {
+                    Ok(l) => {
+                        manifests.extend(to_values(l.items));
+                        break;
+                    }
+                    // Not served at this version: the next one.
+                    Err(kube::Error::Api(e)) if e.code == 404 => continue,
+                    // Unreadable: its manifests are not checked (the count in coverage says so).
+                    Err(_) => break,
+                }
+            }
+        }
+        let request = http::Request::get("/metrics").body(Vec::new());
+        metrics = match request {
+            Ok(r) => client.request_text(r).await.map_err(|e| match e {
+                kube::Error::Api(s) if s.code == 403 => format!(
+                    "forbidden ({}): the deprecated-API gauge needs get on the non-resource URL /metrics",
+                    s.message
+                ),
+                other => other.to_string(),
+            }),
+            Err(e) => Err(e.to_string()),
+        };
+    }
     WorkloadRead::Read {
         source,
         pods: to_values(pods),
         pdbs: to_values(pdbs),
+        manifests,
+        metrics,
     }
 }
 

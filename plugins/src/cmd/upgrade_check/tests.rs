@@ -406,6 +406,9 @@ fn a_rolling_clusters_pods_give_drain_findings_and_an_unread_one_is_skipped_by_n
             source: "Secret team-b/orders-kubeconfig".into(),
             pods,
             pdbs,
+            manifests: vec![serde_json::json!({"metadata": {"name": "shop-batch", "annotations": {
+                "kapp.k14s.io/original": "{\"apiVersion\":\"flowcontrol.apiserver.k8s.io/v1beta2\",\"kind\":\"FlowSchema\"}"}}})],
+            metrics: Ok("apiserver_requested_deprecated_apis{group=\"flowcontrol.apiserver.k8s.io\",removed_release=\"1.29\",resource=\"prioritylevelconfigurations\",subresource=\"\",version=\"v1beta2\"} 1\n".into()),
         },
     );
     workloads.insert(
@@ -441,6 +444,20 @@ fn a_rolling_clusters_pods_give_drain_findings_and_an_unread_one_is_skipped_by_n
             .any(|f| f.code == "UC-HARM-NO-CONTROLLER" && f.pods == ["shop/debug-shell"]),
         "{:#?}",
         r.findings
+    );
+    // The 1.28 -> 1.29 hop removes flowcontrol v1beta2: the recorded manifest and the caller.
+    let removed: Vec<(&str, &str)> = r
+        .findings
+        .iter()
+        .filter(|f| f.code.starts_with("UC-API-REMOVED"))
+        .map(|f| (f.code.as_str(), f.cluster.as_str()))
+        .collect();
+    assert_eq!(
+        removed,
+        [
+            ("UC-API-REMOVED-MANIFEST", "team-b/orders"),
+            ("UC-API-REMOVED-CALLED", "team-b/orders")
+        ]
     );
     let cov = |item: &str| {
         r.coverage
