@@ -609,11 +609,22 @@ async fn the_predicted_order_and_drain_blockers_are_the_ones_a_roll_meets() {
             .collect()
     };
     let debug = codes_for("shop/debug-shell");
+    for code in [
+        "UC-HARM-NO-CONTROLLER",
+        "UC-HARM-EMPTYDIR",
+        "UC-HARM-LOCAL-DATA",
+    ] {
+        assert!(debug.contains(&code.to_owned()), "{code}: {debug:?}");
+    }
+    let cache = codes_for("shop/cache-84c7f9-b7k2d");
+    for code in ["UC-HARM-NO-PDB", "UC-HARM-ONE-POOL"] {
+        assert!(cache.contains(&code.to_owned()), "{code}: {cache:?}");
+    }
+    let ledger = codes_for("shop/ledger-7b6c9d-w2x5r");
     assert!(
-        debug.contains(&"UC-HARM-NO-CONTROLLER".to_owned()),
-        "{debug:?}"
+        ledger.contains(&"UC-HARM-SINGLE-REPLICA".to_owned()),
+        "{ledger:?}"
     );
-    assert!(debug.contains(&"UC-HARM-EMPTYDIR".to_owned()), "{debug:?}");
 
     // The 1.28 -> 1.29 hop: the FlowSchema kapp applied at v1beta2, and the caller /metrics reports.
     let removed: Vec<String> = report["findings"]
