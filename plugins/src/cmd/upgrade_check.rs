@@ -435,13 +435,11 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
     let mut forecasts = forecast::forecast(&fleet, &mds, &machines, &opts.trigger)
         .map_err(|e| Failure::usage(e.to_string(), "fix the trigger's flags"))?;
     forecast::sort(&mut forecasts);
-    let target = match &opts.trigger {
-        Trigger::Tkr { name } => Some(name.as_str()),
-        _ => None,
-    };
+    // The release moved to (--tkr, or -f changing the version) must exist and be ready.
+    let version_target = version_target(&opts.trigger);
+    let target = version_target.as_deref();
     let mut findings = upgrade::supervisor_findings(&forecasts, target, tkrs);
     // Point 4: can the roll start and finish.
-    let version_target = version_target(&opts.trigger);
     if let (Some(t), Some(images)) = (&version_target, &osimages) {
         findings.extend(feasibility::os_image_findings(
             &fleet,
@@ -559,7 +557,10 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
                 ),
             },
             Scope::Supervisor if check.code.starts_with("UC-TKR-NOT") => match (target, tkrs) {
-                (None, _) => ("not-applicable", Some("only for --tkr".to_owned())),
+                (None, _) => (
+                    "not-applicable",
+                    Some("only for a version change (--tkr, -f with a new version)".to_owned()),
+                ),
                 (Some(_), None) => ("skipped", Some("the TKR/KR list could not be read".to_owned())),
                 (Some(_), Some(_)) => ("ran", None),
             },
@@ -838,7 +839,16 @@ pub async fn run(conn: &Connection, args: &UpgradeCheckArgs) -> Result<u8> {
             "check that this is a Supervisor with the TKG Service and that you may list clusters in the vSphere Namespaces (kubectl get tkc,clusters -A)",
         ));
     }
-    let tkrs = if matches!(opts.trigger, Trigger::Tkr { .. }) {
+    // A version change (--tkr, or -f naming a version): the target release and its OS images are read.
+    let version_change = match &opts.trigger {
+        Trigger::Tkr { .. } => true,
+        Trigger::Manifest { .. } => changed.as_ref().is_some_and(|d| {
+            d.pointer("/spec/topology/version").is_some()
+                || d.pointer("/spec/topology/controlPlane/tkr").is_some()
+        }),
+        _ => false,
+    };
+    let tkrs = if version_change {
         match list_first(
             conn,
             "run.tanzu.vmware.com",
@@ -868,14 +878,6 @@ pub async fn run(conn: &Connection, args: &UpgradeCheckArgs) -> Result<u8> {
         None
     };
     // Point 4's inputs: one LIST each, whatever the fleet's size.
-    let version_change = match &opts.trigger {
-        Trigger::Tkr { .. } => true,
-        Trigger::Manifest { .. } => changed.as_ref().is_some_and(|d| {
-            d.pointer("/spec/topology/version").is_some()
-                || d.pointer("/spec/topology/controlPlane/tkr").is_some()
-        }),
-        _ => false,
-    };
     let osimages = if version_change {
         list_first(
             conn,

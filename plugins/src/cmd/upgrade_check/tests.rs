@@ -487,3 +487,53 @@ fn a_rolling_clusters_pods_give_drain_findings_and_an_unread_one_is_skipped_by_n
         "{zero_cov:?}"
     );
 }
+
+#[test]
+fn a_changed_manifest_moving_to_a_missing_release_is_a_blocker_and_unread_releases_are_skipped() {
+    let mut orders = fleet("clusters")
+        .into_iter()
+        .find(|c| c["metadata"]["name"] == "orders")
+        .unwrap();
+    let opts = Options::from_args(&args(&["-f", "changed.yaml"]).unwrap()).unwrap();
+    let report = |doc: Value, tkrs: Option<Vec<Value>>| {
+        build(
+            &opts,
+            Objects {
+                tkcs: fleet("tkcs"),
+                clusters: fleet("clusters"),
+                machine_deployments: fleet("machineDeployments"),
+                changed: Some(doc),
+                tkrs,
+                ..Objects::default()
+            },
+        )
+        .unwrap()
+    };
+    let tkr_codes = |r: &Report| -> Vec<String> {
+        r.findings
+            .iter()
+            .filter(|f| f.code.starts_with("UC-TKR-NOT"))
+            .map(|f| f.code.clone())
+            .collect()
+    };
+    orders["spec"]["topology"]["version"] = "v1.29.9---vmware.1-fips.1-tkg.1".into();
+    let r = report(orders.clone(), Some(fleet("tkrs")));
+    assert_eq!(tkr_codes(&r), ["UC-TKR-NOT-FOUND"], "{:#?}", r.findings);
+    let cov = r
+        .coverage
+        .iter()
+        .find(|c| c.item == "UC-TKR-NOT-FOUND")
+        .unwrap();
+    assert_eq!(cov.status, "ran");
+    // Moving to a release that exists and is ready: no finding.
+    orders["spec"]["topology"]["version"] = "v1.29.4---vmware.3-fips.1-tkg.1".into();
+    assert!(tkr_codes(&report(orders.clone(), Some(fleet("tkrs")))).is_empty());
+    // The releases could not be read: skipped, not passed.
+    let r = report(orders, None);
+    let cov = r
+        .coverage
+        .iter()
+        .find(|c| c.item == "UC-TKR-NOT-FOUND")
+        .unwrap();
+    assert_eq!(cov.status, "skipped");
+}
