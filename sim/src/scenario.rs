@@ -24,6 +24,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("healthy", include_str!("../scenarios/healthy.yaml")),
     ("harbor", include_str!("../scenarios/harbor.yaml")),
     ("tkg-fleet", include_str!("../scenarios/tkg-fleet.yaml")),
+    ("tkg-fleet-7", include_str!("../scenarios/tkg-fleet-7.yaml")),
 ];
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

@@ -354,6 +354,20 @@ pub(crate) async fn create_object(admin: &Client, object: &Value) -> anyhow::Res
         }
     }
     let object = &object;
+    // A CustomResourceDefinition the simulator ships (sim/crds) is replaced by the scenario's: a
+    // Supervisor of another release serves other versions of the same kinds (vSphere 7's
+    // TanzuKubernetesCluster v1alpha2, TanzuKubernetesRelease v1alpha1).
+    if kind == "CustomResourceDefinition"
+        && let Ok(shipped) = admin.get(gvr, None, name).await
+    {
+        let mut replacement = object.clone();
+        replacement["metadata"]["resourceVersion"] = shipped["metadata"]["resourceVersion"].clone();
+        admin
+            .update(gvr, None, replacement, &WriteOptions::default())
+            .await
+            .with_context(|| format!("replacing the shipped CustomResourceDefinition {name}"))?;
+        return Ok(());
+    }
     let created = admin
         .create(gvr, namespace, object.clone(), &WriteOptions::default())
         .await

@@ -744,3 +744,35 @@ async fn the_predicted_order_and_drain_blockers_are_the_ones_a_roll_meets() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vsphere_7_v1alpha2_cluster_rolls_its_pools_at_once() {
+    // vSphere 7: TKCs served at v1alpha2 only, TKRs at v1alpha1.
+    let s = Supervisor::start("tkg-fleet-7", 0.001).await;
+    let o = run_via_kubectl(&s, &["upgrade-check", "--tkr", TARGET, "-o", "json"]).await;
+    let (stdout, stderr) = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let legacy = &report["clusters"][0];
+    assert_eq!(legacy["name"], "legacy", "{stdout}");
+    assert_eq!(legacy["api"], "run.tanzu.vmware.com/v1alpha2");
+    assert_eq!(legacy["rule"]["id"], "VMW-POOLS-SIMULTANEOUS");
+    let steps: Vec<Value> = legacy["steps"].as_array().unwrap().clone();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(steps[0]["controlPlane"], true);
+    assert_eq!(steps[1]["pools"], serde_json::json!(["workers", "gpu"]));
+    // The target release was found at v1alpha1: no UC-TKR-NOT-FOUND.
+    let codes: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert!(!codes.contains(&"UC-TKR-NOT-FOUND"), "{codes:?}");
+    let tkr_read = report["coverage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["item"] == "read:tanzukubernetesreleases.run.tanzu.vmware.com/v1alpha1");
+    assert!(tkr_read.is_some(), "{stdout}");
+}

@@ -852,7 +852,8 @@ pub async fn run(conn: &Connection, args: &UpgradeCheckArgs) -> Result<u8> {
         match list_first(
             conn,
             "run.tanzu.vmware.com",
-            &["v1alpha3"],
+            // vSphere 8 serves v1alpha3; vSphere 7 v1alpha1 (same spec.version and conditions).
+            &["v1alpha3", "v1alpha1"],
             "TanzuKubernetesRelease",
             "tanzukubernetesreleases",
             &mut requests,
