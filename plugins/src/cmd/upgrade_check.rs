@@ -72,6 +72,10 @@ Before the roll: the target release is Ready and Compatible, its OS image resolv
 vSphere Namespace (VirtualMachineClass / VirtualMachineClassBinding, ResourceQuota), the namespace\n  \
 quota holds the surge VMs, the pods CIDR has a /24 for every node plus the surge (UC-OSIMAGE-*,\n  \
 UC-VMCLASS-UNAVAILABLE, UC-STORAGECLASS-UNAVAILABLE, UC-QUOTA-SURGE, UC-POD-CIDR: blockers).\n\n\
+Each rolling cluster's own API server is read (the Supervisor's <cluster>-kubeconfig Secret,\n  \
+or --workload-kubeconfig): drain blockers in roll order (UC-DRAIN-*), what the roll hurts\n  \
+(UC-HARM-*), removed API versions still applied or called (UC-API-REMOVED-*).\n  \
+--supervisor-only reads the Supervisor alone.\n\n\
 Checks that could not run are listed under coverage as skipped, never as passed.")]
 pub struct UpgradeCheckArgs {
     /// Target TKR/KR name (or version) for every cluster.
