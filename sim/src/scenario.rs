@@ -170,26 +170,10 @@ impl Scenario {
         )
     }
 
-    /// Parses a scenario document, resolving `extends`.
+    /// Parses a scenario document, resolving `extends` (a chain of built-in scenarios, each field
+    /// given replacing its base's).
     pub fn parse(text: &str) -> anyhow::Result<Scenario> {
-        let document: Value =
-            serde_saphyr::from_str(text).map_err(|e| anyhow::anyhow!("invalid scenario: {e}"))?;
-        let document = match document["extends"].as_str() {
-            Some(base) => {
-                let base_text = BUILTIN
-                    .iter()
-                    .find(|(name, _)| *name == base)
-                    .map(|(_, text)| *text)
-                    .ok_or_else(|| anyhow::anyhow!("scenario extends unknown scenario {base:?}"))?;
-                let mut merged: Value = serde_saphyr::from_str(base_text)?;
-                for (key, value) in document.as_object().into_iter().flatten() {
-                    merged[key] = value.clone();
-                }
-                merged["extends"] = Value::Null;
-                merged
-            }
-            None => document,
-        };
+        let document = resolve_extends(text, 0)?;
         let scenario: Scenario = serde_json::from_value(document)
             .map_err(|e| anyhow::anyhow!("invalid scenario: {e}"))?;
         scenario.registry()?;
@@ -225,6 +209,31 @@ impl Scenario {
     }
 }
 
+/// A scenario document with its `extends` chain merged in, base first (at most 8 deep, so a cycle is an
+/// error, not a hang).
+fn resolve_extends(text: &str, depth: usize) -> anyhow::Result<Value> {
+    let document: Value =
+        serde_saphyr::from_str(text).map_err(|e| anyhow::anyhow!("invalid scenario: {e}"))?;
+    let Some(base) = document["extends"].as_str() else {
+        return Ok(document);
+    };
+    anyhow::ensure!(
+        depth < 8,
+        "scenario extends chain is too long (a cycle through {base:?}?)"
+    );
+    let base_text = BUILTIN
+        .iter()
+        .find(|(name, _)| *name == base)
+        .map(|(_, text)| *text)
+        .ok_or_else(|| anyhow::anyhow!("scenario extends unknown scenario {base:?}"))?;
+    let mut merged = resolve_extends(base_text, depth + 1)?;
+    for (key, value) in document.as_object().into_iter().flatten() {
+        merged[key] = value.clone();
+    }
+    merged["extends"] = Value::Null;
+    Ok(merged)
+}
+
 /// How long the simulator waits for a scenario's history to play out, at time scale 1.
 pub const HISTORY_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -239,6 +248,19 @@ mod tests {
             assert_eq!(scenario.name, name);
             assert!(!scenario.ready.is_empty(), "{name} says when it is ready");
         }
+    }
+
+    #[test]
+    fn extends_is_resolved_through_a_chain() {
+        // tkg-fleet-7 extends tkg-fleet, which extends airgap-deadlock: the bundles and registries are
+        // the grandparent's, the ready expectation the parent's, the objects its own.
+        let grandparent = Scenario::load("airgap-deadlock").unwrap();
+        let scenario = Scenario::load("tkg-fleet-7").unwrap();
+        assert!(!grandparent.bundles.is_empty());
+        assert_eq!(scenario.bundles, grandparent.bundles);
+        assert_eq!(scenario.registry, grandparent.registry);
+        assert_eq!(scenario.ready, Scenario::load("tkg-fleet").unwrap().ready);
+        assert!(scenario.workload_clusters.is_empty());
     }
 
     #[test]
