@@ -198,6 +198,7 @@ mod tests {
     #[cfg(not(feature = "demo"))]
     #[tokio::test]
     async fn the_lean_build_says_how_to_get_the_demo() {
+        use clap::Parser;
         let cli = Cli::try_parse_from(["kubectl-supsvc", "demo"]).unwrap();
         let failure = run(cli).await.unwrap_err();
         let text = failure.to_string();
