@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+/// A policy's `memoryLimit`, read by the policy host's parser (`kubectl supsvc policy run` reads its
+/// `--memory-limit` with the same one).
 pub use supsvc_policy_host::memory::{MemoryLimitError, parse_memory_quantity};
+/// A policy's `mode` and `failurePolicy`: the policy host's verdict decides with them.
 pub use supsvc_policy_host::verdict::{FailurePolicy, Mode};
 
 use crate::rules::Rule;

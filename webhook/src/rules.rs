@@ -1,6 +1,7 @@
 //! Which requests a policy applies to: the rules of a ValidatingWebhookConfiguration.
 
 use serde::Deserialize;
+/// What rules match on, read from a review by the policy host's [`supsvc_policy_host::admission`].
 pub use supsvc_policy_host::admission::RequestAttributes;
 
 /// One rule, as in a ValidatingWebhookConfiguration: every listed dimension must match.
