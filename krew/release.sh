@@ -19,7 +19,11 @@ rustup target add "$target" >/dev/null
 if ! command -v musl-gcc >/dev/null 2>&1; then
   apt-get install -y -qq musl-tools >/dev/null  # ring's C code needs a musl C compiler
 fi
-cargo build --release --locked --target "$target" -p kubectl-supsvc
+# The operator's build: core and kube only (--no-default-features leaves out the `demo` simulator
+# and the `policy-host` wasmtime; see plugins/Cargo.toml and the README's table of builds),
+# stripped as plugins ship.
+CARGO_PROFILE_RELEASE_STRIP=symbols \
+  cargo build --release --locked --target "$target" -p kubectl-supsvc --no-default-features
 
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT

@@ -59,7 +59,10 @@ async fn run(cli: Cli) -> Result<()> {
     // One Supervisor, connected in one place (kubectl's flags and loading rules).
     let session = || Session::connect(&global);
     match command {
+        #[cfg(feature = "demo")]
         Command::Demo(args) => cmd::demo::run(&args).await,
+        #[cfg(not(feature = "demo"))]
+        Command::Demo(_) => Err(cmd::demo_left_out()),
         Command::Policy(args) => cmd::policy::run(&args),
         Command::Completion(args) => {
             cmd::completion::run(&args);
@@ -187,6 +190,21 @@ mod tests {
             .render_usage()
             .to_string();
         assert!(help.contains("kubectl supsvc"), "{help}");
+    }
+
+    /// The lean build (krew's, `--no-default-features`) still parses `demo`, and answers it with
+    /// what is missing and the build that has it, exit 1, instead of an unknown-command error.
+    /// Runs in `cargo test -p kubectl-supsvc --no-default-features`.
+    #[cfg(not(feature = "demo"))]
+    #[tokio::test]
+    async fn the_lean_build_says_how_to_get_the_demo() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(["kubectl-supsvc", "demo"]).unwrap();
+        let failure = run(cli).await.unwrap_err();
+        let text = failure.to_string();
+        assert!(text.contains("built without the demo"), "{text}");
+        assert!(text.contains("--features demo"), "{text}");
+        assert_eq!(failure.exit as u8, 1);
     }
 
     #[test]

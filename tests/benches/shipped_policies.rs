@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use supsvc_policy_host::{HostOptions, PolicyHost, PolicySpec};
 use supsvc_tests::policy_wasm;
-use supsvc_webhook::host::{HostOptions, PolicyHost, PolicySpec};
 
 const WARM_UP: usize = 200;
 const SAMPLES: usize = 5_000;

@@ -133,7 +133,9 @@ pub fn reconciled(object: &Value) -> bool {
         })
 }
 
-/// The path of a workspace binary, built once per test process (`cargo build --bin NAME`).
+/// The path of a workspace binary, built once per test process with every feature of its package
+/// (`cargo build --bin NAME --all-features`): the tests drive `kubectl supsvc policy run|bench` and
+/// `demo`, which the operator's lean build leaves out.
 pub fn workspace_binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<std::sync::Mutex<Vec<String>>> = OnceLock::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -149,10 +151,13 @@ pub fn workspace_binary(name: &str) -> PathBuf {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
             .current_dir(&root)
-            .args(["build", "--quiet", "--bin", name])
+            .args(["build", "--quiet", "--all-features", "--bin", name])
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "cargo build --bin {name} failed");
+        assert!(
+            status.success(),
+            "cargo build --all-features --bin {name} failed"
+        );
         built.push(name.to_string());
     }
     target.join("debug").join(name)

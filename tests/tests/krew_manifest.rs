@@ -104,3 +104,55 @@ fn the_caveats_say_how_to_put_the_completer_on_path() {
     );
     assert!(caveats.contains("kubectl 1.26"));
 }
+
+/// The packages a build of kubectl-supsvc links, from `cargo tree` (no compilation): one name a line.
+fn linked_packages(features: &[&str]) -> String {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args(["tree", "--locked", "--offline", "-p", "kubectl-supsvc"])
+        .args(["-e", "normal,build", "--prefix", "none", "--format", "{p}"])
+        .args(features)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn the_binary_krew_ships_links_neither_the_simulator_nor_wasmtime() {
+    // Crates by audience (issue 18): an operator repairing a Supervisor never runs the demo or a
+    // policy, so krew's build links core and kube, and not the test bed or the WASM compiler.
+    let script = std::fs::read_to_string(root().join("krew/release.sh")).unwrap();
+    assert!(
+        script.contains("-p kubectl-supsvc --no-default-features"),
+        "release.sh builds the lean binary"
+    );
+    let lean = linked_packages(&["--no-default-features"]);
+    for wanted in ["supsvc-core ", "kube "] {
+        assert!(lean.contains(wanted), "the lean build links {wanted}");
+    }
+    for unwanted in [
+        "supsvc-sim ",
+        "supsvc-policy-host ",
+        "supsvc-webhook ",
+        "wasmtime ",
+        "cranelift-codegen ",
+    ] {
+        assert!(
+            !lean.contains(unwanted),
+            "the lean build links {unwanted}:\n{lean}"
+        );
+    }
+    // The README's main command (default features) runs the demo without compiling wasmtime;
+    // `full` is the policy author's build.
+    let default = linked_packages(&[]);
+    assert!(default.contains("supsvc-sim ") && !default.contains("wasmtime "));
+    let full = linked_packages(&["--features", "full"]);
+    assert!(full.contains("supsvc-sim ") && full.contains("supsvc-policy-host "));
+    assert!(full.contains("wasmtime ") && !full.contains("supsvc-webhook "));
+}

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use supsvc_guard_adapter::cases;
+use supsvc_policy_host::{HostOptions, LoadError, Policy, PolicyHost, PolicySpec};
 use supsvc_tests::policy_wasm;
-use supsvc_webhook::host::{HostOptions, LoadError, Policy, PolicyHost, PolicySpec};
 
 fn load(
     host: &PolicyHost,

@@ -23,7 +23,7 @@ use common::wat_policies::{Behaviour, wasm};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
-use supsvc_webhook::host::{HostOptions, PolicyHost, PolicySpec};
+use supsvc_policy_host::{HostOptions, PolicyHost, PolicySpec};
 
 const NOOP_SERVER_ENV: &str = "SUPSVC_BENCH_NOOP_SERVER";
 

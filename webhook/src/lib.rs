@@ -1,17 +1,18 @@
 //! supsvc-webhook: a validating admission webhook that runs WASM policies speaking
 //! Kubewarden's waPC protocol, with memory caps, millisecond timeouts and hot reload.
 //!
-//! - [`host`]: the wasmtime policy host ([`host::PolicyHost::load`], [`host::Policy::validate`]).
-//! - [`admission`], [`rules`], [`verdict`]: parsing reviews, selecting policies, deciding.
+//! - The wasmtime policy host is the `supsvc-policy-host` crate ([`supsvc_policy_host::PolicyHost`]),
+//!   shared with `kubectl supsvc policy run|bench`; its [`admission`] and [`verdict`] modules are
+//!   re-exported here, as the webhook's wire format and decision.
+//! - [`rules`]: selecting the policies a request goes to.
 //! - [`config`], [`policy_set`], [`reload`]: the configuration file and hot reload.
 //! - [`server`]: HTTPS, routes, metrics.
 
-pub mod admission;
 pub mod config;
 mod files;
-pub mod host;
 pub mod policy_set;
 pub mod reload;
 pub mod rules;
 pub mod server;
-pub mod verdict;
+
+pub use supsvc_policy_host::{admission, verdict};

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::{Config, MemoryLimitError, PolicyConfig};
-use crate::host::{LoadError, Policy, PolicyHost, PolicySpec};
 use crate::rules::{RequestAttributes, any_rule_matches};
+use supsvc_policy_host::{LoadError, Policy, PolicyHost, PolicySpec};
 
 /// A loaded policy with the configuration it was loaded from.
 #[derive(Debug)]
@@ -123,7 +123,7 @@ fn load_one(
             })?;
     let load_key = format!(
         "{}|{}|{}|{}|{:?}",
-        crate::host::sha256_hex(&wasm),
+        supsvc_policy_host::sha256_hex(&wasm),
         config.settings,
         config.timeout,
         memory_limit,

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::Config;
 use crate::files::{Fingerprint, fingerprint};
-use crate::host::PolicyHost;
 use crate::policy_set::PolicySet;
 use crate::server::AppState;
+use supsvc_policy_host::PolicyHost;
 
 /// What one reload attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,17 +1,8 @@
 //! Which requests a policy applies to: the rules of a ValidatingWebhookConfiguration.
 
 use serde::Deserialize;
-
-/// The parts of an AdmissionRequest that rules look at.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RequestAttributes {
-    pub operation: String,
-    pub group: String,
-    pub version: String,
-    pub resource: String,
-    pub sub_resource: String,
-    pub namespace: String,
-}
+/// What rules match on, read from a review by the policy host's [`supsvc_policy_host::admission`].
+pub use supsvc_policy_host::admission::RequestAttributes;
 
 /// One rule, as in a ValidatingWebhookConfiguration: every listed dimension must match.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

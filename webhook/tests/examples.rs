@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use common::fixtures::workspace_root;
 use common::setup::{admission_fixture, send};
+use supsvc_policy_host::{HostOptions, PolicyHost, PolicySpec};
 use supsvc_webhook::config::Config;
-use supsvc_webhook::host::{HostOptions, PolicyHost, PolicySpec};
 use supsvc_webhook::policy_set::PolicySet;
 use supsvc_webhook::server::AppState;
 
@@ -45,7 +45,7 @@ fn wat_example_rejects_deletes_only() {
     let version = policy
         .call(
             "protocol_version",
-            supsvc_webhook::host::GuestPayload::Raw(Arc::from(&b""[..])),
+            supsvc_policy_host::GuestPayload::Raw(Arc::from(&b""[..])),
         )
         .unwrap();
     assert_eq!(version, br#""v1""#);

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 pub mod completion;
+// The embedded simulated Supervisor: only in a build with the `demo` feature (the default).
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod diagnose;
 pub mod fix;
@@ -12,6 +14,18 @@ pub mod uninstall;
 pub mod upgrade;
 pub mod upgrade_check;
 pub mod values_edit;
+
+/// What `kubectl supsvc demo` says in a build without the `demo` feature (krew's lean binary):
+/// the simulator is not linked in, and how to get a build that has it.
+#[cfg(not(feature = "demo"))]
+pub fn demo_left_out() -> crate::error::Failure {
+    crate::error::Failure::new(
+        "this kubectl-supsvc was built without the demo (cargo feature `demo`): the simulated \
+         Supervisor is not linked into the binary krew ships",
+        "in a supsvc checkout, run `cargo run -p kubectl-supsvc -- demo`, or install a build with it: \
+         `cargo install --path plugins --features demo`",
+    )
+}
 
 use crate::api::SupervisorApi;
 use crate::cli::Global;

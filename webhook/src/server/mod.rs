@@ -21,11 +21,11 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::Config;
-use crate::host::{HostOptions, PolicyHost};
 use crate::policy_set::PolicySet;
 use crate::reload::Reloader;
 use metrics::Metrics;
 use router::HttpResponse;
+use supsvc_policy_host::{HostOptions, PolicyHost};
 use tls::ReloadingCertificate;
 
 /// Largest AdmissionReview body accepted: a 3 MiB object, as much again for `oldObject`, and

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use supsvc_policy_host::{HostOptions, PolicyHost};
 use supsvc_webhook::config::Config;
-use supsvc_webhook::host::{HostOptions, PolicyHost};
 use supsvc_webhook::policy_set::PolicySet;
 use supsvc_webhook::server::AppState;
 use supsvc_webhook::server::router::route;

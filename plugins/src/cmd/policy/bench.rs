@@ -64,7 +64,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         errln!(
             "warning: this kubectl-supsvc is a debug build: the host's own code runs unoptimised and \
              evaluations take several times as long as in supsvc-webhook; measure with a release build \
-             (cargo install --path plugins)"
+             (cargo install --path plugins --features full)"
         );
     }
     let loaded = eval::load(&args.eval)?;

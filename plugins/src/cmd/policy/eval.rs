@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use supsvc_webhook::admission::{parse_review, request_from_review_or_request};
-use supsvc_webhook::config::parse_memory_quantity;
-use supsvc_webhook::host::{
+use supsvc_policy_host::admission::{parse_review, request_from_review_or_request};
+use supsvc_policy_host::memory::parse_memory_quantity;
+use supsvc_policy_host::{
     EngineOptions, HostOptions, LoadError, Policy, PolicyError, PolicyHost, PolicySpec,
 };
 
@@ -242,7 +242,7 @@ fn read_request(path: &Path) -> Result<Arc<[u8]>> {
     let request = request_from_review_or_request(&bytes)
         .map_err(|e| Failure::usage(format!("--request {}: {e}", path.display()), REQUEST_HINT))?;
     let is_review = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .is_ok_and(|v| v["kind"] == supsvc_webhook::admission::KIND);
+        .is_ok_and(|v| v["kind"] == supsvc_policy_host::admission::KIND);
     let review = if is_review {
         bytes
     } else {
@@ -366,7 +366,7 @@ mod logs {
 
     /// The host's events about a policy: they carry a `policy` field.
     fn is_policy_event(metadata: &Metadata<'_>) -> bool {
-        metadata.target().starts_with("supsvc_webhook")
+        metadata.target().starts_with("supsvc_policy_host")
             && metadata.fields().field("policy").is_some()
     }
 

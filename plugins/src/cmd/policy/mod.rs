@@ -1,18 +1,20 @@
 //! `kubectl supsvc policy ...`: write, try and measure admission policies for supsvc-webhook.
 //!
 //! - `run` evaluates a `.wasm` policy on one AdmissionReview (or bare AdmissionRequest), like
-//!   `kwctl run`, through supsvc-webhook's own host ([`supsvc_webhook::host`]).
+//!   `kwctl run`, through the host supsvc-webhook runs ([`supsvc_policy_host`]).
 //! - `bench` times the webhook's evaluation path (a fresh store per evaluation) on one request.
 //! - `new` scaffolds a policy crate that builds and passes its own test out of the box.
 //!
-//! `run` and `bench` need the cargo feature `policy-host` (on by default): it links wasmtime in.
+//! `run` and `bench` need the cargo feature `policy-host` (off by default, on with `full`): it links
+//! supsvc-policy-host, and with it wasmtime and Cranelift, which the operator's binary leaves out.
+//! The unit tests build them whatever the features, so `cargo test --workspace` covers them.
 
-#[cfg(feature = "policy-host")]
+#[cfg(any(feature = "policy-host", test))]
 mod bench;
-#[cfg(feature = "policy-host")]
+#[cfg(any(feature = "policy-host", test))]
 mod eval;
 mod new;
-#[cfg(feature = "policy-host")]
+#[cfg(any(feature = "policy-host", test))]
 mod run;
 
 use std::path::PathBuf;
@@ -136,19 +138,21 @@ pub struct NewArgs {
 pub fn run(args: &PolicyArgs) -> Result<()> {
     match &args.command {
         PolicyCommand::New(args) => new::run(args),
-        #[cfg(feature = "policy-host")]
+        #[cfg(any(feature = "policy-host", test))]
         PolicyCommand::Run(args) => run::run(args),
-        #[cfg(feature = "policy-host")]
+        #[cfg(any(feature = "policy-host", test))]
         PolicyCommand::Bench(args) => bench::run(args),
-        #[cfg(not(feature = "policy-host"))]
+        #[cfg(not(any(feature = "policy-host", test)))]
         PolicyCommand::Run(_) | PolicyCommand::Bench(_) => Err(without_host()),
     }
 }
 
-#[cfg(not(feature = "policy-host"))]
+#[cfg(not(any(feature = "policy-host", test)))]
 fn without_host() -> crate::error::Failure {
     crate::error::Failure::new(
-        "this kubectl-supsvc was built without the policy host (cargo feature `policy-host`)",
-        "install a build with it: `cargo install --path plugins` turns it on by default",
+        "this kubectl-supsvc was built without the policy host (cargo feature `policy-host`): \
+         `policy run` and `policy bench` need wasmtime, which the binary krew ships leaves out",
+        "install a build with it from a supsvc checkout: `cargo install --path plugins --features policy-host` \
+         (or `--features full`, with the demo too)",
     )
 }

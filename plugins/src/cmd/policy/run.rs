@@ -4,10 +4,10 @@ use std::fmt::Write;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use supsvc_webhook::admission::{AdmissionResponse, review_response};
-use supsvc_webhook::config::{FailurePolicy, Mode};
-use supsvc_webhook::host::ValidationResponse;
-use supsvc_webhook::verdict::{PolicyOutcome, decide};
+use supsvc_policy_host::ValidationResponse;
+use supsvc_policy_host::admission::{AdmissionResponse, review_response};
+use supsvc_policy_host::verdict::{FailurePolicy, Mode};
+use supsvc_policy_host::verdict::{PolicyOutcome, decide};
 
 use super::RunArgs;
 use super::eval::{self, Loaded};

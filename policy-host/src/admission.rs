@@ -13,7 +13,16 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::rules::RequestAttributes;
+/// The parts of an AdmissionRequest that rules look at.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequestAttributes {
+    pub operation: String,
+    pub group: String,
+    pub version: String,
+    pub resource: String,
+    pub sub_resource: String,
+    pub namespace: String,
+}
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::wat_policies::{Behaviour, wasm};
-use supsvc_webhook::host::{HostOptions, LoadError, PolicyError, PolicyHost, PolicySpec};
+use supsvc_policy_host::{HostOptions, LoadError, PolicyError, PolicyHost, PolicySpec};
 
 fn host() -> PolicyHost {
     PolicyHost::new(HostOptions::default()).unwrap()

@@ -1,13 +1,25 @@
-//! The WASM policy host: runs Kubewarden-compatible waPC policies with wasmtime.
+//! supsvc-policy-host: runs Kubewarden-compatible waPC policies with wasmtime, the one host both
+//! the admission webhook (`supsvc-webhook`) and the policy author's tooling (`kubectl supsvc policy
+//! run|bench`) evaluate policies with, so a verdict tried on a laptop is the verdict the webhook gives.
+//! Kubewarden splits its own the same way: `policy-server` and `kwctl` both depend on the
+//! `policy-evaluator` library, and neither on the other.
 //!
 //! One [`PolicyHost`] owns the engine (pooling allocator, epoch ticker, compiled-module cache);
 //! [`PolicyHost::load`] turns a module into a [`Policy`]; [`Policy::validate`] evaluates one
 //! request in a fresh store with the policy's memory cap and deadline.
+//!
+//! - [`admission`]: AdmissionReview `admission.k8s.io/v1` in and out, the request kept as raw JSON.
+//! - [`verdict`]: every matching policy's answer combined into one admission decision.
+//! - [`memory`]: a policy's memory limit, read as a Kubernetes quantity.
+//! - [`protocol`]: what a guest returns (Kubewarden's `ValidationResponse`).
 
+pub mod admission;
 mod cache;
 mod engine;
+pub mod memory;
 mod policy;
 pub mod protocol;
+pub mod verdict;
 mod wapc;
 
 use std::path::PathBuf;

@@ -3,8 +3,25 @@
 use std::collections::BTreeMap;
 
 use crate::admission::{AdmissionResponse, Status};
-use crate::config::{FailurePolicy, Mode};
-use crate::host::{PolicyError, ValidationResponse};
+use crate::{PolicyError, ValidationResponse};
+
+/// `enforce` denies; `monitor` only logs and counts what would have been denied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Monitor,
+}
+
+/// What a policy that cannot give a verdict (timeout, trap, ...) means for the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailurePolicy {
+    #[default]
+    Fail,
+    Ignore,
+}
 
 /// One policy's answer to one request, with how its configuration says to treat it.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 mod common;
 
 use common::fixtures::workspace_root;
-use supsvc_webhook::admission::{AdmissionResponse, parse_review, review_response};
+use supsvc_policy_host::admission::{AdmissionResponse, parse_review, review_response};
 
 /// xorshift64*: deterministic, so a failure reproduces.
 struct Rng(u64);

@@ -24,7 +24,7 @@ pub fn ensure_target(target: &str) {
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("the webhook crate is inside the workspace")
+        .expect("the crate is inside the workspace")
         .to_path_buf()
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::fixtures::{UNKNOWN_UNKNOWN, WASIP1, fixture_dir, fixture_policy};
-use supsvc_webhook::host::{HostOptions, PolicyHost, PolicySpec};
+use supsvc_policy_host::{HostOptions, PolicyHost, PolicySpec};
 
 #[derive(serde::Deserialize)]
 struct Case {
