@@ -15,7 +15,8 @@
 //! and a kubelet would put them), cordon the old one, evict every pod Cluster API drains (not
 //! DaemonSet or mirror pods, not `cluster.x-k8s.io/drain=skip`) through `pods/eviction`, retrying a
 //! refused eviction ([`RollOptions::retries`] times, Cluster API retries every 20 s); a pod still
-//! refused then is a [`Stall`], and goes with its node as it would once `nodeDrainTimeout` passes.
+//! refused then is a [`Stall`], and goes with its node as it would once `nodeDrainTimeout` passes. A
+//! replacement pinned to the drained node (`kubernetes.io/hostname`) stays Pending.
 
 use std::time::Duration;
 
@@ -258,7 +259,7 @@ async fn drain_node(
             {
                 Ok(_) => {
                     record.evicted.push(key(&pod));
-                    replace(workload, &pod, &surge).await?;
+                    replace(workload, &pod, &node.node, &surge).await?;
                 }
                 Err(status) if status.is_not_found() => {}
                 Err(status) => {
@@ -299,17 +300,21 @@ async fn drain_node(
             .delete(gvr::PODS, namespace, name_of(pod), &WriteOptions::default())
             .await
             .ok();
-        replace(workload, pod, &surge).await?;
+        replace(workload, pod, &node.node, &surge).await?;
     }
     Ok(())
 }
 
-/// The evicted pod's replacement, Running and Ready on `node`, when a controller owns the pod (a bare
-/// pod is gone for good).
-async fn replace(workload: &Client, pod: &Value, node: &str) -> anyhow::Result<()> {
-    if Pod::from_value(pod).controller.is_none() {
+/// The evicted pod's replacement, when a controller owns the pod (a bare pod is gone for good):
+/// Running and Ready on the surge node `node`, or Pending when the pod is pinned to the node being
+/// drained (`drained`; a `kubernetes.io/hostname` selector or required affinity): the scheduler has
+/// nowhere to put it, so its budget does not recover.
+async fn replace(workload: &Client, pod: &Value, drained: &str, node: &str) -> anyhow::Result<()> {
+    let parsed = Pod::from_value(pod);
+    if parsed.controller.is_none() {
         return Ok(());
     }
+    let pinned = parsed.pinned_to.as_deref() == Some(drained);
     let namespace = pod["metadata"]["namespace"].as_str();
     let mut fresh = json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -321,14 +326,21 @@ async fn replace(workload: &Client, pod: &Value, node: &str) -> anyhow::Result<(
         },
         "spec": pod["spec"],
     });
-    fresh["spec"]["nodeName"] = json!(node);
+    if !pinned {
+        fresh["spec"]["nodeName"] = json!(node);
+    } else if let Some(spec) = fresh["spec"].as_object_mut() {
+        spec.remove("nodeName");
+    }
     let created = workload
         .create(gvr::PODS, namespace, fresh, &WriteOptions::default())
         .await
         .with_context(|| format!("starting {}'s replacement", name_of(pod)))?;
     let mut ready = created;
-    ready["status"] =
-        json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]});
+    ready["status"] = if pinned {
+        json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]})
+    } else {
+        json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]})
+    };
     workload
         .update_status(gvr::PODS, namespace, ready, &WriteOptions::default())
         .await
