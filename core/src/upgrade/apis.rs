@@ -76,6 +76,12 @@ pub fn removed_apis() -> &'static [RemovedApi] {
     })
 }
 
+/// The Kubernetes versions a cluster hops between: its own (`current`, a TKR name or version) and
+/// the target's; `None` when either is missing or not `vMAJOR.MINOR…`.
+pub fn hop(current: Option<&str>, target: Option<&str>) -> Option<(KubeVersion, KubeVersion)> {
+    Some((KubeVersion::parse(current?)?, KubeVersion::parse(target?)?))
+}
+
 /// The removals a hop from `from` to `to` crosses: removed in a minor above `from`'s and at most
 /// `to`'s. Empty for a patch change or a downgrade.
 pub fn removed_between(from: KubeVersion, to: KubeVersion) -> Vec<&'static RemovedApi> {
@@ -336,6 +342,30 @@ mod tests {
             removed_apis().len(),
             "every release crossed"
         );
+    }
+
+    #[test]
+    fn a_hop_is_read_from_tkr_names() {
+        assert_eq!(
+            hop(
+                Some("v1.28.8---vmware.1-fips.1-tkg.2"),
+                Some("v1.29.4---vmware.3-fips.1-tkg.1")
+            ),
+            Some((
+                KubeVersion {
+                    major: 1,
+                    minor: 28,
+                    patch: 8
+                },
+                KubeVersion {
+                    major: 1,
+                    minor: 29,
+                    patch: 4
+                }
+            ))
+        );
+        assert_eq!(hop(None, Some("v1.29.4")), None);
+        assert_eq!(hop(Some("v1.28.8"), Some("latest")), None);
     }
 
     #[test]

@@ -91,6 +91,21 @@ pub enum Trigger {
     },
 }
 
+impl Trigger {
+    /// The release a trigger moves clusters to (a TKR/KR name): `--tkr`'s, or the version a changed
+    /// manifest (`-f`) moves to; `None` for triggers that keep the version.
+    pub fn version_target(&self) -> Option<String> {
+        match self {
+            Trigger::Tkr { name } => Some(name.clone()),
+            Trigger::Manifest { changes, .. } => changes
+                .iter()
+                .find(|c| c.version)
+                .and_then(|c| c.to.as_ref()?.as_str().map(str::to_owned)),
+            _ => None,
+        }
+    }
+}
+
 /// Will the cluster roll?
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -440,7 +440,7 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
         .map_err(|e| Failure::usage(e.to_string(), "fix the trigger's flags"))?;
     forecast::sort(&mut forecasts);
     // The release moved to (--tkr, or -f changing the version) must exist and be ready.
-    let version_target = version_target(&opts.trigger);
+    let version_target = opts.trigger.version_target();
     let target = version_target.as_deref();
     let mut findings = upgrade::supervisor_findings(&forecasts, target, tkrs);
     // Point 4: can the roll start and finish.
@@ -492,7 +492,9 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
                     pods.len(),
                     pdbs.len()
                 );
-                if let Some((from, to)) = version_hop(cluster, version_target.as_deref()) {
+                if let Some((from, to)) =
+                    apis::hop(cluster.version.as_deref(), version_target.as_deref())
+                {
                     findings.extend(apis::findings(
                         &key,
                         from,
@@ -634,26 +636,6 @@ pub fn build(opts: &Options, objects: Objects) -> Result<Report> {
         coverage,
         unreadable: errors.iter().map(ToString::to_string).collect(),
     })
-}
-
-/// The Kubernetes release a trigger moves clusters to: `--tkr`'s, or the version `-f` changes to.
-fn version_target(trigger: &Trigger) -> Option<String> {
-    match trigger {
-        Trigger::Tkr { name } => Some(name.clone()),
-        Trigger::Manifest { changes, .. } => changes
-            .iter()
-            .find(|c| c.version)
-            .and_then(|c| c.to.as_ref()?.as_str().map(str::to_owned)),
-        _ => None,
-    }
-}
-
-/// The Kubernetes versions a cluster hops between for a version change: its own and the target's.
-fn version_hop(cluster: &Cluster, target: Option<&str>) -> Option<(KubeVersion, KubeVersion)> {
-    Some((
-        KubeVersion::parse(cluster.version.as_deref()?)?,
-        KubeVersion::parse(target?)?,
-    ))
 }
 
 /// Parses the text of `-f FILE` into one object.
@@ -960,7 +942,7 @@ pub async fn run(conn: &Connection, args: &UpgradeCheckArgs) -> Result<u8> {
     // The forecast says which clusters roll; only theirs are read.
     if !opts.supervisor_only {
         let first = build(&opts, objects.clone())?;
-        let target = version_target(&first.trigger);
+        let target = first.trigger.version_target();
         let (fleet, _) = model::fleet(&objects.tkcs, &objects.clusters);
         let rolling: Vec<WorkloadTarget> = first
             .clusters
@@ -972,7 +954,7 @@ pub async fn run(conn: &Connection, args: &UpgradeCheckArgs) -> Result<u8> {
                 hop: fleet
                     .iter()
                     .find(|c| c.namespace == f.namespace && c.name == f.name)
-                    .and_then(|c| version_hop(c, target.as_deref())),
+                    .and_then(|c| apis::hop(c.version.as_deref(), target.as_deref())),
             })
             .collect();
         objects.workloads =
@@ -1061,7 +1043,11 @@ async fn read_workload(
                         "no Secret {namespace}/{secret_name} (Cluster API writes the cluster's admin kubeconfig there once its control plane is up); give --workload-kubeconfig with a context named {name}"
                     ));
                 }
-                Err(e) => return unread(format!("reading Secret {namespace}/{secret_name}: {e}")),
+                Err(e) => {
+                    return unread(format!(
+                        "reading Secret {namespace}/{secret_name}: {e}; check the Supervisor is reachable, or give --workload-kubeconfig"
+                    ));
+                }
             };
             let Some(bytes) = secret.data.as_ref().and_then(|d| d.get("value")) else {
                 return unread(format!(
@@ -1092,7 +1078,11 @@ async fn read_workload(
             kube::Client::try_from(config).map_err(|e| e.to_string())
         }) {
         Ok(c) => c,
-        Err(e) => return unread(format!("the kubeconfig from {source} gives no client: {e}")),
+        Err(e) => {
+            return unread(format!(
+                "the kubeconfig from {source} gives no client: {e}; give --workload-kubeconfig with a working context named {name}"
+            ));
+        }
     };
     let lp = ListParams::default();
     let pods = match Api::<Pod>::all(client.clone()).list(&lp).await {
@@ -1110,7 +1100,7 @@ async fn read_workload(
         Ok(l) => l.items,
         Err(e) => {
             return unread(format!(
-                "listing PodDisruptionBudgets with the kubeconfig from {source}: {e}"
+                "listing PodDisruptionBudgets with the kubeconfig from {source}: {e}; check that its user may list them in all namespaces (kubectl auth can-i list poddisruptionbudgets -A)"
             ));
         }
     };
