@@ -10,6 +10,9 @@ use serde_json::Value;
 use supsvc_sim::api::{Client, Gvr};
 use supsvc_sim::{SimOptions, Simulator};
 
+pub mod plugin;
+pub mod vcenter;
+
 /// The namespace of every Supervisor Service's PackageInstall.
 pub const SERVICES_NAMESPACE: &str = "vmware-system-supervisor-services";
 /// The TKG Service, the subject of the KB.

@@ -9,15 +9,15 @@
 //!   refuses before any write and says what to do instead.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
 use supsvc_sim::api::gvr;
 use supsvc_sim::audit::AuditEvent;
+use supsvc_tests::plugin::{Via, output, supsvc_command};
 use supsvc_tests::{
     SERVICES_NAMESPACE, Supervisor, TKG, TKG_CHILDREN, TKG_DOMAIN, eventually, reconciled,
-    workspace_binary,
 };
 
 const TIME_SCALE: f64 = 0.001;
@@ -31,22 +31,9 @@ fn fixture(path: &str) -> PathBuf {
 
 /// `kubectl supsvc ...` through the real kubectl, the plugin's directory first on PATH.
 async fn supsvc(kubeconfig: &Path, args: &[&str]) -> Output {
-    let bin = workspace_binary("kubectl-supsvc");
-    let dir = bin.parent().expect("binary dir").to_path_buf();
-    let path = std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    )))
-    .expect("PATH");
-    let mut cmd = Command::new(supsvc_tests::kubectl_path());
-    cmd.arg("supsvc")
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .env("PATH", path)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    tokio::task::spawn_blocking(move || cmd.output().expect("kubectl runs"))
-        .await
-        .expect("joined")
+    let mut cmd = supsvc_command(Via::Kubectl, kubeconfig);
+    cmd.args(args).env("NO_COLOR", "1");
+    output(cmd).await
 }
 
 fn text(o: &Output) -> (String, String) {

@@ -9,6 +9,7 @@ use serde_json::Value;
 use supsvc_sim::api::gvr;
 use supsvc_sim::audit::AuditEvent;
 use supsvc_sim::faults::{FaultAction, FaultRule};
+use supsvc_tests::plugin::{Via, output, supsvc_command};
 use supsvc_tests::{
     SERVICES_NAMESPACE, Supervisor, TKG, TKG_CHILDREN, TKG_DOMAIN, eventually, reconciled,
     workspace_binary,
@@ -24,39 +25,21 @@ fn plugin() -> std::path::PathBuf {
 }
 
 fn command(kubeconfig: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(plugin());
-    cmd.args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
+    let mut cmd = supsvc_command(Via::Binary, kubeconfig);
+    cmd.args(args).env("NO_COLOR", "1");
     cmd
 }
 
 /// Runs the binary without blocking the runtime the simulator runs on.
 async fn run(kubeconfig: &Path, args: &[&str]) -> Output {
-    let mut cmd = command(kubeconfig, args);
-    tokio::task::spawn_blocking(move || cmd.output().expect("kubectl-supsvc runs"))
-        .await
-        .expect("joined")
+    output(command(kubeconfig, args)).await
 }
 
 /// Runs `kubectl supsvc ...` through the real kubectl, the plugin's directory first on PATH.
 async fn run_via_kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
-    let bin = plugin();
-    let dir = bin.parent().expect("binary dir").to_path_buf();
-    let path = std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    )))
-    .expect("PATH");
-    let mut cmd = Command::new(supsvc_tests::kubectl_path());
-    cmd.arg("supsvc")
-        .args(args)
-        .env("KUBECONFIG", kubeconfig)
-        .env("PATH", path)
-        .stdin(Stdio::null());
-    tokio::task::spawn_blocking(move || cmd.output().expect("kubectl runs"))
-        .await
-        .expect("joined")
+    let mut cmd = supsvc_command(Via::Kubectl, kubeconfig);
+    cmd.args(args);
+    output(cmd).await
 }
 
 fn text(o: &Output) -> (String, String) {

@@ -6,61 +6,36 @@
 //! version, INCOMPATIBLE precheck, no confirmation) write nothing; an interrupted upgrade is followed
 //! by a rerun; plain `values-edit` accepts the key vCenter added to the values.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
 use base64::Engine;
 use serde_json::Value;
 use supsvc_sim::api::{Gvr, WriteOptions, gvr};
-use supsvc_sim::vcenter::{Action, OtherSupervisor, Release, Trigger, Vcenter, VcenterOptions};
-use supsvc_tests::{SERVICES_NAMESPACE, Supervisor, kubectl_path, workspace_binary};
+use supsvc_sim::vcenter::{Action, OtherSupervisor, Release, Trigger, VcenterOptions};
+use supsvc_tests::SERVICES_NAMESPACE;
+use supsvc_tests::plugin::Run;
 
 const PKGI: &str = "svc-harbor.tanzu.vmware.com";
 const ID: &str = "harbor.tanzu.vmware.com";
 const FROM: &str = "2.9.1+vmware.1";
 const TO: &str = "2.10.0+vmware.1";
 const SERVICE_NS: &str = "svc-harbor-domain-c8";
-const TIME_SCALE: f64 = 0.001;
-const PASSWORD: &str = "VMware1!";
 const BASE: &str = "/api/vcenter/namespace-management";
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+/// The shared site, with this file's own checks beside it.
+struct Site(supsvc_tests::vcenter::Site);
 
-impl Run {
-    fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
+impl std::ops::Deref for Site {
+    type Target = supsvc_tests::vcenter::Site;
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }
 
-struct Site {
-    sup: Supervisor,
-    vc: Vcenter,
-    ca: PathBuf,
-}
-
 async fn site(release: Release) -> Site {
-    site_with(VcenterOptions {
-        release,
-        ..Default::default()
-    })
-    .await
+    Site(supsvc_tests::vcenter::Site::start(release).await)
 }
 
 async fn site_with(options: VcenterOptions) -> Site {
-    let sup = Supervisor::start("harbor", TIME_SCALE).await;
-    let vc = sup
-        .sim
-        .start_vcenter(options)
-        .await
-        .expect("vCenter starts");
-    let ca = sup.dir.path().join("vcenter-ca.pem");
-    std::fs::write(&ca, &vc.ca_pem).unwrap();
-    vc.clear_requests();
-    Site { sup, vc, ca }
+    Site(supsvc_tests::vcenter::Site::start_with(options).await)
 }
 
 fn definition() -> String {
@@ -74,35 +49,7 @@ fn definition() -> String {
 impl Site {
     /// `kubectl supsvc ARGS...` with the vCenter's CA and password (env); `--vcenter` is the caller's.
     async fn supsvc(&self, args: &[&str]) -> Run {
-        let binary = workspace_binary("kubectl-supsvc");
-        let mut cmd = Command::new(kubectl_path());
-        let dir = binary.parent().unwrap().to_path_buf();
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let mut paths = vec![dir];
-        paths.extend(std::env::split_paths(&path));
-        cmd.env("PATH", std::env::join_paths(paths).unwrap())
-            .arg("supsvc")
-            .args(args)
-            .env("KUBECONFIG", &self.sup.kubeconfig)
-            .env("SUPSVC_VCENTER_PASSWORD", PASSWORD)
-            .env("SUPSVC_VCENTER_CA_FILE", &self.ca)
-            .env("SUPSVC_UNDO_DIR", self.sup.dir.path().join("undo"))
-            .env_remove("SUPSVC_VCENTER")
-            .env_remove("KUBE_EDITOR")
-            .env_remove("EDITOR")
-            .stdin(std::process::Stdio::null());
-        let o: Output = tokio::task::spawn_blocking(move || cmd.output().expect("kubectl runs"))
-            .await
-            .unwrap();
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.vc.requests().iter().map(|r| r.line()).collect()
+        self.0.supsvc(args, &[]).await
     }
 
     /// No request but reads (and the session's own) reached vCenter.

@@ -4,14 +4,10 @@
 //! brings the service to Reconcile succeeded; bad input is refused with nothing half-written.
 //! Driven through the built binary and through the real `kubectl supsvc`.
 
-use std::process::{Command, Output};
-
 use serde_json::Value;
 use supsvc_sim::api::gvr;
-use supsvc_tests::{
-    SERVICES_NAMESPACE, Supervisor, TKG, TKG_CHILDREN, TKG_DOMAIN, kubectl_path, reconciled,
-    workspace_binary,
-};
+use supsvc_tests::plugin::{Run, Via, supsvc_command};
+use supsvc_tests::{SERVICES_NAMESPACE, Supervisor, TKG, TKG_CHILDREN, TKG_DOMAIN, reconciled};
 
 const TIME_SCALE: f64 = 0.001;
 const PACKAGE: &str = "tkg.vsphere.vmware.com.3.5.1-embedded+v1.34";
@@ -20,50 +16,11 @@ const RELOCATED: &str = "my-registry.example.com/tkg-svs/package/tkg-service:3.5
 const NEW: &str = "my-registry.example.com/tkg-svs/package/tkg-service:3.5.1-r2";
 const ANNOTATION: &str = "supsvc.io/previous-image";
 
-#[derive(Clone, Copy, Debug)]
-enum Via {
-    Binary,
-    Kubectl,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
+/// `kubectl supsvc ARGS` (or the binary) against the scenario.
 async fn supsvc(sup: &Supervisor, via: Via, args: &[&str]) -> Run {
-    let binary = workspace_binary("kubectl-supsvc");
-    let mut cmd = match via {
-        Via::Binary => Command::new(&binary),
-        Via::Kubectl => {
-            let mut c = Command::new(kubectl_path());
-            let mut paths = vec![binary.parent().unwrap().to_path_buf()];
-            paths.extend(std::env::split_paths(
-                &std::env::var_os("PATH").unwrap_or_default(),
-            ));
-            c.env("PATH", std::env::join_paths(paths).unwrap());
-            c.arg("supsvc");
-            c
-        }
-    };
-    cmd.args(args)
-        .env("KUBECONFIG", &sup.kubeconfig)
-        .stdin(std::process::Stdio::null());
-    let o: Output = tokio::task::spawn_blocking(move || cmd.output().expect("the plugin runs"))
-        .await
-        .unwrap();
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
+    let mut cmd = supsvc_command(via, &sup.kubeconfig);
+    cmd.args(args);
+    Run::of(cmd).await
 }
 
 async fn package(sup: &Supervisor, namespace: &str, name: &str) -> Value {

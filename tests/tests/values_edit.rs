@@ -4,16 +4,13 @@
 //! Driven through the built binary and through the real `kubectl supsvc`.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use base64::Engine;
 use serde_json::Value;
 use supsvc_sim::api::gvr;
-use supsvc_tests::{
-    SERVICES_NAMESPACE, Supervisor, eventually, kubectl_path, one_line, reconciled,
-    workspace_binary,
-};
+use supsvc_tests::plugin::{Run, Via, supsvc_command};
+use supsvc_tests::{SERVICES_NAMESPACE, Supervisor, eventually, one_line, reconciled};
 
 const HARBOR: &str = "svc-harbor.tanzu.vmware.com";
 const DOMAIN: &str = "svc-harbor-domain-c8";
@@ -28,60 +25,14 @@ const SHRINK_MESSAGE: &str =
 /// The secrets of the harbor scenario's values: never printed unless --show-secrets.
 const SECRETS_IN_VALUES: [&str; 3] = ["Harbor-Admin-1234!", "0123456789abcdef", "db-Secret-5678"];
 
-/// How the plugin is run: the built binary, or `kubectl supsvc` found on PATH.
-#[derive(Clone, Copy, Debug)]
-enum Via {
-    Binary,
-    Kubectl,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from(o: Output) -> Run {
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-    fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
+/// `kubectl supsvc ARGS` (or the binary) against the scenario, with `env` added.
 async fn supsvc(sup: &Supervisor, via: Via, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let binary = workspace_binary("kubectl-supsvc");
-    let mut cmd = match via {
-        Via::Binary => Command::new(&binary),
-        Via::Kubectl => {
-            let mut c = Command::new(kubectl_path());
-            let dir = binary.parent().unwrap().to_path_buf();
-            let path = std::env::var_os("PATH").unwrap_or_default();
-            let mut paths = vec![dir];
-            paths.extend(std::env::split_paths(&path));
-            c.env("PATH", std::env::join_paths(paths).unwrap());
-            c.arg("supsvc");
-            c
-        }
-    };
-    cmd.args(args)
-        .env("KUBECONFIG", &sup.kubeconfig)
-        .env_remove("KUBE_EDITOR")
-        .env_remove("EDITOR")
-        .stdin(std::process::Stdio::null());
+    let mut cmd = supsvc_command(via, &sup.kubeconfig);
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
-    Run::from(
-        tokio::task::spawn_blocking(move || cmd.output().expect("the plugin runs"))
-            .await
-            .unwrap(),
-    )
+    Run::of(cmd).await
 }
 
 /// An editor script (sh) written into the test's directory.
