@@ -755,3 +755,112 @@ async fn every_namespace_gets_a_default_service_account() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(team.get_opt("builder").await.unwrap().is_none());
 }
+
+/// Server-side apply as kube-rs controllers use it (`Patch::Apply` with a field manager): the first
+/// apply creates, a second manager setting the same field without force is the API server's 409 with
+/// the manager and the field in its message, `force()` takes the field over, managedFields name each
+/// manager with what it owns, and a manager that leaves its own field out of its next apply removes it
+/// (but never a field another manager owns). The rule is the API server's (structured-merge-diff).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_rs_server_side_apply_owns_conflicts_forces_and_prunes() {
+    let sim = Sim::start().await;
+    let client = kube_client(&sim, "admin").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let apply = |data: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": data});
+
+    let created = cms
+        .patch(
+            "ssa",
+            &PatchParams::apply("controller-a"),
+            &Patch::Apply(apply(json!({"a": "1", "b": "2"}))),
+        )
+        .await
+        .expect("the first apply creates");
+    assert_eq!(created.data.as_ref().unwrap()["a"], "1");
+
+    // Another manager sets `a` without force: 409 Conflict naming controller-a and .data.a.
+    let status = api_error(
+        cms.patch(
+            "ssa",
+            &PatchParams::apply("controller-b"),
+            &Patch::Apply(apply(json!({"a": "9"}))),
+        )
+        .await,
+    );
+    assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"));
+    assert!(
+        status
+            .message
+            .contains("Apply failed with 1 conflict: conflict with \"controller-a\""),
+        "{}",
+        status.message
+    );
+    assert!(status.message.contains(".data.a"), "{}", status.message);
+    assert_eq!(cms.get("ssa").await.unwrap().data.unwrap()["a"], "1");
+
+    // force() takes `a` over; each manager owns what it set last.
+    let forced = cms
+        .patch(
+            "ssa",
+            &PatchParams::apply("controller-b").force(),
+            &Patch::Apply(apply(json!({"a": "9"}))),
+        )
+        .await
+        .expect("a forced apply takes the field");
+    assert_eq!(forced.data.as_ref().unwrap()["a"], "9");
+    let owners = |cm: &ConfigMap| -> Vec<(String, String, Vec<String>)> {
+        let mut owned: Vec<_> = cm
+            .metadata
+            .managed_fields
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| {
+                let fields = m
+                    .fields_v1
+                    .and_then(|f| f.0.get("f:data").cloned())
+                    .and_then(|d| d.as_object().map(|o| o.keys().cloned().collect()))
+                    .unwrap_or_default();
+                (
+                    m.manager.unwrap_or_default(),
+                    m.operation.unwrap_or_default(),
+                    fields,
+                )
+            })
+            .collect();
+        owned.sort();
+        owned
+    };
+    assert_eq!(
+        owners(&forced),
+        [
+            (
+                "controller-a".into(),
+                "Apply".into(),
+                vec!["f:b".to_string()]
+            ),
+            (
+                "controller-b".into(),
+                "Apply".into(),
+                vec!["f:a".to_string()]
+            ),
+        ]
+    );
+
+    // controller-a applies without `b` and without `a`: its `b` goes, controller-b's `a` stays.
+    let pruned = cms
+        .patch(
+            "ssa",
+            &PatchParams::apply("controller-a"),
+            &Patch::Apply(apply(json!({"c": "3"}))),
+        )
+        .await
+        .expect("the apply succeeds");
+    let data = pruned.data.unwrap();
+    assert_eq!(
+        data.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["a", "c"],
+        "{data:?}"
+    );
+    assert_eq!(data["a"], "9");
+}
