@@ -259,6 +259,30 @@ async fn install_enforces_only_once_the_webhook_answers_and_uninstall_removes_th
     );
     assert_eq!(policies(&vwc(&sup).await.unwrap()), ["Fail", "Fail"]);
 
+    // --rotate: a new serving certificate from the same CA, so the caBundle does not change and the
+    // configuration stays at Fail throughout (a re-run never weakens a working installation).
+    let before = sup.get(gvr::SECRETS, NS, "supsvc-webhook-tls").await;
+    let bundle = vwc(&sup).await.unwrap()["webhooks"][0]["clientConfig"]["caBundle"].clone();
+    let run = supsvc(&sup, &["webhook", "install", "--url", &url, "--rotate"]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("certificate: a new serving certificate (--rotate)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("failurePolicy Fail (kept)"),
+        "{}",
+        run.stdout
+    );
+    let after = sup.get(gvr::SECRETS, NS, "supsvc-webhook-tls").await;
+    assert_ne!(after["data"]["tls.crt"], before["data"]["tls.crt"]);
+    assert_eq!(after["data"]["ca.crt"], before["data"]["ca.crt"]);
+    let config = vwc(&sup).await.unwrap();
+    assert_eq!(config["webhooks"][0]["clientConfig"]["caBundle"], bundle);
+    assert_eq!(policies(&config), ["Fail", "Fail"]);
+
     // The blog's direct PVC edit is refused through the real kubectl, with the policy's message.
     let output = patch_pvc(&sup).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -497,6 +521,101 @@ async fn the_webhook_registers_in_vcenter_as_a_supervisor_service_and_installs()
     assert_eq!(
         vc.catalog_versions(ID),
         Some(vec![("0.1.0".to_owned(), true), ("0.2.0".to_owned(), true)])
+    );
+    sup.sim.stop().await;
+}
+
+/// In-cluster mode (no `--url`): the shipped Deployment, Service and PodDisruptionBudget are applied
+/// too, with the image given, and accepted by the API server; "answers" is the Deployment available
+/// at its generation (the simulator marks workloads available without running pods, so this checks
+/// the objects and the order, not a running webhook); uninstall deletes all nine, the configuration
+/// first. `--dry-run=server` before it has the server check every apply and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_cluster_install_applies_the_workload_and_uninstall_removes_all_of_it() {
+    let sup = Supervisor::start("healthy", 0.001).await;
+    let image = "my-registry.example.com/supsvc/supsvc-webhook:0.1.0";
+    let audit = || sup.sim.api().audit();
+
+    audit().clear();
+    let run = supsvc(
+        &sup,
+        &["webhook", "install", "--image", image, "--dry-run=server"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // Nothing stored; the namespace does not exist yet, so the server can check only the
+    // cluster-scoped objects.
+    assert_eq!(audit().writes(), vec![]);
+    let checked: Vec<(String, bool)> = audit()
+        .events()
+        .into_iter()
+        .filter(|e| e.verb == "patch")
+        .map(|e| (e.resource, e.dry_run))
+        .collect();
+    assert_eq!(
+        checked,
+        [
+            ("namespaces".to_owned(), true),
+            ("validatingwebhookconfigurations".to_owned(), true)
+        ]
+    );
+    assert!(
+        run.stdout
+            .contains("not checked, as namespace supsvc-webhook does not exist yet"),
+        "{}",
+        run.stdout
+    );
+    assert!(vwc(&sup).await.is_none());
+
+    let run = supsvc(&sup, &["webhook", "install", "--image", image]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("the webhook answers: Deployment/supsvc-webhook has 2 available replicas"),
+        "{}",
+        run.stdout
+    );
+    let deployment = sup.get(gvr::DEPLOYMENTS, NS, "supsvc-webhook").await;
+    assert!(applied_by_supsvc(&deployment));
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        image
+    );
+    let pdb = sup
+        .get(gvr::POD_DISRUPTION_BUDGETS, NS, "supsvc-webhook")
+        .await;
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    let service = sup.get(gvr::SERVICES, NS, "supsvc-webhook").await;
+    assert_eq!(service["spec"]["ports"][0]["port"], 443);
+    let config = vwc(&sup).await.unwrap();
+    assert_eq!(policies(&config), ["Fail", "Fail"]);
+    assert_eq!(
+        config["webhooks"][0]["clientConfig"]["service"],
+        serde_json::json!({"name": "supsvc-webhook", "namespace": NS, "path": "/validate/registry-guard", "port": 443})
+    );
+
+    audit().clear();
+    let run = supsvc(&sup, &["webhook", "uninstall"]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let deleted: Vec<String> = audit()
+        .writes()
+        .into_iter()
+        .filter(|e| e.verb == "delete")
+        .map(|e| e.resource)
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            "validatingwebhookconfigurations",
+            "poddisruptionbudgets",
+            "services",
+            "deployments",
+            "serviceaccounts",
+            "configmaps",
+            "secrets",
+            "secrets",
+            "namespaces"
+        ]
     );
     sup.sim.stop().await;
 }

@@ -375,11 +375,32 @@ async fn install(cluster: &Cluster, options: &InstallOptions) -> Result<()> {
         return Ok(());
     }
     let dry = options.dry_run == DryRun::Server;
+    // A server dry run stores nothing, so objects in a namespace that does not exist yet cannot be
+    // checked (the API server answers 404 for the namespace, as to `kubectl apply --dry-run=server`).
+    let namespace_missing = dry
+        && get(cluster, &installed("v1", "Namespace", None, ns))
+            .await?
+            .is_none();
+    let mut unchecked = Vec::new();
     for object in &objects {
+        let target = Installed::of(object);
+        if namespace_missing && target.namespace.is_some() {
+            unchecked.push(target.describe());
+            continue;
+        }
         apply(cluster, object, options, dry).await?;
     }
     if dry {
-        outln!("dry run (server): every apply was accepted by the server; nothing was changed");
+        outln!(
+            "dry run (server): {} applies accepted by the server; nothing was changed",
+            objects.len() - unchecked.len()
+        );
+        if !unchecked.is_empty() {
+            outln!(
+                "not checked, as namespace {ns} does not exist yet (a dry run does not create it): {}",
+                unchecked.join(", ")
+            );
+        }
         return Ok(());
     }
     let Certificates::Own { ca_bundle, .. } = &certificates else {
