@@ -63,6 +63,8 @@ pub enum Command {
     Upgrade(UpgradeArgs),
     /// Uninstall a Supervisor Service through vCenter (deactivate, remove, --unregister): planned, confirmed.
     Uninstall(UninstallArgs),
+    /// Install, check or remove supsvc-webhook (the admission guard), or package it as a Supervisor Service.
+    Webhook(crate::cmd::webhook::WebhookArgs),
     /// Write, try and measure admission policies (WASM) for supsvc-webhook.
     Policy(crate::cmd::policy::PolicyArgs),
     /// Print a shell completion script.

@@ -264,6 +264,7 @@ mod tests {
             "upgrade",
             "uninstall",
             "upgrade-check",
+            "webhook",
             "completion",
         ] {
             assert!(got.contains(&sub), "{got:?}");

@@ -64,6 +64,7 @@ async fn run(cli: Cli) -> Result<()> {
         #[cfg(not(feature = "demo"))]
         Command::Demo(_) => Err(cmd::demo_left_out()),
         Command::Policy(args) => cmd::policy::run(&args),
+        Command::Webhook(args) => cmd::webhook::run(&args, || cluster::connect(&global)).await,
         Command::Completion(args) => {
             cmd::completion::run(&args);
             Ok(())

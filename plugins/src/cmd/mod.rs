@@ -14,6 +14,7 @@ pub mod uninstall;
 pub mod upgrade;
 pub mod upgrade_check;
 pub mod values_edit;
+pub mod webhook;
 
 /// What `kubectl supsvc demo` says in a build without the `demo` feature (krew's lean binary):
 /// the simulator is not linked in, and how to get a build that has it.

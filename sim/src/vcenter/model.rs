@@ -349,6 +349,9 @@ impl Model {
             ("POST", ["supervisor-services"]) if req.action.as_deref() == Some("checkContent") => {
                 (check_content(release, req.body), none())
             }
+            ("POST", ["supervisor-services"]) if req.action.is_none() => {
+                self.create_service(release, req.body)
+            }
             ("POST", ["supervisor-services", id, "versions"]) => {
                 self.register_version(release, id, req.body)
             }
@@ -656,6 +659,88 @@ impl Model {
             Answer::no_content(),
             vec![Effect::Register {
                 service: id.to_string(),
+                version,
+                content: text,
+            }],
+        )
+    }
+
+    /// `POST /supervisor-services` `{"carvel_spec": {"version_spec": {"content": b64}}}`: registers a
+    /// new service and its first version from a Carvel definition (PackageMetadata + Package; the
+    /// service ID is the Package's `spec.refName`, its name the PackageMetadata's `displayName`),
+    /// both ACTIVATED, and builds the version's Package (201; 400 ALREADY_EXISTS, or INVALID_ARGUMENT
+    /// for content that is not a Carvel definition or before 8.0.0.1).
+    fn create_service(&mut self, release: Release, body: Option<&Value>) -> (Answer, Vec<Effect>) {
+        let none = Vec::new;
+        let Some(content) = body.and_then(|b| b["carvel_spec"]["version_spec"]["content"].as_str())
+        else {
+            return (
+                vapi_error(
+                    "INVALID_ARGUMENT",
+                    "vapi.bindings.typeconverter.missing.field",
+                    "carvel_spec.version_spec.content is required.",
+                    &["carvel_spec"],
+                ),
+                none(),
+            );
+        };
+        let parsed = unb64(content).and_then(|t| package_of(&t).map(|p| (t, p)));
+        let Some((text, (_, id, version))) = parsed.filter(|_| release.yaml_config()) else {
+            return (
+                vapi_error(
+                    "INVALID_ARGUMENT",
+                    "vcenter.wcp.appplatform.supervisorservice.content.invalid",
+                    "The content is not a Carvel service definition (base64 YAML with a Package).",
+                    &[],
+                ),
+                none(),
+            );
+        };
+        if self.services.contains_key(&id) {
+            return (
+                vapi_error(
+                    "ALREADY_EXISTS",
+                    "vcenter.wcp.appplatform.supervisorservice.exists",
+                    &format!("Supervisor Service {id} already exists."),
+                    &[&id],
+                ),
+                none(),
+            );
+        }
+        let metadata = serde_saphyr::from_multiple::<Value>(&text)
+            .ok()
+            .and_then(|docs| docs.into_iter().find(|d| d["kind"] == "PackageMetadata"));
+        let field = |k: &str| {
+            metadata
+                .as_ref()
+                .and_then(|m| m["spec"][k].as_str())
+                .map(str::to_owned)
+        };
+        self.services.insert(
+            id.clone(),
+            CatalogService {
+                display_name: field("displayName").unwrap_or_else(|| id.clone()),
+                description: field("shortDescription").unwrap_or_default(),
+                activated: true,
+                must_be_installed: false,
+                versions: BTreeMap::from([(
+                    version.clone(),
+                    CatalogVersion {
+                        display_name: format!("{id} {version}"),
+                        activated: true,
+                        content: content.to_string(),
+                        registered_by_default: false,
+                    },
+                )]),
+            },
+        );
+        (
+            Answer {
+                status: 201,
+                body: Some(json!(id)),
+            },
+            vec![Effect::Register {
+                service: id,
                 version,
                 content: text,
             }],
@@ -1590,6 +1675,60 @@ mod tests {
             "supervisor-services/x.example.com/versions/1.0.0",
         );
         assert_eq!(a.status, 204);
+    }
+
+    #[test]
+    fn a_new_service_is_registered_from_its_carvel_definition() {
+        let mut m = model();
+        let definition = "apiVersion: data.packaging.carvel.dev/v1alpha1\nkind: PackageMetadata\nmetadata: {name: y.example.com}\nspec: {displayName: Why, shortDescription: A y}\n---\napiVersion: data.packaging.carvel.dev/v1alpha1\nkind: Package\nmetadata: {name: y.example.com.0.1.0}\nspec: {refName: y.example.com, version: 0.1.0}\n";
+        let body = json!({"carvel_spec": {"version_spec": {"content": b64(definition)}}});
+        let (a, e) = m.handle(
+            Release::V8_0_3,
+            "c",
+            "s",
+            &req("POST", "supervisor-services", Some(&body)),
+        );
+        assert_eq!((a.status, a.body), (201, Some(json!("y.example.com"))));
+        assert_eq!(
+            e,
+            vec![Effect::Register {
+                service: "y.example.com".into(),
+                version: "0.1.0".into(),
+                content: definition.into()
+            }]
+        );
+        let service = &m.services["y.example.com"];
+        assert_eq!(
+            (service.display_name.as_str(), service.activated),
+            ("Why", true)
+        );
+        assert!(service.versions["0.1.0"].activated);
+        // Twice: ALREADY_EXISTS; not Carvel: INVALID_ARGUMENT; 7.0.3 has no Carvel definitions.
+        let (a, e) = m.handle(
+            Release::V8_0_3,
+            "c",
+            "s",
+            &req("POST", "supervisor-services", Some(&body)),
+        );
+        assert_eq!(
+            (a.status, a.body.unwrap()["error_type"].clone(), e),
+            (400, json!("ALREADY_EXISTS"), vec![])
+        );
+        let junk = json!({"carvel_spec": {"version_spec": {"content": b64("a: 1")}}});
+        let (a, _) = m.handle(
+            Release::V8_0_3,
+            "c",
+            "s",
+            &req("POST", "supervisor-services", Some(&junk)),
+        );
+        assert_eq!(a.body.unwrap()["error_type"], "INVALID_ARGUMENT");
+        let (a, _) = m.handle(
+            Release::new(7, 0, 3),
+            "c",
+            "s",
+            &req("POST", "supervisor-services", Some(&body)),
+        );
+        assert_eq!(a.status, 400);
     }
 
     #[test]

@@ -1,0 +1,621 @@
+//! `kubectl supsvc webhook install|status|uninstall` on the simulated Supervisor, through the real
+//! `kubectl` with the freshly built plugin, the webhook running on loopback in URL mode
+//! (`clientConfig.url`: the simulator runs no pods, so the in-cluster Deployment could not answer).
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::Value;
+use supsvc_sim::api::gvr;
+use supsvc_tests::{Supervisor, eventually, kubectl_path, policy_wasm, workspace_binary};
+use supsvc_webhook::server::{self, StartOptions};
+
+const NS: &str = "supsvc-webhook";
+const DOMAIN: &str = "svc-harbor-domain-c8";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// `kubectl supsvc ARGS`: the real kubectl, the built plugin first on PATH (off the runtime's
+/// threads: the simulator and the webhook serve on them).
+async fn supsvc(sup: &Supervisor, args: &[&str]) -> Run {
+    supsvc_env(sup, args, &[]).await
+}
+
+async fn supsvc_env(sup: &Supervisor, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let binary = workspace_binary("kubectl-supsvc");
+    let mut paths = vec![binary.parent().unwrap().to_path_buf()];
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    let mut cmd = Command::new(kubectl_path());
+    cmd.arg("supsvc")
+        .args(args)
+        .env("PATH", std::env::join_paths(paths).unwrap())
+        .env("KUBECONFIG", &sup.kubeconfig)
+        .env_remove("SUPSVC_VCENTER")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let output: Output = tokio::task::spawn_blocking(move || cmd.output().expect("kubectl runs"))
+        .await
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A loopback port nothing listens on (the URL must be known before the webhook starts).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn vwc(sup: &Supervisor) -> Option<Value> {
+    sup.admin()
+        .get(
+            gvr::VALIDATING_WEBHOOK_CONFIGURATIONS,
+            None,
+            "supsvc-webhook",
+        )
+        .await
+        .ok()
+}
+
+fn policies(vwc: &Value) -> Vec<String> {
+    vwc["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["failurePolicy"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Starts supsvc-webhook on `port` with the serving certificate `install` wrote to the Secret, and
+/// the two shipped policies under the names the shipped configuration calls them by.
+async fn start_webhook(sup: &Supervisor, port: u16) -> server::RunningWebhook {
+    let dir = sup.dir.path();
+    let secret = sup.get(gvr::SECRETS, NS, "supsvc-webhook-tls").await;
+    let engine = base64::engine::general_purpose::STANDARD;
+    for key in ["tls.crt", "tls.key"] {
+        let bytes = engine
+            .decode(secret["data"][key].as_str().unwrap())
+            .unwrap();
+        std::fs::write(dir.join(key), bytes).unwrap();
+    }
+    let config = format!(
+        r#"listen: 127.0.0.1:{port}
+tls: {{certFile: {dir}/tls.crt, keyFile: {dir}/tls.key}}
+policies:
+  - name: storage-guard
+    module: {storage}
+    rules:
+      - {{operations: [UPDATE, DELETE], apiGroups: ["", apps], resources: [persistentvolumeclaims, statefulsets]}}
+  - name: registry-guard
+    module: {registry}
+    settings: {{exemptNamespaces: [kube-system]}}
+    rules:
+      - {{operations: [CREATE, UPDATE], apiGroups: ["", apps, batch], resources: [pods, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs]}}
+"#,
+        dir = dir.display(),
+        storage = policy_wasm("supsvc-storage-guard").display(),
+        registry = policy_wasm("supsvc-registry-guard").display(),
+    );
+    let path = dir.join("webhook.yaml");
+    std::fs::write(&path, config).unwrap();
+    let webhook = server::start(path, StartOptions::default())
+        .await
+        .expect("webhook starts");
+    eventually(
+        Duration::from_secs(60),
+        "the webhook to load its policies",
+        || async { webhook.state.is_ready().then_some(()) },
+    )
+    .await;
+    webhook
+}
+
+/// The blog's direct edit of Harbor's registry PVC, with the real kubectl.
+async fn patch_pvc(sup: &Supervisor) -> Output {
+    let kubeconfig = sup.kubeconfig.clone();
+    tokio::task::spawn_blocking(move || {
+        supsvc_tests::kubectl(
+            &kubeconfig,
+            &[
+                "-n",
+                DOMAIN,
+                "patch",
+                "pvc",
+                "harbor-registry",
+                "-p",
+                r#"{"spec":{"resources":{"requests":{"storage":"60Gi"}}}}"#,
+            ],
+        )
+    })
+    .await
+    .unwrap()
+}
+
+fn applied_by_supsvc(object: &Value) -> bool {
+    object["metadata"]["managedFields"]
+        .as_array()
+        .is_some_and(|m| {
+            m.iter()
+                .any(|f| f["manager"] == "kubectl-supsvc" && f["operation"] == "Apply")
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_enforces_only_once_the_webhook_answers_and_uninstall_removes_the_configuration_first()
+ {
+    let sup = Supervisor::start("harbor", 0.001).await;
+    let port = free_port();
+    let url = format!("https://127.0.0.1:{port}");
+    let audit = || sup.sim.api().audit();
+
+    // --dry-run: what would be applied, in order, and not one write.
+    audit().clear();
+    let run = supsvc(&sup, &["webhook", "install", "--url", &url, "--dry-run"]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let kinds: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("kind: "))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace",
+            "Secret",
+            "Secret",
+            "ConfigMap",
+            "ValidatingWebhookConfiguration"
+        ],
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("failurePolicy: Ignore"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("url: {url}/validate/storage-guard"))
+    );
+    assert!(run.stdout.contains("tls.key: <redacted>"));
+    assert!(!run.stdout.contains("PRIVATE KEY"));
+    assert_eq!(audit().writes(), vec![], "--dry-run wrote");
+    assert!(vwc(&sup).await.is_none());
+
+    // Install while nothing listens at the URL: everything is applied, the configuration stays at
+    // Ignore, and the command says so (exit 1, error + hint).
+    let run = supsvc(&sup, &["webhook", "install", "--url", &url, "--wait", "1s"]).await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("error: the webhook did not answer within 1s")
+            && run.stderr.contains("stays at failurePolicy Ignore"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("hint: start the webhook at {url}")),
+        "{}",
+        run.stderr
+    );
+    let config = vwc(&sup).await.expect("the configuration is applied");
+    assert_eq!(policies(&config), ["Ignore", "Ignore"]);
+    assert!(applied_by_supsvc(&config), "{config}");
+    for (resource, name) in [
+        (gvr::SECRETS, "supsvc-webhook-tls"),
+        (gvr::SECRETS, "supsvc-webhook-ca"),
+        (gvr::CONFIG_MAPS, "supsvc-webhook-policies"),
+    ] {
+        let object = sup.get(resource, NS, name).await;
+        assert!(applied_by_supsvc(&object), "{object}");
+    }
+    // URL mode installs no workload (documented: the webhook runs outside).
+    assert!(
+        sup.admin()
+            .get(gvr::DEPLOYMENTS, Some(NS), "supsvc-webhook")
+            .await
+            .is_err()
+    );
+    // The caBundle is the CA in the Secret, and the serving certificate names the URL's host.
+    let secret = sup.get(gvr::SECRETS, NS, "supsvc-webhook-tls").await;
+    assert_eq!(
+        config["webhooks"][0]["clientConfig"]["caBundle"],
+        secret["data"]["ca.crt"]
+    );
+
+    // The webhook comes up with that certificate; install again: it answers, so Fail.
+    let webhook = start_webhook(&sup, port).await;
+    let run = supsvc(&sup, &["webhook", "install", "--url", &url]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("certificate: kept"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("the webhook answers: AdmissionReview answered over TLS"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("ValidatingWebhookConfiguration/supsvc-webhook: failurePolicy Fail"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(policies(&vwc(&sup).await.unwrap()), ["Fail", "Fail"]);
+
+    // --rotate: a new serving certificate from the same CA, so the caBundle does not change and the
+    // configuration stays at Fail throughout (a re-run never weakens a working installation).
+    let before = sup.get(gvr::SECRETS, NS, "supsvc-webhook-tls").await;
+    let bundle = vwc(&sup).await.unwrap()["webhooks"][0]["clientConfig"]["caBundle"].clone();
+    let run = supsvc(&sup, &["webhook", "install", "--url", &url, "--rotate"]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("certificate: a new serving certificate (--rotate)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("failurePolicy Fail (kept)"),
+        "{}",
+        run.stdout
+    );
+    let after = sup.get(gvr::SECRETS, NS, "supsvc-webhook-tls").await;
+    assert_ne!(after["data"]["tls.crt"], before["data"]["tls.crt"]);
+    assert_eq!(after["data"]["ca.crt"], before["data"]["ca.crt"]);
+    let config = vwc(&sup).await.unwrap();
+    assert_eq!(config["webhooks"][0]["clientConfig"]["caBundle"], bundle);
+    assert_eq!(policies(&config), ["Fail", "Fail"]);
+
+    // The blog's direct PVC edit is refused through the real kubectl, with the policy's message.
+    let output = patch_pvc(&sup).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("admission webhook \"storage-guard.supsvc.io\" denied the request")
+            && stderr.contains("is managed by kapp"),
+        "{stderr}"
+    );
+
+    // status: what is installed, by whom, the certificate's expiry, failurePolicy, answers.
+    let run = supsvc(&sup, &["webhook", "status"]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for expected in [
+        "ValidatingWebhookConfiguration/supsvc-webhook",
+        "installed (managed by kubectl-supsvc)",
+        &format!("mode: URL ({url})"),
+        "webhook storage-guard.supsvc.io: failurePolicy Fail",
+        "days left), names",
+        "answers: yes",
+    ] {
+        assert!(
+            run.stdout.contains(expected),
+            "{expected:?} in {}",
+            run.stdout
+        );
+    }
+    assert!(run.stdout.contains("(364 days left)") || run.stdout.contains("(365 days left)"));
+
+    // The webhook goes down: status says so; install relaxes the configuration to Ignore instead
+    // of leaving every PVC edit refused by a webhook that does not answer.
+    webhook.stop();
+    let run = supsvc(&sup, &["webhook", "status"]).await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("answers: no"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("error: the webhook does not answer"),
+        "{}",
+        run.stderr
+    );
+    let run = supsvc(&sup, &["webhook", "install", "--url", &url, "--wait", "1s"]).await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(policies(&vwc(&sup).await.unwrap()), ["Ignore", "Ignore"]);
+
+    // uninstall: the configuration is deleted first, then the rest, the namespace last.
+    audit().clear();
+    let run = supsvc(&sup, &["webhook", "uninstall"]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let deletes: Vec<(String, Option<String>)> = audit()
+        .writes()
+        .into_iter()
+        .filter(|e| e.verb == "delete")
+        .map(|e| (e.resource, e.name))
+        .collect();
+    let resources: Vec<&str> = deletes.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        resources,
+        [
+            "validatingwebhookconfigurations",
+            "configmaps",
+            "secrets",
+            "secrets",
+            "namespaces"
+        ],
+        "{deletes:?}"
+    );
+    assert!(vwc(&sup).await.is_none());
+    // With no webhook configured, the edit goes through again.
+    let output = patch_pvc(&sup).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = supsvc(&sup, &["webhook", "status"]).await;
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("error: supsvc-webhook is not installed"),
+        "{}",
+        run.stderr
+    );
+    sup.sim.stop().await;
+}
+
+/// `webhook package`: the definition vCenter registers. On the simulated vCenter (8.0.3) joined to the
+/// simulated Supervisor: values that fail the valuesSchema are refused before any write; then
+/// checkContent, the new service registered from the definition (ACTIVATED, its Package built on the
+/// Supervisor with the valuesSchema), and installed on the Supervisor with the operator's values
+/// (PackageInstall and values Secret written by vCenter); a second version registers under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_registers_in_vcenter_as_a_supervisor_service_and_installs() {
+    const ID: &str = "supsvc-webhook.supsvc.io";
+    let sup = Supervisor::start("harbor", 0.001).await;
+    let vc = sup
+        .sim
+        .start_vcenter(supsvc_sim::vcenter::VcenterOptions::default())
+        .await
+        .expect("vCenter starts");
+    let dir = sup.dir.path();
+    let ca = dir.join("vcenter-ca.pem");
+    std::fs::write(&ca, &vc.ca_pem).unwrap();
+    let ca = ca.to_str().unwrap().to_owned();
+    let env = [
+        ("SUPSVC_VCENTER_PASSWORD", "VMware1!"),
+        ("SUPSVC_VCENTER_CA_FILE", ca.as_str()),
+    ];
+
+    // The definition as a file: PackageMetadata and Package.
+    let file = dir.join("supsvc-webhook.yaml");
+    let run = supsvc(&sup, &["webhook", "package", "-f", file.to_str().unwrap()]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let kinds: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("kind: "))
+        .collect();
+    assert_eq!(kinds, ["PackageMetadata", "Package"]);
+
+    // Values the schema refuses: nothing reaches vCenter.
+    let bad = dir.join("bad-values.yaml");
+    std::fs::write(&bad, "failurePolicy: fail\nreplica: 3\n").unwrap();
+    vc.clear_requests();
+    let run = supsvc_env(
+        &sup,
+        &[
+            "webhook",
+            "package",
+            "--register",
+            "--install",
+            bad.to_str().unwrap(),
+            "--vcenter",
+            &vc.url,
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("error: --install: the values do not pass the valuesSchema"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("replica"), "{}", run.stderr);
+    assert!(vc.requests().is_empty(), "{:?}", vc.requests());
+
+    let values = dir.join("values.yaml");
+    std::fs::write(
+        &values,
+        "replicas: 3\npolicies:\n  registryGuard: {mode: monitor}\n",
+    )
+    .unwrap();
+    let run = supsvc_env(
+        &sup,
+        &[
+            "webhook",
+            "package",
+            "--register",
+            "--install",
+            values.to_str().unwrap(),
+            "--vcenter",
+            &vc.url,
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("checkContent: VALID ({ID} 0.1.0)")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "registered Supervisor Service {ID} with version 0.1.0"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(vc.service_activated(ID), Some(true));
+    assert_eq!(
+        vc.catalog_versions(ID),
+        Some(vec![("0.1.0".to_owned(), true)])
+    );
+    // The Supervisor's Package, built by vCenter from the definition, with its valuesSchema.
+    let package = sup
+        .get(
+            gvr::PACKAGES,
+            supsvc_tests::SERVICES_NAMESPACE,
+            &format!("{ID}.0.1.0"),
+        )
+        .await;
+    assert_eq!(package["spec"]["refName"], ID);
+    assert_eq!(
+        package["spec"]["valuesSchema"]["openAPIv3"]["properties"]["failurePolicy"]["enum"],
+        serde_json::json!(["Fail", "Ignore"])
+    );
+    // Installed by vCenter on the Supervisor: its PackageInstall and the values it was given.
+    let pkgi = sup
+        .get(
+            gvr::PACKAGE_INSTALLS,
+            supsvc_tests::SERVICES_NAMESPACE,
+            &format!("svc-{ID}"),
+        )
+        .await;
+    assert_eq!(pkgi["spec"]["packageRef"]["refName"], ID);
+    assert_eq!(
+        vc.stored_config(ID).as_deref(),
+        Some("replicas: 3\npolicies:\n  registryGuard: {mode: monitor}\n")
+    );
+
+    // A newer version registers under the existing service.
+    let run = supsvc_env(
+        &sup,
+        &[
+            "webhook",
+            "package",
+            "--register",
+            "--package-version",
+            "0.2.0",
+            "--vcenter",
+            &vc.url,
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains(&format!("registered version 0.2.0 of {ID}")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        vc.catalog_versions(ID),
+        Some(vec![("0.1.0".to_owned(), true), ("0.2.0".to_owned(), true)])
+    );
+    sup.sim.stop().await;
+}
+
+/// In-cluster mode (no `--url`): the shipped Deployment, Service and PodDisruptionBudget are applied
+/// too, with the image given, and accepted by the API server; "answers" is the Deployment available
+/// at its generation (the simulator marks workloads available without running pods, so this checks
+/// the objects and the order, not a running webhook); uninstall deletes all nine, the configuration
+/// first. `--dry-run=server` before it has the server check every apply and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_cluster_install_applies_the_workload_and_uninstall_removes_all_of_it() {
+    let sup = Supervisor::start("healthy", 0.001).await;
+    let image = "my-registry.example.com/supsvc/supsvc-webhook:0.1.0";
+    let audit = || sup.sim.api().audit();
+
+    audit().clear();
+    let run = supsvc(
+        &sup,
+        &["webhook", "install", "--image", image, "--dry-run=server"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // Nothing stored; the namespace does not exist yet, so the server can check only the
+    // cluster-scoped objects.
+    assert_eq!(audit().writes(), vec![]);
+    let checked: Vec<(String, bool)> = audit()
+        .events()
+        .into_iter()
+        .filter(|e| e.verb == "patch")
+        .map(|e| (e.resource, e.dry_run))
+        .collect();
+    assert_eq!(
+        checked,
+        [
+            ("namespaces".to_owned(), true),
+            ("validatingwebhookconfigurations".to_owned(), true)
+        ]
+    );
+    assert!(
+        run.stdout
+            .contains("not checked, as namespace supsvc-webhook does not exist yet"),
+        "{}",
+        run.stdout
+    );
+    assert!(vwc(&sup).await.is_none());
+
+    let run = supsvc(&sup, &["webhook", "install", "--image", image]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("the webhook answers: Deployment/supsvc-webhook has 2 available replicas"),
+        "{}",
+        run.stdout
+    );
+    let deployment = sup.get(gvr::DEPLOYMENTS, NS, "supsvc-webhook").await;
+    assert!(applied_by_supsvc(&deployment));
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        image
+    );
+    let pdb = sup
+        .get(gvr::POD_DISRUPTION_BUDGETS, NS, "supsvc-webhook")
+        .await;
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    let service = sup.get(gvr::SERVICES, NS, "supsvc-webhook").await;
+    assert_eq!(service["spec"]["ports"][0]["port"], 443);
+    let config = vwc(&sup).await.unwrap();
+    assert_eq!(policies(&config), ["Fail", "Fail"]);
+    assert_eq!(
+        config["webhooks"][0]["clientConfig"]["service"],
+        serde_json::json!({"name": "supsvc-webhook", "namespace": NS, "path": "/validate/registry-guard", "port": 443})
+    );
+
+    audit().clear();
+    let run = supsvc(&sup, &["webhook", "uninstall"]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let deleted: Vec<String> = audit()
+        .writes()
+        .into_iter()
+        .filter(|e| e.verb == "delete")
+        .map(|e| e.resource)
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            "validatingwebhookconfigurations",
+            "poddisruptionbudgets",
+            "services",
+            "deployments",
+            "serviceaccounts",
+            "configmaps",
+            "secrets",
+            "secrets",
+            "namespaces"
+        ]
+    );
+    sup.sim.stop().await;
+}
