@@ -2,23 +2,18 @@
 //! `kubectl` with the freshly built plugin, the webhook running on loopback in URL mode
 //! (`clientConfig.url`: the simulator runs no pods, so the in-cluster Deployment could not answer).
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use base64::Engine;
 use serde_json::Value;
 use supsvc_sim::api::gvr;
-use supsvc_tests::{Supervisor, eventually, kubectl_path, policy_wasm, workspace_binary};
+use supsvc_tests::plugin::{Run, Via, supsvc_command};
+use supsvc_tests::{Supervisor, eventually, policy_wasm};
 use supsvc_webhook::server::{self, StartOptions};
 
 const NS: &str = "supsvc-webhook";
 const DOMAIN: &str = "svc-harbor-domain-c8";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 /// `kubectl supsvc ARGS`: the real kubectl, the built plugin first on PATH (off the runtime's
 /// threads: the simulator and the webhook serve on them).
@@ -27,29 +22,12 @@ async fn supsvc(sup: &Supervisor, args: &[&str]) -> Run {
 }
 
 async fn supsvc_env(sup: &Supervisor, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let binary = workspace_binary("kubectl-supsvc");
-    let mut paths = vec![binary.parent().unwrap().to_path_buf()];
-    paths.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
-    let mut cmd = Command::new(kubectl_path());
-    cmd.arg("supsvc")
-        .args(args)
-        .env("PATH", std::env::join_paths(paths).unwrap())
-        .env("KUBECONFIG", &sup.kubeconfig)
-        .env_remove("SUPSVC_VCENTER")
-        .stdin(std::process::Stdio::null());
+    let mut cmd = supsvc_command(Via::Kubectl, &sup.kubeconfig);
+    cmd.args(args).env_remove("SUPSVC_VCENTER");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let output: Output = tokio::task::spawn_blocking(move || cmd.output().expect("kubectl runs"))
-        .await
-        .unwrap();
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+    Run::of(cmd).await
 }
 
 /// A loopback port nothing listens on (the URL must be known before the webhook starts).
