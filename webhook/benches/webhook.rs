@@ -5,6 +5,12 @@
 //!    against the webhook binary (one policy, then both shipped policies) and against a no-op
 //!    server on the same hyper + rustls stack answering a fixed allow, in the same run.
 //!    Loopback only; the load generator shares the machine's cores with the server.
+//! 3. the same servers under wrk (Debian's package, installed by the bench when missing and
+//!    run as root): `-t2 -c32`, keep-alive HTTP/1.1, `POST /validate` of the same review, one
+//!    fresh server process per run, servers alternating, `SUPSVC_BENCH_WRK_ROUNDS` rounds
+//!    (default 3) of `SUPSVC_BENCH_WRK_WARMUP` s of warm-up (default 5) then
+//!    `SUPSVC_BENCH_WRK_SECONDS` s measured (default 20); medians of the rounds and their ratios
+//!    to the no-op server's. `SUPSVC_BENCH_ONLY=wrk` runs this part alone.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -38,6 +44,10 @@ fn main() -> anyhow::Result<()> {
     // Compact, as the API server sends it.
     let pod = compact(&admission_fixture("webhook/pod-create.json"));
     let pod_request = request_of(&pod);
+    let only = std::env::var("SUPSVC_BENCH_ONLY").unwrap_or_default();
+    if only == "wrk" {
+        return wrk::run(&pod, shipped_policies().as_ref());
+    }
 
     println!("## Host: one evaluation (fresh Store + instance + validate), single thread\n");
     println!("| policy | request | p50 | p99 | mean |\n|---|---|---|---|---|");
@@ -107,7 +117,7 @@ fn main() -> anyhow::Result<()> {
         us(parse.mean)
     );
 
-    if std::env::var("SUPSVC_BENCH_ONLY").is_ok_and(|only| only == "host") {
+    if only == "host" {
         return Ok(());
     }
     println!(
@@ -133,16 +143,14 @@ fn main() -> anyhow::Result<()> {
         ),
     ];
     if let Some((registry, storage)) = &shipped {
-        let registry_rules = "    rules: [{operations: [CREATE, UPDATE], apiGroups: [\"\", apps, batch], resources: [pods, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs]}]\n";
-        let storage_rules = "    rules: [{operations: [UPDATE, DELETE], apiGroups: [\"\", apps], resources: [persistentvolumeclaims, statefulsets]}]\n";
         servers.push((
             "webhook, both shipped policies",
             Server::webhook(
                 dir.path(),
                 "shipped",
                 &[
-                    ("registry-guard", registry, registry_rules),
-                    ("storage-guard", storage, storage_rules),
+                    ("registry-guard", registry, REGISTRY_RULES),
+                    ("storage-guard", storage, STORAGE_RULES),
                 ],
             )?,
         ));
@@ -195,7 +203,8 @@ fn main() -> anyhow::Result<()> {
         let _ = server.child.kill();
         let _ = server.child.wait();
     }
-    Ok(())
+    drop(runtime);
+    wrk::run(&pod, shipped.as_ref())
 }
 
 fn compact(json: &[u8]) -> Vec<u8> {
@@ -329,6 +338,17 @@ impl Server {
     }
 
     fn webhook(dir: &Path, name: &str, policies: &[(&str, &Path, &str)]) -> anyhow::Result<Self> {
+        Self::webhook_logging(dir, name, policies, Some("warn"))
+    }
+
+    /// The webhook with `RUST_LOG` set to `log`, or (`None`) at its default level, `info`, as a
+    /// user starts it; stdout (its log) discarded.
+    fn webhook_logging(
+        dir: &Path,
+        name: &str,
+        policies: &[(&str, &Path, &str)],
+        log: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let addr = free_port()?;
         let mut yaml = format!(
             "tls: {{certFile: {0}/tls.crt, keyFile: {0}/tls.key}}\ncacheDir: {0}/cache\npolicies:\n",
@@ -339,16 +359,20 @@ impl Server {
         }
         let config = dir.join(format!("{name}.yaml"));
         std::fs::write(&config, yaml)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_supsvc-webhook"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_supsvc-webhook"));
+        command
             .args([
                 "--config",
                 &config.display().to_string(),
                 "--listen",
                 &addr.to_string(),
             ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()?;
+            .stdout(Stdio::null());
+        match log {
+            Some(log) => command.env("RUST_LOG", log),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let child = command.spawn()?;
         Ok(Self { child, addr })
     }
 
@@ -519,3 +543,311 @@ fn noop_server(listen: &str) -> anyhow::Result<()> {
         anyhow::Ok(())
     })
 }
+
+/// Part 3: the servers as an independent load generator sees them (issue 19).
+mod wrk {
+    use super::*;
+
+    use common::fixtures::WASIP1;
+
+    const CONNECTIONS: usize = 32;
+    const THREADS: usize = 2;
+
+    /// One measured run of one server.
+    struct Run {
+        requests: u64,
+        errors: u64,
+        rps: f64,
+        p99: Duration,
+        cpu_per_request: Duration,
+        peak_rss_kib: u64,
+    }
+
+    fn env_secs(name: &str, default: u64) -> u64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    }
+
+    fn load_average() -> String {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|text| {
+                text.split_whitespace()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_else(|_| "n/a".into())
+    }
+
+    fn on_path(program: &str) -> Option<PathBuf> {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(program))
+                .find(|candidate| candidate.is_file())
+        })
+    }
+
+    fn is_root() -> bool {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                let line = status.lines().find(|line| line.starts_with("Uid:"))?;
+                line.split_whitespace().nth(2).map(|euid| euid == "0")
+            })
+            .unwrap_or(false)
+    }
+
+    /// wrk from Debian's package: found on PATH, else installed with apt-get when running as
+    /// root. `None` (with the reason printed) where neither works.
+    fn ensure_wrk() -> Option<PathBuf> {
+        if let Some(wrk) = on_path("wrk") {
+            return Some(wrk);
+        }
+        if !is_root() || on_path("apt-get").is_none() {
+            eprintln!(
+                "error: wrk is not installed, so the wrk runs are skipped\n\
+                 hint: install Debian's package (`apt-get install -y wrk` as root) and run again"
+            );
+            return None;
+        }
+        eprintln!("installing wrk: apt-get update && apt-get install -y wrk");
+        let apt = |args: &[&str]| {
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        };
+        if !(apt(&["update", "-qq"]) && apt(&["install", "-y", "-qq", "wrk"])) {
+            eprintln!(
+                "error: `apt-get install -y wrk` failed, so the wrk runs are skipped\n\
+                 hint: check the machine's apt sources and network, then run again"
+            );
+            return None;
+        }
+        on_path("wrk")
+    }
+
+    /// The Lua script wrk runs: `POST` of the review's bytes, and one machine-readable line at
+    /// the end (requests, µs elapsed, p99 in µs, errors of every kind including non-2xx).
+    fn script(dir: &Path, review: &[u8]) -> anyhow::Result<PathBuf> {
+        let body = dir.join("wrk-body.json");
+        std::fs::write(&body, review)?;
+        let script = dir.join("wrk-post.lua");
+        std::fs::write(
+            &script,
+            format!(
+                r#"local f = assert(io.open("{}", "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("SUPSVC_WRK %d %d %d %d\n", summary.requests, summary.duration,
+    latency:percentile(99), e.connect + e.read + e.write + e.status + e.timeout))
+end
+"#,
+                body.display()
+            ),
+        )?;
+        Ok(script)
+    }
+
+    fn wrk(wrk: &Path, script: &Path, addr: SocketAddr, seconds: u64) -> anyhow::Result<[u64; 4]> {
+        let output = Command::new(wrk)
+            .args([
+                &format!("-t{THREADS}"),
+                &format!("-c{CONNECTIONS}"),
+                &format!("-d{seconds}s"),
+                "--timeout",
+                "5s",
+                "-s",
+            ])
+            .arg(script)
+            .arg(format!("https://localhost:{}/validate", addr.port()))
+            .output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let line = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("SUPSVC_WRK "))
+            .ok_or_else(|| anyhow::anyhow!("wrk printed no summary: {stdout}"))?;
+        let numbers: Vec<u64> = line
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        numbers
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("unexpected wrk summary {line:?}"))
+    }
+
+    fn measure(
+        wrk_bin: &Path,
+        script: &Path,
+        runtime: &tokio::runtime::Runtime,
+        cert: &TestCert,
+        mut server: Server,
+        warmup: u64,
+        seconds: u64,
+    ) -> anyhow::Result<Run> {
+        let result = (|| {
+            runtime.block_on(server.wait_ready(cert))?;
+            wrk(wrk_bin, script, server.addr, warmup)?;
+            let before = server.cpu_time();
+            let [requests, micros, p99, errors] = wrk(wrk_bin, script, server.addr, seconds)?;
+            let cpu = server.cpu_time().saturating_sub(before);
+            Ok(Run {
+                requests,
+                errors,
+                rps: requests as f64 / (micros.max(1) as f64 / 1e6),
+                p99: Duration::from_micros(p99),
+                cpu_per_request: cpu / requests.max(1) as u32,
+                peak_rss_kib: server.proc_status("VmHWM:").unwrap_or(0),
+            })
+        })();
+        let _ = server.child.kill();
+        let _ = server.child.wait();
+        result
+    }
+
+    fn median<T: PartialOrd + Copy>(mut values: Vec<T>) -> T {
+        values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        values[values.len() / 2]
+    }
+
+    pub(super) fn run(pod: &[u8], shipped: Option<&(PathBuf, PathBuf)>) -> anyhow::Result<()> {
+        let Some(wrk_bin) = ensure_wrk() else {
+            return Ok(());
+        };
+        let rounds = env_secs("SUPSVC_BENCH_WRK_ROUNDS", 3).max(1);
+        let warmup = env_secs("SUPSVC_BENCH_WRK_WARMUP", 5).max(1);
+        let seconds = env_secs("SUPSVC_BENCH_WRK_SECONDS", 20).max(1);
+        let dir = tempfile::tempdir()?;
+        let cert = self_signed();
+        write_cert(dir.path(), &cert);
+        let script = script(dir.path(), pod)?;
+        let sdk_unknown = fixture_policy("kubewarden-pod-names", UNKNOWN_UNKNOWN);
+        let sdk_wasip1 = fixture_policy("kubewarden-pod-names", WASIP1);
+
+        type Start<'a> = Box<dyn Fn() -> anyhow::Result<Server> + 'a>;
+        let d = dir.path();
+        let mut servers: Vec<(&str, Start)> = vec![(
+            "no-op HTTPS server (hyper + rustls, fixed allow)",
+            Box::new(|| Server::noop(d)),
+        )];
+        if let Some((registry, storage)) = shipped {
+            servers.push((
+                "webhook, both shipped policies",
+                Box::new(move || {
+                    Server::webhook_logging(
+                        d,
+                        "wrk-shipped",
+                        &[
+                            ("registry-guard", registry, REGISTRY_RULES),
+                            ("storage-guard", storage, STORAGE_RULES),
+                        ],
+                        None,
+                    )
+                }),
+            ));
+        }
+        servers.push((
+            "webhook, Kubewarden SDK pod-names (wasm32-wasip1)",
+            Box::new(|| {
+                Server::webhook_logging(
+                    d,
+                    "wrk-sdk-wasip1",
+                    &[("pod-names", &sdk_wasip1, "")],
+                    None,
+                )
+            }),
+        ));
+        servers.push((
+            "webhook, Kubewarden SDK pod-names (wasm32-unknown-unknown)",
+            Box::new(|| {
+                Server::webhook_logging(
+                    d,
+                    "wrk-sdk-unknown",
+                    &[("pod-names", &sdk_unknown, "")],
+                    None,
+                )
+            }),
+        ));
+
+        println!(
+            "\n## wrk: -t{THREADS} -c{CONNECTIONS}, keep-alive HTTP/1.1, POST /validate of the {}-byte Pod review; \
+             {rounds} round(s), each server a fresh process per run: {warmup} s warm-up, {seconds} s measured\n",
+            pod.len()
+        );
+        println!("load average at the start: {}", load_average());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let mut runs: Vec<Vec<Run>> = servers.iter().map(|_| Vec::new()).collect();
+        for round in 1..=rounds {
+            for (index, (name, start)) in servers.iter().enumerate() {
+                let run = measure(
+                    &wrk_bin,
+                    &script,
+                    &runtime,
+                    &cert,
+                    start()?,
+                    warmup,
+                    seconds,
+                )?;
+                eprintln!(
+                    "round {round}: {name}: {:.0} req/s, p99 {}, {:.1} µs CPU/request, peak RSS {:.1} MiB, {} errors (load {})",
+                    run.rps,
+                    us(run.p99),
+                    run.cpu_per_request.as_secs_f64() * 1e6,
+                    run.peak_rss_kib as f64 / 1024.0,
+                    run.errors,
+                    load_average()
+                );
+                runs[index].push(run);
+            }
+        }
+        println!("load average at the end: {}\n", load_average());
+        println!(
+            "| server | req/s | p99 | server CPU/request | peak RSS | CPU/request ÷ no-op | req/s ÷ no-op | p99 ÷ no-op | errors |"
+        );
+        println!("|---|---|---|---|---|---|---|---|---|");
+        let mut noop: Option<(f64, f64, f64)> = None;
+        for ((name, _), runs) in servers.iter().zip(&runs) {
+            let rps = median(runs.iter().map(|r| r.rps).collect());
+            let p99 = median(runs.iter().map(|r| r.p99.as_secs_f64()).collect());
+            let cpu = median(
+                runs.iter()
+                    .map(|r| r.cpu_per_request.as_secs_f64())
+                    .collect(),
+            );
+            let rss = median(runs.iter().map(|r| r.peak_rss_kib).collect());
+            let errors: u64 = runs.iter().map(|r| r.errors).sum();
+            let requests: u64 = runs.iter().map(|r| r.requests).sum();
+            let (cpu_ratio, rps_ratio, p99_ratio) = match noop {
+                None => {
+                    noop = Some((cpu, rps, p99));
+                    ("1×".to_string(), "100%".to_string(), "1×".to_string())
+                }
+                Some((noop_cpu, noop_rps, noop_p99)) => (
+                    format!("{:.2}×", cpu / noop_cpu),
+                    format!("{:.0}%", 100.0 * rps / noop_rps),
+                    format!("{:.2}×", p99 / noop_p99),
+                ),
+            };
+            println!(
+                "| {name} | {rps:.0} | {} | {:.1} µs | {:.1} MiB | {cpu_ratio} | {rps_ratio} | {p99_ratio} | {errors} of {requests} |",
+                us(Duration::from_secs_f64(p99)),
+                cpu * 1e6,
+                rss as f64 / 1024.0
+            );
+        }
+        Ok(())
+    }
+}
+
+const REGISTRY_RULES: &str = "    rules: [{operations: [CREATE, UPDATE], apiGroups: [\"\", apps, batch], resources: [pods, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs]}]\n";
+const STORAGE_RULES: &str = "    rules: [{operations: [UPDATE, DELETE], apiGroups: [\"\", apps], resources: [persistentvolumeclaims, statefulsets]}]\n";
