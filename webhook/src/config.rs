@@ -12,6 +12,8 @@ pub use supsvc_policy_host::memory::{MemoryLimitError, parse_memory_quantity};
 pub use supsvc_policy_host::verdict::{FailurePolicy, Mode};
 
 use crate::rules::Rule;
+use supsvc_oci::PolicyRef;
+use supsvc_oci::reference::RefError;
 use supsvc_policy_host::PolicySpec;
 
 /// The whole configuration file.
@@ -24,9 +26,13 @@ pub struct Config {
     /// Serve HTTPS with these files (reloaded when they change); plain HTTP without.
     #[serde(default)]
     pub tls: Option<TlsFiles>,
-    /// Where compiled modules are cached between runs.
+    /// Where compiled modules are cached between runs, and modules pulled from registries (under
+    /// `oci/`, by digest: a restart with the registry down starts from it for digest-pinned refs).
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
+    /// How `registry://` modules are pulled.
+    #[serde(default)]
+    pub registry: RegistryConfig,
     /// How often configuration, modules and certificates are checked for changes, in ms.
     #[serde(default = "default_reload_interval_ms")]
     pub reload_interval_ms: u64,
@@ -48,12 +54,50 @@ pub struct TlsFiles {
     pub key_file: PathBuf,
 }
 
+/// Pulling `registry://` modules: credentials, trust, plain HTTP, how often tags are re-resolved.
+/// Relative paths are relative to the configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// A docker config.json with pull credentials: the `.dockerconfigjson` key of a mounted
+    /// `kubernetes.io/dockerconfigjson` Secret. Read again at every pull (a rotated Secret is used).
+    #[serde(default)]
+    pub config_file: Option<PathBuf>,
+    /// PEM certificates of a private CA trusted in addition to the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Registries (`host[:port]`) reached over plain HTTP (Kubewarden's `insecure_sources`).
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    /// How often tag references are resolved again (a HEAD request), in ms; a tag moved to a new
+    /// digest is pulled, verified and compiled, and swapped in only if all of that succeeds.
+    #[serde(default = "default_refresh_interval_ms")]
+    pub refresh_interval_ms: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            config_file: None,
+            ca_file: None,
+            insecure_registries: Vec::new(),
+            refresh_interval_ms: default_refresh_interval_ms(),
+        }
+    }
+}
+
+fn default_refresh_interval_ms() -> u64 {
+    60_000
+}
+
 /// One policy: which module, with which settings, for which requests, and how strictly.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyConfig {
     pub name: String,
-    /// Path of the `.wasm` file; relative paths are relative to the configuration file.
+    /// Path of the `.wasm` file (relative paths are relative to the configuration file), or a
+    /// policy artifact in a registry: `registry://host[:port]/repository:tag` or
+    /// `registry://host[:port]/repository@sha256:<64 hex>` (Kubewarden's policy references).
     pub module: PathBuf,
     /// Hex sha256 the module must have; a module that differs is refused.
     #[serde(default)]
@@ -131,6 +175,11 @@ impl PolicyConfig {
     pub fn module_path(&self, config_dir: &Path) -> PathBuf {
         config_dir.join(&self.module)
     }
+
+    /// The registry reference when the module is `registry://...`; `None` for a file.
+    pub fn registry_ref(&self) -> Option<Result<PolicyRef, RefError>> {
+        PolicyRef::parse_module(self.module.to_str()?)
+    }
 }
 
 impl Config {
@@ -189,6 +238,9 @@ impl Config {
             {
                 problems.push(format!("policy {name}: sha256 must be 64 hex digits"));
             }
+            if let Some(Err(e)) = policy.registry_ref() {
+                problems.push(format!("policy {name}: {e} ({})", e.hint()));
+            }
             if !policy.settings.is_object() {
                 problems.push(format!("policy {name}: settings must be a mapping"));
             }
@@ -227,6 +279,8 @@ policies:
     failurePolicy: ignore
   - name: minimal
     module: /abs/minimal.wasm
+  - name: pulled
+    module: registry://registry.example.com:5000/policies/guard:v1
 "#;
 
     #[test]
@@ -251,6 +305,26 @@ policies:
             PathBuf::from("/abs/minimal.wasm")
         );
         assert!(minimal.rules.is_empty());
+        assert!(minimal.registry_ref().is_none());
+        let pulled = config.policies[2].registry_ref().unwrap().unwrap();
+        assert_eq!(pulled.registry(), "registry.example.com:5000");
+        assert_eq!(config.registry, RegistryConfig::default());
+        assert_eq!(config.registry.refresh_interval_ms, 60_000);
+    }
+
+    #[test]
+    fn parses_registry_settings() {
+        let config = Config::parse(
+            "registry: {configFile: pull-secret/.dockerconfigjson, caFile: /ca/ca.crt, \
+             insecureRegistries: ['10.0.0.5:5000'], refreshIntervalMs: 500}",
+        )
+        .unwrap();
+        assert_eq!(
+            config.registry.config_file,
+            Some(PathBuf::from("pull-secret/.dockerconfigjson"))
+        );
+        assert_eq!(config.registry.insecure_registries, ["10.0.0.5:5000"]);
+        assert_eq!(config.registry.refresh_interval_ms, 500);
     }
 
     #[test]
@@ -292,6 +366,15 @@ policies:
                 "must be a mapping",
             ),
             ("policies: [{name: 'a b', module: a.wasm}]", "policy name"),
+            (
+                "policies: [{name: a, module: 'registry://guard:v1'}]",
+                "registry host",
+            ),
+            (
+                "policies: [{name: a, module: 'registry://r.example.com/guard@sha256:abc'}]",
+                "invalid policy reference",
+            ),
+            ("registry: {caFile: a, password: b}", "password"),
             (
                 "policies: [{name: a, module: a.wasm, rules: [{operations: [PATCH], resources: [pods]}]}]",
                 "PATCH",

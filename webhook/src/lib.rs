@@ -6,11 +6,13 @@
 //!   re-exported here, as the webhook's wire format and decision.
 //! - [`rules`]: selecting the policies a request goes to.
 //! - [`config`], [`policy_set`], [`reload`]: the configuration file and hot reload.
+//! - [`registry`]: `registry://` modules (Kubewarden's OCI artifacts), pulled, verified, cached.
 //! - [`server`]: HTTPS, routes, metrics.
 
 pub mod config;
 mod files;
 pub mod policy_set;
+pub mod registry;
 pub mod reload;
 pub mod rules;
 pub mod server;

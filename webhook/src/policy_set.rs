@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::{Config, MemoryLimitError, PolicyConfig};
+use crate::registry::RegistryModules;
 use crate::rules::{RequestAttributes, any_rule_matches};
 use supsvc_policy_host::{LoadError, Policy, PolicyHost, PolicySpec};
 
@@ -28,6 +29,22 @@ pub enum PolicyProblem {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// The `registry://` module could not be pulled, verified or read from the cache.
+    #[error("policy {policy}: {source} (hint: {})", source.hint())]
+    Registry {
+        /// The policy's configured name.
+        policy: String,
+        /// What went wrong, with a hint.
+        source: supsvc_oci::RegistryError,
+    },
+    /// The module is neither a path nor a valid `registry://` reference.
+    #[error("policy {policy}: {source}")]
+    Reference {
+        /// The policy's configured name.
+        policy: String,
+        /// What is wrong with the reference.
+        source: supsvc_oci::reference::RefError,
     },
     /// `memoryLimit` is not a quantity the host can use.
     #[error("policy {policy}: {source}")]
@@ -55,8 +72,9 @@ pub struct PolicySet {
 }
 
 impl PolicySet {
-    /// Loads every policy of `config` (module paths relative to `config_dir`). Policies whose
-    /// module and settings are unchanged from `previous` are reused, not reloaded.
+    /// Loads every policy of `config` (module paths relative to `config_dir`; `registry://`
+    /// modules pulled, see [`PolicySet::load_with`]). Policies whose module and settings are
+    /// unchanged from `previous` are reused, not reloaded.
     ///
     /// # Errors
     /// [`PolicySetError`], listing every policy that cannot be loaded, if any cannot.
@@ -66,10 +84,33 @@ impl PolicySet {
         config_dir: &Path,
         previous: Option<&PolicySet>,
     ) -> Result<Self, PolicySetError> {
+        Self::load_with(host, config, config_dir, previous, &RegistryModules::new())
+    }
+
+    /// [`PolicySet::load`], with `registry://` modules from `registry` (the reloader's, which
+    /// remembers the digests its tags resolved to and the modules it pulled).
+    ///
+    /// # Errors
+    /// [`PolicySetError`], listing every policy that cannot be loaded, if any cannot: a module
+    /// that cannot be pulled or verified is one.
+    pub fn load_with(
+        host: &PolicyHost,
+        config: &Config,
+        config_dir: &Path,
+        previous: Option<&PolicySet>,
+        registry: &RegistryModules,
+    ) -> Result<Self, PolicySetError> {
         let mut policies = Vec::new();
         let mut problems = Vec::new();
         for policy_config in &config.policies {
-            match load_one(host, policy_config, config_dir, previous) {
+            let wasm = match read_module(config, policy_config, config_dir, registry) {
+                Ok(wasm) => wasm,
+                Err(problem) => {
+                    problems.push(problem);
+                    continue;
+                }
+            };
+            match load_one(host, policy_config, wasm, previous) {
                 Ok(active) => policies.push(active),
                 Err(problem) => problems.push(problem),
             }
@@ -96,24 +137,43 @@ impl PolicySet {
     }
 }
 
+/// The module's bytes: the file, or the `registry://` artifact (pulled or cached, verified).
+fn read_module(
+    config: &Config,
+    policy: &PolicyConfig,
+    config_dir: &Path,
+    registry: &RegistryModules,
+) -> Result<Vec<u8>, PolicyProblem> {
+    match policy.registry_ref() {
+        Some(Ok(reference)) => registry
+            .module(config, config_dir, &reference)
+            .map(|wasm| wasm.as_ref().clone())
+            .map_err(|source| PolicyProblem::Registry {
+                policy: policy.name.clone(),
+                source,
+            }),
+        Some(Err(source)) => Err(PolicyProblem::Reference {
+            policy: policy.name.clone(),
+            source,
+        }),
+        None => {
+            let path = policy.module_path(config_dir);
+            std::fs::read(&path).map_err(|source| PolicyProblem::ReadModule {
+                policy: policy.name.clone(),
+                path,
+                source,
+            })
+        }
+    }
+}
+
 fn load_one(
     host: &PolicyHost,
     config: &PolicyConfig,
-    config_dir: &Path,
+    wasm: Vec<u8>,
     previous: Option<&PolicySet>,
 ) -> Result<ActivePolicy, PolicyProblem> {
     let name = &config.name;
-    let path = config.module_path(config_dir);
-    let wasm = match std::fs::read(&path) {
-        Ok(wasm) => wasm,
-        Err(source) => {
-            return Err(PolicyProblem::ReadModule {
-                policy: name.clone(),
-                path,
-                source,
-            });
-        }
-    };
     let memory_limit =
         config
             .memory_limit_bytes()

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use crate::config::Config;
 use crate::files::{Fingerprint, fingerprint};
 use crate::policy_set::PolicySet;
+use crate::registry::{RegistryFingerprint, RegistryModules};
 use crate::server::AppState;
 use supsvc_policy_host::PolicyHost;
 
@@ -23,9 +24,11 @@ pub struct Reloader {
     host: PolicyHost,
     config_path: PathBuf,
     state: Arc<AppState>,
-    /// The files as they were at the last attempt, loaded or rejected: a rejected version is
-    /// not retried until something changes again.
-    last_attempt: Mutex<Option<Fingerprint>>,
+    /// The files (and registry digests) as they were at the last attempt, loaded or rejected: a
+    /// rejected version is not retried until something changes again.
+    last_attempt: Mutex<Option<(Fingerprint, RegistryFingerprint)>>,
+    /// `registry://` modules: tags resolved, modules pulled.
+    registry: RegistryModules,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -36,18 +39,29 @@ impl std::fmt::Debug for Reloader {
     }
 }
 
-fn watched_files(config_path: &Path) -> Fingerprint {
+/// The configuration, the module files and the registry credentials and CA it names, and what
+/// its `registry://` modules resolve to now.
+fn watched(config_path: &Path, registry: &RegistryModules) -> (Fingerprint, RegistryFingerprint) {
     let mut paths = vec![config_path.to_path_buf()];
+    let mut digests = Vec::new();
     if let Ok(config) = Config::load(config_path) {
         let dir = config_dir(config_path);
         paths.extend(
             config
                 .policies
                 .iter()
+                .filter(|policy| policy.registry_ref().is_none())
                 .map(|policy| policy.module_path(&dir)),
         );
+        paths.extend(
+            [&config.registry.config_file, &config.registry.ca_file]
+                .into_iter()
+                .flatten()
+                .map(|path| dir.join(path)),
+        );
+        digests = registry.fingerprint(&config, &dir);
     }
-    fingerprint(paths)
+    (fingerprint(paths), digests)
 }
 
 pub fn config_dir(config_path: &Path) -> PathBuf {
@@ -64,12 +78,13 @@ impl Reloader {
             config_path,
             state,
             last_attempt: Mutex::new(None),
+            registry: RegistryModules::new(),
         }
     }
 
     /// Loads the configuration if anything changed since the last attempt. Blocking: compiles.
     pub fn reload_if_changed(&self) -> ReloadOutcome {
-        let files = watched_files(&self.config_path);
+        let files = watched(&self.config_path, &self.registry);
         {
             let Ok(mut last) = self.last_attempt.lock() else {
                 return ReloadOutcome::Unchanged;
@@ -106,7 +121,13 @@ impl Reloader {
         };
         let previous = self.state.policies.load_full();
         let dir = config_dir(&self.config_path);
-        match PolicySet::load(&self.host, &config, &dir, previous.as_deref()) {
+        match PolicySet::load_with(
+            &self.host,
+            &config,
+            &dir,
+            previous.as_deref(),
+            &self.registry,
+        ) {
             Ok(set) => {
                 let policies = set.policies.len();
                 self.state.install(set);

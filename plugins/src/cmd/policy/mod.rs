@@ -4,6 +4,9 @@
 //!   `kwctl run`, through the host supsvc-webhook runs ([`supsvc_policy_host`]).
 //! - `bench` times the webhook's evaluation path (a fresh store per evaluation) on one request.
 //! - `new` scaffolds a policy crate that builds and passes its own test out of the box.
+//! - `push` and `pull` move a module to and from an OCI registry as Kubewarden distributes
+//!   policies (config `application/vnd.wasm.config.v1+json`, one `application/vnd.wasm.content.layer.v1+wasm`
+//!   layer), through [`supsvc_oci`]: the webhook loads them as `registry://` modules.
 //!
 //! `run` and `bench` need the cargo feature `policy-host` (off by default, on with `full`): it links
 //! supsvc-policy-host, and with it wasmtime and Cranelift, which the operator's binary leaves out.
@@ -14,6 +17,8 @@ mod bench;
 #[cfg(any(feature = "policy-host", test))]
 mod eval;
 mod new;
+#[cfg(any(feature = "registry", test))]
+mod registry;
 #[cfg(any(feature = "policy-host", test))]
 mod run;
 
@@ -30,7 +35,9 @@ use crate::error::Result;
   kubectl supsvc policy new my-policy\n  \
   kubectl supsvc policy run -r review.json -s '{\"deniedNames\":[\"nginx\"]}' my_policy.wasm\n  \
   kubectl supsvc policy run -r review.json -s settings.yaml -o yaml my_policy.wasm\n  \
-  kubectl supsvc policy bench -r review.json -s settings.yaml --duration 10s my_policy.wasm")]
+  kubectl supsvc policy bench -r review.json -s settings.yaml --duration 10s my_policy.wasm\n  \
+  kubectl supsvc policy push my_policy.wasm registry://registry.example.com/policies/my-policy:v1\n  \
+  kubectl supsvc policy pull registry://registry.example.com/policies/my-policy:v1 -o my_policy.wasm")]
 pub struct PolicyArgs {
     #[command(subcommand)]
     pub command: PolicyCommand,
@@ -44,6 +51,57 @@ pub enum PolicyCommand {
     Bench(BenchArgs),
     /// Create a policy crate (Rust, for wasm32-unknown-unknown) that builds and passes its test.
     New(NewArgs),
+    /// Push a .wasm policy to an OCI registry (Kubewarden's artifact format, as `kwctl push`).
+    Push(PushArgs),
+    /// Pull a policy from an OCI registry into a .wasm file, verifying its digests.
+    Pull(PullArgs),
+}
+
+/// How to reach the registry: credentials, trust, plain HTTP.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryAccess {
+    /// A docker config.json with the registry's credentials (default: $DOCKER_CONFIG/config.json,
+    /// else ~/.docker/config.json). $SUPSVC_REGISTRY_USERNAME and $SUPSVC_REGISTRY_PASSWORD, when
+    /// both set, are used for every registry instead.
+    #[arg(long, env = "SUPSVC_REGISTRY_CONFIG", value_name = "FILE")]
+    pub registry_config: Option<PathBuf>,
+    /// PEM certificate(s) of a private CA that signed the registry's certificate (trusted in
+    /// addition to the system's roots).
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca_file: Option<PathBuf>,
+    /// Reach this registry (HOST[:PORT]) over plain HTTP; repeatable. Others are HTTPS only.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub insecure_registry: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Prints the reference pinned to the pushed manifest's digest     (registry://HOST/REPO:TAG@sha256:...): give that to the webhook to load exactly this module."
+)]
+pub struct PushArgs {
+    /// The policy module to push.
+    #[arg(value_name = "MODULE.wasm")]
+    pub module: PathBuf,
+    /// Where: [registry://]HOST[:PORT]/REPOSITORY:TAG.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    #[command(flatten)]
+    pub access: RegistryAccess,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The manifest is checked against a pinned digest (REF@sha256:...), the module     against the manifest's layer digest; a mismatch writes nothing."
+)]
+pub struct PullArgs {
+    /// What: [registry://]HOST[:PORT]/REPOSITORY[:TAG][@sha256:DIGEST].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// The file to write (default: the repository's last component with .wasm, here).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub access: RegistryAccess,
 }
 
 /// What to evaluate: a module, its settings, a request, and the webhook's per-policy limits.
@@ -144,7 +202,23 @@ pub fn run(args: &PolicyArgs) -> Result<()> {
         PolicyCommand::Bench(args) => bench::run(args),
         #[cfg(not(any(feature = "policy-host", test)))]
         PolicyCommand::Run(_) | PolicyCommand::Bench(_) => Err(without_host()),
+        #[cfg(any(feature = "registry", test))]
+        PolicyCommand::Push(args) => registry::push(args),
+        #[cfg(any(feature = "registry", test))]
+        PolicyCommand::Pull(args) => registry::pull(args),
+        #[cfg(not(any(feature = "registry", test)))]
+        PolicyCommand::Push(_) | PolicyCommand::Pull(_) => Err(without_registry()),
     }
+}
+
+#[cfg(not(any(feature = "registry", test)))]
+fn without_registry() -> crate::error::Failure {
+    crate::error::Failure::new(
+        "this kubectl-supsvc was built without registry support (cargo feature `registry`): \
+         `policy push` and `policy pull` need an OCI client",
+        "install a build with it from a supsvc checkout: `cargo install --path plugins --features registry` \
+         (or `--features full`); `kwctl push|pull` and `oras` move the same artifacts",
+    )
 }
 
 #[cfg(not(any(feature = "policy-host", test)))]
