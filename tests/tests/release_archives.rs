@@ -270,7 +270,7 @@ fn runs(target: &str, runner: &[&Path], env: &[(&str, &Path)], extra: &[&Path], 
         "{target}"
     );
     let help = run("kubectl-supsvc", &["--help"]);
-    assert!(help.contains("Usage: kubectl-supsvc"), "{target}: {help}");
+    assert!(help.contains("Usage: kubectl supsvc"), "{target}: {help}");
     if !complete {
         return;
     }
@@ -306,6 +306,29 @@ fn the_windows_binaries_run_under_wine() {
     // 32-bit half, which a 64-bit program does not need).
     let wine = ensure_tool("/usr/lib/wine/wine64", "wine64");
     let prefix = tempfile::tempdir().unwrap();
+    // Wine 8 lacks bcryptprimitives.dll (Windows 10+ has it): build tests/wine's stand-in with the
+    // release's zig (krew/release.sh installed it) and put it beside the .exe.
+    dist();
+    let shim = prefix.path().join("bcryptprimitives.dll");
+    let status = Command::new("python3")
+        .args([
+            "-m",
+            "ziglang",
+            "cc",
+            "-target",
+            "x86_64-windows-gnu",
+            "-shared",
+            "-o",
+        ])
+        .arg(&shim)
+        .arg(root().join("tests/wine/bcryptprimitives.c"))
+        .arg("-ladvapi32")
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "zig cc builds the bcryptprimitives.dll stand-in"
+    );
     runs(
         PLATFORMS[4].2,
         &[&wine],
@@ -313,5 +336,7 @@ fn the_windows_binaries_run_under_wine() {
             ("WINEPREFIX", prefix.path()),
             ("WINEDEBUG", Path::new("-all")),
         ],
+        &[&shim],
+        true,
     );
 }
