@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 
 use object::macho;
 use object::read::elf::ProgramHeader as _;
+use object::read::macho::MachHeader as _;
 use object::{Architecture, Object, elf};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
