@@ -6,6 +6,9 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// Tools from the distribution's packages that tests install when missing.
+pub mod tools;
+
 use serde_json::Value;
 use supsvc_sim::api::{Client, Gvr};
 use supsvc_sim::{SimOptions, Simulator};
