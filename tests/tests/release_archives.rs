@@ -190,7 +190,8 @@ fn each_binary_is_built_for_its_platform() {
                 }
                 ("darwin", object::File::MachO64(_)) => {
                     let dylibs = macho_dylibs(&data);
-                    // Only what every macOS has: libSystem, libiconv and two system frameworks
+                    // Only what every macOS has: libSystem, libiconv with its libcharset (Rust's
+                    // std links -liconv; macOS ships both in /usr/lib) and two system frameworks
                     // (linked through krew/macos-frameworks' stubs, with the frameworks' real
                     // install names).
                     for dylib in &dylibs {
@@ -198,6 +199,7 @@ fn each_binary_is_built_for_its_platform() {
                             [
                                 "/usr/lib/libSystem.B.dylib",
                                 "/usr/lib/libiconv.2.dylib",
+                                "/usr/lib/libcharset.1.dylib",
                                 "/System/Library/Frameworks/Security.framework/Versions/A/Security",
                                 "/System/Library/Frameworks/CoreFoundation.framework/Versions/A/CoreFoundation",
                             ]
