@@ -100,11 +100,19 @@ async fn a_direct_pvc_edit_succeeds_and_breaks_the_next_deploy() {
         "{message}"
     );
     assert!(one_line(&message).contains(SHRINK_MESSAGE), "{message}");
-    let table = supervisor.kubectl_ok(&["get", "app", HARBOR, "-n", SERVICES_NAMESPACE]);
-    assert!(
-        table.contains("Reconcile failed: Deploying: Error"),
-        "{table}"
-    );
+    // kapp-controller retries on its sync period (Reconciling for a moment at this time scale): the
+    // App keeps coming back to the failure, as the operator's `kubectl get app` shows.
+    eventually(
+        Duration::from_secs(30),
+        "kubectl get app to show Reconcile failed: Deploying: Error",
+        || async {
+            supervisor
+                .kubectl_ok(&["get", "app", HARBOR, "-n", SERVICES_NAMESPACE])
+                .contains("Reconcile failed: Deploying: Error")
+                .then_some(())
+        },
+    )
+    .await;
     supervisor.sim.stop().await;
 }
 
