@@ -278,6 +278,7 @@ fn the_image_serves_the_shipped_configuration_read_only_as_its_user() {
     script += "exec chroot --userspec=65532:65532 \"$ROOTFS\" \"$@\"\n";
     let args: Vec<String> = serde_json::from_value(container["args"].clone()).unwrap();
     let log = dir.path().join("webhook.log");
+    let log_file = std::fs::File::create(&log).unwrap();
     let mut child = Command::new("unshare")
         .args([
             "--mount",
@@ -292,8 +293,9 @@ fn the_image_serves_the_shipped_configuration_read_only_as_its_user() {
         .args(&args)
         .args(["--drain-seconds", "0"])
         .env("ROOTFS", &rootfs)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
+        // The webhook logs to stdout (tracing's default writer), errors of the wrapper go to stderr.
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
         .spawn()
         .unwrap();
 
