@@ -32,6 +32,16 @@ pub const TKG_CHILDREN: [&str; 6] = [
     "tkr-service",
 ];
 
+/// krew's platforms (os, arch) that `krew/release.sh` builds, with the Rust target of each (the name
+/// of its archive): what the manifest lists and what tests/tests/release_archives.rs builds and runs.
+pub const KREW_PLATFORMS: [(&str, &str, &str); 5] = [
+    ("linux", "amd64", "x86_64-unknown-linux-musl"),
+    ("linux", "arm64", "aarch64-unknown-linux-musl"),
+    ("darwin", "amd64", "x86_64-apple-darwin"),
+    ("darwin", "arm64", "aarch64-apple-darwin"),
+    ("windows", "amd64", "x86_64-pc-windows-gnu"),
+];
+
 /// A simulator started for one test, with its kubeconfig written to a temporary directory.
 pub struct Supervisor {
     pub sim: Simulator,

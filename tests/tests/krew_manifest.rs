@@ -4,20 +4,11 @@
 use std::path::Path;
 
 use serde_json::Value;
+use supsvc_tests::KREW_PLATFORMS as PLATFORMS;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
 }
-
-/// krew's platforms (os, arch) that the release builds, with the Rust target of each: the name of its
-/// archive (tests/tests/release_archives.rs builds them).
-const PLATFORMS: [(&str, &str, &str); 5] = [
-    ("linux", "amd64", "x86_64-unknown-linux-musl"),
-    ("linux", "arm64", "aarch64-unknown-linux-musl"),
-    ("darwin", "amd64", "x86_64-apple-darwin"),
-    ("darwin", "arm64", "aarch64-apple-darwin"),
-    ("windows", "amd64", "x86_64-pc-windows-gnu"),
-];
 
 /// The manifest as `krew/release.sh` renders it, with stand-in digests.
 fn rendered() -> Value {

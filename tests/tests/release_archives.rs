@@ -16,18 +16,10 @@ use object::read::macho::MachHeader as _;
 use object::{Architecture, Object, elf};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use supsvc_tests::KREW_PLATFORMS as PLATFORMS;
 use supsvc_tests::tools::ensure_tool;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// krew's platforms and the Rust target each is built for.
-const PLATFORMS: [(&str, &str, &str); 5] = [
-    ("linux", "amd64", "x86_64-unknown-linux-musl"),
-    ("linux", "arm64", "aarch64-unknown-linux-musl"),
-    ("darwin", "amd64", "x86_64-apple-darwin"),
-    ("darwin", "arm64", "aarch64-apple-darwin"),
-    ("windows", "amd64", "x86_64-pc-windows-gnu"),
-];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
