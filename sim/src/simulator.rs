@@ -260,6 +260,12 @@ impl Simulator {
         self.kapp.idle().await;
     }
 
+    /// Publishes an imgpkg bundle in the Supervisor's registry model, its host made reachable:
+    /// what pushing a bundle to the private registry does while the Supervisor runs.
+    pub fn publish_bundle(&self, bundle: crate::kapp::registry::Bundle) {
+        self.kapp.publish_bundle(bundle);
+    }
+
     /// Holds kapp-controller still (see [`KappController::hold`]) until the guard is dropped.
     pub async fn hold_controllers(&self) -> crate::kapp::Held {
         self.kapp.hold().await

@@ -191,6 +191,7 @@ async fn fetch_template_deploy(shared: &Shared, app: &Value) -> Result<deploy::R
     // Fetch: every imgpkgBundle / image, in order; templates come from all of them.
     let mut values = json!({});
     let mut manifests = Vec::new();
+    let mut ytts = Vec::new();
     for fetch in spec["fetch"].as_array().into_iter().flatten() {
         let image = fetch["imgpkgBundle"]["image"]
             .as_str()
@@ -211,7 +212,12 @@ async fn fetch_template_deploy(shared: &Shared, app: &Value) -> Result<deploy::R
                 message: "Expected at least one fetch option".into(),
             });
         };
-        let fetched = shared.registry.fetch(image).map_err(|e| Failure {
+        let fetched = shared
+            .registry
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .fetch(image);
+        let fetched = fetched.map_err(|e| Failure {
             step: Step::Fetch,
             // vendir's error, quoting imgpkg's stderr, each multi-lined by go-cli-ui (carvel-dev/kapp-controller
             // debugging docs show this shape in a PackageRepository's status).
@@ -219,8 +225,24 @@ async fn fetch_template_deploy(shared: &Shared, app: &Value) -> Result<deploy::R
                 "vendir: Error: Syncing directory '0':\n  Syncing directory '.' with imgpkgBundle contents:\n    Imgpkg: exit status 1 (stderr: imgpkg: Error: Checking if image is bundle:\n  Fetching image:\n    Error while preparing a transport to talk with the registry:\n      Unable to create round tripper:\n        {e}\n)\n"
             ),
         })?;
-        template::merge_values(&mut values, &fetched.values);
+        let ytt = super::ytt::Templates::parse(
+            fetched
+                .templates
+                .iter()
+                .map(|(name, text)| (name.as_str(), text.as_str())),
+        )
+        .map_err(|e| Failure {
+            step: Step::Template,
+            message: e.to_string(),
+        })?;
+        // Lowest first: the templates' schema defaults, the bundle's values, then the Secrets.
+        let mut bundle_values = ytt.defaults.clone();
+        template::merge_values(&mut bundle_values, &fetched.values);
+        template::merge_values(&mut values, &bundle_values);
         manifests.extend(fetched.manifests);
+        if !fetched.templates.is_empty() {
+            ytts.push((ytt, fetched.rewrites));
+        }
     }
 
     // Template: values Secrets over the bundle's defaults.
@@ -257,7 +279,7 @@ async fn fetch_template_deploy(shared: &Shared, app: &Value) -> Result<deploy::R
             )?;
         }
     }
-    let rendered = manifests
+    let mut rendered = manifests
         .iter()
         .map(|m| template::render(m, &values))
         .collect::<Result<Vec<_>, _>>()
@@ -265,6 +287,17 @@ async fn fetch_template_deploy(shared: &Shared, app: &Value) -> Result<deploy::R
             step: Step::Template,
             message: e.to_string(),
         })?;
+    for (ytt, rewrites) in &ytts {
+        let documents = ytt.render(&values).map_err(|e| Failure {
+            step: Step::Template,
+            message: e.to_string(),
+        })?;
+        rendered.extend(
+            documents
+                .iter()
+                .map(|d| super::registry::rewrite_strings(d, rewrites)),
+        );
+    }
 
     deploy::deploy(shared, app, rendered)
         .await

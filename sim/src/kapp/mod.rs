@@ -14,6 +14,7 @@ pub mod registry;
 pub mod status;
 pub mod template;
 pub mod text;
+pub mod ytt;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -50,7 +51,7 @@ impl Default for KappOptions {
 pub(crate) struct Shared {
     pub api: Arc<ApiServer>,
     pub controller: Client,
-    pub registry: Registry,
+    pub registry: std::sync::RwLock<Registry>,
     pub options: KappOptions,
     pub package_installs: Arc<WorkQueue>,
     pub apps: Arc<WorkQueue>,
@@ -101,6 +102,15 @@ pub struct KappController {
 }
 
 impl KappController {
+    /// Publishes an imgpkg bundle in the registry model (see [`Registry::publish`]).
+    pub fn publish_bundle(&self, bundle: registry::Bundle) {
+        self.shared
+            .registry
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .publish(bundle);
+    }
+
     /// Starts the informers and workers of both controllers.
     pub fn start(api: Arc<ApiServer>, registry: Registry, options: KappOptions) -> KappController {
         let controller = api.client(UserInfo::service_account(
@@ -110,7 +120,7 @@ impl KappController {
         let shared = Arc::new(Shared {
             api,
             controller: controller.clone(),
-            registry,
+            registry: std::sync::RwLock::new(registry),
             options,
             package_installs: Arc::new(WorkQueue::default()),
             apps: Arc::new(WorkQueue::default()),

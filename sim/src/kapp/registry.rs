@@ -27,6 +27,76 @@ pub struct Bundle {
     /// The manifests, templated with `{{ values.a.b }}` (see [`super::template`]).
     #[serde(default)]
     pub manifests: Vec<Value>,
+    /// ytt templates by file name (`config/…`), as an imgpkg bundle built by a real tool carries
+    /// them; rendered with the simulator's ytt subset (see [`super::ytt`]).
+    #[serde(default)]
+    pub templates: BTreeMap<String, String>,
+}
+
+/// Why a bundle directory could not be read; holds the path and the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("bundle directory {0}: {1}")]
+pub struct BundleDirError(pub String, pub String);
+
+impl Bundle {
+    /// Reads an imgpkg bundle's directory as `imgpkg pull -b` writes it: every `*.yml`/`*.yaml`
+    /// under `config/` is a ytt template, and `.imgpkg/images.yml` (an `ImagesLock`,
+    /// `imgpkg.carvel.dev/v1alpha1`) lists the nested images by digest. kbld's rewrite of the
+    /// locked images is not modelled: manifests keep the references they render.
+    ///
+    /// # Errors
+    /// [`BundleDirError`] when `.imgpkg/images.yml` is missing or not an ImagesLock, or a file
+    /// cannot be read.
+    pub fn from_dir(image: &str, dir: &std::path::Path) -> Result<Bundle, BundleDirError> {
+        let fail =
+            |e: &dyn std::fmt::Display| BundleDirError(dir.display().to_string(), e.to_string());
+        let lock_path = dir.join(".imgpkg/images.yml");
+        let lock_text = std::fs::read_to_string(&lock_path)
+            .map_err(|e| fail(&format!("{}: {e}", lock_path.display())))?;
+        let lock: Value = serde_saphyr::from_str(&lock_text).map_err(|e| fail(&e))?;
+        if lock["kind"] != "ImagesLock" || lock["apiVersion"] != "imgpkg.carvel.dev/v1alpha1" {
+            return Err(fail(
+                &"`.imgpkg/images.yml` is not an imgpkg.carvel.dev/v1alpha1 ImagesLock",
+            ));
+        }
+        let images = lock["images"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["image"].as_str().map(str::to_owned))
+            .collect();
+        let mut templates = BTreeMap::new();
+        let mut pending = vec![dir.join("config")];
+        while let Some(at) = pending.pop() {
+            for entry in
+                std::fs::read_dir(&at).map_err(|e| fail(&format!("{}: {e}", at.display())))?
+            {
+                let path = entry.map_err(|e| fail(&e))?.path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if matches!(
+                    path.extension().and_then(|e| e.to_str()),
+                    Some("yml" | "yaml")
+                ) {
+                    let name = path
+                        .strip_prefix(dir)
+                        .unwrap_or(&path)
+                        .display()
+                        .to_string();
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| fail(&format!("{name}: {e}")))?;
+                    templates.insert(name, text);
+                }
+            }
+        }
+        Ok(Bundle {
+            image: image.to_owned(),
+            images,
+            values: Value::Object(Default::default()),
+            manifests: Vec::new(),
+            templates,
+        })
+    }
 }
 
 /// How a bundle was moved into a private registry.
@@ -82,6 +152,10 @@ pub struct Registry {
 pub struct Fetched {
     pub values: Value,
     pub manifests: Vec<Value>,
+    /// The bundle's ytt templates (file name → text).
+    pub templates: BTreeMap<String, String>,
+    /// Nested reference → its copy, for rendered templates (what `manifests` already had applied).
+    pub rewrites: BTreeMap<String, String>,
 }
 
 /// A relocation whose source bundle the scenario does not publish; holds its image reference.
@@ -180,7 +254,23 @@ impl Registry {
         Ok(Fetched {
             values: stored.bundle.values.clone(),
             manifests,
+            templates: stored.bundle.templates.clone(),
+            rewrites: stored.rewrites.clone(),
         })
+    }
+
+    /// Publishes `bundle` at its image reference and makes its registry host reachable (a bundle
+    /// pushed to the Supervisor's private registry while the simulator runs).
+    pub fn publish(&mut self, bundle: Bundle) {
+        let (host, _, _) = split_reference(&bundle.image);
+        self.reachable.insert(host.to_owned());
+        self.stored.insert(
+            bundle.image.clone(),
+            Stored {
+                bundle,
+                rewrites: BTreeMap::new(),
+            },
+        );
     }
 }
 
@@ -209,7 +299,7 @@ pub fn digest_of(image: &str) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(image.as_bytes())))
 }
 
-fn rewrite_strings(value: &Value, rewrites: &BTreeMap<String, String>) -> Value {
+pub(crate) fn rewrite_strings(value: &Value, rewrites: &BTreeMap<String, String>) -> Value {
     match value {
         Value::String(s) => Value::String(rewrites.get(s).cloned().unwrap_or_else(|| s.clone())),
         Value::Array(items) => {
@@ -240,12 +330,14 @@ mod tests {
             images: vec![CHILD.into()],
             values: json!({}),
             manifests: vec![json!({"kind": "Package", "spec": {"image": CHILD}})],
+            templates: BTreeMap::new(),
         };
         let child = Bundle {
             image: CHILD.into(),
             images: vec![CONTAINER.into()],
             values: json!({}),
             manifests: vec![json!({"kind": "Deployment", "image": CONTAINER})],
+            templates: BTreeMap::new(),
         };
         let relocation = Relocation {
             method,
