@@ -489,6 +489,43 @@ impl Registry {
         })
     }
 
+    /// Pushes an image of `config` (its media type `config_media_type`) and `layers` (bytes,
+    /// media type) at `reference`, with a manifest of `manifest_media_type` (OCI's or Docker's v2
+    /// schema 2: imgpkg bundles use Docker's), and returns the manifest's digest as the registry
+    /// serves it.
+    ///
+    /// # Errors
+    /// [`RegistryError`]: credentials refused, registry unreachable, a reference pinned to a digest.
+    pub async fn push_image(
+        &self,
+        reference: &PolicyRef,
+        config: (Vec<u8>, &str),
+        layers: Vec<(Vec<u8>, &str)>,
+        manifest_media_type: &str,
+    ) -> Result<Digest, RegistryError> {
+        if reference.pinned().is_some() {
+            return Err(RegistryError::Other {
+                doing: "cannot push to",
+                reference: reference.to_string(),
+                message: "a push names a tag, not a digest (the registry computes the digest)"
+                    .into(),
+            });
+        }
+        let (auth, anonymous) = self.auth(reference)?;
+        let layers: Vec<ImageLayer> = layers
+            .into_iter()
+            .map(|(data, media_type)| ImageLayer::new(data, media_type.to_string(), None))
+            .collect();
+        let config = Config::new(config.0, config.1.to_string(), None);
+        let mut manifest = OciImageManifest::build(&layers, &config, None);
+        manifest.media_type = Some(manifest_media_type.to_string());
+        self.client
+            .push(reference.oci(), &layers, config, &auth, Some(manifest))
+            .await
+            .map_err(|e| Self::error("cannot push", "manifest", reference, anonymous, e))?;
+        self.resolve(reference).await
+    }
+
     /// Pulls the artifact at `reference` and verifies it ([`Pulled::verify`]): a pinned digest must
     /// be the manifest's, the module's digest the layer's.
     ///

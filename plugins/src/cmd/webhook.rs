@@ -16,6 +16,7 @@
 //! Service or PodDisruptionBudget is installed. The serving certificate names the URL's host too; the
 //! webhook outside reads it from the Secret `supsvc-webhook-tls`.
 
+pub mod bundle;
 pub mod cert;
 pub mod package;
 pub mod plan;
@@ -61,6 +62,8 @@ pub enum WebhookCommand {
     Uninstall(UninstallArgs),
     /// Write the Carvel Package and PackageMetadata that register supsvc-webhook as a Supervisor Service in vCenter.
     Package(package::PackageArgs),
+    /// Write (and with --push, push) the imgpkg bundle the Supervisor Service's Package fetches: ytt templates and an ImagesLock.
+    Bundle(bundle::BundleArgs),
 }
 
 /// Whether to use cert-manager for the certificates.
@@ -202,6 +205,7 @@ where
 {
     match &args.command {
         WebhookCommand::Package(args) => package::run(args, connect).await,
+        WebhookCommand::Bundle(args) => bundle::run(args).await,
         WebhookCommand::Install(args) => {
             let options = InstallOptions::from_args(args)?;
             install(&connect().await?, &options).await

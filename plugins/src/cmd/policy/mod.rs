@@ -18,7 +18,7 @@ mod bench;
 mod eval;
 mod new;
 #[cfg(any(feature = "registry", test))]
-mod registry;
+pub(crate) mod registry;
 #[cfg(any(feature = "policy-host", test))]
 mod run;
 

@@ -21,7 +21,7 @@ fn reference(text: &str) -> Result<PolicyRef> {
 /// The credentials and trust of `access`: `$SUPSVC_REGISTRY_USERNAME`/`_PASSWORD` for every
 /// registry, else the docker config.json (`--registry-config`, `$DOCKER_CONFIG/config.json`,
 /// `~/.docker/config.json`; a missing default file means anonymous).
-fn registry(access: &RegistryAccess) -> Result<Registry> {
+pub(crate) fn client(access: &RegistryAccess) -> Result<Registry> {
     let docker_config = match &access.registry_config {
         Some(path) => Some(DockerConfig::load(path).map_err(|e| {
             Failure::usage(
@@ -77,7 +77,7 @@ pub fn push(args: &PushArgs) -> Result<()> {
             "push the .wasm file the policy's build produces (target/wasm32-*/release/*.wasm)",
         ));
     }
-    let registry = registry(&args.access)?;
+    let registry = client(&args.access)?;
     let title = args.module.file_name().and_then(|name| name.to_str());
     let pushed = supsvc_oci::registry::block_on(registry.push(&wasm, &reference, title))
         .map_err(|e| failure(&e))?;
@@ -88,7 +88,7 @@ pub fn push(args: &PushArgs) -> Result<()> {
 
 pub fn pull(args: &PullArgs) -> Result<()> {
     let reference = reference(&args.reference)?;
-    let registry = registry(&args.access)?;
+    let registry = client(&args.access)?;
     let pulled =
         supsvc_oci::registry::block_on(registry.pull(&reference)).map_err(|e| failure(&e))?;
     let output = args
