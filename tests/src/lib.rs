@@ -121,6 +121,13 @@ pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
         .expect("kubectl is installed (see README: .ci/run installs it)")
 }
 
+/// A file under `tests/fixtures/`.
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path)
+}
+
 /// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where

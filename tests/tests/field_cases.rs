@@ -8,7 +8,7 @@
 //! - r11: the parent's own fetch fails on an unreachable private registry: `diagnose` names it, `fix`
 //!   refuses before any write and says what to do instead.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
@@ -17,17 +17,11 @@ use supsvc_sim::api::gvr;
 use supsvc_sim::audit::AuditEvent;
 use supsvc_tests::plugin::{Via, output, supsvc_command};
 use supsvc_tests::{
-    SERVICES_NAMESPACE, Supervisor, TKG, TKG_CHILDREN, TKG_DOMAIN, eventually, reconciled,
+    SERVICES_NAMESPACE, Supervisor, TKG, TKG_CHILDREN, TKG_DOMAIN, eventually, fixture, reconciled,
 };
 
 const TIME_SCALE: f64 = 0.001;
 const REASON_KEY: &str = "supsvc.io/pause-reason";
-
-fn fixture(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(path)
-}
 
 /// `kubectl supsvc ...` through the real kubectl, the plugin's directory first on PATH.
 async fn supsvc(kubeconfig: &Path, args: &[&str]) -> Output {

@@ -190,3 +190,132 @@ fn push_then_pull_round_trips_and_errors_explain_themselves() {
     );
     assert!(!d.join("tampered.wasm").exists());
 }
+
+/// `webhook bundle --push`: the imgpkg bundle as an image in a real registry, read back with
+/// skopeo (an independent client): Docker's v2 manifest with one gzipped layer, the config labelled
+/// `dev.carvel.imgpkg.bundle` (what imgpkg and kapp-controller check), the layer holding exactly
+/// the files `webhook bundle -o` writes, and the digest printed the one the registry serves.
+#[test]
+fn the_webhook_bundle_pushes_as_an_imgpkg_bundle_skopeo_reads() {
+    let registry = TestRegistry::start(RegistrySetup {
+        tls: false,
+        user: None,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let image = "my-registry.example.com/supsvc/supsvc-webhook@sha256:5f0a1c2b3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4";
+    let reference = format!("{}/supsvc/supsvc-webhook-bundle:0.1.0", registry.host);
+    let out = d.join("written");
+    let push = supsvc(
+        d,
+        &[
+            "webhook",
+            "bundle",
+            "--image",
+            image,
+            "-o",
+            out.to_str().unwrap(),
+            "--push",
+            &reference,
+            "--insecure-registry",
+            &registry.host,
+        ],
+    );
+    assert!(push.status.success(), "{}", text(&push));
+    let stdout = String::from_utf8_lossy(&push.stdout).into_owned();
+    let digest = stdout
+        .split(&format!("{reference}@"))
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .to_owned();
+
+    let skopeo = supsvc_tests::tools::ensure_tool("skopeo", "skopeo");
+    let inspect = |extra: &[&str]| -> serde_json::Value {
+        let output = Command::new(&skopeo)
+            .args(["inspect", "--tls-verify=false"])
+            .args(extra)
+            .arg(format!("docker://{reference}"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let manifest = inspect(&["--raw"]);
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    );
+    let config = inspect(&["--config"]);
+    assert!(
+        config["config"]["Labels"]
+            .get("dev.carvel.imgpkg.bundle")
+            .is_some(),
+        "{config:#}"
+    );
+    assert_eq!(inspect(&[])["Digest"], digest.as_str());
+
+    // The layer, copied out by skopeo, holds the files `-o` wrote, byte for byte.
+    let copied = d.join("copied");
+    let output = Command::new(&skopeo)
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .arg(format!("dir:{}", copied.display()))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap();
+    let layer = std::fs::read(copied.join(layer_digest.trim_start_matches("sha256:"))).unwrap();
+    let unpacked = d.join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    let tar = Command::new("tar")
+        .arg("-xzf")
+        .arg("-")
+        .arg("-C")
+        .arg(&unpacked)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&layer)?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(tar.success());
+    for file in [
+        "config/values.yaml",
+        "config/webhook.yaml",
+        ".imgpkg/images.yml",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(unpacked.join(file)).unwrap(),
+            std::fs::read_to_string(out.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+
+    // A tag-only image cannot be locked: refused before anything is pushed.
+    let refused = supsvc(
+        d,
+        &[
+            "webhook",
+            "bundle",
+            "--image",
+            "ghcr.io/supsvc/supsvc-webhook:0.1.0",
+            "--push",
+            &format!("{}/supsvc/other:0.1.0", registry.host),
+            "--insecure-registry",
+            &registry.host,
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not a reference by digest"),
+        "{}",
+        text(&refused)
+    );
+}

@@ -350,11 +350,38 @@ async fn install_enforces_only_once_the_webhook_answers_and_uninstall_removes_th
 /// simulated Supervisor: values that fail the valuesSchema are refused before any write; then
 /// checkContent, the new service registered from the definition (ACTIVATED, its Package built on the
 /// Supervisor with the valuesSchema), and installed on the Supervisor with the operator's values
-/// (PackageInstall and values Secret written by vCenter); a second version registers under it.
+/// (PackageInstall and values Secret written by vCenter); kapp-controller fetches the bundle that
+/// `webhook bundle` wrote (published in the Supervisor's registry), renders its ytt templates with
+/// the operator's values over the schema's defaults and deploys the webhook with cert-manager's
+/// certificates; a second version registers under it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_registers_in_vcenter_as_a_supervisor_service_and_installs() {
     const ID: &str = "supsvc-webhook.supsvc.io";
+    const IMAGE: &str = "my-registry.example.com/supsvc/supsvc-webhook@sha256:5f0a1c2b3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4";
+    const BUNDLE: &str = "my-registry.example.com/supsvc/supsvc-webhook-bundle:0.1.0";
     let sup = Supervisor::start("harbor", 0.001).await;
+    // The Supervisor runs cert-manager: its kinds are served.
+    let crds = supsvc_tests::fixture("cert-manager-crds.yaml");
+    sup.kubectl_ok(&["apply", "-f", crds.to_str().unwrap()]);
+    // The bundle, written by the plugin and pushed to the Supervisor's private registry.
+    let bundle_dir = sup.dir.path().join("bundle");
+    let run = supsvc(
+        &sup,
+        &[
+            "webhook",
+            "bundle",
+            "--image",
+            IMAGE,
+            "-o",
+            bundle_dir.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    sup.sim.publish_bundle(
+        supsvc_sim::kapp::registry::Bundle::from_dir(BUNDLE, &bundle_dir)
+            .expect("the bundle reads"),
+    );
     let vc = sup
         .sim
         .start_vcenter(supsvc_sim::vcenter::VcenterOptions::default())
@@ -422,6 +449,8 @@ async fn the_webhook_registers_in_vcenter_as_a_supervisor_service_and_installs()
             "--register",
             "--install",
             values.to_str().unwrap(),
+            "--bundle",
+            BUNDLE,
             "--vcenter",
             &vc.url,
         ],
@@ -472,6 +501,79 @@ async fn the_webhook_registers_in_vcenter_as_a_supervisor_service_and_installs()
     assert_eq!(
         vc.stored_config(ID).as_deref(),
         Some("replicas: 3\npolicies:\n  registryGuard: {mode: monitor}\n")
+    );
+    // kapp-controller reconciles it from the bundle: the operator's values over the defaults.
+    let app = eventually(
+        Duration::from_secs(60),
+        "the service's App reconciles",
+        || async {
+            let app = sup
+                .admin()
+                .get(
+                    gvr::APPS,
+                    Some(supsvc_tests::SERVICES_NAMESPACE),
+                    &format!("svc-{ID}"),
+                )
+                .await
+                .ok()?;
+            (supsvc_tests::reconciled(&app) || app["status"]["usefulErrorMessage"].is_string())
+                .then_some(app)
+        },
+    )
+    .await;
+    assert!(supsvc_tests::reconciled(&app), "{:#}", app["status"]);
+    let deployment = sup
+        .get(gvr::DEPLOYMENTS, "supsvc-webhook", "supsvc-webhook")
+        .await;
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        IMAGE
+    );
+    let configmap = sup
+        .get(
+            gvr::CONFIG_MAPS,
+            "supsvc-webhook",
+            "supsvc-webhook-policies",
+        )
+        .await;
+    let config: Value =
+        serde_saphyr::from_str(configmap["data"]["config.yaml"].as_str().unwrap()).unwrap();
+    let modes: Vec<(&str, &str)> = config["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["mode"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        modes,
+        [("registry-guard", "monitor"), ("storage-guard", "enforce")]
+    );
+    assert_eq!(config["policies"][1]["timeout"], 100);
+    let configuration = vwc(&sup)
+        .await
+        .expect("the webhook configuration is deployed");
+    assert_eq!(
+        configuration["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        "supsvc-webhook/supsvc-webhook"
+    );
+    assert_eq!(configuration["webhooks"][0]["failurePolicy"], "Fail");
+    let certificate = sup.kubectl_ok(&[
+        "get",
+        "certificates.cert-manager.io",
+        "-n",
+        "supsvc-webhook",
+        "supsvc-webhook",
+        "-o",
+        "json",
+    ]);
+    let certificate: Value = serde_json::from_str(&certificate).unwrap();
+    assert!(
+        certificate["spec"]["dnsNames"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("supsvc-webhook.supsvc-webhook.svc")),
+        "{certificate:#}"
     );
 
     // A newer version registers under the existing service.
