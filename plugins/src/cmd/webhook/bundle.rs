@@ -35,12 +35,9 @@ pub struct BundleArgs {
     #[arg(long, value_name = "IMAGE@sha256:DIGEST")]
     pub image: String,
     /// Write the bundle's files into this directory (created; must be empty if it exists).
-    #[arg(
-        short = 'o',
-        long = "output",
-        value_name = "DIR",
-        required_unless_present = "push"
-    )]
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    #[cfg_attr(feature = "registry", arg(required_unless_present = "push"))]
+    #[cfg_attr(not(feature = "registry"), arg(required = true))]
     pub output: Option<PathBuf>,
     /// Push the bundle as an imgpkg bundle image to this reference (REGISTRY/REPOSITORY:TAG),
     /// e.g. the Supervisor's private registry.

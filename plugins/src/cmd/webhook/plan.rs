@@ -611,6 +611,35 @@ mod tests {
         assert_eq!(default_image(), "ghcr.io/supsvc/supsvc-webhook:0.1.0");
     }
 
+    /// registry:// modules from a registry with credentials: the Deployment mounts the pull Secret
+    /// where the ConfigMap's `registry.configFile` line points, and optionally (no Secret, no
+    /// failure to start: anonymous pulls).
+    #[test]
+    fn the_pull_secret_is_mounted_optionally_where_the_configuration_reads_it() {
+        let s = shipped();
+        let pod = &s.deployment["spec"]["template"]["spec"];
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "registry-credentials")
+            .expect("a registry-credentials volume");
+        assert_eq!(volume["secret"]["secretName"], "supsvc-webhook-registry");
+        assert_eq!(volume["secret"]["optional"], true);
+        let mount = pod["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "registry-credentials")
+            .expect("mounted");
+        let path = mount["mountPath"].as_str().unwrap();
+        let config = s.configmap["data"]["config.yaml"].as_str().unwrap();
+        assert!(
+            config.contains(&format!("#   configFile: {path}/.dockerconfigjson")),
+            "{config}"
+        );
+    }
+
     #[test]
     fn in_cluster_objects_come_in_dependency_order_with_the_configuration_last() {
         let objects = objects(&spec(Endpoint::Service, own()));
