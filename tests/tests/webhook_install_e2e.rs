@@ -699,3 +699,104 @@ async fn in_cluster_install_applies_the_workload_and_uninstall_removes_all_of_it
     );
     sup.sim.stop().await;
 }
+
+/// cert-manager's mode, chosen by itself when the Supervisor serves cert-manager's kinds: the
+/// self-signed Issuer, the CA Certificate and Issuer and the serving Certificate are applied before
+/// the workload; the webhook configuration carries `cert-manager.io/inject-ca-from` and no
+/// `caBundle` of supsvc's (the cainjector fills it), and no CA Secret is written by supsvc. Uninstall
+/// removes cert-manager's objects too, the configuration first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_cert_manager_present_install_uses_its_certificates_and_uninstall_removes_them() {
+    let sup = Supervisor::start("healthy", 0.001).await;
+    let crds = supsvc_tests::fixture("cert-manager-crds.yaml");
+    sup.kubectl_ok(&["apply", "-f", crds.to_str().unwrap()]);
+    let image = "my-registry.example.com/supsvc/supsvc-webhook:0.1.0";
+    let audit = || sup.sim.api().audit();
+
+    audit().clear();
+    let run = supsvc(&sup, &["webhook", "install", "--image", image]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let applied: Vec<(String, String)> = audit()
+        .writes()
+        .into_iter()
+        .filter(|e| e.verb == "patch" && e.subresource.is_none())
+        .map(|e| (e.resource, e.name.unwrap_or_default()))
+        .collect();
+    let position = |resource: &str, name: &str| {
+        applied
+            .iter()
+            .position(|(r, n)| r == resource && n == name)
+            .unwrap_or_else(|| panic!("{resource}/{name} not applied: {applied:?}"))
+    };
+    assert!(position("certificates", "supsvc-webhook") < position("deployments", "supsvc-webhook"));
+    assert!(position("issuers", "supsvc-webhook-ca") < position("certificates", "supsvc-webhook"));
+    assert_eq!(
+        applied.last().map(|(r, _)| r.as_str()),
+        Some("validatingwebhookconfigurations"),
+        "{applied:?}"
+    );
+    assert!(
+        !applied.iter().any(|(r, _)| r == "secrets"),
+        "supsvc wrote a Secret; cert-manager writes them: {applied:?}"
+    );
+    let certificate: Value = serde_json::from_str(&sup.kubectl_ok(&[
+        "get",
+        "certificates.cert-manager.io",
+        "-n",
+        NS,
+        "supsvc-webhook",
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(certificate["spec"]["secretName"], "supsvc-webhook-tls");
+    assert_eq!(
+        certificate["spec"]["issuerRef"]["name"],
+        "supsvc-webhook-ca"
+    );
+    let config = vwc(&sup).await.unwrap();
+    assert_eq!(
+        config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        format!("{NS}/supsvc-webhook")
+    );
+    for webhook in config["webhooks"].as_array().unwrap() {
+        assert!(
+            webhook["clientConfig"].get("caBundle").is_none(),
+            "{webhook:#}"
+        );
+    }
+
+    audit().clear();
+    let run = supsvc(&sup, &["webhook", "uninstall"]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let deleted: Vec<String> = audit()
+        .writes()
+        .into_iter()
+        .filter(|e| e.verb == "delete")
+        .map(|e| e.resource)
+        .collect();
+    assert_eq!(
+        deleted.first().map(String::as_str),
+        Some("validatingwebhookconfigurations")
+    );
+    assert_eq!(
+        deleted.iter().filter(|r| *r == "certificates").count(),
+        2,
+        "{deleted:?}"
+    );
+    assert_eq!(
+        deleted.iter().filter(|r| *r == "issuers").count(),
+        2,
+        "{deleted:?}"
+    );
+    let left = sup.kubectl(&[
+        "get",
+        "certificates.cert-manager.io",
+        "-n",
+        NS,
+        "-o",
+        "name",
+    ]);
+    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty());
+    sup.sim.stop().await;
+}
