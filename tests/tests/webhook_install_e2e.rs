@@ -31,6 +31,20 @@ async fn supsvc_env(sup: &Supervisor, args: &[&str], env: &[(&str, &str)]) -> Ru
 }
 
 /// A loopback port nothing listens on (the URL must be known before the webhook starts).
+/// `webhook uninstall`, which must succeed; the resources it deleted, in order.
+async fn uninstall(sup: &Supervisor) -> Vec<String> {
+    let audit = sup.sim.api().audit();
+    audit.clear();
+    let run = supsvc(sup, &["webhook", "uninstall"]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    audit
+        .writes()
+        .into_iter()
+        .filter(|e| e.verb == "delete")
+        .map(|e| e.resource)
+        .collect()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -674,15 +688,7 @@ async fn in_cluster_install_applies_the_workload_and_uninstall_removes_all_of_it
         serde_json::json!({"name": "supsvc-webhook", "namespace": NS, "path": "/validate/registry-guard", "port": 443})
     );
 
-    audit().clear();
-    let run = supsvc(&sup, &["webhook", "uninstall"]).await;
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let deleted: Vec<String> = audit()
-        .writes()
-        .into_iter()
-        .filter(|e| e.verb == "delete")
-        .map(|e| e.resource)
-        .collect();
+    let deleted = uninstall(&sup).await;
     assert_eq!(
         deleted,
         [
@@ -766,15 +772,7 @@ async fn with_cert_manager_present_install_uses_its_certificates_and_uninstall_r
         );
     }
 
-    audit().clear();
-    let run = supsvc(&sup, &["webhook", "uninstall"]).await;
-    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let deleted: Vec<String> = audit()
-        .writes()
-        .into_iter()
-        .filter(|e| e.verb == "delete")
-        .map(|e| e.resource)
-        .collect();
+    let deleted = uninstall(&sup).await;
     assert_eq!(
         deleted.first().map(String::as_str),
         Some("validatingwebhookconfigurations")
