@@ -510,3 +510,52 @@ async fn a_7_0_3_vcenter_has_no_yaml_config() {
         (400, Some("INVALID_ARGUMENT"))
     );
 }
+
+/// Registering a service or a version checks the Carvel definition first: a missing
+/// `content` field is named in vAPI's words, and content that is not a PackageMetadata + Package
+/// stream is refused; nothing is registered either way.
+#[tokio::test]
+async fn registering_refuses_what_is_not_a_carvel_definition() {
+    let (sim, vc, c) = started(Release::V8_0_3).await;
+    let t = login(&c, &vc).await;
+    let base = "/api/vcenter/namespace-management/supervisor-services";
+    let versions = format!("{base}/{HARBOR}/versions");
+    let not_a_definition = b64("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n");
+    for (path, body, id, message) in [
+        (
+            base,
+            json!({}),
+            "vapi.bindings.typeconverter.missing.field",
+            "carvel_spec.version_spec.content is required.",
+        ),
+        (
+            versions.as_str(),
+            json!({"carvel_spec": {}}),
+            "vapi.bindings.typeconverter.missing.field",
+            "carvel_spec.content is required.",
+        ),
+        (
+            base,
+            json!({"carvel_spec": {"version_spec": {"content": not_a_definition}}}),
+            "vcenter.wcp.appplatform.supervisorservice.content.invalid",
+            "The content is not a Carvel service definition (base64 YAML with a Package).",
+        ),
+        (
+            versions.as_str(),
+            json!({"carvel_spec": {"content": "not base64!"}}),
+            "vcenter.wcp.appplatform.supervisorservice.content.invalid",
+            "The content is not a Carvel service definition (base64 YAML with a Package).",
+        ),
+    ] {
+        let (status, err) = call(&c, &vc, "POST", path, Some(&t), None, Some(body)).await;
+        assert_eq!(status, 400, "{path}: {err}");
+        assert_eq!(err["error_type"], "INVALID_ARGUMENT");
+        assert_eq!(err["messages"][0]["id"], id, "{err}");
+        assert_eq!(err["messages"][0]["default_message"], message, "{err}");
+    }
+    let (_, list) = call(&c, &vc, "GET", base, Some(&t), None, None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    let (_, listed) = call(&c, &vc, "GET", &versions, Some(&t), None, None).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    sim.stop().await;
+}

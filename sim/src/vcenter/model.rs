@@ -599,29 +599,11 @@ impl Model {
                 none(),
             );
         }
-        let Some(content) = body.and_then(|b| b["carvel_spec"]["content"].as_str()) else {
-            return (
-                vapi_error(
-                    "INVALID_ARGUMENT",
-                    "vapi.bindings.typeconverter.missing.field",
-                    "carvel_spec.content is required.",
-                    &["carvel_spec"],
-                ),
-                none(),
-            );
-        };
-        let parsed = unb64(content).and_then(|t| package_of(&t).map(|p| (t, p)));
-        let Some((text, (_, ref_name, version))) = parsed.filter(|_| release.yaml_config()) else {
-            return (
-                vapi_error(
-                    "INVALID_ARGUMENT",
-                    "vcenter.wcp.appplatform.supervisorservice.content.invalid",
-                    "The content is not a Carvel service definition (base64 YAML with a Package).",
-                    &[],
-                ),
-                none(),
-            );
-        };
+        let (content, text, ref_name, version) =
+            match carvel_definition(release, body, "/carvel_spec/content") {
+                Ok(definition) => definition,
+                Err(answer) => return (answer, none()),
+            };
         if ref_name != id {
             return (
                 vapi_error(
@@ -672,30 +654,11 @@ impl Model {
     /// for content that is not a Carvel definition or before 8.0.0.1).
     fn create_service(&mut self, release: Release, body: Option<&Value>) -> (Answer, Vec<Effect>) {
         let none = Vec::new;
-        let Some(content) = body.and_then(|b| b["carvel_spec"]["version_spec"]["content"].as_str())
-        else {
-            return (
-                vapi_error(
-                    "INVALID_ARGUMENT",
-                    "vapi.bindings.typeconverter.missing.field",
-                    "carvel_spec.version_spec.content is required.",
-                    &["carvel_spec"],
-                ),
-                none(),
-            );
-        };
-        let parsed = unb64(content).and_then(|t| package_of(&t).map(|p| (t, p)));
-        let Some((text, (_, id, version))) = parsed.filter(|_| release.yaml_config()) else {
-            return (
-                vapi_error(
-                    "INVALID_ARGUMENT",
-                    "vcenter.wcp.appplatform.supervisorservice.content.invalid",
-                    "The content is not a Carvel service definition (base64 YAML with a Package).",
-                    &[],
-                ),
-                none(),
-            );
-        };
+        let (content, text, id, version) =
+            match carvel_definition(release, body, "/carvel_spec/version_spec/content") {
+                Ok(definition) => definition,
+                Err(answer) => return (answer, none()),
+            };
         if self.services.contains_key(&id) {
             return (
                 vapi_error(
@@ -1379,6 +1342,39 @@ impl Model {
                 config,
             }],
         )
+    }
+}
+
+/// The Carvel definition at `pointer` of a request body (base64 YAML of a PackageMetadata and a
+/// Package): `(content as sent, YAML text, the Package's refName, its version)`, or vCenter's 400
+/// INVALID_ARGUMENT for a missing field, content that is not a definition, or a release before
+/// YAML service configs (8.0.0.1).
+fn carvel_definition<'a>(
+    release: Release,
+    body: Option<&'a Value>,
+    pointer: &str,
+) -> Result<(&'a str, String, String, String), Answer> {
+    let Some(content) = body
+        .and_then(|b| b.pointer(pointer))
+        .and_then(Value::as_str)
+    else {
+        let field = pointer.trim_start_matches('/').replace('/', ".");
+        return Err(vapi_error(
+            "INVALID_ARGUMENT",
+            "vapi.bindings.typeconverter.missing.field",
+            &format!("{field} is required."),
+            &["carvel_spec"],
+        ));
+    };
+    let parsed = unb64(content).and_then(|t| package_of(&t).map(|p| (t, p)));
+    match parsed.filter(|_| release.yaml_config()) {
+        Some((text, (_, ref_name, version))) => Ok((content, text, ref_name, version)),
+        None => Err(vapi_error(
+            "INVALID_ARGUMENT",
+            "vcenter.wcp.appplatform.supervisorservice.content.invalid",
+            "The content is not a Carvel service definition (base64 YAML with a Package).",
+            &[],
+        )),
     }
 }
 
