@@ -35,16 +35,17 @@ pub struct BundleArgs {
     #[arg(long, value_name = "IMAGE@sha256:DIGEST")]
     pub image: String,
     /// Write the bundle's files into this directory (created; must be empty if it exists).
-    #[arg(short = 'o', long = "output", value_name = "DIR")]
-    #[cfg_attr(feature = "registry", arg(required_unless_present = "push"))]
-    #[cfg_attr(not(feature = "registry"), arg(required = true))]
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "DIR",
+        required_unless_present = "push"
+    )]
     pub output: Option<PathBuf>,
     /// Push the bundle as an imgpkg bundle image to this reference (REGISTRY/REPOSITORY:TAG),
-    /// e.g. the Supervisor's private registry.
-    #[cfg(feature = "registry")]
+    /// e.g. the Supervisor's private registry (builds with the `registry` feature).
     #[arg(long, value_name = "REFERENCE")]
     pub push: Option<String>,
-    #[cfg(feature = "registry")]
     #[command(flatten)]
     pub access: crate::cmd::policy::RegistryAccess,
 }
@@ -338,6 +339,14 @@ pub fn image_config() -> Value {
 /// [`check_image`]'s and [`write_dir`]'s; with `--push`, the registry's refusal.
 pub async fn run(args: &BundleArgs) -> Result<()> {
     check_image(&args.image)?;
+    if args.push.is_some() && !cfg!(feature = "registry") {
+        return Err(Failure::new(
+            "this kubectl-supsvc was built without registry support (cargo feature `registry`): \
+             `webhook bundle --push` needs an OCI client",
+            "write the bundle with -o DIR and push it with `imgpkg push -b REFERENCE -f DIR`, or install a build \
+             with it from a supsvc checkout: `cargo install --path plugins --features registry`",
+        ));
+    }
     if let Some(dir) = &args.output {
         write_dir(dir, &args.image)?;
         outln!(
