@@ -452,15 +452,6 @@ impl Registry {
         reference: &PolicyRef,
         title: Option<&str>,
     ) -> Result<Pushed, RegistryError> {
-        if reference.pinned().is_some() {
-            return Err(RegistryError::Other {
-                doing: "cannot push to",
-                reference: reference.to_string(),
-                message: "a push names a tag, not a digest (the registry computes the digest)"
-                    .into(),
-            });
-        }
-        let (auth, anonymous) = self.auth(reference)?;
         let annotations = title.map(|title| {
             BTreeMap::from([(
                 "org.opencontainers.image.title".to_string(),
@@ -473,12 +464,8 @@ impl Registry {
             annotations,
         )];
         let config = Config::new(b"{}".to_vec(), WASM_CONFIG_MEDIA_TYPE.to_string(), None);
-        let mut manifest = OciImageManifest::build(&layers, &config, None);
-        manifest.media_type = Some(OCI_IMAGE_MEDIA_TYPE.to_string());
-        self.client
-            .push(reference.oci(), &layers, config, &auth, Some(manifest))
-            .await
-            .map_err(|e| Self::error("cannot push", "manifest", reference, anonymous, e))?;
+        self.push_manifest(reference, layers, config, OCI_IMAGE_MEDIA_TYPE)
+            .await?;
         // The digest of the manifest as stored: read back, not assumed from our serialisation.
         let pulled = self.pull(reference).await?;
         Ok(Pushed {
@@ -503,6 +490,24 @@ impl Registry {
         layers: Vec<(Vec<u8>, &str)>,
         manifest_media_type: &str,
     ) -> Result<Digest, RegistryError> {
+        let layers: Vec<ImageLayer> = layers
+            .into_iter()
+            .map(|(data, media_type)| ImageLayer::new(data, media_type.to_string(), None))
+            .collect();
+        let config = Config::new(config.0, config.1.to_string(), None);
+        self.push_manifest(reference, layers, config, manifest_media_type)
+            .await?;
+        self.resolve(reference).await
+    }
+
+    /// The blobs, then a manifest of `media_type` naming them, at `reference` (a tag).
+    async fn push_manifest(
+        &self,
+        reference: &PolicyRef,
+        layers: Vec<ImageLayer>,
+        config: Config,
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
         if reference.pinned().is_some() {
             return Err(RegistryError::Other {
                 doing: "cannot push to",
@@ -512,18 +517,13 @@ impl Registry {
             });
         }
         let (auth, anonymous) = self.auth(reference)?;
-        let layers: Vec<ImageLayer> = layers
-            .into_iter()
-            .map(|(data, media_type)| ImageLayer::new(data, media_type.to_string(), None))
-            .collect();
-        let config = Config::new(config.0, config.1.to_string(), None);
         let mut manifest = OciImageManifest::build(&layers, &config, None);
-        manifest.media_type = Some(manifest_media_type.to_string());
+        manifest.media_type = Some(media_type.to_string());
         self.client
             .push(reference.oci(), &layers, config, &auth, Some(manifest))
             .await
             .map_err(|e| Self::error("cannot push", "manifest", reference, anonymous, e))?;
-        self.resolve(reference).await
+        Ok(())
     }
 
     /// Pulls the artifact at `reference` and verifies it ([`Pulled::verify`]): a pinned digest must
