@@ -85,6 +85,12 @@ fn every_fixture_decodes_the_same_with_both() {
             decoded.kube.as_ref().err()
         );
         fields_agree(&decoded).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        // Real requests' objects and users read by kube's types lose nothing: the JSON is equal.
+        if let (Ok(ours), Ok(kube)) = (&decoded.ours, &decoded.kube) {
+            assert_eq!(ours.object, kube.object, "{}", path.display());
+            assert_eq!(ours.old_object, kube.old_object, "{}", path.display());
+            assert_eq!(ours.user, kube.user, "{}", path.display());
+        }
         accepted += usize::from(want);
     }
     assert!(accepted >= 30, "{accepted}");
@@ -503,4 +509,46 @@ fn the_fuzz_corpus_agrees_where_both_accept() {
         both += usize::from(decoded.accepts() == (true, true));
     }
     assert!(both >= 4, "{both}");
+}
+
+/// What kube's `DynamicObject` does not keep of an object, where parse_review hands policies the
+/// object as received (admission/v1 `object` is a `runtime.RawExtension`: the bytes as they are).
+/// Both accept these; the fields agree as kube reads them; the JSON differs as recorded.
+#[test]
+fn what_kube_drops_from_an_object_is_recorded() {
+    let cases: [(&str, Value, Value); 4] = [
+        (
+            "apiVersion without kind: DynamicObject keeps the two only together",
+            json!({"apiVersion": "v1", "metadata": {"name": "a"}}),
+            json!({"metadata": {"name": "a"}}),
+        ),
+        (
+            "a null metadata field",
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "creationTimestamp": null}}),
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}}),
+        ),
+        (
+            "a metadata field ObjectMeta does not have",
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a", "colour": "red"}}),
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}}),
+        ),
+        (
+            "no metadata: kube writes an empty one",
+            json!({"apiVersion": "v1", "kind": "Pod"}),
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {}}),
+        ),
+    ];
+    let (_, review) = &accepted_fixtures()[0];
+    for (what, object, as_kube_holds_it) in cases {
+        let mut review = review.clone();
+        review["request"]["object"] = object.clone();
+        let decoded = decode(&serde_json::to_vec(&review).unwrap());
+        fields_agree(&decoded).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(decoded.ours.unwrap().object, Some(object), "{what}");
+        assert_eq!(
+            decoded.kube.unwrap().object,
+            Some(as_kube_holds_it),
+            "{what}"
+        );
+    }
 }
