@@ -17,11 +17,14 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use kube_core::DynamicObject;
 use kube_core::admission::{AdmissionRequest, AdmissionReview, Operation};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use supsvc_policy_host::admission::{ParsedReview, parse_review};
 
-/// The compared fields of one AdmissionRequest. `user`, `object` and `old_object` are JSON as each
-/// side holds them; [`fields_agree`] compares them as kube's types read them (authentication/v1
-/// `UserInfo`, `DynamicObject`), so that a `null` kube drops or a key order does not count.
+/// The compared fields of one AdmissionRequest. `user`, `object` and `old_object` are JSON text:
+/// ours as it lies in the bytes handed to policies, kube's as kube writes what it read;
+/// [`fields_agree`] reads both with kube's types, as kube reads them in a review (authentication/v1
+/// `UserInfo`, `DynamicObject`), so that what kube normalises (a `null` it drops, key order,
+/// duplicate keys) does not count, but any other difference in the bytes does.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fields {
     pub uid: String,
@@ -34,12 +37,17 @@ pub struct Fields {
     /// `CREATE`, `UPDATE`, `DELETE` or `CONNECT`.
     pub operation: String,
     /// `request.userInfo`; `{}` when absent or `null`.
-    pub user: Value,
+    pub user: String,
     pub dry_run: bool,
     /// `None` when absent or `null`.
-    pub object: Option<Value>,
-    pub old_object: Option<Value>,
+    pub object: Option<String>,
+    pub old_object: Option<String>,
+    /// kube's side only: userInfo, object and oldObject as kube's types hold them.
+    pub read: Option<Read>,
 }
+
+/// userInfo, object and oldObject as kube's types hold them.
+pub type Read = (UserInfo, Option<DynamicObject>, Option<DynamicObject>);
 
 /// What both sides made of one body.
 #[derive(Debug)]
@@ -70,11 +78,14 @@ pub fn ours(body: &[u8]) -> Result<Fields, String> {
 }
 
 fn ours_from(review: &ParsedReview) -> Result<Fields, String> {
-    // The kept bytes are a JSON object (parse_review's contract, checked by the fuzz target).
-    let request: Value = serde_json::from_slice(&review.request)
-        .map_err(|e| format!("the kept request is not JSON: {e}"))?;
-    let field = |name: &str| request.get(name).filter(|v| !v.is_null()).cloned();
-    let kind = field("kind").unwrap_or_default();
+    // The kept bytes are a JSON object (parse_review's contract, checked by the fuzz target). Its
+    // fields as their JSON text: an object is compared as kube reads those very bytes.
+    let request: std::collections::BTreeMap<String, &RawValue> =
+        serde_json::from_slice(&review.request)
+            .map_err(|e| format!("the kept request is not a JSON object: {e}"))?;
+    let field = |name: &str| request.get(name).copied().filter(|v| v.get() != "null");
+    let value = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).unwrap_or_default();
+    let kind = field("kind").map(value).unwrap_or_default();
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     let attributes = &review.attributes;
     Ok(Fields {
@@ -91,12 +102,14 @@ fn ours_from(review: &ParsedReview) -> Result<Fields, String> {
         ),
         sub_resource: attributes.sub_resource.clone(),
         operation: attributes.operation.clone(),
-        user: field("userInfo").unwrap_or_else(|| Value::Object(Default::default())),
+        user: field("userInfo").map_or_else(|| "{}".to_owned(), |raw| raw.get().to_owned()),
         dry_run: field("dryRun")
+            .map(value)
             .and_then(|v| v.as_bool())
             .unwrap_or_default(),
-        object: field("object"),
-        old_object: field("oldObject"),
+        object: field("object").map(|raw| raw.get().to_owned()),
+        old_object: field("oldObject").map(|raw| raw.get().to_owned()),
+        read: None,
     })
 }
 
@@ -122,11 +135,12 @@ pub fn kube(body: &[u8]) -> Result<Fields, String> {
         dry_run: request.dry_run,
         object: request.object.as_ref().map(json).transpose()?,
         old_object: request.old_object.as_ref().map(json).transpose()?,
+        read: Some((request.user_info, request.object, request.old_object)),
     })
 }
 
-fn json(value: &impl serde::Serialize) -> Result<Value, String> {
-    serde_json::to_value(value).map_err(|e| e.to_string())
+fn json(value: &impl serde::Serialize) -> Result<String, String> {
+    serde_json::to_string(value).map_err(|e| e.to_string())
 }
 
 fn operation(operation: &Operation) -> &'static str {
@@ -155,21 +169,51 @@ pub fn fields_agree(decoded: &Decoded) -> Result<(), String> {
         )*};
     }
     same!(uid, kind, resource, sub_resource, operation, dry_run);
-    let user = |v: &Value| serde_json::from_value::<UserInfo>(v.clone()).map_err(|e| e.to_string());
-    if user(&ours.user) != user(&kube.user) {
+    // Ours as kube reads those bytes, against what kube read from the body.
+    let Some((user, object, old_object)) = &kube.read else {
+        return Err("kube's side holds no read objects".into());
+    };
+    let read =
+        |name: &str, text: &str| as_kube_reads_it(name, text).map_err(|e| format!("{name}: {e}"));
+    if read("userInfo", &ours.user)?.0 != *user {
         return differs("user", &ours.user, &kube.user);
     }
-    let object = |v: &Option<Value>| {
-        v.clone()
-            .map(serde_json::from_value::<DynamicObject>)
-            .transpose()
-            .map_err(|e| e.to_string())
+    let read_object = |name: &str, text: &Option<String>| match text {
+        Some(text) => read(name, text).map(|(_, object)| object),
+        None => Ok(None),
     };
-    if object(&ours.object) != object(&kube.object) {
+    if read_object("object", &ours.object)? != *object {
         return differs("object", &ours.object, &kube.object);
     }
-    if object(&ours.old_object) != object(&kube.old_object) {
+    if read_object("oldObject", &ours.old_object)? != *old_object {
         return differs("oldObject", &ours.old_object, &kube.old_object);
     }
     Ok(())
+}
+
+/// `json`, the text of the request's field `name`, as kube reads it inside an AdmissionReview.
+/// (Not with `DynamicObject` alone: kube reads the request through its flattened `TypeMeta`, and
+/// so from a buffer, where for example duplicate keys end otherwise.)
+fn as_kube_reads_it(name: &str, json: &str) -> Result<(UserInfo, Option<DynamicObject>), String> {
+    let user = if name == "userInfo" {
+        ""
+    } else {
+        r#""userInfo": {},"#
+    };
+    let request = format!(
+        r#"{{"uid": "u", "operation": "CREATE", {user}
+            "kind": {{"group": "", "version": "", "kind": ""}},
+            "resource": {{"group": "", "version": "", "resource": ""}}, "{name}": {json}}}"#
+    );
+    let review = format!(
+        r#"{{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {request}}}"#
+    );
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_str(&review).map_err(|e| e.to_string())?;
+    let request = review.request.ok_or("no request")?;
+    let object = match name {
+        "oldObject" => request.old_object,
+        _ => request.object,
+    };
+    Ok((request.user_info, object))
 }
