@@ -221,6 +221,13 @@ pub struct ParsedReview {
 }
 
 /// Parses and checks an AdmissionReview body. Never panics, whatever the bytes.
+///
+/// One pass over the body: the envelope, the request's fields as raw JSON, its bytes located
+/// from them. Refuses, as [`ReviewError`], what kube-apiserver's Go types (k8s.io/api
+/// admission/v1) refuse, and also an empty uid, another apiVersion or kind than admission/v1's
+/// AdmissionReview, and requests nested deeper than [`MAX_DEPTH`]; like Go, it takes absent
+/// and `null` fields as empty. Where it and kube's `kube::core::admission::AdmissionReview`
+/// differ, and why, is recorded in `policy-host/tests/kube_admission.rs`.
 pub fn parse_review(body: &[u8]) -> Result<ParsedReview, ReviewError> {
     let envelope: ReviewEnvelope<'_> =
         serde_json::from_slice(body).map_err(|e| ReviewError::Json(e.to_string()))?;
