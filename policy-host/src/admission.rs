@@ -221,6 +221,13 @@ pub struct ParsedReview {
 }
 
 /// Parses and checks an AdmissionReview body. Never panics, whatever the bytes.
+///
+/// One pass over the body: the envelope, the request's fields as raw JSON, its bytes located
+/// from them. Refuses, as [`ReviewError`], what kube-apiserver's Go types (k8s.io/api
+/// admission/v1) refuse, and also an empty uid, another apiVersion or kind than admission/v1's
+/// AdmissionReview, and requests nested deeper than [`MAX_DEPTH`]; like Go, it takes absent
+/// and `null` fields as empty. Where it and kube's `kube::core::admission::AdmissionReview`
+/// differ, and why, is recorded in `policy-host/tests/kube_admission.rs`.
 pub fn parse_review(body: &[u8]) -> Result<ParsedReview, ReviewError> {
     let envelope: ReviewEnvelope<'_> =
         serde_json::from_slice(body).map_err(|e| ReviewError::Json(e.to_string()))?;
@@ -253,12 +260,17 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview, ReviewError> {
         return Err(ReviewError::InvalidRequest("uid is empty".into()));
     }
     let operation = decode("operation")?;
-    let resource: GroupVersionResource = serde_json::from_str(
-        field("resource")
-            .ok_or_else(|| ReviewError::InvalidRequest("missing field `resource`".into()))?
-            .get(),
-    )
-    .map_err(|e| ReviewError::InvalidRequest(format!("resource: {e}")))?;
+    // admission/v1 defines four operations; kube's `Operation` and supsvc-admission's (what
+    // policies decode it into) refuse any other.
+    operation
+        .parse::<supsvc_admission::Operation>()
+        .map_err(|e| ReviewError::InvalidRequest(format!("operation: {e}")))?;
+    check_field_types(field)?;
+    let resource = field("resource")
+        .ok_or_else(|| ReviewError::InvalidRequest("missing field `resource`".into()))?;
+    let resource: GroupVersionResource = struct_only("resource", resource)
+        .and_then(|raw| serde_json::from_str(raw.get()).map_err(|e| format!("resource: {e}")))
+        .map_err(ReviewError::InvalidRequest)?;
     Ok(ParsedReview {
         uid,
         attributes: RequestAttributes {
@@ -271,6 +283,153 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview, ReviewError> {
         },
         request: Arc::from(request),
     })
+}
+
+/// The fields of an admission/v1 AdmissionRequest the head does not read, checked for the JSON
+/// types of their Go types (k8s.io/api admission/v1 `AdmissionRequest`): what kube-apiserver's own
+/// decoder refuses (`"kind": "Pod"`, `"dryRun": "yes"`, `"userInfo": 7`) is refused here, before
+/// any policy sees it. As in Go, `null` and absent fields pass, nested fields too; `object`,
+/// `oldObject` and `options` are `runtime.RawExtension`, any JSON.
+fn check_field_types<'a>(
+    field: impl Fn(&'static str) -> Option<&'a RawValue>,
+) -> Result<(), ReviewError> {
+    fn check<'de, T: Deserialize<'de>>(
+        name: &str,
+        raw: Option<&'de RawValue>,
+    ) -> Result<(), ReviewError> {
+        match raw {
+            Some(raw) => serde_json::from_str::<T>(raw.get())
+                .map(drop)
+                .map_err(|e| ReviewError::InvalidRequest(format!("{name}: {e}"))),
+            None => Ok(()),
+        }
+    }
+    for name in ["kind", "requestKind", "requestResource", "userInfo"] {
+        if let Some(raw) = field(name) {
+            struct_only(name, raw).map_err(ReviewError::InvalidRequest)?;
+        }
+    }
+    check::<shape::GroupVersionKind>("kind", field("kind"))?;
+    check::<shape::GroupVersionKind>("requestKind", field("requestKind"))?;
+    check::<shape::GroupVersionResource>("requestResource", field("requestResource"))?;
+    check::<shape::Text>("requestSubResource", field("requestSubResource"))?;
+    check::<shape::Text>("name", field("name"))?;
+    check::<shape::UserInfo>("userInfo", field("userInfo"))?;
+    check::<bool>("dryRun", field("dryRun"))
+}
+
+/// `raw` if it is a JSON object: Go decodes a struct from an object only, where serde's derived
+/// structs also take an array of the fields in order (`["apps", "v1", "deployments"]`).
+fn struct_only<'a>(name: &str, raw: &'a RawValue) -> Result<&'a RawValue, String> {
+    if raw.get().starts_with('{') {
+        Ok(raw)
+    } else {
+        Err(format!("{name}: expected a JSON object"))
+    }
+}
+
+/// Types that check a JSON value's shape against a Go type without keeping (or allocating) it.
+mod shape {
+    use std::fmt;
+
+    use serde::Deserialize;
+    use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+
+    /// Go's `string`: a JSON string, or `null`.
+    pub struct Text;
+
+    impl<'de> Deserialize<'de> for Text {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Any;
+            impl Visitor<'_> for Any {
+                type Value = Text;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a string")
+                }
+                fn visit_str<E>(self, _: &str) -> Result<Text, E> {
+                    Ok(Text)
+                }
+                fn visit_unit<E>(self) -> Result<Text, E> {
+                    Ok(Text)
+                }
+            }
+            deserializer.deserialize_any(Any)
+        }
+    }
+
+    /// Go's `[]string`: an array of [`Text`], or `null`.
+    pub struct Texts;
+
+    impl<'de> Deserialize<'de> for Texts {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Any;
+            impl<'de> Visitor<'de> for Any {
+                type Value = Texts;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("an array of strings")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Texts, A::Error> {
+                    while seq.next_element::<Text>()?.is_some() {}
+                    Ok(Texts)
+                }
+                fn visit_unit<E>(self) -> Result<Texts, E> {
+                    Ok(Texts)
+                }
+            }
+            deserializer.deserialize_any(Any)
+        }
+    }
+
+    /// `extra` of authentication/v1 `UserInfo`: `map[string][]string`, or `null`.
+    pub struct Extra;
+
+    impl<'de> Deserialize<'de> for Extra {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Any;
+            impl<'de> Visitor<'de> for Any {
+                type Value = Extra;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a map of string arrays")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Extra, A::Error> {
+                    while map.next_entry::<Text, Texts>()?.is_some() {}
+                    Ok(Extra)
+                }
+                fn visit_unit<E>(self) -> Result<Extra, E> {
+                    Ok(Extra)
+                }
+            }
+            deserializer.deserialize_any(Any)
+        }
+    }
+
+    /// meta/v1 `GroupVersionKind`.
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    pub struct GroupVersionKind {
+        group: Option<Text>,
+        version: Option<Text>,
+        kind: Option<Text>,
+    }
+
+    /// meta/v1 `GroupVersionResource`.
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    pub struct GroupVersionResource {
+        group: Option<Text>,
+        version: Option<Text>,
+        resource: Option<Text>,
+    }
+
+    /// authentication/v1 `UserInfo`.
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    pub struct UserInfo {
+        username: Option<Text>,
+        uid: Option<Text>,
+        groups: Option<Texts>,
+        extra: Option<Extra>,
+    }
 }
 
 /// The request's bytes read the plain way, a second pass: for the requests whose bytes
@@ -427,6 +586,15 @@ mod tests {
             (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":7,"operation":"CREATE","resource":{"resource":"pods"}}}"#.into(), "uid: invalid type"),
             (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","resource":{}}}"#.into(), "resource: missing field"),
             (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"","operation":"CREATE","resource":{"resource":"pods"}}}"#.into(), "uid is empty"),
+            // What kube-apiserver's Go types refuse too (policy-host/tests/kube_admission.rs).
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"PATCH","resource":{"resource":"pods"}}}"#.into(), r#"operation: unknown admission operation "PATCH""#),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","resource":["","v1","pods"]}}"#.into(), "resource: expected a JSON object"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","resource":{"resource":"pods"},"kind":"Pod"}}"#.into(), "kind: expected a JSON object"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","resource":{"resource":"pods"},"kind":{"kind":7}}}"#.into(), "kind: invalid type: integer `7`, expected a string"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","resource":{"resource":"pods"},"userInfo":{"groups":"a"}}}"#.into(), "userInfo: invalid type: string \"a\", expected an array of strings"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","resource":{"resource":"pods"},"userInfo":{"extra":{"k":[1]}}}}"#.into(), "userInfo: invalid type: integer `1`, expected a string"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","resource":{"resource":"pods"},"dryRun":"yes"}}"#.into(), "dryRun: invalid type: string"),
+            (r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CREATE","resource":{"resource":"pods"},"name":5}}"#.into(), "name: invalid type"),
         ];
         for (body, expected) in cases {
             let error = parse_review(body.as_bytes()).unwrap_err();
@@ -436,6 +604,14 @@ mod tests {
                 &body[..body.len().min(80)]
             );
         }
+    }
+
+    #[test]
+    fn fields_go_decodes_as_zero_values_are_accepted() {
+        // null and absent fields, nulls inside userInfo, any JSON as object (RawExtension).
+        let body = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"1","operation":"CONNECT","resource":{"resource":"pods"},"kind":null,"requestKind":{},"userInfo":{"username":null,"groups":[null],"extra":{"k":null}},"dryRun":null,"name":null,"object":5,"options":"x"}}"#;
+        let review = parse_review(body.as_bytes()).unwrap();
+        assert_eq!(review.attributes.operation, "CONNECT");
     }
 
     #[test]

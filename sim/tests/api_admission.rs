@@ -13,12 +13,17 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use kube_core::DynamicObject;
+use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 use serde_json::{Value, json};
 use supsvc_sim::api::{Patch, UserInfo, WriteOptions, gvr};
 
-type Decide = Arc<dyn Fn(&Value) -> Value + Send + Sync>;
+/// The test webhook's answer to a request, with kube's admission types.
+type Decide = Arc<dyn Fn(&AdmissionRequest<DynamicObject>) -> AdmissionResponse + Send + Sync>;
 
-/// A webhook over HTTPS that records every AdmissionReview and answers with `decide(request)`.
+/// A webhook over HTTPS that records every AdmissionReview, reads it with kube's admission types
+/// (`kube::core::admission`: the simulator's reviews must decode with them) and answers with
+/// `decide(request)` as kube writes an AdmissionReview response.
 struct TestWebhook {
     addr: SocketAddr,
     reviews: Arc<Mutex<Vec<Value>>>,
@@ -50,12 +55,15 @@ impl TestWebhook {
                             let body = req.into_body().collect().await.unwrap().to_bytes();
                             let review: Value = serde_json::from_slice(&body).unwrap();
                             seen.lock().unwrap().push(review.clone());
+                            let review: AdmissionReview<DynamicObject> =
+                                serde_json::from_value(review)
+                                    .expect("the review decodes with kube's admission types");
+                            let request: AdmissionRequest<DynamicObject> =
+                                review.try_into().expect("a review with a request");
                             tokio::time::sleep(delay).await;
-                            let mut response = decide(&review["request"]);
-                            response["uid"] = review["request"]["uid"].clone();
-                            let answer = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
+                            let answer = decide(&request).into_review();
                             Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(
-                                answer.to_string(),
+                                serde_json::to_vec(&answer).unwrap(),
                             ))))
                         }
                     });
@@ -105,11 +113,18 @@ async fn register(sim: &Sim, name: &str, url: &str, extra: Value) {
 }
 
 fn no_pausing() -> Decide {
-    Arc::new(|req: &Value| {
-        if req["object"]["spec"]["paused"] == json!(true) {
-            json!({"allowed": false, "status": {"code": 403, "message": "pausing is not allowed here"}})
+    Arc::new(|req: &AdmissionRequest<DynamicObject>| {
+        let paused = req
+            .object
+            .as_ref()
+            .is_some_and(|o| o.data["spec"]["paused"] == json!(true));
+        let response = AdmissionResponse::from(req);
+        if paused {
+            response.deny("pausing is not allowed here")
         } else {
-            json!({"allowed": true, "warnings": ["checked by the test webhook"]})
+            let mut response = response;
+            response.warnings = Some(vec!["checked by the test webhook".into()]);
+            response
         }
     })
 }
@@ -362,7 +377,7 @@ async fn selectors_and_status_rules_decide_which_requests_a_webhook_sees() {
     let hook = TestWebhook::start(
         &sim,
         Duration::ZERO,
-        Arc::new(|_: &Value| json!({"allowed": true})),
+        Arc::new(|req: &AdmissionRequest<DynamicObject>| AdmissionResponse::from(req)),
     )
     .await;
     register(

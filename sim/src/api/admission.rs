@@ -227,15 +227,27 @@ pub fn matching_webhooks_with(
 }
 
 /// The `AdmissionReview` sent to a webhook that sees the request as `sent_as` (`kind`, `resource`);
-/// `requestKind`/`requestResource` are always the type the client addressed.
-pub fn review(attrs: &Attributes<'_>, sent_as: &ResourceType, uid: &str) -> Value {
-    let kind_of = |rt: &ResourceType| json!({"group": rt.gvr.group, "version": rt.gvr.version, "kind": rt.kind});
-    let resource_of = |rt: &ResourceType| json!({"group": rt.gvr.group, "version": rt.gvr.version, "resource": rt.gvr.resource});
+/// `requestKind`/`requestResource` are always the type the client addressed. Built with kube's
+/// admission types (`kube::core::admission`), then written as kube-apiserver writes it (see
+/// [`as_sent`]).
+///
+/// # Errors
+/// An object that is no Kubernetes object (`DynamicObject`: its `metadata` not an ObjectMeta):
+/// the webhook is then not called, and the call fails as kube-apiserver's would.
+pub fn review(attrs: &Attributes<'_>, sent_as: &ResourceType, uid: &str) -> Result<Value, String> {
+    use kube_core::admission::{AdmissionRequest, AdmissionReview, Operation};
+    use kube_core::{DynamicObject, GroupVersionKind, GroupVersionResource, TypeMeta};
+    let kind_of = |rt: &ResourceType| GroupVersionKind::gvk(rt.gvr.group, rt.gvr.version, rt.kind);
+    let resource_of = |rt: &ResourceType| {
+        GroupVersionResource::gvr(rt.gvr.group, rt.gvr.version, rt.gvr.resource)
+    };
     let rt = attrs.rt;
-    let options_kind = match attrs.operation {
-        "CREATE" => "CreateOptions",
-        "UPDATE" => "UpdateOptions",
-        _ => "DeleteOptions",
+    let (operation, options_kind) = match attrs.operation {
+        "CREATE" => (Operation::Create, "CreateOptions"),
+        "UPDATE" => (Operation::Update, "UpdateOptions"),
+        "DELETE" => (Operation::Delete, "DeleteOptions"),
+        "CONNECT" => (Operation::Connect, "ConnectOptions"),
+        other => return Err(format!("unknown admission operation {other:?}")),
     };
     let mut options = json!({"kind": options_kind, "apiVersion": "meta.k8s.io/v1"});
     if let Some(fm) = attrs.field_manager
@@ -246,38 +258,81 @@ pub fn review(attrs: &Attributes<'_>, sent_as: &ResourceType, uid: &str) -> Valu
     if attrs.dry_run {
         options["dryRun"] = json!(["All"]);
     }
-    // The objects as the webhook's version would show them (the simulator's equivalents share one schema).
-    let converted = |o: Option<&Value>| -> Value {
-        let mut o = o.cloned().unwrap_or(Value::Null);
-        if sent_as.gvr != rt.gvr
-            && let Some(m) = o.as_object_mut()
-        {
-            m.insert("apiVersion".into(), Value::from(sent_as.api_version()));
+    // The objects as the webhook's version would show them (the simulator's equivalents share one
+    // schema), with apiVersion and kind as kube-apiserver always writes them (kube's DynamicObject
+    // keeps the two only together).
+    let converted = |o: Option<&Value>| -> Result<Option<DynamicObject>, String> {
+        let Some(mut o) = o.cloned() else {
+            return Ok(None);
+        };
+        if let Some(m) = o.as_object_mut() {
+            if sent_as.gvr != rt.gvr {
+                m.insert("apiVersion".into(), Value::from(sent_as.api_version()));
+            }
+            m.entry("apiVersion")
+                .or_insert_with(|| Value::from(sent_as.api_version()));
+            m.entry("kind").or_insert_with(|| Value::from(sent_as.kind));
         }
-        o
+        serde_json::from_value(o)
+            .map(Some)
+            .map_err(|e| format!("the object: {e}"))
     };
-    let mut request = json!({
-        "uid": uid,
-        "kind": kind_of(sent_as),
-        "resource": resource_of(sent_as),
-        "requestKind": kind_of(rt),
-        "requestResource": resource_of(rt),
-        "name": attrs.name,
-        "operation": attrs.operation,
-        "userInfo": attrs.user,
-        "object": converted(attrs.object),
-        "oldObject": converted(attrs.old_object),
-        "dryRun": attrs.dry_run,
-        "options": options,
-    });
-    if let Some(ns) = attrs.namespace {
-        request["namespace"] = Value::from(ns);
+    let user = attrs.user;
+    let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let request = AdmissionRequest::<DynamicObject> {
+        types: TypeMeta::default(),
+        uid: uid.to_owned(),
+        kind: kind_of(sent_as),
+        resource: resource_of(sent_as),
+        sub_resource: attrs.subresource.map(String::from),
+        request_kind: Some(kind_of(rt)),
+        request_resource: Some(resource_of(rt)),
+        request_sub_resource: attrs.subresource.map(String::from),
+        name: attrs.name.to_owned(),
+        namespace: attrs.namespace.map(String::from),
+        operation,
+        user_info: k8s_openapi::api::authentication::v1::UserInfo {
+            username: Some(user.username.clone()),
+            uid: non_empty(&user.uid),
+            groups: (!user.groups.is_empty()).then(|| user.groups.clone()),
+            extra: None,
+        },
+        object: converted(attrs.object)?,
+        old_object: converted(attrs.old_object)?,
+        dry_run: attrs.dry_run,
+        options: Some(k8s_openapi::apimachinery::pkg::runtime::RawExtension(
+            options,
+        )),
+    };
+    let review = AdmissionReview {
+        types: TypeMeta {
+            api_version: kube_core::admission::META_API_VERSION_V1.into(),
+            kind: kube_core::admission::META_KIND.into(),
+        },
+        request: Some(request),
+        response: None,
+    };
+    let review = serde_json::to_value(&review).map_err(|e| e.to_string())?;
+    Ok(as_sent(review))
+}
+
+/// kube's AdmissionReview as kube-apiserver writes it (k8s.io/api admission/v1 types.go): kube's
+/// `GroupVersionResource` adds a field of its own, `api_version`; and kube writes `null` for the
+/// optional fields Go omits when empty (`omitempty`: subResource, requestSubResource, namespace).
+fn as_sent(mut review: Value) -> Value {
+    if let Some(request) = review.get_mut("request").and_then(Value::as_object_mut) {
+        for resource in ["resource", "requestResource"] {
+            if let Some(r) = request.get_mut(resource).and_then(Value::as_object_mut) {
+                r.remove("api_version");
+            }
+        }
+        for optional in ["subResource", "requestSubResource", "namespace"] {
+            if request.get(optional).is_some_and(Value::is_null) {
+                request.remove(optional);
+            }
+        }
     }
-    if let Some(sub) = attrs.subresource {
-        request["subResource"] = Value::from(sub);
-        request["requestSubResource"] = Value::from(sub);
-    }
-    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request})
+    review
 }
 
 /// An AdmissionReview answer kube-apiserver cannot use; `Display` is its text (the API server
@@ -458,10 +513,10 @@ impl Caller {
         }
         let uid = uuid_v4();
         let calls = webhooks.iter().map(|wh| {
-            let body = Bytes::from(review(attrs, wh.sent_as, &uid).to_string());
+            let body = review(attrs, wh.sent_as, &uid).map(|r| Bytes::from(r.to_string()));
             let uid = uid.as_str();
             async move {
-                let outcome = match self.post(wh, body).await {
+                let outcome = match async { self.post(wh, body?).await }.await {
                     Ok(answer) => verdict(&wh.name, uid, &answer).map_err(|e| e.to_string()),
                     Err(e) => Err(e),
                 };
@@ -956,7 +1011,7 @@ mod tests {
         let a = attrs(&EXTENSIONS_DEPLOYMENTS, "CREATE", None, &pod, &u);
         let equivalents = [t(gvr::DEPLOYMENTS), &EXTENSIONS_DEPLOYMENTS];
         let wh = matching_webhooks_with(std::slice::from_ref(&config), &a, None, &equivalents);
-        let r = &review(&a, wh[0].sent_as, "u")["request"];
+        let r = &review(&a, wh[0].sent_as, "u").unwrap()["request"];
         assert_eq!(
             r["kind"],
             json!({"group": "apps", "version": "v1", "kind": "Deployment"})
@@ -968,6 +1023,85 @@ mod tests {
         assert_eq!(r["resource"]["group"], "apps");
         assert_eq!(r["requestResource"]["group"], "extensions");
         assert_eq!(r["object"]["apiVersion"], "apps/v1");
+    }
+
+    /// The review as kube-apiserver writes it, whole: built with kube's admission types, without
+    /// what kube's serialisation adds (GroupVersionResource's `api_version`, `null` for the
+    /// optional fields Go omits), and read back by them.
+    #[test]
+    fn the_review_is_what_kube_apiserver_sends() {
+        use kube_core::DynamicObject;
+        use kube_core::admission::AdmissionReview;
+        let pods = registry::lookup(gvr::PODS).unwrap();
+        let u = UserInfo::admin();
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "ns", "labels": {"a": "b"}, "creationTimestamp": "2026-12-01T12:00:00Z"},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}, "status": {"phase": "Running"}});
+        let a = Attributes {
+            subresource: Some("status"),
+            old_object: Some(&pod),
+            dry_run: true,
+            field_manager: Some("m"),
+            ..attrs(pods, "UPDATE", None, &pod, &u)
+        };
+        let group_version = json!({"group": "", "version": "v1"});
+        let with = |extra: Value| {
+            let mut v = group_version.clone();
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            v
+        };
+        let update = review(&a, pods, "u-1").unwrap();
+        assert_eq!(
+            update,
+            json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+                "uid": "u-1",
+                "kind": with(json!({"kind": "Pod"})),
+                "resource": with(json!({"resource": "pods"})),
+                "subResource": "status",
+                "requestKind": with(json!({"kind": "Pod"})),
+                "requestResource": with(json!({"resource": "pods"})),
+                "requestSubResource": "status",
+                "name": "x",
+                "namespace": "ns",
+                "operation": "UPDATE",
+                "userInfo": {"username": "kubernetes-admin", "groups": ["system:masters", "system:authenticated"]},
+                "object": pod,
+                "oldObject": pod,
+                "dryRun": true,
+                "options": {"kind": "UpdateOptions", "apiVersion": "meta.k8s.io/v1", "fieldManager": "m", "dryRun": ["All"]},
+            }})
+        );
+        // A cluster-scoped DELETE: no namespace, no subresource, no object.
+        let namespaces = registry::lookup(gvr::NAMESPACES).unwrap();
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}});
+        let delete = Attributes {
+            namespace: None,
+            object: None,
+            old_object: Some(&ns),
+            ..attrs(namespaces, "DELETE", None, &ns, &u)
+        };
+        let delete = review(&delete, namespaces, "u-2").unwrap();
+        let request = delete["request"].as_object().unwrap();
+        for absent in ["namespace", "subResource", "requestSubResource"] {
+            assert!(!request.contains_key(absent), "{absent}: {delete}");
+        }
+        assert_eq!(request["object"], Value::Null);
+        assert_eq!(request["oldObject"], ns);
+        assert_eq!(request["resource"], with(json!({"resource": "namespaces"})));
+        assert_eq!(
+            request["options"],
+            json!({"kind": "DeleteOptions", "apiVersion": "meta.k8s.io/v1"})
+        );
+        for sent in [update, delete] {
+            let read: AdmissionReview<DynamicObject> = serde_json::from_value(sent).unwrap();
+            assert!(read.request.is_some());
+        }
+        // An object kube's types cannot hold is not sent.
+        let bad = json!({"metadata": {"labels": {"a": 1}}});
+        let e = review(&attrs(pods, "CREATE", None, &bad, &u), pods, "u-3").unwrap_err();
+        assert!(e.contains("the object"), "{e}");
     }
 
     /// The namespaceSelector never exempts a cluster-scoped request other than a Namespace; the
