@@ -60,7 +60,12 @@ pub(crate) fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
         .epoch_interruption(true)
         .memory_init_cow(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-        .consume_fuel(options.count_instructions);
+        .consume_fuel(options.count_instructions)
+        // One Cranelift thread: compiling every function of a module at once (a thread per core)
+        // held each thread's compiler state at the same time, which made a first start with an
+        // empty module cache peak far above the server's serving footprint (BENCHMARKS.md,
+        // issue 19). The modules compile once, then load from the cache.
+        .parallel_compilation(false);
     // For profiling guests: `perf` resolves JIT frames through /tmp/perf-PID.map.
     if std::env::var_os("SUPSVC_WASM_PERFMAP").is_some_and(|v| !v.is_empty() && v != "0") {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);

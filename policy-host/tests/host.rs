@@ -241,3 +241,37 @@ fn wasi_guests_see_no_environment_and_no_files() {
     let verdict = policy.validate(&request()).unwrap();
     assert!(verdict.accepted, "{verdict:?}");
 }
+
+/// Every evaluation is a fresh instance: what one request left in the guest's globals or linear
+/// memory is gone for the next, even though the pooling allocator reuses the memory's slot and
+/// keeps its pages resident (only the dirtied pages are reset). Kubewarden's policy-server keeps
+/// instances between requests; this host must not (issue 19).
+#[test]
+fn no_state_survives_from_one_request_to_the_next() {
+    let stateful = wat::parse_str(
+        r#"(module
+  (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
+  (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
+  (memory (export "memory") 1)
+  (global $seen (mut i32) (i32.const 0))
+  (data (i32.const 0) "{\"valid\":true}")
+  (data (i32.const 32) "{\"accepted\":true}")
+  (data (i32.const 64) "{\"accepted\":false,\"message\":\"state leaked\"}")
+  (func (export "__guest_call") (param $op_len i32) (param $len i32) (result i32)
+    (if (i32.eq (local.get $op_len) (i32.const 17))
+      (then (call $guest_response (i32.const 0) (i32.const 14)) (return (i32.const 1))))
+    ;; a fresh instance: the global is 0 and the memory cell at 40000 (a page of its own) is 0
+    (if (i32.and (i32.eqz (global.get $seen)) (i32.eqz (i32.load (i32.const 40000))))
+      (then (call $guest_response (i32.const 32) (i32.const 17)))
+      (else (call $guest_response (i32.const 64) (i32.const 43))))
+    (global.set $seen (i32.const 1))
+    (i32.store (i32.const 40000) (i32.const 1))
+    (i32.const 1)))"#,
+    )
+    .unwrap();
+    let policy = host().load(PolicySpec::new("stateful", stateful)).unwrap();
+    for attempt in 1..=3 {
+        let verdict = policy.validate(&request()).unwrap();
+        assert!(verdict.accepted, "request {attempt}: {verdict:?}");
+    }
+}

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use supsvc_guard_adapter::cases;
-use supsvc_policy_host::{HostOptions, LoadError, Policy, PolicyHost, PolicySpec};
+use supsvc_policy_host::{HostOptions, LoadError, Policy, PolicyError, PolicyHost, PolicySpec};
 use supsvc_tests::policy_wasm;
 
 fn load(
@@ -88,4 +88,70 @@ fn bad_settings_refuse_the_policy_at_load_with_a_clear_message() {
             "{package} {settings}: {error}"
         );
     }
+}
+
+/// `{"d":{"d":…}}`, `levels` objects deep.
+fn nested(levels: usize) -> serde_json::Value {
+    let mut value = serde_json::json!("bottom");
+    for _ in 0..levels {
+        value = serde_json::json!({ "d": value });
+    }
+    value
+}
+
+/// The guards' guest stack is 64 KiB (their build.rs), not Rust's 1 MiB: it must still hold the
+/// deepest request their JSON decoder accepts. serde_json stops at 128 levels; the payload's
+/// `{"request":{"object":{…` takes 3, so an unknown field 120 levels deep is the deepest the
+/// guards read through, and every fixture must keep its verdict with one. Deeper still, the
+/// guest refuses the payload; it never overflows its stack (a trap).
+fn deep_requests_keep_their_verdicts(policy_name: &str, package: &str) {
+    let host = PolicyHost::new(HostOptions::default()).unwrap();
+    let mut loaded: HashMap<String, Policy> = HashMap::new();
+    let mut checked = 0;
+    for (case, mut request) in cases::load(policy_name) {
+        let settings = cases::settings_of(&case);
+        let policy = loaded.entry(settings.to_string()).or_insert_with(|| {
+            load(&host, package, settings.clone())
+                .unwrap_or_else(|e| panic!("{package} loads: {e}"))
+        });
+        for field in ["object", "oldObject"] {
+            if let Some(object) = request.get_mut(field).and_then(|o| o.as_object_mut()) {
+                object.insert("x-deep".into(), nested(120));
+            }
+        }
+        let bytes: Arc<[u8]> = serde_json::to_vec(&request).unwrap().into();
+        let response = policy
+            .validate(&bytes)
+            .unwrap_or_else(|e| panic!("{} with a 120-deep field: {e}", case.request));
+        let warnings = response.warnings.clone().unwrap_or_default();
+        cases::check(
+            &case,
+            response.accepted,
+            response.message.as_deref(),
+            &warnings,
+        )
+        .unwrap_or_else(|e| panic!("{} with a 120-deep field: {e}", case.request));
+        checked += 1;
+
+        for field in ["object", "oldObject"] {
+            if let Some(object) = request.get_mut(field).and_then(|o| o.as_object_mut()) {
+                object.insert("x-deep".into(), nested(1_000));
+            }
+        }
+        let bytes: Arc<[u8]> = serde_json::to_vec(&request).unwrap().into();
+        if let Err(e @ PolicyError::Trap { .. }) = policy.validate(&bytes) {
+            panic!("{} with a 1,000-deep field: {e}", case.request);
+        }
+    }
+    assert!(checked > 0, "no {policy_name} fixture");
+}
+
+#[test]
+fn the_storage_guard_wasm_reads_the_deepest_requests_on_its_small_stack() {
+    deep_requests_keep_their_verdicts("storage-guard", "supsvc-storage-guard");
+}
+
+#[test]
+fn the_registry_guard_wasm_reads_the_deepest_requests_on_its_small_stack() {
+    deep_requests_keep_their_verdicts("registry-guard", "supsvc-registry-guard");
 }

@@ -13,9 +13,13 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, UnsafeCell};
 
-/// Bytes served from the region before falling back to the standard allocator. Only the pages
-/// an evaluation touches cost anything: the region is zeroed `.bss`, not part of the module.
-pub const ARENA_BYTES: usize = 1 << 20;
+/// Bytes served from the region before falling back to the standard allocator. The region is
+/// zeroed `.bss`, not part of the module, but it is part of the initial linear memory, whose
+/// page-table entries a pooling host such as supsvc-webhook walks after every evaluation to find
+/// what to reset: 256 KiB holds a guard's evaluation of a review far larger than a usual Pod's
+/// (the 3.4 KB review of the webhook's bench takes a few KiB) while keeping that walk short
+/// (it was 1 MiB: BENCHMARKS.md, issue 19).
+pub const ARENA_BYTES: usize = 256 << 10;
 
 #[repr(C, align(16))]
 struct Region<const BYTES: usize>(UnsafeCell<[u8; BYTES]>);
