@@ -219,12 +219,14 @@ fn the_entrypoint_is_static_and_the_policies_are_where_the_config_loads_them() {
 fn the_image_serves_the_shipped_configuration_read_only_as_its_user() {
     let (dir, rootfs) = unpacked();
     let volumes = dir.path().join("volumes");
-    let (config_dir, tls_dir, cache_dir) = (
+    // The optional pull Secret is absent: the kubelet mounts an empty volume.
+    let (config_dir, tls_dir, cache_dir, registry_dir) = (
         volumes.join("config"),
         volumes.join("tls"),
         volumes.join("cache"),
+        volumes.join("registry"),
     );
-    for d in [&config_dir, &tls_dir, &cache_dir] {
+    for d in [&config_dir, &tls_dir, &cache_dir, &registry_dir] {
         std::fs::create_dir_all(d).unwrap();
     }
     // The emptyDir: writable by the pod's fsGroup.
@@ -263,6 +265,7 @@ fn the_image_serves_the_shipped_configuration_read_only_as_its_user() {
             "config" => &config_dir,
             "tls" => &tls_dir,
             "module-cache" => &cache_dir,
+            "registry-credentials" => &registry_dir,
             other => panic!("a volume this test does not mount: {other}"),
         };
         let path = mount["mountPath"].as_str().unwrap().to_string();
