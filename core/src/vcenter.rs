@@ -11,6 +11,7 @@
 //! - whether the Supervisor's Secret drifted from vCenter's copy ([`drift`]);
 //! - whether a change is in flight ([`in_flight`]), and the write protocol's next step ([`next_step`]);
 //! - how to order service versions ([`compare_versions`]) and what a vAPI error means ([`explain`]).
+//! - whether vCenter's checkContent lets a definition be registered ([`read_check_result`]).
 //!
 //! Sources (the vSphere Automation API bindings, PyPI `vmware-vcenter` 9.1.1.0,
 //! `com/vmware/vcenter/namespace_management/supervisor_services_client.py` and `supervisors_client.py`):
@@ -900,6 +901,122 @@ pub fn explain(status: u16, error: &VapiError) -> String {
         }
         _ => "see vCenter's message above".into(),
     }
+}
+
+/// The `status` of a `POST /supervisor-services?action=checkContent` answer that lets a definition be
+/// registered, as vCenter spells it on display (`VALID`, `VALID_WITH_WARNINGS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentStatus {
+    /// `VALID`.
+    Valid,
+    /// `VALID_WITH_WARNINGS`: registrable; the answer's `warning_messages` say what to look at.
+    ValidWithWarnings,
+}
+
+impl fmt::Display for ContentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ContentStatus::Valid => "VALID",
+            ContentStatus::ValidWithWarnings => "VALID_WITH_WARNINGS",
+        })
+    }
+}
+
+/// Why a checkContent answer does not let the definition be registered (see [`read_check_result`]).
+/// The callers add what they were registering and a hint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContentCheckError {
+    /// `status` is neither `VALID` nor `VALID_WITH_WARNINGS` (`INVALID`, an unknown status), or the
+    /// body has no readable `status` (not JSON, not an object, no `status` or an empty one).
+    #[error(
+        "checkContent finds the definition {}{}{}",
+        status.as_deref().unwrap_or("unreadable"),
+        if messages.is_empty() { "" } else { ": " },
+        messages.join("; ")
+    )]
+    NotValid {
+        /// The answer's `status`; `None` when the body was unreadable or had none (callers print
+        /// `unreadable`).
+        status: Option<String>,
+        /// The `default_message` of each of `error_messages`, in vCenter's order (empty ones left out).
+        messages: Vec<String>,
+    },
+    /// vCenter validated the definition but reads it as another service or version than expected
+    /// (`carvel_apps_check_result.supervisor_service` / `.version`).
+    #[error(
+        "vCenter reads the definition as {} {}",
+        service.as_deref().unwrap_or("(no service)"),
+        version.as_deref().unwrap_or("(no version)")
+    )]
+    OtherDefinition {
+        /// `carvel_apps_check_result.supervisor_service`; `None` when absent.
+        service: Option<String>,
+        /// `carvel_apps_check_result.version`; `None` when absent.
+        version: Option<String>,
+    },
+}
+
+/// Reads vCenter's answer to `POST /supervisor-services?action=checkContent`
+/// (`{"spec": {"content": b64}}`) for a definition of `service` version `version`.
+///
+/// `body` is the answer's JSON, the `CheckResult` structure of the 9.1 bindings
+/// (`namespace_management_client.py`, `SupervisorServices.check_content`): `{status: VALID |
+/// VALID_WITH_WARNINGS | INVALID, content_type?, carvel_apps_check_result?: {supervisor_service,
+/// version, display_name, ...}, warning_messages?, error_messages?: [{id, default_message, args}]}`.
+///
+/// The rule: the definition may be registered when `status` is `VALID` or `VALID_WITH_WARNINGS` and
+/// vCenter does not read it as another service or version. `carvel_apps_check_result` and its fields
+/// are optional in the API (only relevant to Carvel content), so an absent service or version is no
+/// mismatch: the callers built or parsed the definition themselves and know what it holds.
+///
+/// ```
+/// use supsvc_core::vcenter::{read_check_result, ContentCheckError, ContentStatus};
+///
+/// let ok = br#"{"status": "VALID", "carvel_apps_check_result": {"supervisor_service": "a.b", "version": "1.0.0"}}"#;
+/// assert_eq!(read_check_result(ok, "a.b", "1.0.0"), Ok(ContentStatus::Valid));
+/// assert!(matches!(
+///     read_check_result(ok, "a.b", "2.0.0"),
+///     Err(ContentCheckError::OtherDefinition { .. })
+/// ));
+/// ```
+///
+/// # Errors
+/// [`ContentCheckError::NotValid`] for any other or no `status`, with the `error_messages`;
+/// [`ContentCheckError::OtherDefinition`] when a present `supervisor_service` or `version` differs from
+/// `service` or `version`.
+pub fn read_check_result(
+    body: &[u8],
+    service: &str,
+    version: &str,
+) -> Result<ContentStatus, ContentCheckError> {
+    let answer: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let status = match answer["status"].as_str().filter(|s| !s.is_empty()) {
+        Some("VALID") => ContentStatus::Valid,
+        Some("VALID_WITH_WARNINGS") => ContentStatus::ValidWithWarnings,
+        other => {
+            return Err(ContentCheckError::NotValid {
+                status: other.map(str::to_owned),
+                messages: answer["error_messages"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m["default_message"].as_str())
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            });
+        }
+    };
+    let result = &answer["carvel_apps_check_result"];
+    let read_service = result["supervisor_service"].as_str();
+    let read_version = result["version"].as_str();
+    if read_service.is_some_and(|s| s != service) || read_version.is_some_and(|v| v != version) {
+        return Err(ContentCheckError::OtherDefinition {
+            service: read_service.map(str::to_owned),
+            version: read_version.map(str::to_owned),
+        });
+    }
+    Ok(status)
 }
 
 /// The outcome of vCenter's compatibility precheck of a target version (`.../versions/{v}/precheck`,
@@ -2353,5 +2470,123 @@ mod tests {
             serde_json::from_value(json!({"desired_version": "1", "config_status": "CONFIGURING"}))
                 .unwrap();
         assert_eq!(bare.current_version, None);
+    }
+
+    #[test]
+    fn check_content_answers_are_read() {
+        use ContentCheckError::{NotValid, OtherDefinition};
+        let other = |service: Option<&str>, version: Option<&str>| OtherDefinition {
+            service: service.map(str::to_owned),
+            version: version.map(str::to_owned),
+        };
+        let not_valid = |status: Option<&str>, messages: &[&str]| NotValid {
+            status: status.map(str::to_owned),
+            messages: messages.iter().map(|m| m.to_string()).collect(),
+        };
+        let result = |service: &str, version: &str| json!({"supervisor_service": service, "version": version, "display_name": service});
+        let cases: Vec<(&str, Value, Result<ContentStatus, ContentCheckError>)> = vec![
+            (
+                "valid",
+                json!({"status": "VALID", "content_type": "CARVEL_APPS_YAML", "carvel_apps_check_result": result("a.b", "1.0.0")}),
+                Ok(ContentStatus::Valid),
+            ),
+            (
+                "valid with warnings",
+                json!({"status": "VALID_WITH_WARNINGS", "carvel_apps_check_result": result("a.b", "1.0.0"),
+                       "warning_messages": [{"id": "w", "default_message": "no EULA", "args": []}]}),
+                Ok(ContentStatus::ValidWithWarnings),
+            ),
+            (
+                "invalid with messages",
+                json!({"status": "INVALID", "error_messages": [
+                    {"id": "e1", "default_message": "The content is not base64-encoded.", "args": []},
+                    {"id": "e2", "default_message": "", "args": []},
+                    {"id": "e3", "args": []},
+                    {"id": "e4", "default_message": "No Package.", "args": ["x"]}]}),
+                Err(not_valid(
+                    Some("INVALID"),
+                    &["The content is not base64-encoded.", "No Package."],
+                )),
+            ),
+            (
+                "invalid without messages",
+                json!({"status": "INVALID"}),
+                Err(not_valid(Some("INVALID"), &[])),
+            ),
+            (
+                "a status this rule does not know",
+                json!({"status": "PENDING", "carvel_apps_check_result": result("a.b", "1.0.0")}),
+                Err(not_valid(Some("PENDING"), &[])),
+            ),
+            (
+                "no status, messages kept",
+                json!({"error_messages": [{"id": "e", "default_message": "broken", "args": []}]}),
+                Err(not_valid(None, &["broken"])),
+            ),
+            (
+                "empty status",
+                json!({"status": "", "error_messages": [{"id": "e", "default_message": "broken", "args": []}]}),
+                Err(not_valid(None, &["broken"])),
+            ),
+            (
+                "status not a string",
+                json!({"status": 1}),
+                Err(not_valid(None, &[])),
+            ),
+            (
+                "another service",
+                json!({"status": "VALID", "carvel_apps_check_result": result("c.d", "1.0.0")}),
+                Err(other(Some("c.d"), Some("1.0.0"))),
+            ),
+            (
+                "another version",
+                json!({"status": "VALID_WITH_WARNINGS", "carvel_apps_check_result": result("a.b", "1.0.1")}),
+                Err(other(Some("a.b"), Some("1.0.1"))),
+            ),
+            (
+                "no carvel_apps_check_result",
+                json!({"status": "VALID"}),
+                Ok(ContentStatus::Valid),
+            ),
+            (
+                "no version, the service matches",
+                json!({"status": "VALID", "carvel_apps_check_result": {"supervisor_service": "a.b"}}),
+                Ok(ContentStatus::Valid),
+            ),
+            (
+                "no service, another version",
+                json!({"status": "VALID", "carvel_apps_check_result": {"version": "2.0.0"}}),
+                Err(other(None, Some("2.0.0"))),
+            ),
+        ];
+        for (what, body, want) in cases {
+            let body = serde_json::to_vec(&body).unwrap();
+            assert_eq!(read_check_result(&body, "a.b", "1.0.0"), want, "{what}");
+        }
+        for unreadable in [&b""[..], b"<html>502</html>", b"\"VALID\"", b"[]", b"null"] {
+            assert_eq!(
+                read_check_result(unreadable, "a.b", "1.0.0"),
+                Err(not_valid(None, &[])),
+                "{}",
+                String::from_utf8_lossy(unreadable)
+            );
+        }
+        // What the callers print after `error:`.
+        assert_eq!(
+            not_valid(Some("INVALID"), &["x.", "y."]).to_string(),
+            "checkContent finds the definition INVALID: x.; y."
+        );
+        assert_eq!(
+            not_valid(None, &[]).to_string(),
+            "checkContent finds the definition unreadable"
+        );
+        assert_eq!(
+            other(None, Some("2.0.0")).to_string(),
+            "vCenter reads the definition as (no service) 2.0.0"
+        );
+        assert_eq!(
+            ContentStatus::ValidWithWarnings.to_string(),
+            "VALID_WITH_WARNINGS"
+        );
     }
 }

@@ -619,6 +619,60 @@ async fn the_webhook_registers_in_vcenter_as_a_supervisor_service_and_installs()
     sup.sim.stop().await;
 }
 
+/// `webhook package --register` on a vCenter older than Carvel definitions (7.0.3): vCenter's
+/// checkContent answers INVALID with its message, the plugin says so with a hint and registers
+/// nothing (checkContent is the only write that reached vCenter).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_definition_vcenter_finds_invalid_is_not_registered() {
+    let sup = Supervisor::start("harbor", 0.001).await;
+    let vc = sup
+        .sim
+        .start_vcenter(supsvc_sim::vcenter::VcenterOptions {
+            release: supsvc_sim::vcenter::Release::V7_0_3,
+            ..Default::default()
+        })
+        .await
+        .expect("vCenter starts");
+    let ca = sup.dir.path().join("vcenter-ca.pem");
+    std::fs::write(&ca, &vc.ca_pem).unwrap();
+    let run = supsvc_env(
+        &sup,
+        &["webhook", "package", "--register", "--vcenter", &vc.url],
+        &[
+            ("SUPSVC_VCENTER_PASSWORD", "VMware1!"),
+            ("SUPSVC_VCENTER_CA_FILE", ca.to_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(
+            "error: vCenter's checkContent does not accept the definition (INVALID): \
+             Carvel service definitions need vSphere 8.0 or later.; nothing was written"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("hint: vCenter takes Carvel definitions from vSphere 8.0.0.1 on"),
+        "{}",
+        run.stderr
+    );
+    let writes: Vec<String> = vc
+        .requests()
+        .iter()
+        .filter(|r| r.method != "GET" && !r.path.starts_with("/api/session"))
+        .map(|r| r.line())
+        .collect();
+    assert_eq!(
+        writes,
+        ["POST /api/vcenter/namespace-management/supervisor-services?action=checkContent"]
+    );
+    assert_eq!(vc.catalog_versions("supsvc-webhook.supsvc.io"), None);
+    sup.sim.stop().await;
+}
+
 /// In-cluster mode (no `--url`): the shipped Deployment, Service and PodDisruptionBudget are applied
 /// too, with the image given, and accepted by the API server; "answers" is the Deployment available
 /// at its generation (the simulator marks workloads available without running pods, so this checks

@@ -22,7 +22,8 @@ use serde_json::{Value, json};
 use supsvc_core::carvel::{self, State};
 use supsvc_core::values;
 use supsvc_core::vcenter::{
-    self as core_vc, CarryOver, ConfigStatus, Flavour, Snapshot, UpgradeFacts, UpgradeStep,
+    self as core_vc, CarryOver, ConfigStatus, ContentCheckError, Flavour, Snapshot, UpgradeFacts,
+    UpgradeStep,
 };
 use tokio::time::Instant;
 
@@ -661,52 +662,37 @@ async fn register(vc: &Vcenter, service_id: &str, d: &Definition) -> Result<()> 
         "{}/supervisor-services?action=checkContent",
         core_vc::NAMESPACE_MANAGEMENT
     );
-    let check: Value = serde_json::from_slice(
-        &vc.request(
+    let answer = vc
+        .request(
             Method::POST,
             &check_path,
             Some(&json!({"spec": {"content": d.content}})),
         )
-        .await?,
-    )
-    .unwrap_or(Value::Null);
-    let status = check["status"].as_str().unwrap_or_default();
-    if !matches!(status, "VALID" | "VALID_WITH_WARNINGS") {
-        let errors: Vec<&str> = check["error_messages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m["default_message"].as_str())
-            .collect();
-        return Err(Failure::new(
-            format!(
-                "vCenter's checkContent finds the definition of {} {} {}: {}; nothing was written",
-                d.service,
-                d.version,
-                if status.is_empty() {
-                    "unreadable"
-                } else {
-                    status
-                },
-                errors.join("; ")
-            ),
-            "give the service definition as the Supervisor Services catalog publishes it",
-        ));
-    }
-    let result = &check["carvel_apps_check_result"];
-    if result["supervisor_service"]
-        .as_str()
-        .is_some_and(|s| s != service_id)
-        || result["version"].as_str().is_some_and(|v| v != d.version)
-    {
-        return Err(Failure::new(
-            format!(
-                "vCenter reads the definition as {} {}, not {service_id} {}; nothing was written",
-                result["supervisor_service"], result["version"], d.version
-            ),
-            "give the definition of the version you upgrade to",
-        ));
-    }
+        .await?;
+    let status = match core_vc::read_check_result(&answer, service_id, &d.version) {
+        Ok(status) => status,
+        Err(ContentCheckError::NotValid { status, messages }) => {
+            return Err(Failure::new(
+                format!(
+                    "vCenter's checkContent finds the definition of {} {} {}: {}; nothing was written",
+                    d.service,
+                    d.version,
+                    status.as_deref().unwrap_or("unreadable"),
+                    messages.join("; ")
+                ),
+                "give the service definition as the Supervisor Services catalog publishes it",
+            ));
+        }
+        Err(other @ ContentCheckError::OtherDefinition { .. }) => {
+            return Err(Failure::new(
+                format!(
+                    "{other}, not {service_id} {}; nothing was written",
+                    d.version
+                ),
+                "give the definition of the version you upgrade to",
+            ));
+        }
+    };
     line(&format!(
         "checkContent: {status} ({} {})",
         d.service, d.version

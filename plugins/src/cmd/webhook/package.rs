@@ -252,8 +252,8 @@ where
     let password = crate::vcenter::read_password(&options, false)?;
     let vc = crate::vcenter::Vcenter::connect(&options, &url, password).await?;
     let content = engine.encode(render(&args.package_version, &bundle_of(args)));
-    let check: Value = serde_json::from_slice(
-        &vc.request(
+    let answer = vc
+        .request(
             Method::POST,
             &format!(
                 "{}/supervisor-services?action=checkContent",
@@ -261,30 +261,25 @@ where
             ),
             Some(&json!({"spec": {"content": content}})),
         )
-        .await?,
-    )
-    .unwrap_or(Value::Null);
-    let status = check["status"].as_str().unwrap_or_default();
-    let result = &check["carvel_apps_check_result"];
-    if !matches!(status, "VALID" | "VALID_WITH_WARNINGS")
-        || result["supervisor_service"] != SERVICE_ID
-        || result["version"] != args.package_version.as_str()
-    {
-        let errors: Vec<&str> = check["error_messages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m["default_message"].as_str())
-            .collect();
-        return Err(Failure::new(
-            format!(
-                "vCenter's checkContent does not accept the definition ({status} {}): {}; nothing was written",
-                result,
-                errors.join("; ")
-            ),
-            "vCenter takes Carvel definitions from vSphere 8.0.0.1 on; check the version with `kubectl supsvc status --vcenter`",
-        ));
-    }
+        .await?;
+    let status = core_vc::read_check_result(&answer, SERVICE_ID, &args.package_version)
+        .map_err(|refused| {
+            let why = match refused {
+                core_vc::ContentCheckError::NotValid { status, messages } => format!(
+                    "({}): {}",
+                    status.as_deref().unwrap_or("unreadable"),
+                    messages.join("; ")
+                ),
+                read_as @ core_vc::ContentCheckError::OtherDefinition { .. } => format!(
+                    "({read_as}, not {SERVICE_ID} {})",
+                    args.package_version
+                ),
+            };
+            Failure::new(
+                format!("vCenter's checkContent does not accept the definition {why}; nothing was written"),
+                "vCenter takes Carvel definitions from vSphere 8.0.0.1 on; check the version with `kubectl supsvc status --vcenter`",
+            )
+        })?;
     outln!(
         "checkContent: {status} ({SERVICE_ID} {})",
         args.package_version
