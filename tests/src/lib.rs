@@ -13,6 +13,7 @@ use serde_json::Value;
 use supsvc_sim::api::{Client, Gvr};
 use supsvc_sim::{SimOptions, Simulator};
 
+pub mod guards;
 pub mod plugin;
 pub mod vcenter;
 

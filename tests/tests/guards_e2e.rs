@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use supsvc_sim::api::{Patch, WriteOptions, gvr};
-use supsvc_tests::{SERVICES_NAMESPACE, Supervisor, eventually, policy_wasm, reconciled};
-use supsvc_webhook::server::{self, StartOptions};
+use supsvc_tests::{SERVICES_NAMESPACE, Supervisor, eventually, reconciled};
+use supsvc_webhook::server;
 
 const HARBOR: &str = "svc-harbor.tanzu.vmware.com";
 const DOMAIN: &str = "svc-harbor-domain-c8";
@@ -22,36 +22,7 @@ async fn guard(supervisor: &Supervisor, registry_mode: &str) -> server::RunningW
         .unwrap();
     std::fs::write(dir.join("tls.crt"), &cert.cert_pem).unwrap();
     std::fs::write(dir.join("tls.key"), &cert.key_pem).unwrap();
-    let config = format!(
-        r#"listen: 127.0.0.1:0
-tls: {{certFile: {dir}/tls.crt, keyFile: {dir}/tls.key}}
-policies:
-  - name: storage-guard
-    module: {storage}
-    rules:
-      - {{operations: [UPDATE, DELETE], apiGroups: ["", apps], resources: [persistentvolumeclaims, statefulsets, statefulsets/scale]}}
-  - name: registry-guard
-    module: {registry}
-    mode: {registry_mode}
-    settings: {{exemptNamespaces: [kube-system]}}
-    rules:
-      - {{operations: [CREATE, UPDATE], apiGroups: ["", apps, batch], resources: [pods, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs]}}
-"#,
-        dir = dir.display(),
-        storage = policy_wasm("supsvc-storage-guard").display(),
-        registry = policy_wasm("supsvc-registry-guard").display(),
-    );
-    let config_path = dir.join("webhook.yaml");
-    std::fs::write(&config_path, config).unwrap();
-    let webhook = server::start(config_path, StartOptions::default())
-        .await
-        .expect("webhook starts");
-    eventually(
-        Duration::from_secs(60),
-        "the webhook to load its policies",
-        || async { webhook.state.is_ready().then_some(()) },
-    )
-    .await;
+    let webhook = supsvc_tests::guards::start_guards(dir, "127.0.0.1:0", registry_mode).await;
 
     let ca_bundle = base64::engine::general_purpose::STANDARD.encode(supsvc_sim_ca(supervisor));
     let registration = format!(

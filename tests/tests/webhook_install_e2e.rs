@@ -9,8 +9,8 @@ use base64::Engine;
 use serde_json::Value;
 use supsvc_sim::api::gvr;
 use supsvc_tests::plugin::{Run, Via, supsvc_command};
-use supsvc_tests::{Supervisor, eventually, policy_wasm};
-use supsvc_webhook::server::{self, StartOptions};
+use supsvc_tests::{Supervisor, eventually};
+use supsvc_webhook::server;
 
 const NS: &str = "supsvc-webhook";
 const DOMAIN: &str = "svc-harbor-domain-c8";
@@ -85,36 +85,7 @@ async fn start_webhook(sup: &Supervisor, port: u16) -> server::RunningWebhook {
             .unwrap();
         std::fs::write(dir.join(key), bytes).unwrap();
     }
-    let config = format!(
-        r#"listen: 127.0.0.1:{port}
-tls: {{certFile: {dir}/tls.crt, keyFile: {dir}/tls.key}}
-policies:
-  - name: storage-guard
-    module: {storage}
-    rules:
-      - {{operations: [UPDATE, DELETE], apiGroups: ["", apps], resources: [persistentvolumeclaims, statefulsets]}}
-  - name: registry-guard
-    module: {registry}
-    settings: {{exemptNamespaces: [kube-system]}}
-    rules:
-      - {{operations: [CREATE, UPDATE], apiGroups: ["", apps, batch], resources: [pods, deployments, statefulsets, daemonsets, replicasets, jobs, cronjobs]}}
-"#,
-        dir = dir.display(),
-        storage = policy_wasm("supsvc-storage-guard").display(),
-        registry = policy_wasm("supsvc-registry-guard").display(),
-    );
-    let path = dir.join("webhook.yaml");
-    std::fs::write(&path, config).unwrap();
-    let webhook = server::start(path, StartOptions::default())
-        .await
-        .expect("webhook starts");
-    eventually(
-        Duration::from_secs(60),
-        "the webhook to load its policies",
-        || async { webhook.state.is_ready().then_some(()) },
-    )
-    .await;
-    webhook
+    supsvc_tests::guards::start_guards(dir, &format!("127.0.0.1:{port}"), "enforce").await
 }
 
 /// The blog's direct edit of Harbor's registry PVC, with the real kubectl.
