@@ -8,104 +8,26 @@ mod common;
 mod test_registry;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use common::setup::admission_fixture;
-use common::tls::{HttpsClient, call, client, self_signed, write_cert};
+use common::served::{Served, reloads, tls_in, wait_for};
 use common::wat_policies::{Behaviour, wasm};
 use supsvc_oci::{Credentials, PolicyRef, Registry, RegistryOptions};
 use supsvc_policy_host::{HostOptions, PolicyHost};
 use supsvc_webhook::config::Config;
 use supsvc_webhook::policy_set::PolicySet;
-use supsvc_webhook::server::{RunningWebhook, StartOptions, start};
 use test_registry::{RegistrySetup, TestRegistry};
 
-async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-fn reloads(webhook: &RunningWebhook, outcome: &str) -> u64 {
-    let prefix = format!("supsvc_webhook_reloads_total{{outcome=\"{outcome}\"}} ");
-    webhook
-        .state
-        .metrics
-        .encode()
-        .lines()
-        .find_map(|line| line.strip_prefix(prefix.as_str()))
-        .map_or(0, |n| n.trim().parse().expect("a count"))
-}
-
 /// A webhook over HTTPS serving one policy whose module is `module`, with `extra` top-level YAML.
-struct Served {
-    webhook: RunningWebhook,
-    client: HttpsClient,
-    base: String,
-}
-
 async fn serve(dir: &Path, module: &str, extra: &str) -> Served {
-    let cert = self_signed();
-    write_cert(dir, &cert);
+    let (cert, header) = tls_in(dir);
     let yaml = format!(
-        "reloadIntervalMs: 20\ntls: {{certFile: {crt}, keyFile: {key}}}\n{extra}\npolicies:\n  \
+        "{header}\n{extra}\npolicies:\n  \
          - name: guard\n    module: {module}\n    timeout: 500\n    memoryLimit: 16Mi\n",
-        crt = dir.join("tls.crt").display(),
-        key = dir.join("tls.key").display(),
     );
     let config = dir.join("config.yaml");
     std::fs::write(&config, yaml).unwrap();
-    let webhook = start(
-        config,
-        StartOptions {
-            listen: Some("127.0.0.1:0".into()),
-            ..StartOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let base = format!("https://localhost:{}", webhook.addr.port());
-    Served {
-        webhook,
-        client: client(&cert.der),
-        base,
-    }
-}
-
-impl Served {
-    async fn ready(&self) -> bool {
-        matches!(
-            call(&self.client, &format!("{}/readyz", self.base), None).await,
-            Ok((200, _))
-        )
-    }
-
-    async fn wait_ready(&self) {
-        wait_for("readiness", Duration::from_secs(60), async || {
-            self.ready().await
-        })
-        .await;
-    }
-
-    /// The AdmissionReview response to the Pod creation fixture.
-    async fn review(&self) -> serde_json::Value {
-        let review = Bytes::from(admission_fixture("webhook/pod-create.json"));
-        let (status, body) = call(
-            &self.client,
-            &format!("{}/validate", self.base),
-            Some(review),
-        )
-        .await
-        .unwrap();
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-        serde_json::from_slice(&body).unwrap()
-    }
+    Served::start(&config, &cert).await
 }
 
 async fn push(registry: &Registry, reference: &str, wasm: &[u8]) -> PolicyRef {
@@ -209,12 +131,12 @@ async fn a_bad_new_version_keeps_the_running_one_and_a_good_one_replaces_it() {
     assert_eq!(served.review().await["response"]["allowed"], true);
 
     // The tag moved to a module that does not compile: refused, the running one serves on.
-    let failures = reloads(&served.webhook, "failure");
+    let failures = reloads(&served.webhook.state, "failure");
     push(&pusher, &tag, b"\0asm\x01\0\0\0 not a module").await;
     wait_for(
         "the broken version to be refused",
         Duration::from_secs(60),
-        async || reloads(&served.webhook, "failure") > failures,
+        async || reloads(&served.webhook.state, "failure") > failures,
     )
     .await;
     assert!(served.ready().await);

@@ -4,37 +4,13 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
+use common::served::{Served, reloads, tls_in, wait_for};
 use common::setup::{admission_fixture, policy, write_config};
 use common::tls::{call, client, self_signed, write_cert};
 use common::wat_policies::{Behaviour, wasm};
-use supsvc_webhook::server::{StartOptions, start};
-
-const HEADER: &str = "reloadIntervalMs: 20\ntls: {certFile: tls.crt, keyFile: tls.key}";
-
-async fn wait_for(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-/// `supsvc_webhook_reloads_total{outcome=…}` from the webhook's metrics, 0 before the first.
-fn reloads(state: &supsvc_webhook::server::AppState, outcome: &str) -> u64 {
-    let prefix = format!("supsvc_webhook_reloads_total{{outcome=\"{outcome}\"}} ");
-    state
-        .metrics
-        .encode()
-        .lines()
-        .find_map(|line| line.strip_prefix(prefix.as_str()))
-        .map_or(0, |n| n.trim().parse().expect("a count"))
-}
 
 /// Replaces a file atomically, as a ConfigMap update or an image rollout would.
 fn replace(path: &std::path::Path, content: &[u8]) {
@@ -46,35 +22,19 @@ fn replace(path: &std::path::Path, content: &[u8]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hot_reload_under_load_drops_nothing_and_rejects_a_broken_module() {
     let dir = tempfile::tempdir().unwrap();
-    let cert = self_signed();
-    write_cert(dir.path(), &cert);
-    // TLS paths are relative to the working directory: give absolute ones.
-    let header = HEADER
-        .replace("tls.crt", &dir.path().join("tls.crt").display().to_string())
-        .replace("tls.key", &dir.path().join("tls.key").display().to_string());
+    let (cert, header) = tls_in(dir.path());
     let config = write_config(
         dir.path(),
         &[policy("guard", Behaviour::Accept, &[])],
         &header,
     );
-    let webhook = start(
-        config.clone(),
-        StartOptions {
-            listen: Some("127.0.0.1:0".into()),
-            ..StartOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let base = format!("https://localhost:{}", webhook.addr.port());
-    let client = client(&cert.der);
-    wait_for("readiness", Duration::from_secs(30), async || {
-        matches!(
-            call(&client, &format!("{base}/readyz"), None).await,
-            Ok((200, _))
-        )
-    })
-    .await;
+    let served = Served::start(&config, &cert).await;
+    served.wait_ready().await;
+    let Served {
+        webhook,
+        client,
+        base,
+    } = served;
 
     // Load: 8 keep-alive clients sending the Pod review until told to stop.
     let review = Bytes::from(admission_fixture("webhook/pod-create.json"));
@@ -183,22 +143,10 @@ async fn hot_reload_under_load_drops_nothing_and_rejects_a_broken_module() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_certificate_is_reloaded_when_the_files_change() {
     let dir = tempfile::tempdir().unwrap();
-    let first = self_signed();
-    write_cert(dir.path(), &first);
-    let header = HEADER
-        .replace("tls.crt", &dir.path().join("tls.crt").display().to_string())
-        .replace("tls.key", &dir.path().join("tls.key").display().to_string());
+    let (first, header) = tls_in(dir.path());
     let config = write_config(dir.path(), &[], &header);
-    let webhook = start(
-        config,
-        StartOptions {
-            listen: Some("127.0.0.1:0".into()),
-            ..StartOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let url = format!("https://localhost:{}/healthz", webhook.addr.port());
+    let served = Served::start(&config, &first).await;
+    let url = format!("{}/healthz", served.base);
     assert_eq!(call(&client(&first.der), &url, None).await.unwrap().0, 200);
 
     let second = self_signed();
@@ -215,5 +163,5 @@ async fn tls_certificate_is_reloaded_when_the_files_change() {
         call(&client(&first.der), &url, None).await.is_err(),
         "the old certificate is gone"
     );
-    webhook.stop();
+    served.webhook.stop();
 }

@@ -3,6 +3,7 @@
 
 #[path = "../../../policy-host/tests/common/fixtures.rs"]
 pub mod fixtures;
+pub mod served;
 pub mod setup;
 pub mod tls;
 #[path = "../../../policy-host/tests/common/wat_policies.rs"]
