@@ -9,6 +9,18 @@ use supsvc_webhook::server::{self, RunningWebhook, StartOptions};
 
 use crate::{eventually, policy_wasm};
 
+/// The `kubectl` arguments of the blog's direct edit of Harbor's registry PVC in the `harbor`
+/// scenario (55Gi to 60Gi in `svc-harbor-domain-c8`): what storage-guard refuses.
+pub const BLOGS_PVC_EDIT: [&str; 7] = [
+    "-n",
+    "svc-harbor-domain-c8",
+    "patch",
+    "pvc",
+    "harbor-registry",
+    "-p",
+    r#"{"spec":{"resources":{"requests":{"storage":"60Gi"}}}}"#,
+];
+
 /// Starts `supsvc-webhook` on `listen` (`127.0.0.1:0` for any free port, the bound one is
 /// `RunningWebhook::addr`) over HTTPS with the certificate and key the caller wrote to `dir/tls.crt`
 /// and `dir/tls.key`, serving the built `supsvc-storage-guard` and `supsvc-registry-guard` under the

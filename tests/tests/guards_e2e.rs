@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use supsvc_sim::api::{Patch, WriteOptions, gvr};
+use supsvc_tests::guards::BLOGS_PVC_EDIT;
 use supsvc_tests::{SERVICES_NAMESPACE, Supervisor, eventually, reconciled};
 use supsvc_webhook::server;
 
@@ -74,15 +75,7 @@ async fn the_blogs_pvc_edit_is_denied_but_the_same_change_through_the_values_goe
     let webhook = guard(&supervisor, "enforce").await;
 
     // The admin's direct edit: denied with the policy's message, nothing written.
-    let output = supervisor.kubectl(&[
-        "-n",
-        DOMAIN,
-        "patch",
-        "pvc",
-        "harbor-registry",
-        "-p",
-        r#"{"spec":{"resources":{"requests":{"storage":"60Gi"}}}}"#,
-    ]);
+    let output = supervisor.kubectl(&BLOGS_PVC_EDIT);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "the direct edit must be denied");
     assert!(

@@ -13,7 +13,6 @@ use supsvc_tests::{Supervisor, eventually};
 use supsvc_webhook::server;
 
 const NS: &str = "supsvc-webhook";
-const DOMAIN: &str = "svc-harbor-domain-c8";
 
 /// `kubectl supsvc ARGS`: the real kubectl, the built plugin first on PATH (off the runtime's
 /// threads: the simulator and the webhook serve on them).
@@ -92,18 +91,7 @@ async fn start_webhook(sup: &Supervisor, port: u16) -> server::RunningWebhook {
 async fn patch_pvc(sup: &Supervisor) -> Output {
     let kubeconfig = sup.kubeconfig.clone();
     tokio::task::spawn_blocking(move || {
-        supsvc_tests::kubectl(
-            &kubeconfig,
-            &[
-                "-n",
-                DOMAIN,
-                "patch",
-                "pvc",
-                "harbor-registry",
-                "-p",
-                r#"{"spec":{"resources":{"requests":{"storage":"60Gi"}}}}"#,
-            ],
-        )
+        supsvc_tests::kubectl(&kubeconfig, &supsvc_tests::guards::BLOGS_PVC_EDIT)
     })
     .await
     .unwrap()
