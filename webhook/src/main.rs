@@ -30,10 +30,25 @@ struct Args {
     /// Log as JSON lines.
     #[arg(long, env = "SUPSVC_WEBHOOK_LOG_JSON")]
     log_json: bool,
+    /// Load every policy of the configuration into its `cacheDir` (compiled, settings checked),
+    /// then exit: 0 when all loaded. The Deployment's init container runs it, so the server
+    /// starts from compiled modules and never holds the compiler in memory.
+    #[arg(long)]
+    precompile: bool,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let subscriber = tracing_subscriber::fmt().with_env_filter(filter);
@@ -41,6 +56,11 @@ fn main() -> anyhow::Result<()> {
         subscriber.json().init();
     } else {
         subscriber.init();
+    }
+    if args.precompile {
+        let policies = supsvc_webhook::reload::precompile(&args.config)?;
+        tracing::info!(policies, config = %args.config.display(), "policies compiled into the cache");
+        return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
