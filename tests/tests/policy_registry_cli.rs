@@ -229,6 +229,15 @@ fn the_webhook_bundle_pushes_as_an_imgpkg_bundle_skopeo_reads() {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("{stdout}"))
         .to_owned();
+    // The next step names the pushed bundle by digest, as `webhook package --bundle` requires; a
+    // success prints no `hint:` (those are errors', on stderr).
+    assert!(
+        stdout.contains(&format!(
+            "\nnext: kubectl supsvc webhook package --bundle {reference}@{digest}\n"
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hint:"), "{stdout}");
 
     let skopeo = supsvc_tests::tools::ensure_tool("skopeo", "skopeo");
     let inspect = |extra: &[&str]| -> serde_json::Value {

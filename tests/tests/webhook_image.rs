@@ -257,50 +257,50 @@ fn the_image_serves_the_shipped_configuration_read_only_as_its_user() {
         }
     }
 
-    // Mount points the container runtime would create.
-    let mut mounts = BTreeMap::new();
-    let container = &deployment()["spec"]["template"]["spec"]["containers"][0];
-    for mount in container["volumeMounts"].as_array().unwrap() {
-        let source = match mount["name"].as_str().unwrap() {
-            "config" => &config_dir,
-            "tls" => &tls_dir,
-            "module-cache" => &cache_dir,
-            "registry-credentials" => &registry_dir,
-            other => panic!("a volume this test does not mount: {other}"),
-        };
-        let path = mount["mountPath"].as_str().unwrap().to_string();
-        std::fs::create_dir_all(rootfs.join(path.trim_start_matches('/'))).unwrap();
-        mounts.insert(path, source.clone());
-    }
-    let mut script = String::from("set -e\nmount --bind \"$ROOTFS\" \"$ROOTFS\"\n");
-    for (path, source) in &mounts {
-        script += &format!("mount --bind '{}' \"$ROOTFS{path}\"\n", source.display());
-    }
-    script += "mount -o remount,bind,ro \"$ROOTFS\"\n";
-    script += "if touch \"$ROOTFS/written\" 2>/dev/null; then echo 'root filesystem writable' >&2; exit 1; fi\n";
-    script += "exec chroot --userspec=65532:65532 \"$ROOTFS\" \"$@\"\n";
-    let args: Vec<String> = serde_json::from_value(container["args"].clone()).unwrap();
-    let log = dir.path().join("webhook.log");
-    let log_file = std::fs::File::create(&log).unwrap();
-    let mut child = Command::new("unshare")
-        .args([
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            &script,
-            "sh",
-        ])
-        .arg("/usr/local/bin/supsvc-webhook")
-        .args(&args)
-        .args(["--drain-seconds", "0"])
-        .env("ROOTFS", &rootfs)
-        // The webhook logs to stdout (tracing's default writer), errors of the wrapper go to stderr.
-        .stdout(log_file.try_clone().unwrap())
-        .stderr(log_file)
-        .spawn()
+    let volumes = BTreeMap::from([
+        ("config", config_dir.clone()),
+        ("tls", tls_dir.clone()),
+        ("module-cache", cache_dir.clone()),
+        ("registry-credentials", registry_dir.clone()),
+    ]);
+    let pod = deployment()["spec"]["template"]["spec"].clone();
+
+    // The init container first, to completion, as the kubelet runs it: it compiles the
+    // policies into the cache volume.
+    let init = &pod["initContainers"][0];
+    assert_eq!(init["image"], pod["containers"][0]["image"]);
+    let init_log = dir.path().join("precompile.log");
+    let status = run_container(&rootfs, init, &volumes, &init_log, &[])
+        .wait()
         .unwrap();
+    let init_text = std::fs::read_to_string(&init_log).unwrap_or_default();
+    assert!(status.success(), "the init container failed: {init_text}");
+    assert!(
+        init_text.contains("policies compiled into the cache"),
+        "{init_text}"
+    );
+    let cached: Vec<_> = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let when = modified(&path);
+            (path, when)
+        })
+        .collect();
+    assert_eq!(
+        cached.len(),
+        2,
+        "one compiled module per shipped policy: {cached:?}"
+    );
+
+    let log = dir.path().join("webhook.log");
+    let mut child = run_container(
+        &rootfs,
+        &pod["containers"][0],
+        &volumes,
+        &log,
+        &["--drain-seconds", "0"],
+    );
 
     let curl = ensure_tool("curl", "curl");
     let started = Instant::now();
@@ -329,8 +329,69 @@ fn the_image_serves_the_shipped_configuration_read_only_as_its_user() {
     for name in ["registry-guard", "storage-guard"] {
         assert!(text.contains(name), "{name} loaded: {text}");
     }
-    assert!(
-        std::fs::read_dir(&cache_dir).unwrap().next().is_some(),
-        "compiled modules cached in the emptyDir"
-    );
+    // ... from the modules the init container compiled: none compiled again, none rewritten.
+    for (path, when) in &cached {
+        assert_eq!(
+            &modified(path),
+            when,
+            "{} rewritten by the webhook",
+            path.display()
+        );
+    }
+    assert_eq!(std::fs::read_dir(&cache_dir).unwrap().count(), cached.len());
+}
+
+fn modified(path: &Path) -> std::time::SystemTime {
+    std::fs::metadata(path).unwrap().modified().unwrap()
+}
+
+/// Runs one container of deployment.yaml's Pod from the unpacked image, as a container runtime
+/// does: a private mount namespace, the root filesystem bind-mounted read-only, the container's
+/// volumeMounts (sources from `volumes`, by volume name) at their paths, chroot, the image's
+/// user, the image's entrypoint with the container's args (and `extra`). Output to `log`.
+fn run_container(
+    rootfs: &Path,
+    container: &Value,
+    volumes: &BTreeMap<&str, PathBuf>,
+    log: &Path,
+    extra: &[&str],
+) -> std::process::Child {
+    let mut mounts = BTreeMap::new();
+    for mount in container["volumeMounts"].as_array().unwrap() {
+        let name = mount["name"].as_str().unwrap();
+        let source = volumes
+            .get(name)
+            .unwrap_or_else(|| panic!("a volume this test does not mount: {name}"));
+        let path = mount["mountPath"].as_str().unwrap().to_string();
+        std::fs::create_dir_all(rootfs.join(path.trim_start_matches('/'))).unwrap();
+        mounts.insert(path, source.clone());
+    }
+    let mut script = String::from("set -e\nmount --bind \"$ROOTFS\" \"$ROOTFS\"\n");
+    for (path, source) in &mounts {
+        script += &format!("mount --bind '{}' \"$ROOTFS{path}\"\n", source.display());
+    }
+    script += "mount -o remount,bind,ro \"$ROOTFS\"\n";
+    script += "if touch \"$ROOTFS/written\" 2>/dev/null; then echo 'root filesystem writable' >&2; exit 1; fi\n";
+    script += "exec chroot --userspec=65532:65532 \"$ROOTFS\" \"$@\"\n";
+    let args: Vec<String> = serde_json::from_value(container["args"].clone()).unwrap();
+    let log_file = std::fs::File::create(log).unwrap();
+    Command::new("unshare")
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+        ])
+        .arg("/usr/local/bin/supsvc-webhook")
+        .args(&args)
+        .args(extra)
+        .env("ROOTFS", rootfs)
+        // The webhook logs to stdout (tracing's default writer), errors of the wrapper go to stderr.
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .unwrap()
 }

@@ -499,9 +499,11 @@ async fn the_webhook_registers_in_vcenter_as_a_supervisor_service_and_installs()
         .get(gvr::DEPLOYMENTS, "supsvc-webhook", "supsvc-webhook")
         .await;
     assert_eq!(deployment["spec"]["replicas"], 3);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"][0]["image"], IMAGE);
     assert_eq!(
-        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
-        IMAGE
+        pod["initContainers"][0]["image"], IMAGE,
+        "the bundle's precompile init container runs the bundle's image"
     );
     let configmap = sup
         .get(
@@ -684,10 +686,9 @@ async fn in_cluster_install_applies_the_workload_and_uninstall_removes_all_of_it
     );
     let deployment = sup.get(gvr::DEPLOYMENTS, NS, "supsvc-webhook").await;
     assert!(applied_by_supsvc(&deployment));
-    assert_eq!(
-        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
-        image
-    );
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"][0]["image"], image);
+    assert_eq!(pod["initContainers"][0]["image"], image);
     let pdb = sup
         .get(gvr::POD_DISRUPTION_BUDGETS, NS, "supsvc-webhook")
         .await;

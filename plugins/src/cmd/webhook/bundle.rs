@@ -141,8 +141,7 @@ pub fn templates() -> String {
         match kind.as_str() {
             "Deployment" => {
                 object["spec"]["replicas"] = exprs.mark("data.values.replicas");
-                object["spec"]["template"]["spec"]["containers"][0]["image"] =
-                    exprs.mark("data.values.image");
+                plan::set_images(&mut object, || exprs.mark("data.values.image"));
             }
             "PodDisruptionBudget" => {
                 // One disruption at a time whatever the replicas (`webhook install` writes
@@ -359,7 +358,8 @@ pub async fn run(args: &BundleArgs) -> Result<()> {
     if let Some(reference) = &args.push {
         let digest = push(args, reference).await?;
         outln!("pushed the imgpkg bundle of {NAME} to {reference}@{digest}");
-        outln!("hint: give it to `kubectl supsvc webhook package --bundle {reference}@{digest}`");
+        // The next step on stdout as a plain line: `hint:` lines are errors' and go to stderr.
+        outln!("next: kubectl supsvc webhook package --bundle {reference}@{digest}");
     }
     Ok(())
 }

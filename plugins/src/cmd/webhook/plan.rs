@@ -267,7 +267,7 @@ pub fn objects(spec: &InstallSpec) -> Vec<Value> {
         out.push(labelled(shipped.service_account, Some(ns)));
         let mut deployment = labelled(shipped.deployment, Some(ns));
         deployment["spec"]["replicas"] = json!(spec.replicas);
-        deployment["spec"]["template"]["spec"]["containers"][0]["image"] = json!(spec.image);
+        set_images(&mut deployment, || json!(spec.image));
         out.push(deployment);
         out.push(labelled(shipped.service, Some(ns)));
         let mut pdb = labelled(shipped.pdb, Some(ns));
@@ -280,6 +280,19 @@ pub fn objects(spec: &InstallSpec) -> Vec<Value> {
 
     out.push(webhook_configuration(spec, &shipped.vwc));
     out
+}
+
+/// Sets the image of every container of `deployment`'s Pod template, init containers included
+/// (the webhook and the `precompile` init container run the same image: its compiled modules are
+/// only valid for the binary that compiled them).
+pub fn set_images(deployment: &mut Value, mut image: impl FnMut() -> Value) {
+    for list in ["initContainers", "containers"] {
+        if let Some(containers) = deployment["spec"]["template"]["spec"][list].as_array_mut() {
+            for container in containers {
+                container["image"] = image();
+            }
+        }
+    }
 }
 
 fn tls_secret(namespace: &str, name: &str, cert: &str, key: &str, ca: &str) -> Value {
@@ -664,9 +677,14 @@ mod tests {
             assert_eq!(o["metadata"]["labels"][MANAGED_BY.0], MANAGED_BY.1);
         }
         let deployment = &objects[5];
+        let pod = &deployment["spec"]["template"]["spec"];
         assert_eq!(
-            deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+            pod["containers"][0]["image"],
             "registry.example.com/supsvc-webhook:1"
+        );
+        assert_eq!(
+            pod["initContainers"][0]["image"], "registry.example.com/supsvc-webhook:1",
+            "the precompile init container runs the webhook's own image"
         );
         let vwc = objects.last().unwrap();
         for webhook in vwc["webhooks"].as_array().unwrap() {
