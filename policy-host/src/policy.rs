@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::{InstancePre, Store, Trap};
+use wasmtime::{Extern, ExternType, FuncType, InstancePre, Module, ModuleExport, Store, Trap};
 
 use super::HostInner;
 use super::engine::deadline_ticks;
@@ -117,7 +117,64 @@ pub struct Policy {
     timeout: Duration,
     memory_limit: usize,
     pre: InstancePre<GuestState>,
+    exports: Exports,
     host: Arc<HostInner>,
+}
+
+/// The exports an evaluation calls, found once when the module loads: each call then takes them
+/// by index instead of looking names up (and building an error for each absent initialiser).
+#[derive(Clone)]
+struct Exports {
+    /// The initialisers the module exports, `() -> ()`, in the order they run: `_initialize`
+    /// (a WASI reactor), `_start` (a WASI command, e.g. TinyGo), `wapc_init` (waPC).
+    init: Vec<ModuleExport>,
+    /// waPC's entry point, `__guest_call(operation_len: i32, payload_len: i32) -> i32`.
+    guest_call: ModuleExport,
+}
+
+impl Exports {
+    /// # Errors
+    /// The module exports no `__guest_call`, or one of these exports with another type.
+    fn of(module: &Module) -> Result<Self, String> {
+        let func_type = |name: &str| match module.get_export(name) {
+            Some(ExternType::Func(ty)) => Some(ty),
+            _ => None,
+        };
+        let shape = |ty: &FuncType| {
+            (
+                ty.params().map(|p| p.to_string()).collect::<Vec<_>>(),
+                ty.results().map(|r| r.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        let mut init = Vec::new();
+        for name in ["_initialize", "_start", "wapc_init"] {
+            if let Some(ty) = func_type(name) {
+                if ty.params().len() + ty.results().len() != 0 {
+                    return Err(format!(
+                        "`{name}` must take and return nothing, but its type is {:?}",
+                        shape(&ty)
+                    ));
+                }
+                init.extend(module.get_export_index(name));
+            }
+        }
+        let Some(ty) = func_type("__guest_call") else {
+            return Err("not a waPC policy: the module exports no `__guest_call`".into());
+        };
+        let (params, results) = shape(&ty);
+        if params != ["i32", "i32"] || results != ["i32"] {
+            return Err(format!(
+                "not a waPC policy: `__guest_call` must be (i32, i32) -> i32, but is \
+                 ({}) -> ({})",
+                params.join(", "),
+                results.join(", ")
+            ));
+        }
+        let guest_call = module
+            .get_export_index("__guest_call")
+            .ok_or("not a waPC policy: the module exports no `__guest_call`")?;
+        Ok(Self { init, guest_call })
+    }
 }
 
 impl std::fmt::Debug for Policy {
@@ -163,11 +220,7 @@ impl Policy {
             .cache
             .load_or_compile(&host.engine, &spec.wasm, &sha256)
             .map_err(|e| invalid(format!("{e:#}")))?;
-        if module.get_export("__guest_call").is_none() {
-            return Err(invalid(
-                "not a waPC policy: the module exports no `__guest_call`".into(),
-            ));
-        }
+        let exports = Exports::of(&module).map_err(invalid)?;
         let pre = host
             .linker
             .instantiate_pre(&module)
@@ -181,6 +234,7 @@ impl Policy {
             timeout: spec.timeout,
             memory_limit: spec.memory_limit,
             pre,
+            exports,
             host,
         };
         loaded.check_settings()?;
@@ -288,16 +342,24 @@ impl Policy {
             .pre
             .instantiate(&mut store)
             .map_err(|e| self.classify(&store, e, Stage::Instantiate))?;
-        for init in ["_initialize", "_start", "wapc_init"] {
-            if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, init)
-                && let Err(e) = init.call(&mut store, ())
+        let func = |store: &mut Store<GuestState>, export: &ModuleExport| {
+            instance
+                .get_module_export(&mut *store, export)
+                .and_then(Extern::into_func)
+                .ok_or_else(|| wasmtime::format_err!("the module's export is not a function"))
+        };
+        for init in &self.exports.init {
+            let init = func(&mut store, init)
+                .and_then(|f| f.typed::<(), ()>(&store))
+                .map_err(|e| self.classify(&store, e, Stage::Instantiate))?;
+            if let Err(e) = init.call(&mut store, ())
                 && !exited_successfully(&e)
             {
                 return Err(self.classify(&store, e, Stage::Run));
             }
         }
-        let guest_call = instance
-            .get_typed_func::<(i32, i32), i32>(&mut store, "__guest_call")
+        let guest_call = func(&mut store, &self.exports.guest_call)
+            .and_then(|f| f.typed::<(i32, i32), i32>(&store))
             .map_err(|e| self.classify(&store, e, Stage::Instantiate))?;
         let status = guest_call
             .call(&mut store, (operation.len() as i32, payload_len))

@@ -179,6 +179,37 @@ fn non_wapc_modules_are_refused() {
         .load(PolicySpec::new("greedy", imports_unknown))
         .unwrap_err();
     assert!(error.to_string().contains("cannot link"), "{error}");
+
+    // Exports of the wrong type are refused when the policy loads, not at every request.
+    let wrong_entry = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+            (func (export "__guest_call") (param i32) (result i32) (i32.const 1)))"#,
+    )
+    .unwrap();
+    let error = host()
+        .load(PolicySpec::new("odd", wrong_entry))
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("`__guest_call` must be (i32, i32) -> i32, but is (i32) -> (i32)"),
+        "{error}"
+    );
+    let wrong_init = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+            (func (export "_start") (param i32))
+            (func (export "__guest_call") (param i32 i32) (result i32) (i32.const 1)))"#,
+    )
+    .unwrap();
+    let error = host()
+        .load(PolicySpec::new("odd-start", wrong_init))
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("`_start` must take and return nothing"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -342,7 +342,8 @@ impl Server {
     }
 
     /// The webhook with `RUST_LOG` set to `log`, or (`None`) at its default level, `info`, as a
-    /// user starts it; stdout (its log) discarded.
+    /// user starts it; stdout (its log) discarded. Started as deployment.yaml's Pod starts it:
+    /// `--precompile` (its init container) first, then the server, from the compiled modules.
     fn webhook_logging(
         dir: &Path,
         name: &str,
@@ -350,15 +351,24 @@ impl Server {
         log: Option<&str>,
     ) -> anyhow::Result<Self> {
         let addr = free_port()?;
-        let mut yaml = format!(
-            "tls: {{certFile: {0}/tls.crt, keyFile: {0}/tls.key}}\ncacheDir: {0}/cache\npolicies:\n",
-            dir.display()
-        );
-        for (policy, module, extra) in policies {
-            yaml.push_str(&format!("  - name: {policy}\n    module: {}\n    timeout: 100\n    memoryLimit: 32Mi\n{extra}", module.display()));
-        }
+        let yaml = config_yaml(dir, &dir.join("cache"), policies);
         let config = dir.join(format!("{name}.yaml"));
         std::fs::write(&config, yaml)?;
+        // As deployment.yaml's init container does: the server starts from compiled modules.
+        let status = Command::new(env!("CARGO_BIN_EXE_supsvc-webhook"))
+            .args(["--config", &config.display().to_string(), "--precompile"])
+            .env("RUST_LOG", "warn")
+            .status()?;
+        anyhow::ensure!(
+            status.success(),
+            "supsvc-webhook --precompile failed for {name}"
+        );
+        Self::start(&config, addr, log)
+    }
+
+    /// The webhook of `config` on `addr`, with no init step: with an empty `cacheDir` it
+    /// compiles its policies itself.
+    fn start(config: &Path, addr: SocketAddr, log: Option<&str>) -> anyhow::Result<Self> {
         let mut command = Command::new(env!("CARGO_BIN_EXE_supsvc-webhook"));
         command
             .args([
@@ -374,6 +384,27 @@ impl Server {
         };
         let child = command.spawn()?;
         Ok(Self { child, addr })
+    }
+
+    /// `VmHWM` when a webhook started with an empty module cache (no init container) first
+    /// answers `/readyz`: what compiling in the serving process costs.
+    fn first_start_peak_kib(
+        dir: &Path,
+        policies: &[(&str, &Path, &str)],
+        runtime: &tokio::runtime::Runtime,
+        cert: &TestCert,
+    ) -> anyhow::Result<u64> {
+        let cache = dir.join("cold-cache");
+        let _ = std::fs::remove_dir_all(&cache);
+        let config = dir.join("cold.yaml");
+        std::fs::write(&config, config_yaml(dir, &cache, policies))?;
+        let mut server = Self::start(&config, free_port()?, None)?;
+        let peak = runtime
+            .block_on(server.wait_ready(cert))
+            .map(|()| server.proc_status("VmHWM:").unwrap_or(0));
+        let _ = server.child.kill();
+        let _ = server.child.wait();
+        peak
     }
 
     async fn wait_ready(&self, cert: &TestCert) -> anyhow::Result<()> {
@@ -422,6 +453,22 @@ impl Server {
             .sum();
         Duration::from_secs_f64(ticks as f64 / 100.0)
     }
+}
+
+/// The webhook configuration the bench runs: `dir`'s certificate, `cache` as `cacheDir`.
+fn config_yaml(dir: &Path, cache: &Path, policies: &[(&str, &Path, &str)]) -> String {
+    let mut yaml = format!(
+        "tls: {{certFile: {0}/tls.crt, keyFile: {0}/tls.key}}\ncacheDir: {1}\npolicies:\n",
+        dir.display(),
+        cache.display()
+    );
+    for (policy, module, extra) in policies {
+        yaml.push_str(&format!(
+            "  - name: {policy}\n    module: {}\n    timeout: 100\n    memoryLimit: 32Mi\n{extra}",
+            module.display()
+        ));
+    }
+    yaml
 }
 
 struct LoadResult {
@@ -843,6 +890,25 @@ end
                 us(Duration::from_secs_f64(p99)),
                 cpu * 1e6,
                 rss as f64 / 1024.0
+            );
+        }
+        println!(
+            "\nThe webhooks above start as deployment.yaml's Pod does: `--precompile` (the init \
+             container) first, so their peak RSS is the serving process's."
+        );
+        if let Some((registry, storage)) = shipped {
+            let policies = [
+                ("registry-guard", registry.as_path(), REGISTRY_RULES),
+                ("storage-guard", storage.as_path(), STORAGE_RULES),
+            ];
+            let peaks: Vec<String> = (0..3)
+                .map(|_| Server::first_start_peak_kib(d, &policies, &runtime, &cert))
+                .map(|peak| peak.map(|kib| format!("{:.1} MiB", kib as f64 / 1024.0)))
+                .collect::<anyhow::Result<_>>()?;
+            println!(
+                "Both shipped policies, started with an empty module cache and no init container \
+                 (the server compiles them itself), peak RSS when first ready: {}",
+                peaks.join(", ")
             );
         }
         Ok(())
