@@ -181,35 +181,26 @@ fn non_wapc_modules_are_refused() {
     assert!(error.to_string().contains("cannot link"), "{error}");
 
     // Exports of the wrong type are refused when the policy loads, not at every request.
-    let wrong_entry = wat::parse_str(
-        r#"(module (memory (export "memory") 1)
-            (func (export "__guest_call") (param i32) (result i32) (i32.const 1)))"#,
-    )
-    .unwrap();
-    let error = host()
-        .load(PolicySpec::new("odd", wrong_entry))
-        .unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .contains("`__guest_call` must be (i32, i32) -> i32, but is (i32) -> (i32)"),
-        "{error}"
-    );
-    let wrong_init = wat::parse_str(
-        r#"(module (memory (export "memory") 1)
-            (func (export "_start") (param i32))
-            (func (export "__guest_call") (param i32 i32) (result i32) (i32.const 1)))"#,
-    )
-    .unwrap();
-    let error = host()
-        .load(PolicySpec::new("odd-start", wrong_init))
-        .unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .contains("`_start` must take and return nothing"),
-        "{error}"
-    );
+    for (name, exports, expected) in [
+        (
+            "odd",
+            r#"(func (export "__guest_call") (param i32) (result i32) (i32.const 1))"#,
+            "`__guest_call` must be (i32, i32) -> i32, but is (i32) -> (i32)",
+        ),
+        (
+            "odd-start",
+            r#"(func (export "_start") (param i32))
+               (func (export "__guest_call") (param i32 i32) (result i32) (i32.const 1))"#,
+            "`_start` must take and return nothing",
+        ),
+    ] {
+        let module = wat::parse_str(format!(
+            r#"(module (memory (export "memory") 1) {exports})"#
+        ))
+        .unwrap();
+        let error = host().load(PolicySpec::new(name, module)).unwrap_err();
+        assert!(error.to_string().contains(expected), "{name}: {error}");
+    }
 }
 
 #[test]
