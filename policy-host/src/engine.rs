@@ -2,7 +2,7 @@
 //! ticker fine enough for millisecond timeouts.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -73,39 +73,107 @@ pub(crate) fn build_engine(options: &EngineOptions) -> anyhow::Result<Engine> {
     Engine::new(&config).map_err(|e| anyhow::anyhow!("cannot create the wasmtime engine: {e:#}"))
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+/// Ticks the ticker goes on for after the last evaluation ends before it parks: under load it
+/// never parks, and a webhook with no requests wakes no thread (it woke 1,000 times a second).
+pub const IDLE_TICKS_BEFORE_PARKING: u32 = 100;
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] while evaluations run, until dropped.
+///
+/// Only an evaluation in flight needs the epoch to move (its deadline is set relative to the
+/// epoch when it starts, [`deadline_ticks`]). After [`IDLE_TICKS_BEFORE_PARKING`] ticks with none
+/// in flight the thread parks; [`EpochTicker::enter`] wakes it before the evaluation sets its
+/// deadline.
 pub(crate) struct EpochTicker {
-    stop: Arc<AtomicBool>,
+    shared: Arc<TickerShared>,
     thread: Option<JoinHandle<()>>,
+}
+
+struct TickerShared {
+    stop: AtomicBool,
+    /// Evaluations in flight.
+    active: AtomicUsize,
+    /// The ticker is parked, or about to: an evaluation that sees it set unparks the thread.
+    parked: AtomicBool,
+}
+
+/// One evaluation in flight: the ticker keeps ticking until every guard is dropped.
+pub(crate) struct Evaluating<'a>(&'a TickerShared);
+
+impl Drop for Evaluating<'_> {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl EpochTicker {
     pub(crate) fn start(engine: &Engine) -> anyhow::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(TickerShared {
+            stop: AtomicBool::new(false),
+            active: AtomicUsize::new(0),
+            parked: AtomicBool::new(false),
+        });
         let weak = engine.weak();
-        let stop_flag = Arc::clone(&stop);
+        let state = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("wasm-epoch".into())
             .spawn(move || {
-                while !stop_flag.load(Ordering::Relaxed) {
+                let mut idle = 0u32;
+                while !state.stop.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
                     match weak.upgrade() {
                         Some(engine) => engine.increment_epoch(),
                         None => break,
                     }
+                    idle = if state.active.load(Ordering::SeqCst) == 0 {
+                        idle + 1
+                    } else {
+                        0
+                    };
+                    if idle >= IDLE_TICKS_BEFORE_PARKING {
+                        // Announce the park, then look again: an evaluation that started in
+                        // between either sees `parked` (and unparks this thread, which makes
+                        // `park` return at once) or is seen here. Both sides use SeqCst.
+                        state.parked.store(true, Ordering::SeqCst);
+                        while state.active.load(Ordering::SeqCst) == 0
+                            && !state.stop.load(Ordering::SeqCst)
+                        {
+                            std::thread::park();
+                        }
+                        state.parked.store(false, Ordering::SeqCst);
+                        idle = 0;
+                    }
                 }
             })?;
         Ok(Self {
-            stop,
+            shared,
             thread: Some(thread),
         })
+    }
+
+    /// Marks an evaluation in flight, waking the ticker if it is parked. Call it before setting
+    /// the evaluation's epoch deadline; the evaluation ends when the guard is dropped.
+    pub(crate) fn enter(&self) -> Evaluating<'_> {
+        self.shared.active.fetch_add(1, Ordering::SeqCst);
+        if self.shared.parked.load(Ordering::SeqCst)
+            && let Some(thread) = &self.thread
+        {
+            thread.thread().unpark();
+        }
+        Evaluating(&self.shared)
+    }
+
+    /// Whether the ticker thread is parked (or about to park) for want of evaluations.
+    #[cfg(test)]
+    fn is_parked(&self) -> bool {
+        self.shared.parked.load(Ordering::SeqCst)
     }
 }
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
@@ -127,5 +195,52 @@ mod tests {
             assert_eq!(deadline_ticks(Duration::from_millis(ms)), ticks, "{ms} ms");
         }
         assert_eq!(deadline_ticks(Duration::from_micros(1500)), 3);
+    }
+
+    /// Waits up to 30 s for `condition`: a liveness check, not a measure of speed.
+    fn eventually(condition: impl Fn() -> bool) -> bool {
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            if condition() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
+    #[test]
+    fn the_ticker_parks_when_idle_and_ticks_again_for_an_evaluation() {
+        let engine = build_engine(&EngineOptions::default()).unwrap();
+        let ticker = EpochTicker::start(&engine).unwrap();
+        assert!(eventually(|| ticker.is_parked()), "never parked while idle");
+
+        // An evaluation wakes it, and it keeps ticking while the evaluation runs.
+        let evaluating = ticker.enter();
+        assert!(
+            eventually(|| !ticker.is_parked()),
+            "not woken by an evaluation"
+        );
+        let mut store = wasmtime::Store::new(&engine, ());
+        store.set_epoch_deadline(1);
+        let module = wasmtime::Module::new(
+            &engine,
+            wat::parse_str(r#"(module (func (export "spin") (loop (br 0))))"#).unwrap(),
+        )
+        .unwrap();
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        let spin = instance
+            .get_typed_func::<(), ()>(&mut store, "spin")
+            .unwrap();
+        let trap = spin.call(&mut store, ()).unwrap_err();
+        assert_eq!(
+            trap.downcast_ref::<wasmtime::Trap>(),
+            Some(&wasmtime::Trap::Interrupt)
+        );
+        drop(evaluating);
+
+        // Idle again: it parks again; dropping it stops the thread even while parked.
+        assert!(eventually(|| ticker.is_parked()), "never parked again");
+        drop(ticker);
     }
 }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use wasmtime::{Engine, Linker};
 
-pub use engine::{EPOCH_TICK, EngineOptions};
+pub use engine::{EPOCH_TICK, EngineOptions, IDLE_TICKS_BEFORE_PARKING};
 pub use policy::{LoadError, Policy, PolicyError, PolicySpec, human_bytes, sha256_hex};
 pub use protocol::{SettingsValidationResponse, ValidationResponse};
 pub use wapc::GuestPayload;
@@ -50,7 +50,7 @@ pub(crate) struct HostInner {
     cache: ModuleCache,
     options: EngineOptions,
     // Declared last: stopped after everything that uses the engine is gone.
-    _ticker: EpochTicker,
+    ticker: EpochTicker,
 }
 
 /// Loads policies into one shared engine. Clones share the engine.
@@ -80,7 +80,7 @@ impl PolicyHost {
                 linker,
                 cache: ModuleCache::new(options.cache_dir),
                 options: options.engine,
-                _ticker: ticker,
+                ticker,
             }),
         })
     }

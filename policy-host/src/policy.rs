@@ -330,6 +330,9 @@ impl Policy {
         let state = GuestState::new(self.name.clone(), operation, payload, self.memory_limit);
         let mut store = Store::new(&self.host.engine, state);
         store.limiter(|state| &mut state.memory_cap);
+        // The epoch ticker runs while any evaluation is in flight (it parks when idle): wake it
+        // before the deadline counts on it.
+        let _evaluating = self.host.ticker.enter();
         store.set_epoch_deadline(deadline_ticks(self.timeout));
         let metered = self.host.options.count_instructions;
         if metered {

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::wat_policies::{Behaviour, wasm};
-use supsvc_policy_host::{HostOptions, LoadError, PolicyError, PolicyHost, PolicySpec};
+use supsvc_policy_host::{
+    HostOptions, IDLE_TICKS_BEFORE_PARKING, LoadError, PolicyError, PolicyHost, PolicySpec,
+};
 
 fn host() -> PolicyHost {
     PolicyHost::new(HostOptions::default()).unwrap()
@@ -56,6 +58,27 @@ fn infinite_loop_times_out_in_milliseconds() {
     assert_eq!(error.to_string(), "policy loop timed out after 50 ms");
     assert!(elapsed >= Duration::from_millis(50), "{elapsed:?}");
     assert!(elapsed < Duration::from_millis(500), "{elapsed:?}");
+}
+
+/// The epoch ticker parks while no evaluation runs; an evaluation after a quiet spell wakes it,
+/// so a looping policy still ends at its timeout instead of running on.
+#[test]
+fn a_looping_policy_times_out_after_the_host_was_idle() {
+    let host = host();
+    let looping = Arc::new(host.load(spec("loop", Behaviour::InfiniteLoop)).unwrap());
+    for _ in 0..2 {
+        std::thread::sleep(supsvc_policy_host::EPOCH_TICK * (2 * IDLE_TICKS_BEFORE_PARKING + 50));
+        // On another thread: were the ticker not woken, the guest would loop forever, and this
+        // test would fail after a minute rather than hang.
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let policy = Arc::clone(&looping);
+        std::thread::spawn(move || sender.send(policy.validate(&request())));
+        let result = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the looping policy was not interrupted: the epoch ticker did not wake");
+        let error = result.unwrap_err();
+        assert_eq!(error.to_string(), "policy loop timed out after 50 ms");
+    }
 }
 
 #[test]
