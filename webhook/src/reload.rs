@@ -184,6 +184,14 @@ pub fn precompile(config_path: &Path) -> anyhow::Result<usize> {
         &config_dir(config_path),
         None,
         &RegistryModules::new(),
-    )?;
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "{e}\n\
+             hint: fix each policy the error names in {} (its module, its settings) or remove it \
+             from `policies:`; the Pod runs this init container again when it restarts",
+            config_path.display()
+        )
+    })?;
     Ok(set.policies.len())
 }

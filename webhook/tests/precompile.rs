@@ -95,6 +95,10 @@ fn a_configuration_that_cannot_serve_fails_the_init_step_with_what_to_do() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("picky"), "{stderr}");
     assert!(stderr.contains("setting 'x' is required"), "{stderr}");
+    assert!(
+        stderr.contains("\nhint: fix each policy the error names in "),
+        "{stderr}"
+    );
 
     // A module that is not WebAssembly.
     std::fs::write(dir.path().join("fine.wasm"), b"not wasm").unwrap();
@@ -102,5 +106,6 @@ fn a_configuration_that_cannot_serve_fails_the_init_step_with_what_to_do() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("fine"), "{stderr}");
+    assert!(stderr.contains("\nhint: fix each policy"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
