@@ -10,7 +10,11 @@
 //!    fresh server process per run, servers alternating, `SUPSVC_BENCH_WRK_ROUNDS` rounds
 //!    (default 3) of `SUPSVC_BENCH_WRK_WARMUP` s of warm-up (default 5) then
 //!    `SUPSVC_BENCH_WRK_SECONDS` s measured (default 20); medians of the rounds and their ratios
-//!    to the no-op server's. `SUPSVC_BENCH_ONLY=wrk` runs this part alone.
+//!    to the no-op server's. Besides the no-op server, the shipped policies and a Kubewarden SDK
+//!    policy, two rows split a policy's cost: the webhook with no policy matching the Pod (what
+//!    it pays before any evaluation) and with a WAT policy that accepts at once (what a fresh
+//!    instance per request costs when the guest does no work). `SUPSVC_BENCH_ONLY=wrk` runs this
+//!    part alone.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -781,10 +785,38 @@ end
 
         type Start<'a> = Box<dyn Fn() -> anyhow::Result<Server> + 'a>;
         let d = dir.path();
+        let accept_all = d.join("wat-accept-all.wasm");
+        std::fs::write(&accept_all, wasm(Behaviour::Accept))?;
         let mut servers: Vec<(&str, Start)> = vec![(
             "no-op HTTPS server (hyper + rustls, fixed allow)",
             Box::new(|| Server::noop(d)),
         )];
+        // Two rows that split a policy's cost: what the webhook pays before any policy runs, and
+        // what one evaluation in a fresh instance costs when the guest itself does nothing.
+        if let Some((_, storage)) = shipped {
+            servers.push((
+                "webhook, no policy matching the Pod (storage-guard only)",
+                Box::new(move || {
+                    Server::webhook_logging(
+                        d,
+                        "wrk-no-match",
+                        &[("storage-guard", storage, STORAGE_RULES)],
+                        None,
+                    )
+                }),
+            ));
+        }
+        servers.push((
+            "webhook, WAT accept-all (a fresh instance, no guest work)",
+            Box::new(|| {
+                Server::webhook_logging(
+                    d,
+                    "wrk-accept-all",
+                    &[("accept-all", &accept_all, REGISTRY_RULES)],
+                    None,
+                )
+            }),
+        ));
         if let Some((registry, storage)) = shipped {
             servers.push((
                 "webhook, both shipped policies",
